@@ -1,0 +1,444 @@
+//! The client: dry-run, then submit with the limits the dry run reported, then wait and decode.
+
+use crate::{
+    contract::{decode_return, CallData},
+    keys::{account_to_address, Keypair},
+    Error, Result, H160, H256,
+};
+use codec::{Decode, Encode};
+use subxt::{
+    dynamic,
+    rpcs::{methods::LegacyRpcMethods, RpcClient},
+    tx::TransactionStatus,
+    utils::{AccountId32, Static},
+    OnlineClient, PolkadotConfig,
+};
+
+type Api = OnlineClient<PolkadotConfig>;
+
+/// When a submitted transaction counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitFor {
+    /// Included in the best block: fast, but the block may still be replaced.
+    InBlock,
+    /// Included in a finalized block (GRANDPA, or instantly on a sealing dev node).
+    #[default]
+    Finalized,
+}
+
+/// Execution weight: computation (`ref_time`, picoseconds) and state proof size (bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct Weight {
+    /// Computation time, in picoseconds.
+    #[codec(compact)]
+    pub ref_time: u64,
+    /// Proof size, in bytes.
+    #[codec(compact)]
+    pub proof_size: u64,
+}
+
+/// Storage deposit of a call: charged to the caller, or refunded to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum StorageDeposit {
+    /// Returned to the caller (storage was freed).
+    Refund(u128),
+    /// Taken from the caller (storage was used).
+    Charge(u128),
+}
+
+impl StorageDeposit {
+    /// The amount charged; zero for a refund.
+    pub fn charge(&self) -> u128 {
+        match self {
+            Self::Charge(amount) => *amount,
+            Self::Refund(_) => 0,
+        }
+    }
+}
+
+/// What a dry run of a call or instantiation reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRun {
+    /// Weight actually consumed.
+    pub weight_consumed: Weight,
+    /// Weight a real call needs as its limit (at least `weight_consumed`).
+    pub weight_required: Weight,
+    /// Net storage deposit of the call.
+    pub storage_deposit: StorageDeposit,
+    /// The largest deposit reached during execution: the limit a real call needs.
+    pub max_storage_deposit: StorageDeposit,
+    /// What the contract returned (SCALE).
+    pub data: Vec<u8>,
+    /// The new contract's address, for an instantiation.
+    pub address: Option<H160>,
+}
+
+/// An event a contract emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractEvent {
+    /// The contract that emitted it.
+    pub contract: H160,
+    /// Its topics: for ink! events the first is the event's signature topic.
+    pub topics: Vec<H256>,
+    /// Its SCALE-encoded fields.
+    pub data: Vec<u8>,
+}
+
+impl ContractEvent {
+    /// Decode the fields as `T` if the signature topic matches.
+    pub fn decode_if<T: Decode>(&self, signature_topic: &H256) -> Option<Result<T>> {
+        (self.topics.first() == Some(signature_topic))
+            .then(|| T::decode(&mut &self.data[..]).map_err(|e| Error::decode("contract event", e)))
+    }
+}
+
+/// A transaction included in a block.
+#[derive(Debug, Clone)]
+pub struct Included {
+    /// The block it is in.
+    pub block_hash: H256,
+    /// Contract events it caused, in order.
+    pub contract_events: Vec<ContractEvent>,
+    /// The weight limit it was submitted with.
+    pub weight_limit: Weight,
+    /// The storage deposit limit it was submitted with.
+    pub storage_deposit_limit: u128,
+}
+
+/// A contract deployed by [`Client::deploy`].
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Its address.
+    pub address: H160,
+    /// The dry run that sized the transaction.
+    pub dry_run: DryRun,
+    /// The transaction.
+    pub included: Included,
+}
+
+/// A message call made by [`Client::call`].
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The dry run that sized the transaction; its `data` is what the message returned.
+    pub dry_run: DryRun,
+    /// The transaction.
+    pub included: Included,
+}
+
+impl CallOutcome {
+    /// Decode the message's return value (`Result<T, LangError>` unwrapped).
+    pub fn decode<T: Decode>(&self) -> Result<T> {
+        decode_return(&self.dry_run.data)
+    }
+}
+
+/// A connection to a node, for contract work on pallet-revive.
+#[derive(Clone)]
+pub struct Client {
+    api: Api,
+    rpc: LegacyRpcMethods<PolkadotConfig>,
+    wait_for: WaitFor,
+}
+
+impl Client {
+    /// Connect to a node's RPC endpoint (`ws://127.0.0.1:9944`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let rpc_client = RpcClient::from_insecure_url(url).await.map_err(Error::rpc)?;
+        let api = Api::from_rpc_client(rpc_client.clone()).await.map_err(Error::rpc)?;
+        Ok(Self { api, rpc: LegacyRpcMethods::new(rpc_client), wait_for: WaitFor::default() })
+    }
+
+    /// Wait for transactions as `wait_for` says from now on.
+    pub fn with_wait_for(mut self, wait_for: WaitFor) -> Self {
+        self.wait_for = wait_for;
+        self
+    }
+
+    /// The subxt client, for what this one does not cover.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// Number of the best block.
+    pub async fn best_number(&self) -> Result<u64> {
+        let header = self.rpc.chain_get_header(None).await.map_err(Error::rpc)?;
+        header.map(|h| h.number as u64).ok_or_else(|| Error::Rpc("no best header".into()))
+    }
+
+    /// Number of the latest finalized block.
+    pub async fn finalized_number(&self) -> Result<u64> {
+        let hash = self.rpc.chain_get_finalized_head().await.map_err(Error::rpc)?;
+        let header = self.rpc.chain_get_header(Some(hash)).await.map_err(Error::rpc)?;
+        header.map(|h| h.number as u64).ok_or_else(|| Error::Rpc("no finalized header".into()))
+    }
+
+    /// Hash of the block at `number` on the best chain.
+    pub async fn block_hash(&self, number: u64) -> Result<H256> {
+        let hash = self.rpc.chain_get_block_hash(Some(number.into())).await.map_err(Error::rpc)?;
+        hash.ok_or_else(|| Error::Rpc(format!("no block at height {number}")))
+    }
+
+    async fn at_best(
+        &self,
+    ) -> Result<subxt::client::ClientAtBlock<PolkadotConfig, subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>>>
+    {
+        let best = self.rpc.chain_get_block_hash(None).await.map_err(Error::rpc)?;
+        let best = best.ok_or_else(|| Error::Rpc("no best block".into()))?;
+        self.api.at_block(best).await.map_err(Error::rpc)
+    }
+
+    /// Whether `account` has its H160 mapping (needed before it can call contracts).
+    pub async fn is_mapped(&self, account: &AccountId32) -> Result<bool> {
+        let eth_derived = crate::keys::is_eth_derived(account);
+        if eth_derived {
+            return Ok(true);
+        }
+        let address = account_to_address(account);
+        let entry = dynamic::storage::<(Static<H160>,), dynamic::Value>("Revive", "OriginalAccount");
+        let at = self.at_best().await?;
+        match at.storage().try_fetch(entry, (Static(address),)).await.map_err(Error::rpc)? {
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
+    }
+
+    /// Map `signer`'s account to its H160 if it is not mapped yet. Returns whether it mapped now.
+    pub async fn ensure_mapped(&self, signer: &Keypair) -> Result<bool> {
+        if self.is_mapped(&signer.account_id()).await? {
+            return Ok(false);
+        }
+        let payload = dynamic::transaction("Revive", "map_account", ());
+        self.submit(&payload, signer).await?;
+        Ok(true)
+    }
+
+    /// Dry-run instantiating `code` with constructor call data `data`.
+    pub async fn dry_run_instantiate(
+        &self,
+        origin: &AccountId32,
+        code: &[u8],
+        data: &[u8],
+        value: u128,
+        salt: Option<[u8; 32]>,
+    ) -> Result<DryRun> {
+        /// pallet-revive's `Code`: new code to upload, or a hash of code on chain.
+        #[derive(Encode)]
+        enum Code<'a> {
+            Upload(&'a [u8]),
+        }
+        let args = (origin.0, value, None::<Weight>, None::<u128>, Code::Upload(code), data, salt);
+        let bytes = self.call_runtime_api("ReviveApi_instantiate", &args.encode()).await?;
+        let mut input = &bytes[..];
+        let head = ResultHead::decode(&mut input).map_err(|e| Error::decode("dry run", e))?;
+        let outcome = self.decode_outcome(input, true)?;
+        head.finish(outcome)
+    }
+
+    /// Dry-run a message call.
+    pub async fn dry_run_call(
+        &self,
+        origin: &AccountId32,
+        contract: H160,
+        data: &[u8],
+        value: u128,
+    ) -> Result<DryRun> {
+        let args = (origin.0, contract, value, None::<Weight>, None::<u128>, data);
+        let bytes = self.call_runtime_api("ReviveApi_call", &args.encode()).await?;
+        let mut input = &bytes[..];
+        let head = ResultHead::decode(&mut input).map_err(|e| Error::decode("dry run", e))?;
+        let mut outcome = self.decode_outcome(input, false)?;
+        outcome.address = Some(contract);
+        let mut dry_run = head.finish(outcome)?;
+        dry_run.address = None;
+        if dry_run.data.is_empty() {
+            return Err(Error::decode("dry run", "empty return data from an ink! message"));
+        }
+        Ok(dry_run)
+    }
+
+    /// Call a message without a transaction and decode what it returns: for reading state.
+    pub async fn read<T: Decode>(
+        &self,
+        origin: &AccountId32,
+        contract: H160,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<T> {
+        let dry_run = self.dry_run_call(origin, contract, &data.into(), 0).await?;
+        decode_return(&dry_run.data)
+    }
+
+    /// Upload `code` and instantiate it with constructor call data `data`.
+    pub async fn deploy(
+        &self,
+        signer: &Keypair,
+        code: &[u8],
+        data: impl Into<Vec<u8>>,
+        value: u128,
+        salt: Option<[u8; 32]>,
+    ) -> Result<Deployment> {
+        let data = data.into();
+        self.ensure_mapped(signer).await?;
+        let dry_run = self.dry_run_instantiate(&signer.account_id(), code, &data, value, salt).await?;
+        let address = dry_run.address.ok_or_else(|| Error::decode("dry run", "no address"))?;
+        let weight_limit = dry_run.weight_required;
+        let storage_deposit_limit = dry_run.max_storage_deposit.charge();
+        let payload = dynamic::transaction(
+            "Revive",
+            "instantiate_with_code",
+            (value, Static(weight_limit), storage_deposit_limit, code.to_vec(), data, salt),
+        );
+        let included = self.submit(&payload, signer).await?;
+        Ok(Deployment {
+            address,
+            dry_run,
+            included: Included { weight_limit, storage_deposit_limit, ..included },
+        })
+    }
+
+    /// Call a message in a transaction, with the weight and deposit limits its dry run needed.
+    /// A message that would revert is refused before anything is submitted.
+    pub async fn call(
+        &self,
+        signer: &Keypair,
+        contract: H160,
+        data: impl Into<Vec<u8>>,
+        value: u128,
+    ) -> Result<CallOutcome> {
+        let data: Vec<u8> = data.into();
+        self.ensure_mapped(signer).await?;
+        let dry_run = self.dry_run_call(&signer.account_id(), contract, &data, value).await?;
+        let weight_limit = dry_run.weight_required;
+        let storage_deposit_limit = dry_run.max_storage_deposit.charge();
+        let payload = dynamic::transaction(
+            "Revive",
+            "call",
+            (Static(contract), value, Static(weight_limit), storage_deposit_limit, data),
+        );
+        let included = self.submit(&payload, signer).await?;
+        Ok(CallOutcome {
+            dry_run,
+            included: Included { weight_limit, storage_deposit_limit, ..included },
+        })
+    }
+
+    /// Call a message whose call data is built from metadata.
+    pub async fn call_data(
+        &self,
+        signer: &Keypair,
+        contract: H160,
+        data: CallData,
+    ) -> Result<CallOutcome> {
+        self.call(signer, contract, data, 0).await
+    }
+
+    async fn call_runtime_api(&self, function: &str, args: &[u8]) -> Result<Vec<u8>> {
+        let at = self.at_best().await?;
+        at.runtime_apis().call_raw(function, Some(args)).await.map_err(Error::rpc)
+    }
+
+    /// Decode `Result<R, DispatchError>` (the last field of a dry run's result).
+    fn decode_outcome(&self, mut input: &[u8], instantiate: bool) -> Result<ExecOutcome> {
+        match u8::decode(&mut input).map_err(|e| Error::decode("dry run result", e))? {
+            0 => {
+                let flags = u32::decode(&mut input).map_err(|e| Error::decode("return flags", e))?;
+                let data = Vec::<u8>::decode(&mut input)
+                    .map_err(|e| Error::decode("return data", e))?;
+                let address = if instantiate {
+                    Some(H160::decode(&mut input).map_err(|e| Error::decode("new address", e))?)
+                } else {
+                    None
+                };
+                Ok(ExecOutcome { reverted: flags & REVERT != 0, data, address })
+            },
+            1 => {
+                let error = subxt::error::DispatchError::decode_from(input, self.api.metadata())
+                    .map_err(|e| Error::decode("dispatch error", e))?;
+                Err(Error::from_dispatch(error))
+            },
+            other => Err(Error::decode("dry run result", format!("bad Result tag {other}"))),
+        }
+    }
+
+    /// Sign, submit and wait for `payload`; any failure comes back as a typed error.
+    async fn submit<Call: subxt::tx::Payload>(
+        &self,
+        payload: &Call,
+        signer: &Keypair,
+    ) -> Result<Included> {
+        let at = self.at_best().await?;
+        let mut progress = at
+            .transactions()
+            .sign_and_submit_then_watch_default(payload, signer)
+            .await
+            .map_err(|e| Error::Transaction(e.to_string()))?;
+        while let Some(status) = progress.next().await {
+            let status = status.map_err(|e| Error::Transaction(e.to_string()))?;
+            let in_block = match status {
+                TransactionStatus::InBestBlock(block) if self.wait_for == WaitFor::InBlock => block,
+                TransactionStatus::InFinalizedBlock(block) => block,
+                TransactionStatus::Error { message } |
+                TransactionStatus::Invalid { message } |
+                TransactionStatus::Dropped { message } => return Err(Error::Transaction(message)),
+                _ => continue,
+            };
+            let events = in_block.wait_for_success().await.map_err(|e| match e {
+                subxt::error::TransactionEventsError::ExtrinsicFailed(error) => {
+                    Error::from_dispatch(error)
+                },
+                other => Error::Transaction(other.to_string()),
+            })?;
+            let mut contract_events = Vec::new();
+            for event in events.iter() {
+                let event = event.map_err(|e| Error::decode("event", e))?;
+                if event.pallet_name() == "Revive" && event.event_name() == "ContractEmitted" {
+                    let (contract, data, topics) =
+                        <(H160, Vec<u8>, Vec<H256>)>::decode(&mut event.field_bytes())
+                            .map_err(|e| Error::decode("ContractEmitted", e))?;
+                    contract_events.push(ContractEvent { contract, topics, data });
+                }
+            }
+            return Ok(Included {
+                block_hash: in_block.block_hash(),
+                contract_events,
+                weight_limit: Weight::default(),
+                storage_deposit_limit: 0,
+            });
+        }
+        Err(Error::Transaction("the node stopped reporting the transaction's status".into()))
+    }
+}
+
+/// `ReturnFlags::REVERT`.
+const REVERT: u32 = 1;
+
+/// The fields of a dry run's result that precede its `result`.
+#[derive(Decode)]
+struct ResultHead {
+    weight_consumed: Weight,
+    weight_required: Weight,
+    storage_deposit: StorageDeposit,
+    max_storage_deposit: StorageDeposit,
+    _gas_consumed: u128,
+}
+
+struct ExecOutcome {
+    reverted: bool,
+    data: Vec<u8>,
+    address: Option<H160>,
+}
+
+impl ResultHead {
+    fn finish(self, outcome: ExecOutcome) -> Result<DryRun> {
+        if outcome.reverted {
+            return Err(Error::Reverted { contract: outcome.address, data: outcome.data });
+        }
+        Ok(DryRun {
+            weight_consumed: self.weight_consumed,
+            weight_required: self.weight_required,
+            storage_deposit: self.storage_deposit,
+            max_storage_deposit: self.max_storage_deposit,
+            data: outcome.data,
+            address: outcome.address,
+        })
+    }
+}

@@ -1,0 +1,26 @@
+# Shared settings for TCLearn's scripts; source it, don't run it.
+#
+# Build output lives in one machine-wide cache outside the clone, so that later sessions and CI
+# (a fresh clone on the same machine) reuse it:
+#   $TCLEARN_CACHE/target            the root workspace (node, runtime, client, tests)
+#   $TCLEARN_CACHE/contracts-target  the contracts workspace
+#   $TCLEARN_CACHE/artifacts         built contracts: <name>.contract / .polkavm / .json
+#   $TCLEARN_CACHE/tools             pinned tools (cargo-contract)
+#   $TCLEARN_CACHE/onnxruntime       the ONNX Runtime library from the PyPI wheel
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+export TCLEARN_CACHE="${TCLEARN_CACHE:-$HOME/.cache/tclearn}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TCLEARN_CACHE/target}"
+export TCLEARN_CONTRACTS_TARGET="${TCLEARN_CONTRACTS_TARGET:-$TCLEARN_CACHE/contracts-target}"
+export TCLEARN_ARTIFACTS="${TCLEARN_ARTIFACTS:-$TCLEARN_CACHE/artifacts}"
+export TCLEARN_TOOLS="$TCLEARN_CACHE/tools"
+export TCLEARN_NODE="${TCLEARN_NODE:-$CARGO_TARGET_DIR/release/tclearn-node}"
+export PATH="$TCLEARN_TOOLS/bin:$HOME/.cargo/bin:$PATH"
+# cargo-contract passes a JSON target spec for PolkaVM, which Rust 1.95 gates behind this flag.
+export CARGO_UNSTABLE_JSON_TARGET_SPEC=true
+
+# Pinned versions (see README, "Stack").
+export CARGO_CONTRACT_VERSION="6.0.0-beta.2"
+export ONNXRUNTIME_VERSION="1.31.1"
+
+log() { printf '\033[1m[%s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install everything TCLearn needs, idempotently: Debian packages, the Rust toolchain and its
+# components, cargo-contract, the ONNX Runtime library; then build the node and the contracts.
+# A second run on a set-up machine only checks, and rebuilds what changed.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO_ROOT"
+
+# 1. Debian packages the node build needs.
+packages=(protobuf-compiler clang libclang-dev curl unzip)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. The toolchain of rust-toolchain.toml, with rust-src and the wasm targets.
+command -v rustup >/dev/null || { echo "rustup is required: https://rustup.rs" >&2; exit 1; }
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+rustup component add rust-src >/dev/null 2>&1
+rustup target add wasm32v1-none wasm32-unknown-unknown >/dev/null 2>&1
+
+# 3. cargo-contract, pinned (about 20 CPU-minutes the first time).
+if [ "$(cargo-contract --version 2>/dev/null | awk '{print $2}' | cut -d- -f1-2)" != "$CARGO_CONTRACT_VERSION" ]; then
+    log "installing cargo-contract $CARGO_CONTRACT_VERSION"
+    cargo install --locked --quiet cargo-contract --version "$CARGO_CONTRACT_VERSION" --root "$TCLEARN_TOOLS"
+fi
+
+# 4. ONNX Runtime, from the onnxruntime wheel on PyPI; the repo's .ort/ links to it and
+#    .cargo/config.toml points ORT_DYLIB_PATH there.
+ort_dir="$TCLEARN_CACHE/onnxruntime/$ONNXRUNTIME_VERSION"
+if ! ls "$ort_dir"/libonnxruntime.so.* >/dev/null 2>&1; then
+    log "fetching the onnxruntime $ONNXRUNTIME_VERSION wheel"
+    wheel_dir="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$wheel_dir" "onnxruntime==$ONNXRUNTIME_VERSION"
+    mkdir -p "$ort_dir"
+    unzip -q -j -o "$wheel_dir"/onnxruntime-*.whl 'onnxruntime/capi/libonnxruntime.so.*' -d "$ort_dir"
+    rm -rf "$wheel_dir"
+fi
+mkdir -p "$REPO_ROOT/.ort"
+ln -sf "$(ls "$ort_dir"/libonnxruntime.so.* | head -n 1)" "$REPO_ROOT/.ort/libonnxruntime.so"
+
+# 5. The node and the contracts.
+"$REPO_ROOT/scripts/build-node.sh"
+"$REPO_ROOT/scripts/build-contracts.sh"
+log "setup done"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: set up (idempotent), then every test: the root workspace's unit tests and
+# end-to-end tests against real tclearn-node processes, and the contracts' unit tests.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+"$REPO_ROOT/scripts/setup.sh"
+cd "$REPO_ROOT"
+log "contract unit tests"
+CARGO_TARGET_DIR="$TCLEARN_CONTRACTS_TARGET" cargo test --locked --manifest-path contracts/Cargo.toml
+log "workspace tests (unit and end-to-end)"
+cargo test --release --locked --workspace
+log "all tests passed"

@@ -1,0 +1,176 @@
+//! Harness for end-to-end tests: real `tclearn-node` processes on loopback.
+//!
+//! - The node binary is `$TCLEARN_NODE`, else `$CARGO_TARGET_DIR/release/tclearn-node`, else
+//!   `target/release/tclearn-node` of this workspace (`scripts/test.sh` sets the first).
+//! - Built contracts are read from `$TCLEARN_ARTIFACTS` (`scripts/build-contracts.sh` fills it).
+//! - Each node gets a temporary base path and free loopback ports, writes its log to a file in
+//!   that base path, and is killed when its [`Node`] is dropped. A node that does not come up
+//!   fails the test with the tail of its log.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+use tclearn_client::{Client, ContractArtifact};
+use tokio::process::{Child, Command};
+
+/// How long a node may take to open its RPC port.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The node binary to test.
+pub fn node_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TCLEARN_NODE") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("release/tclearn-node")
+}
+
+/// A built contract, by its crate name with underscores (`audit_anchors`).
+pub fn artifact(name: &str) -> ContractArtifact {
+    let dir = std::env::var_os("TCLEARN_ARTIFACTS").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("TCLEARN_ARTIFACTS is not set: run scripts/build-contracts.sh (scripts/test.sh does)")
+    });
+    let bundle = dir.join(format!("{name}.contract"));
+    ContractArtifact::load(&bundle)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-contracts.sh)", bundle.display()))
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the node binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// A running node.
+pub struct Node {
+    child: Child,
+    /// Its RPC endpoint.
+    pub rpc_url: String,
+    /// Its p2p port.
+    pub p2p_port: u16,
+    log: PathBuf,
+    _base: tempfile::TempDir,
+}
+
+/// How to start a node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Arguments besides base path, ports and logging (e.g. `--dev --sealing instant`).
+    pub args: Vec<String>,
+}
+
+impl NodeConfig {
+    /// The dev chain, sealing one block per transaction, finalized at once.
+    pub fn dev_instant() -> Self {
+        Self::with_args(&["--dev", "--sealing", "instant"])
+    }
+
+    /// A node with these arguments.
+    pub fn with_args(args: &[&str]) -> Self {
+        Self { args: args.iter().map(|a| a.to_string()).collect() }
+    }
+}
+
+impl Node {
+    /// Start a node and wait until its RPC answers.
+    pub async fn start(config: NodeConfig) -> Node {
+        let binary = node_binary();
+        assert!(
+            binary.exists(),
+            "{} does not exist: build it with scripts/build-node.sh (scripts/test.sh does)",
+            binary.display()
+        );
+        let base = tempfile::Builder::new().prefix("tclearn-node-").tempdir().expect("a temp dir");
+        let log = base.path().join("node.log");
+        let log_file = std::fs::File::create(&log).expect("a log file");
+        let rpc_port = free_port();
+        let p2p_port = free_port();
+        let child = Command::new(&binary)
+            .args(&config.args)
+            .arg("--base-path")
+            .arg(base.path())
+            .args(["--rpc-port", &rpc_port.to_string()])
+            .args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
+            .args(["--no-prometheus", "--no-telemetry", "--no-mdns"])
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        let node = Node {
+            child,
+            rpc_url: format!("ws://127.0.0.1:{rpc_port}"),
+            p2p_port,
+            log,
+            _base: base,
+        };
+        node.wait_for_rpc().await;
+        node
+    }
+
+    async fn wait_for_rpc(&self) {
+        let started = Instant::now();
+        loop {
+            if Client::connect(&self.rpc_url).await.is_ok() {
+                return;
+            }
+            if started.elapsed() > STARTUP_TIMEOUT {
+                panic!("node did not open {} within {STARTUP_TIMEOUT:?}\n{}", self.rpc_url, self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A client connected to this node.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.rpc_url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}\n{}", self.rpc_url, self.log_tail()))
+    }
+
+    /// The last lines of the node's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(40);
+        format!("--- last lines of {} ---\n{}", self.log.display(), lines[start..].join("\n"))
+    }
+
+    /// The node's libp2p peer id, read from its log (`Local node identity is: ...`).
+    pub fn peer_id(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.log).ok()?;
+        text.lines()
+            .find_map(|line| line.split("Local node identity is: ").nth(1))
+            .map(|id| id.trim().to_string())
+    }
+
+    /// Stop the node now.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Poll `check` every 500 ms until it returns `Some`, or panic with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if started.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

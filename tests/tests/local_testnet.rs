@@ -1,0 +1,67 @@
+//! The `local` chain: four validators (Alice, Bob, Charlie, Dave) on loopback produce blocks with
+//! Aura and finalize them with GRANDPA, which needs more than 2/3 of them, i.e. all four here
+//! online save one.
+
+use std::time::Duration;
+use tclearn_e2e::{eventually, Node, NodeConfig};
+
+fn validator(name: &str, bootnode: Option<&str>) -> NodeConfig {
+    // A fixed node key per validator: validators must not generate one on the fly.
+    let key = format!("{:0>64}", hex::encode(name));
+    let mut args = vec!["--chain", "local", "--validator", "--node-key", &key];
+    let flag = format!("--{}", name.to_lowercase());
+    args.push(&flag);
+    if let Some(bootnode) = bootnode {
+        args.extend(["--bootnodes", bootnode]);
+    }
+    NodeConfig::with_args(&args)
+}
+
+#[tokio::test]
+async fn four_validators_produce_and_finalize_blocks() {
+    let alice = Node::start(validator("Alice", None)).await;
+    let peer_id = eventually(Duration::from_secs(30), "Alice's peer id in her log", || async {
+        alice.peer_id()
+    })
+    .await;
+    let bootnode = format!("/ip4/127.0.0.1/tcp/{}/p2p/{peer_id}", alice.p2p_port);
+    let mut nodes = vec![alice];
+    for name in ["Bob", "Charlie", "Dave"] {
+        nodes.push(Node::start(validator(name, Some(&bootnode))).await);
+    }
+    let mut clients = Vec::new();
+    for node in &nodes {
+        clients.push(node.client().await);
+    }
+
+    // Finality must pass block 3 on every node, and keep growing.
+    let first = eventually(Duration::from_secs(180), "finalized height >= 3 on all four", || async {
+        let mut lowest = u64::MAX;
+        for client in &clients {
+            lowest = lowest.min(client.finalized_number().await.ok()?);
+        }
+        (lowest >= 3).then_some(lowest)
+    })
+    .await;
+    let later = eventually(Duration::from_secs(120), "finalized height to grow", || async {
+        let height = clients[3].finalized_number().await.ok()?;
+        (height > first).then_some(height)
+    })
+    .await;
+    assert!(later > first);
+
+    // All four agree on the finalized chain: the same hash at height `first`.
+    let mut hashes = Vec::new();
+    for client in &clients {
+        let hash = client.block_hash(first).await.expect("a finalized block hash");
+        hashes.push(hash);
+    }
+    assert!(hashes.windows(2).all(|pair| pair[0] == pair[1]), "forked finality: {hashes:?}");
+    for node in &nodes {
+        let log = node.log_tail();
+        assert!(!log.contains("panicked"), "{log}");
+    }
+    for node in nodes {
+        node.stop().await;
+    }
+}

@@ -1,0 +1,103 @@
+//! Smoke test of the whole foundation: start `tclearn-node --dev`, deploy an ink! 6 contract
+//! built to PolkaVM, call a message that changes state and emits an event, read both back; and
+//! the two ways a call fails: the contract refuses (typed error decoded from its revert data) and
+//! the runtime refuses (module error by name).
+
+use codec::Decode;
+use tclearn_client::{decode_return, Error, Keypair, H256};
+use tclearn_e2e::{artifact, Node, NodeConfig};
+
+/// `audit_anchors::Anchor`, as the contract encodes it.
+#[derive(Debug, Decode, PartialEq)]
+struct Anchor {
+    root: H256,
+    log_length: u64,
+    block: u32,
+    timestamp: u64,
+}
+
+/// `audit_anchors::Anchored`.
+#[derive(Debug, Decode, PartialEq)]
+struct Anchored {
+    index: u64,
+    root: H256,
+    log_length: u64,
+}
+
+/// `audit_anchors::Error`.
+#[derive(Debug, Decode, PartialEq)]
+enum AnchorError {
+    NotOperator,
+    LogNotGrown,
+    TooManyAnchors,
+}
+
+#[tokio::test]
+async fn deploy_call_and_read_back_state_and_event() {
+    let node = Node::start(NodeConfig::dev_instant()).await;
+    let client = node.client().await;
+    let contract = artifact("audit_anchors");
+    let meta = &contract.metadata;
+    let alice = Keypair::dev("Alice").unwrap();
+
+    // Deploy: dry run, then instantiate_with_code with the limits it reported.
+    let deployed = client
+        .deploy(&alice, &contract.code, meta.constructor("new").unwrap().call(), 0, None)
+        .await
+        .unwrap_or_else(|e| panic!("deploy: {e}\n{}", node.log_tail()));
+    assert!(deployed.dry_run.weight_required.ref_time > 0);
+    assert!(deployed.included.storage_deposit_limit > 0, "a new contract pays a deposit");
+
+    // A message that changes state and emits an event.
+    let root = H256::from([0xAB; 32]);
+    let anchor = meta.message("anchor").unwrap().call().arg(&root).arg(&10u64);
+    let outcome = client.call(&alice, deployed.address, anchor, 0).await.unwrap();
+    assert_eq!(outcome.decode::<Result<u64, AnchorError>>().unwrap(), Ok(0));
+
+    // The event, read back from the block.
+    let topic = meta.event_topic("Anchored").unwrap().expect("Anchored has a signature topic");
+    let events = &outcome.included.contract_events;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].contract, deployed.address);
+    let event: Anchored = events[0].decode_if(&topic).expect("an Anchored event").unwrap();
+    assert_eq!(event, Anchored { index: 0, root, log_length: 10 });
+
+    // The state, read back with a dry run (any account may read).
+    let bob = Keypair::dev("Bob").unwrap();
+    let count: u64 = client
+        .read(&bob.account_id(), deployed.address, meta.message("count").unwrap().call())
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    let stored: Option<Anchor> = client
+        .read(&bob.account_id(), deployed.address, meta.message("get").unwrap().call().arg(&0u64))
+        .await
+        .unwrap();
+    let stored = stored.expect("anchor 0 is stored");
+    assert_eq!((stored.root, stored.log_length), (root, 10));
+    assert!(stored.block >= 1 && stored.timestamp > 0, "{stored:?}");
+
+    // The contract refuses Bob: the call reverts in its dry run and is never submitted.
+    let best_before = client.best_number().await.unwrap();
+    let refused = client
+        .call(&bob, deployed.address, meta.message("anchor").unwrap().call().arg(&root).arg(&11u64), 0)
+        .await
+        .unwrap_err();
+    let Error::Reverted { contract: Some(address), data } = refused else {
+        panic!("expected a revert, got {refused}");
+    };
+    assert_eq!(address, deployed.address);
+    assert_eq!(decode_return::<Result<u64, AnchorError>>(&data).unwrap(), Err(AnchorError::NotOperator));
+    // Bob's one transaction was his account mapping; the refused call made no block.
+    assert!(client.best_number().await.unwrap() <= best_before + 1);
+
+    // The runtime refuses code that is not a valid program, and says which error it is.
+    let refused = client.deploy(&alice, b"PVM\0not a program", vec![], 0, None).await.unwrap_err();
+    let Error::Module { pallet, error, .. } = refused else {
+        panic!("expected a module error, got {refused}");
+    };
+    assert_eq!(pallet, "Revive");
+    assert!(!error.is_empty());
+
+    node.stop().await;
+}

@@ -15,6 +15,10 @@ export TCLEARN_CONTRACTS_TARGET="${TCLEARN_CONTRACTS_TARGET:-$TCLEARN_CACHE/cont
 export TCLEARN_ARTIFACTS="${TCLEARN_ARTIFACTS:-$TCLEARN_CACHE/artifacts}"
 export TCLEARN_TOOLS="$TCLEARN_CACHE/tools"
 export TCLEARN_NODE="${TCLEARN_NODE:-$CARGO_TARGET_DIR/release/tclearn-node}"
+# The runtime's wasm is built as a project of its own under $CARGO_TARGET_DIR; it finds the
+# workspace's Cargo.lock (and so the same pinned versions) only through this hint, since the
+# target dir is outside the clone.
+export WASM_BUILD_WORKSPACE_HINT="$REPO_ROOT"
 export PATH="$TCLEARN_TOOLS/bin:$HOME/.cargo/bin:$PATH"
 # cargo-contract passes a JSON target spec for PolkaVM, which Rust 1.95 gates behind this flag.
 export CARGO_UNSTABLE_JSON_TARGET_SPEC=true

@@ -32,7 +32,7 @@ start() {
         key="$(printf '%064x' $((i + 1)))"
         rm -rf "${dir:?}/$name"
         "$TCLEARN_NODE" --chain local --"$name" --validator --base-path "$dir/$name" \
-            --node-key "$key" --port $((30333 + i)) --rpc-port $((9944 + i)) \
+            --node-key "$key" --rpc-port $((9944 + i)) \
             --listen-addr "/ip4/127.0.0.1/tcp/$((30333 + i))" --no-mdns --no-prometheus \
             --no-telemetry ${bootnode:+--bootnodes "$bootnode"} >"$dir/$name.log" 2>&1 &
         echo $! >"$dir/$name.pid"
@@ -40,6 +40,7 @@ start() {
             for _ in $(seq 1 60); do
                 peer="$(sed -n 's/.*Local node identity is: \([0-9A-Za-z]*\).*/\1/p' "$dir/$name.log" | head -n 1)"
                 [ -n "$peer" ] && break
+                kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || break
                 sleep 0.5
             done
             [ -n "$peer" ] || { echo "alice did not start; see $dir/alice.log" >&2; exit 1; }
@@ -77,10 +78,18 @@ check() {
 }
 
 stop() {
+    local pids=()
     for name in "${names[@]}"; do
-        [ -f "$dir/$name.pid" ] && kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
+        [ -f "$dir/$name.pid" ] && pids+=("$(cat "$dir/$name.pid")")
         rm -f "$dir/$name.pid"
     done
+    ((${#pids[@]})) || return 0
+    kill "${pids[@]}" 2>/dev/null || true
+    for _ in $(seq 1 40); do
+        kill -0 "${pids[@]}" 2>/dev/null || return 0
+        sleep 0.25
+    done
+    kill -9 "${pids[@]}" 2>/dev/null || true
 }
 
 case "${1:-all}" in

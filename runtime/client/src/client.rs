@@ -8,6 +8,7 @@ use crate::{
 use codec::{Decode, Encode};
 use subxt::{
     dynamic,
+    config::RpcConfigFor,
     rpcs::{methods::LegacyRpcMethods, RpcClient},
     tx::TransactionStatus,
     utils::{AccountId32, Static},
@@ -15,6 +16,7 @@ use subxt::{
 };
 
 type Api = OnlineClient<PolkadotConfig>;
+type Rpc = LegacyRpcMethods<RpcConfigFor<PolkadotConfig>>;
 
 /// When a submitted transaction counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -126,18 +128,31 @@ pub struct CallOutcome {
 }
 
 impl CallOutcome {
-    /// Decode the message's return value (`Result<T, LangError>` unwrapped).
+    /// Decode what the message returned **in its dry run** (`Result<T, LangError>` unwrapped).
+    ///
+    /// pallet-revive does not report a transaction's return value, so this is a prediction made
+    /// at the best block before submission: exact for results that do not depend on the block
+    /// (block number, timestamp, other transactions in between). Take anything else from the
+    /// transaction's events (`included.contract_events`).
     pub fn decode<T: Decode>(&self) -> Result<T> {
         decode_return(&self.dry_run.data)
     }
 }
 
+/// Default headroom on the limits a dry run reports, in percent.
+///
+/// A contract whose path depends on the block (timestamps, block hashes as randomness) can need
+/// a little more in its real block than in the dry run one block earlier; unused weight is
+/// refunded and an unused deposit limit is never charged, so headroom costs nothing.
+pub const DEFAULT_LIMIT_MARGIN_PERCENT: u64 = 20;
+
 /// A connection to a node, for contract work on pallet-revive.
 #[derive(Clone)]
 pub struct Client {
     api: Api,
-    rpc: LegacyRpcMethods<PolkadotConfig>,
+    rpc: Rpc,
     wait_for: WaitFor,
+    margin_percent: u64,
 }
 
 impl Client {
@@ -145,7 +160,30 @@ impl Client {
     pub async fn connect(url: &str) -> Result<Self> {
         let rpc_client = RpcClient::from_insecure_url(url).await.map_err(Error::rpc)?;
         let api = Api::from_rpc_client(rpc_client.clone()).await.map_err(Error::rpc)?;
-        Ok(Self { api, rpc: LegacyRpcMethods::new(rpc_client), wait_for: WaitFor::default() })
+        Ok(Self {
+            api,
+            rpc: Rpc::new(rpc_client),
+            wait_for: WaitFor::default(),
+            margin_percent: DEFAULT_LIMIT_MARGIN_PERCENT,
+        })
+    }
+
+    /// Submit with `percent` headroom on the dry run's weight and deposit (0 for exact limits).
+    pub fn with_limit_margin(mut self, percent: u64) -> Self {
+        self.margin_percent = percent;
+        self
+    }
+
+    /// The weight and storage deposit limits to submit a transaction with after `dry_run`.
+    pub fn limits_for(&self, dry_run: &DryRun) -> (Weight, u128) {
+        let grow = |value: u64| value.saturating_add(value.saturating_mul(self.margin_percent) / 100);
+        let weight = Weight {
+            ref_time: grow(dry_run.weight_required.ref_time),
+            proof_size: grow(dry_run.weight_required.proof_size),
+        };
+        let deposit = dry_run.max_storage_deposit.charge();
+        let deposit = deposit.saturating_add(deposit.saturating_mul(u128::from(self.margin_percent)) / 100);
+        (weight, deposit)
     }
 
     /// Wait for transactions as `wait_for` says from now on.
@@ -212,6 +250,13 @@ impl Client {
         Ok(true)
     }
 
+    /// Transfer `amount` of the native token from `signer` to `to` (keeping `signer` alive).
+    pub async fn transfer(&self, signer: &Keypair, to: &AccountId32, amount: u128) -> Result<Included> {
+        let dest = subxt::utils::MultiAddress::<AccountId32, ()>::Id(to.clone());
+        let payload = dynamic::transaction("Balances", "transfer_keep_alive", (dest, amount));
+        self.submit(&payload, signer).await
+    }
+
     /// Dry-run instantiating `code` with constructor call data `data`.
     pub async fn dry_run_instantiate(
         &self,
@@ -227,10 +272,10 @@ impl Client {
             Upload(&'a [u8]),
         }
         let args = (origin.0, value, None::<Weight>, None::<u128>, Code::Upload(code), data, salt);
-        let bytes = self.call_runtime_api("ReviveApi_instantiate", &args.encode()).await?;
+        let (bytes, metadata) = self.call_runtime_api("ReviveApi_instantiate", &args.encode()).await?;
         let mut input = &bytes[..];
         let head = ResultHead::decode(&mut input).map_err(|e| Error::decode("dry run", e))?;
-        let outcome = self.decode_outcome(input, true)?;
+        let outcome = decode_outcome(input, true, metadata)?;
         head.finish(outcome)
     }
 
@@ -243,10 +288,10 @@ impl Client {
         value: u128,
     ) -> Result<DryRun> {
         let args = (origin.0, contract, value, None::<Weight>, None::<u128>, data);
-        let bytes = self.call_runtime_api("ReviveApi_call", &args.encode()).await?;
+        let (bytes, metadata) = self.call_runtime_api("ReviveApi_call", &args.encode()).await?;
         let mut input = &bytes[..];
         let head = ResultHead::decode(&mut input).map_err(|e| Error::decode("dry run", e))?;
-        let mut outcome = self.decode_outcome(input, false)?;
+        let mut outcome = decode_outcome(input, false, metadata)?;
         outcome.address = Some(contract);
         let mut dry_run = head.finish(outcome)?;
         dry_run.address = None;
@@ -280,8 +325,7 @@ impl Client {
         self.ensure_mapped(signer).await?;
         let dry_run = self.dry_run_instantiate(&signer.account_id(), code, &data, value, salt).await?;
         let address = dry_run.address.ok_or_else(|| Error::decode("dry run", "no address"))?;
-        let weight_limit = dry_run.weight_required;
-        let storage_deposit_limit = dry_run.max_storage_deposit.charge();
+        let (weight_limit, storage_deposit_limit) = self.limits_for(&dry_run);
         let payload = dynamic::transaction(
             "Revive",
             "instantiate_with_code",
@@ -295,7 +339,8 @@ impl Client {
         })
     }
 
-    /// Call a message in a transaction, with the weight and deposit limits its dry run needed.
+    /// Call a message in a transaction, with the weight and deposit limits its dry run needed
+    /// (plus the margin, see [`DEFAULT_LIMIT_MARGIN_PERCENT`]).
     /// A message that would revert is refused before anything is submitted.
     pub async fn call(
         &self,
@@ -307,8 +352,7 @@ impl Client {
         let data: Vec<u8> = data.into();
         self.ensure_mapped(signer).await?;
         let dry_run = self.dry_run_call(&signer.account_id(), contract, &data, value).await?;
-        let weight_limit = dry_run.weight_required;
-        let storage_deposit_limit = dry_run.max_storage_deposit.charge();
+        let (weight_limit, storage_deposit_limit) = self.limits_for(&dry_run);
         let payload = dynamic::transaction(
             "Revive",
             "call",
@@ -331,32 +375,11 @@ impl Client {
         self.call(signer, contract, data, 0).await
     }
 
-    async fn call_runtime_api(&self, function: &str, args: &[u8]) -> Result<Vec<u8>> {
+    /// Call a runtime API at the best block; also returns that block's metadata.
+    async fn call_runtime_api(&self, function: &str, args: &[u8]) -> Result<(Vec<u8>, subxt::ArcMetadata)> {
         let at = self.at_best().await?;
-        at.runtime_apis().call_raw(function, Some(args)).await.map_err(Error::rpc)
-    }
-
-    /// Decode `Result<R, DispatchError>` (the last field of a dry run's result).
-    fn decode_outcome(&self, mut input: &[u8], instantiate: bool) -> Result<ExecOutcome> {
-        match u8::decode(&mut input).map_err(|e| Error::decode("dry run result", e))? {
-            0 => {
-                let flags = u32::decode(&mut input).map_err(|e| Error::decode("return flags", e))?;
-                let data = Vec::<u8>::decode(&mut input)
-                    .map_err(|e| Error::decode("return data", e))?;
-                let address = if instantiate {
-                    Some(H160::decode(&mut input).map_err(|e| Error::decode("new address", e))?)
-                } else {
-                    None
-                };
-                Ok(ExecOutcome { reverted: flags & REVERT != 0, data, address })
-            },
-            1 => {
-                let error = subxt::error::DispatchError::decode_from(input, self.api.metadata())
-                    .map_err(|e| Error::decode("dispatch error", e))?;
-                Err(Error::from_dispatch(error))
-            },
-            other => Err(Error::decode("dry run result", format!("bad Result tag {other}"))),
-        }
+        let bytes = at.runtime_apis().call_raw(function, Some(args)).await.map_err(Error::rpc)?;
+        Ok((bytes, at.metadata()))
     }
 
     /// Sign, submit and wait for `payload`; any failure comes back as a typed error.
@@ -405,6 +428,29 @@ impl Client {
             });
         }
         Err(Error::Transaction("the node stopped reporting the transaction's status".into()))
+    }
+}
+
+/// Decode `Result<R, DispatchError>` (the last field of a dry run's result).
+fn decode_outcome(mut input: &[u8], instantiate: bool, metadata: subxt::ArcMetadata) -> Result<ExecOutcome> {
+    match u8::decode(&mut input).map_err(|e| Error::decode("dry run result", e))? {
+        0 => {
+            let flags = u32::decode(&mut input).map_err(|e| Error::decode("return flags", e))?;
+            let data = Vec::<u8>::decode(&mut input)
+                .map_err(|e| Error::decode("return data", e))?;
+            let address = if instantiate {
+                Some(H160::decode(&mut input).map_err(|e| Error::decode("new address", e))?)
+            } else {
+                None
+            };
+            Ok(ExecOutcome { reverted: flags & REVERT != 0, data, address })
+        },
+        1 => {
+            let error = subxt::error::DispatchError::decode_from(input, metadata)
+                .map_err(|e| Error::decode("dispatch error", e))?;
+            Err(Error::from_dispatch(error))
+        },
+        other => Err(Error::decode("dry run result", format!("bad Result tag {other}"))),
     }
 }
 

@@ -75,7 +75,7 @@ pub fn account_to_address(account: &AccountId32) -> H160 {
     if is_eth_derived(account) {
         H160::from_slice(&bytes[..20])
     } else {
-        H160::from_slice(&sp_core::hashing::keccak_256(bytes)[12..])
+        H160::from_slice(&sp_crypto_hashing::keccak_256(bytes)[12..])
     }
 }
 
@@ -108,7 +108,7 @@ mod tests {
 
         let plain = AccountId32([1; 32]);
         assert!(!is_eth_derived(&plain));
-        let hash = sp_core::hashing::keccak_256(&[1; 32]);
+        let hash = sp_crypto_hashing::keccak_256(&[1; 32]);
         assert_eq!(account_to_address(&plain), H160::from_slice(&hash[12..]));
     }
 

@@ -6,8 +6,9 @@
 //! 1. **dry run** through the `ReviveApi` runtime API, which reports the weight and storage
 //!    deposit the call needs, what it returns, and whether it reverts; a reverting call or a
 //!    module error stops here, before anything is signed;
-//! 2. **submit** `Revive::call` / `Revive::instantiate_with_code` with exactly those limits,
-//!    signed by an sr25519 key (sp-core);
+//! 2. **submit** `Revive::call` / `Revive::instantiate_with_code` with those limits plus a
+//!    margin ([`DEFAULT_LIMIT_MARGIN_PERCENT`]: a path that depends on the block may cost a little
+//!    more in its real block), signed by an sr25519 key (sp-core);
 //! 3. **wait** for the best or the finalized block ([`WaitFor`]), then decode the transaction's
 //!    outcome: module errors by name ([`Error::Module`]), contract events
 //!    ([`ContractEvent`], from `Revive::ContractEmitted`).
@@ -33,13 +34,14 @@
 //! ```
 
 mod client;
+pub mod coalition;
 mod contract;
 mod error;
 mod keys;
 
 pub use client::{
     CallOutcome, Client, ContractEvent, Deployment, DryRun, Included, StorageDeposit, WaitFor,
-    Weight,
+    Weight, DEFAULT_LIMIT_MARGIN_PERCENT,
 };
 pub use contract::{decode_return, CallData, ContractArtifact, ContractMetadata, LangError, Selector};
 pub use error::{Error, Result};

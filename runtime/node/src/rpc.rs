@@ -5,7 +5,10 @@ use futures::channel::mpsc;
 use jsonrpsee::RpcModule;
 use polkadot_sdk::{
     pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer},
-    sc_consensus_manual_seal::{EngineCommand, ManualSeal, ManualSealApiServer},
+    sc_consensus_manual_seal::{
+        rpc::{ManualSeal, ManualSealApiServer},
+        EngineCommand,
+    },
     sc_transaction_pool_api::TransactionPool,
     sp_api::ProvideRuntimeApi,
     sp_block_builder::BlockBuilder,

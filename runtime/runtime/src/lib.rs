@@ -81,7 +81,7 @@ pub mod opaque {
     /// Opaque block as the node sees it.
     pub type Block = sp_runtime::generic::Block<Header, sp_runtime::OpaqueExtrinsic>;
 
-    impl_opaque_keys! {
+    sp_runtime::impl_opaque_keys! {
         /// The session keys of a validator: one for block production, one for finality.
         pub struct SessionKeys {
             /// Aura: block authoring.
@@ -104,12 +104,6 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
     transaction_version: 1,
     system_version: 1,
 };
-
-/// The version of the natively compiled runtime.
-#[cfg(feature = "std")]
-pub fn native_version() -> NativeVersion {
-    NativeVersion { runtime_version: VERSION, can_author_with: Default::default() }
-}
 
 /// Block type of the runtime.
 pub type Block = sp_runtime::generic::Block<Header, UncheckedExtrinsic>;
@@ -137,9 +131,11 @@ pub struct EthExtraImpl;
 
 impl EthExtra for EthExtraImpl {
     type Config = Runtime;
-    type Extension = TxExtension;
+    type ExtensionV0 = TxExtension;
+    // Only version-0 extensions: the runtime defines no other extension versions.
+    type ExtensionOtherVersions = sp_runtime::traits::InvalidVersion;
 
-    fn get_eth_extension(nonce: u32, tip: Balance) -> Self::Extension {
+    fn get_eth_extension(nonce: u32, tip: Balance) -> Self::ExtensionV0 {
         (
             frame_system::CheckNonZeroSender::<Runtime>::new(),
             frame_system::CheckSpecVersion::<Runtime>::new(),
@@ -228,6 +224,9 @@ const MAXIMUM_BLOCK_WEIGHT: Weight = Weight::from_parts(
     u64::MAX,
 );
 
+/// Five MiB per block: room for a contract upload (up to 1 MiB of code plus call data).
+const MAXIMUM_BLOCK_LENGTH: u32 = 5 * 1024 * 1024;
+
 parameter_types! {
     pub const Version: RuntimeVersion = VERSION;
     pub RuntimeBlockWeights: frame_system::limits::BlockWeights =
@@ -247,7 +246,12 @@ parameter_types! {
             .avg_block_initialization(AVERAGE_ON_INITIALIZE_RATIO)
             .build_or_panic();
     pub RuntimeBlockLength: frame_system::limits::BlockLength =
-        frame_system::limits::BlockLength::max_with_normal_ratio(5 * 1024 * 1024, NORMAL_DISPATCH_RATIO);
+        frame_system::limits::BlockLength::builder()
+            .max_length(MAXIMUM_BLOCK_LENGTH)
+            .modify_max_length_for_class(DispatchClass::Normal, |max| {
+                *max = NORMAL_DISPATCH_RATIO * MAXIMUM_BLOCK_LENGTH
+            })
+            .build();
 }
 
 #[derive_impl(frame_system::config_preludes::SolochainDefaultConfig)]
@@ -306,7 +310,7 @@ parameter_types! {
 #[derive_impl(pallet_transaction_payment::config_preludes::TestDefaultConfig)]
 impl pallet_transaction_payment::Config for Runtime {
     type OnChargeTransaction = pallet_transaction_payment::FungibleAdapter<Balances, ()>;
-    type WeightToFee = BlockRatioFee<1, 1, Self>;
+    type WeightToFee = BlockRatioFee<1, 1, Self, Balance>;
     type LengthToFee = ConstantMultiplier<Balance, TransactionByteFee>;
     type FeeMultiplierUpdate = ConstFeeMultiplier<FeeMultiplier>;
 }

@@ -300,6 +300,8 @@ impl pallet_balances::Config for Runtime {
     type AccountStore = System;
     type Balance = Balance;
     type ExistentialDeposit = ExistentialDeposit;
+    // One freeze per reason the runtime has (pallet-revive's).
+    type MaxFreezes = frame_support::traits::VariantCountOf<RuntimeFreezeReason>;
 }
 
 parameter_types! {

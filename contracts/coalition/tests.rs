@@ -124,6 +124,16 @@ fn commit_and_reveal(contract: &mut Coalition, round: &Round, make: impl Fn(usiz
     }
 }
 
+/// A round that every validator accepted, sealed by its general: (round, general, block hash).
+fn sealed_round(contract: &mut Coalition) -> (Round, Address, H256) {
+    let round = propose(contract, 1);
+    commit_and_reveal(contract, &round, |_| report(round.id, CANDIDATE, 820_000, 7, true));
+    let general = contract.round(round.id).unwrap().general.unwrap();
+    as_caller(general);
+    let hash = contract.seal(round.id, b"v".to_vec()).unwrap();
+    (round, general, hash)
+}
+
 #[ink::test]
 fn genesis_is_block_zero_with_equal_strengths_while_no_data() {
     let contract = founded();
@@ -458,11 +468,7 @@ fn a_silent_general_is_replaced_until_none_is_left() {
 #[ink::test]
 fn a_sealed_block_without_enough_attestations_fails() {
     let mut contract = founded();
-    let round = propose(&mut contract, 1);
-    commit_and_reveal(&mut contract, &round, |_| report(round.id, CANDIDATE, 820_000, 7, true));
-    let general = contract.round(round.id).unwrap().general.unwrap();
-    as_caller(general);
-    let hash = contract.seal(round.id, b"v".to_vec()).unwrap();
+    let (round, general, hash) = sealed_round(&mut contract);
     assert_eq!(contract.attest(round.id, hash), Err(Error::AlreadyAttested), "the seal attests");
     advance_blocks(4);
     assert_eq!(contract.advance(), Ok(Phase::Failed(Failure::NotAttested)));
@@ -556,11 +562,7 @@ fn members_join_and_leave_through_governance_between_rounds() {
 #[ink::test]
 fn a_revert_appends_an_earlier_blocks_parameters() {
     let mut contract = founded();
-    let round = propose(&mut contract, 1);
-    commit_and_reveal(&mut contract, &round, |_| report(round.id, CANDIDATE, 820_000, 7, true));
-    let general = contract.round(round.id).unwrap().general.unwrap();
-    as_caller(general);
-    let hash = contract.seal(round.id, b"v".to_vec()).unwrap();
+    let (round, general, hash) = sealed_round(&mut contract);
     let other = *contract.round_validators(round.id).iter().find(|v| **v != general).unwrap();
     as_caller(other);
     contract.attest(round.id, hash).unwrap();

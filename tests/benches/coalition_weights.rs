@@ -9,10 +9,10 @@
 
 use tclearn_client::{
     account_to_address,
-    coalition::{Action, Coalition, Fraction, Genesis, GovernanceParams, Hyperparameter, Hyperparameters, MetricKind, Report},
+    coalition::{Action, Coalition, Hyperparameter, Report},
     CallOutcome, Keypair, H160, H256,
 };
-use tclearn_e2e::{artifact, Node, NodeConfig};
+use tclearn_e2e::{artifact, test_genesis, Node, NodeConfig};
 
 /// One token (12 decimals).
 const UNIT: u128 = 1_000_000_000_000;
@@ -33,39 +33,6 @@ fn row(message: impl Into<String>, outcome: &CallOutcome) -> Row {
     }
 }
 
-fn genesis(k: u32, founders: Vec<H160>) -> Genesis {
-    Genesis {
-        architecture_hash: H256::repeat_byte(0xA0),
-        parameter_hash: H256::repeat_byte(0xB0),
-        vault_ref: b"vault://genesis".to_vec(),
-        test_set_hash: H256::repeat_byte(0xC0),
-        test_set_size: 100,
-        metric: MetricKind::Accuracy,
-        higher_is_better: true,
-        performance: 800_000,
-        hyperparameters: Hyperparameters {
-            lambda_ppm: 950_000,
-            validators_per_round: k,
-            quorum: Fraction::TWO_THIRDS,
-            commit_timeout: 500,
-            reveal_timeout: 500,
-            seal_timeout: 500,
-            attest_timeout: 500,
-            min_batch_size: 2,
-            learning_rate_e9: 10_000_000,
-            epochs: 1,
-            batch_size: 32,
-        },
-        governance: GovernanceParams {
-            voting_period: 100,
-            enactment_delay: 0,
-            quorum: Fraction { num: 1, den: 2 },
-            threshold: Fraction::TWO_THIRDS,
-        },
-        founders,
-        audit_anchors: None,
-    }
-}
 
 async fn measure(node: &Node, k: u32) -> Vec<Row> {
     let client = node.client().await;
@@ -77,7 +44,7 @@ async fn measure(node: &Node, k: u32) -> Vec<Row> {
     }
     let founders: Vec<H160> =
         std::iter::once(&alice).chain(&members).map(|m| account_to_address(&m.account_id())).collect();
-    let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis(k, founders))
+    let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &test_genesis(k, founders))
         .await
         .unwrap();
     let key_of = |address: H160| members.iter().find(|m| m.address() == address).unwrap();

@@ -13,7 +13,10 @@ use std::{
     process::Stdio,
     time::{Duration, Instant},
 };
-use tclearn_client::{Client, ContractArtifact};
+use tclearn_client::{
+    coalition::{Fraction, Genesis, GovernanceParams, Hyperparameters, MetricKind},
+    Client, ContractArtifact, H160, H256,
+};
 use tokio::process::{Child, Command};
 
 /// How long a node may take to open its RPC port.
@@ -172,5 +175,42 @@ where
             panic!("timed out after {timeout:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A coalition genesis for tests: accuracy on a G of 100 samples, the initial model at 0.80,
+/// lambda 0.95, `k` validators, quorum 2/3, phases of 500 blocks, governance by half of the
+/// members voting and 2/3 of them aye.
+pub fn test_genesis(k: u32, founders: Vec<H160>) -> Genesis {
+    Genesis {
+        architecture_hash: H256::repeat_byte(0xA0),
+        parameter_hash: H256::repeat_byte(0xB0),
+        vault_ref: b"vault://genesis".to_vec(),
+        test_set_hash: H256::repeat_byte(0xC0),
+        test_set_size: 100,
+        metric: MetricKind::Accuracy,
+        higher_is_better: true,
+        performance: 800_000,
+        hyperparameters: Hyperparameters {
+            lambda_ppm: 950_000,
+            validators_per_round: k,
+            quorum: Fraction::TWO_THIRDS,
+            commit_timeout: 500,
+            reveal_timeout: 500,
+            seal_timeout: 500,
+            attest_timeout: 500,
+            min_batch_size: 2,
+            learning_rate_e9: 10_000_000,
+            epochs: 1,
+            batch_size: 32,
+        },
+        governance: GovernanceParams {
+            voting_period: 100,
+            enactment_delay: 0,
+            quorum: Fraction { num: 1, den: 2 },
+            threshold: Fraction::TWO_THIRDS,
+        },
+        founders,
+        audit_anchors: None,
     }
 }

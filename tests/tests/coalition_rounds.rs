@@ -5,48 +5,12 @@
 use tclearn_client::{
     account_to_address,
     coalition::{
-        BlockAppended, CallError, Coalition, CoalitionError, Fraction, Genesis, GovernanceParams,
-        Hyperparameters, MetricKind, Phase, Rejection, Report, RoundOpened, RoundTallied, Sealed,
+        BlockAppended, CallError, Coalition, CoalitionError, Phase, Rejection, Report, RoundOpened,
+        RoundTallied, Sealed,
     },
     Keypair, H160, H256,
 };
-use tclearn_e2e::{artifact, Node, NodeConfig};
-
-const GENESIS_PERFORMANCE: i64 = 800_000;
-
-fn genesis(founders: Vec<H160>) -> Genesis {
-    Genesis {
-        architecture_hash: H256::repeat_byte(0xA0),
-        parameter_hash: H256::repeat_byte(0xB0),
-        vault_ref: b"vault://genesis".to_vec(),
-        test_set_hash: H256::repeat_byte(0xC0),
-        test_set_size: 100,
-        metric: MetricKind::Accuracy,
-        higher_is_better: true,
-        performance: GENESIS_PERFORMANCE,
-        hyperparameters: Hyperparameters {
-            lambda_ppm: 950_000,
-            validators_per_round: 3,
-            quorum: Fraction::TWO_THIRDS,
-            commit_timeout: 50,
-            reveal_timeout: 50,
-            seal_timeout: 50,
-            attest_timeout: 50,
-            min_batch_size: 2,
-            learning_rate_e9: 10_000_000,
-            epochs: 1,
-            batch_size: 32,
-        },
-        governance: GovernanceParams {
-            voting_period: 10,
-            enactment_delay: 0,
-            quorum: Fraction { num: 1, den: 2 },
-            threshold: Fraction::TWO_THIRDS,
-        },
-        founders,
-        audit_anchors: None,
-    }
-}
+use tclearn_e2e::{artifact, test_genesis, Node, NodeConfig};
 
 struct Scene {
     coalition: Coalition,
@@ -112,7 +76,7 @@ async fn three_rounds_accepted_degraded_inconsistent() {
         ["Bob", "Charlie", "Dave"].into_iter().map(|n| Keypair::dev(n).unwrap()).collect();
     let founders: Vec<H160> =
         std::iter::once(&alice).chain(&validators).map(|k| account_to_address(&k.account_id())).collect();
-    let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis(founders))
+    let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &test_genesis(3, founders))
         .await
         .unwrap_or_else(|e| panic!("deploy: {e}\n{}", node.log_tail()));
     let scene = Scene { coalition, alice: alice.clone(), validators };

@@ -65,3 +65,21 @@ async fn four_validators_produce_and_finalize_blocks() {
         node.stop().await;
     }
 }
+
+/// `--dev` without `--sealing`: Alice alone authors a block every 3 s slot and GRANDPA, with her
+/// as its only voter, finalizes them.
+#[tokio::test]
+async fn the_dev_chain_authors_and_finalizes_on_its_own() {
+    let node = Node::start(NodeConfig::with_args(&["--dev"])).await;
+    let client = node.client().await;
+    let started = std::time::Instant::now();
+    let height = eventually(Duration::from_secs(60), "finalized height >= 3 on --dev", || async {
+        let height = client.finalized_number().await.ok()?;
+        (height >= 3).then_some(height)
+    })
+    .await;
+    // Blocks come one per 3 s slot: three of them take at least two slot lengths.
+    assert!(started.elapsed() >= Duration::from_secs(6), "{height} blocks in {:?}", started.elapsed());
+    assert!(client.best_number().await.unwrap() >= height);
+    node.stop().await;
+}

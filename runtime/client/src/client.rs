@@ -6,6 +6,10 @@ use crate::{
     Error, Result, H160, H256,
 };
 use codec::{Decode, Encode};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
 use subxt::{
     dynamic,
     config::RpcConfigFor,
@@ -153,6 +157,9 @@ pub struct Client {
     rpc: Rpc,
     wait_for: WaitFor,
     margin_percent: u64,
+    /// Accounts known to be mapped: a mapping is never undone by this client, so once seen it
+    /// needs no further storage read.
+    mapped: Arc<Mutex<HashSet<[u8; 32]>>>,
 }
 
 impl Client {
@@ -165,6 +172,7 @@ impl Client {
             rpc: Rpc::new(rpc_client),
             wait_for: WaitFor::default(),
             margin_percent: DEFAULT_LIMIT_MARGIN_PERCENT,
+            mapped: Arc::default(),
         })
     }
 
@@ -242,12 +250,21 @@ impl Client {
 
     /// Map `signer`'s account to its H160 if it is not mapped yet. Returns whether it mapped now.
     pub async fn ensure_mapped(&self, signer: &Keypair) -> Result<bool> {
-        if self.is_mapped(&signer.account_id()).await? {
+        let account = signer.account_id();
+        if self.mapped.lock().is_ok_and(|set| set.contains(&account.0)) {
             return Ok(false);
         }
-        let payload = dynamic::transaction("Revive", "map_account", ());
-        self.submit(&payload, signer).await?;
-        Ok(true)
+        let mapped_now = if self.is_mapped(&account).await? {
+            false
+        } else {
+            let payload = dynamic::transaction("Revive", "map_account", ());
+            self.submit(&payload, signer).await?;
+            true
+        };
+        if let Ok(mut set) = self.mapped.lock() {
+            set.insert(account.0);
+        }
+        Ok(mapped_now)
     }
 
     /// Transfer `amount` of the native token from `signer` to `to` (keeping `signer` alive).

@@ -336,8 +336,8 @@ impl pallet_revive::Config for Runtime {
     type InstantiateOrigin = EnsureSigned<Self::AccountId>;
     type Time = Timestamp;
     type FeeInfo = FeeInfo<Address, Signature, EthExtraImpl>;
-    // Contract traces in dry runs are useful for the client's error messages.
-    type DebugEnabled = ConstBool<true>;
+    // No debug settings (unlimited code size, PVM logs, ...), even for root.
+    type DebugEnabled = ConstBool<false>;
     type GasScale = ConstU32<50000>;
 }
 

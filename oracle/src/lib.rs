@@ -1,0 +1,11 @@
+//! # tclearn-oracle
+//!
+//! The worker on each validator host. This crate grows in layers:
+//! - [`metrics`]: the coalition's metrics, computed the same way on every validator;
+//! - [`digest`]: a deterministic digest of predictions on G, so that honest validators on
+//!   different CPUs report the same one and the contract can compare them;
+//! - [`testset`]: tabular test sets and the hash the chain records for them.
+
+pub mod digest;
+pub mod metrics;
+pub mod testset;

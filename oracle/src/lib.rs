@@ -4,8 +4,10 @@
 //! - [`metrics`]: the coalition's metrics, computed the same way on every validator;
 //! - [`digest`]: a deterministic digest of predictions on G, so that honest validators on
 //!   different CPUs report the same one and the contract can compare them;
-//! - [`testset`]: tabular test sets and the hash the chain records for them.
+//! - [`testset`]: tabular test sets and the hash the chain records for them;
+//! - [`engine`]: batched inference with ONNX Runtime.
 
 pub mod digest;
+pub mod engine;
 pub mod metrics;
 pub mod testset;

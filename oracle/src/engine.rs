@@ -9,7 +9,7 @@
 use ort::{
     environment::Environment,
     session::Session,
-    value::Tensor,
+    value::TensorRef,
 };
 use std::path::Path;
 
@@ -119,7 +119,8 @@ impl Model {
         let mut out_width = 0;
         for chunk in features.chunks(rows_per_batch * width) {
             let rows = chunk.len() / width;
-            let input = Tensor::from_array(([rows, width], chunk.to_vec())).map_err(runtime)?;
+            // Borrowed, not copied: ONNX Runtime reads the batch where it lies.
+            let input = TensorRef::from_array_view(([rows, width], chunk)).map_err(runtime)?;
             let outputs = self.session.run(ort::inputs![input]).map_err(runtime)?;
             let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(runtime)?;
             let produced_rows = shape.first().copied().unwrap_or(0);

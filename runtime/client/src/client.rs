@@ -1,7 +1,7 @@
 //! The client: dry-run, then submit with the limits the dry run reported, then wait and decode.
 
 use crate::{
-    contract::{decode_return, CallData},
+    contract::decode_return,
     keys::{account_to_address, Keypair},
     Error, Result, H160, H256,
 };
@@ -380,16 +380,6 @@ impl Client {
             dry_run,
             included: Included { weight_limit, storage_deposit_limit, ..included },
         })
-    }
-
-    /// Call a message whose call data is built from metadata.
-    pub async fn call_data(
-        &self,
-        signer: &Keypair,
-        contract: H160,
-        data: CallData,
-    ) -> Result<CallOutcome> {
-        self.call(signer, contract, data, 0).await
     }
 
     /// Call a runtime API at the best block; also returns that block's metadata.

@@ -3,15 +3,17 @@
 //!
 //! A [`Model`] runs a test set in batches of a fixed number of rows, so memory follows the batch
 //! size, not the test set's size; ONNX Runtime parallelises each batch over `threads` cores.
-//! This is the engine's first layer: the model checks the coalition requires before anything
-//! runs (size, opsets, domains, signature, architecture hash) come next.
+//! Models reach it only after [`crate::model::check`].
 
 use ort::{
     environment::Environment,
     session::Session,
     value::TensorRef,
 };
-use std::path::Path;
+use std::{
+    path::{Path, PathBuf},
+    sync::{Mutex, OnceLock},
+};
 
 /// Why inference failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,13 +48,18 @@ fn runtime(error: ort::Error) -> EngineError {
 
 /// ONNX Runtime, loaded once, and the thread count of the sessions it makes.
 pub struct Engine {
-    environment: Environment,
+    environment: &'static Environment,
     threads: usize,
 }
 
+/// The process's one ONNX Runtime environment (ONNX Runtime allows one per process) and the
+/// library it was loaded from.
+static ENVIRONMENT: OnceLock<(PathBuf, Environment)> = OnceLock::new();
+static LOADING: Mutex<()> = Mutex::new(());
+
 impl Engine {
     /// Load ONNX Runtime from `library` (or `$ORT_DYLIB_PATH`); sessions use `threads` threads.
-    /// The library is loaded once per process: the first engine's path wins.
+    /// The library is loaded once per process; asking for another one afterwards is an error.
     pub fn new(library: Option<&Path>, threads: usize) -> Result<Self, EngineError> {
         let path = match library {
             Some(path) => path.to_path_buf(),
@@ -62,22 +69,32 @@ impl Engine {
             })?,
         };
         let library_error = |reason: String| EngineError::Library { path: path.display().to_string(), reason };
-        // ort keeps the first library it loads for the whole process and then ignores later
-        // paths, so a missing file is reported here rather than papered over.
+        // ort would ignore a later path silently: a missing file is reported here instead.
         if !path.is_file() {
             return Err(library_error("no such file".into()));
         }
-        let environment = ort::init_from(&path)
-            .map_err(|e| library_error(e.to_string()))?
-            .with_name("tclearn-oracle")
-            .build()
-            .map_err(|e| library_error(e.to_string()))?;
+        let _loading = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (loaded, environment) = match ENVIRONMENT.get() {
+            Some(loaded) => loaded,
+            None => {
+                let environment = ort::init_from(&path)
+                    .map_err(|e| library_error(e.to_string()))?
+                    .with_name("tclearn-oracle")
+                    .build()
+                    .map_err(|e| library_error(e.to_string()))?;
+                ENVIRONMENT.get_or_init(|| (path.clone(), environment))
+            }
+        };
+        let same = |a: &Path, b: &Path| a.canonicalize().ok() == b.canonicalize().ok();
+        if !same(loaded, &path) {
+            return Err(library_error(format!("this process already runs ONNX Runtime from {}", loaded.display())));
+        }
         Ok(Self { environment, threads: threads.max(1) })
     }
 
     /// A model from its ONNX bytes: one float tensor in, one float tensor out.
     pub fn load(&self, onnx: &[u8]) -> Result<Model, EngineError> {
-        let session = Session::builder(&self.environment)
+        let session = Session::builder(self.environment)
             .map_err(runtime)?
             .with_intra_threads(self.threads)
             .map_err(|e| EngineError::Runtime(e.to_string()))?
@@ -109,135 +126,102 @@ pub struct Predictions {
 }
 
 impl Model {
-    /// Run `features` (rows of `width`) through the model, `batch` rows at a time.
-    pub fn predict(&mut self, features: &[f32], width: usize, batch: usize) -> Result<Predictions, EngineError> {
-        if width == 0 || features.len() % width != 0 {
-            return Err(EngineError::Ragged { len: features.len(), width });
+    /// Run one batch: `inputs` holds whole samples of `sample_shape` (without the batch
+    /// dimension), row-major. ONNX Runtime reads the batch where it lies, without a copy.
+    pub fn run_batch(&mut self, inputs: &[f32], sample_shape: &[usize]) -> Result<Predictions, EngineError> {
+        let sample_len: usize = sample_shape.iter().product();
+        if sample_len == 0 || inputs.len() % sample_len != 0 {
+            return Err(EngineError::Ragged { len: inputs.len(), width: sample_len });
         }
-        let rows_per_batch = batch.max(1);
-        let mut values = Vec::new();
-        let mut out_width = 0;
-        for chunk in features.chunks(rows_per_batch * width) {
-            let rows = chunk.len() / width;
-            // Borrowed, not copied: ONNX Runtime reads the batch where it lies.
-            let input = TensorRef::from_array_view(([rows, width], chunk)).map_err(runtime)?;
-            let outputs = self.session.run(ort::inputs![input]).map_err(runtime)?;
-            let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(runtime)?;
-            let produced_rows = shape.first().copied().unwrap_or(0);
-            if produced_rows != rows as i64 || data.len() % rows.max(1) != 0 {
-                return Err(EngineError::Signature(format!("{rows} rows in, output shape {shape:?}")));
-            }
-            out_width = data.len() / rows.max(1);
-            values.extend_from_slice(data);
+        let rows = inputs.len() / sample_len;
+        let shape: Vec<usize> = std::iter::once(rows).chain(sample_shape.iter().copied()).collect();
+        let input = TensorRef::from_array_view((shape, inputs)).map_err(runtime)?;
+        let outputs = self.session.run(ort::inputs![input]).map_err(runtime)?;
+        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(runtime)?;
+        let produced_rows = shape.first().copied().unwrap_or(0);
+        if produced_rows != rows as i64 || rows == 0 || data.len() % rows != 0 {
+            return Err(EngineError::Signature(format!("{rows} rows in, output shape {shape:?}")));
         }
-        Ok(Predictions { values, width: out_width })
+        Ok(Predictions { values: data.to_vec(), width: data.len() / rows })
+    }
+
+    /// Run `inputs` (samples of `sample_shape`) through the model, `batch` samples at a time.
+    pub fn predict(&mut self, inputs: &[f32], sample_shape: &[usize], batch: usize) -> Result<Predictions, EngineError> {
+        let sample_len: usize = sample_shape.iter().product();
+        if sample_len == 0 || inputs.len() % sample_len != 0 {
+            return Err(EngineError::Ragged { len: inputs.len(), width: sample_len });
+        }
+        let mut all = Predictions { values: Vec::new(), width: 0 };
+        for chunk in inputs.chunks(batch.max(1) * sample_len) {
+            let predictions = self.run_batch(chunk, sample_shape)?;
+            all.width = predictions.width;
+            all.values.extend_from_slice(&predictions.values);
+        }
+        Ok(all)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onnx_rs::ast::*;
-
-    /// A two-layer perceptron `softmax(relu(x·W1 + b1)·W2 + b2)` as ONNX (opset 17), with a
-    /// dynamic batch dimension.
-    fn mlp(w1: &[f32], b1: &[f32], w2: &[f32], b2: &[f32], inputs: i64, hidden: i64, classes: i64) -> Vec<u8> {
-        let tensor_type = |dims: Vec<Dimension<'static>>| TypeProto {
-            value: Some(TypeValue::Tensor(TensorTypeProto {
-                elem_type: DataType::Float,
-                shape: Some(TensorShape {
-                    dim: dims.into_iter().map(|value| TensorShapeDimension { value, ..Default::default() }).collect(),
-                }),
-            })),
-            ..Default::default()
-        };
-        let node = |op_type, input: Vec<&'static str>, output| Node {
-            op_type,
-            input,
-            output: vec![output],
-            ..Default::default()
-        };
-        let mut softmax = node(OpType::Softmax, vec!["logits"], "probabilities");
-        softmax.attribute = vec![Attribute { name: "axis", r#type: AttributeType::Int, i: 1, ..Default::default() }];
-        let model = onnx_rs::ast::Model {
-            ir_version: 8,
-            opset_import: vec![OperatorSetId { domain: "", version: 17 }],
-            producer_name: "tclearn-oracle tests",
-            graph: Some(Graph {
-                name: "mlp",
-                node: vec![
-                    node(OpType::Gemm, vec!["x", "w1", "b1"], "h"),
-                    node(OpType::Relu, vec!["h"], "a"),
-                    node(OpType::Gemm, vec!["a", "w2", "b2"], "logits"),
-                    softmax,
-                ],
-                initializer: vec![
-                    TensorProto::from_f32("w1", vec![inputs, hidden], w1.to_vec()),
-                    TensorProto::from_f32("b1", vec![hidden], b1.to_vec()),
-                    TensorProto::from_f32("w2", vec![hidden, classes], w2.to_vec()),
-                    TensorProto::from_f32("b2", vec![classes], b2.to_vec()),
-                ],
-                input: vec![ValueInfo {
-                    name: "x",
-                    r#type: Some(tensor_type(vec![Dimension::Param("batch"), Dimension::Value(inputs)])),
-                    ..Default::default()
-                }],
-                output: vec![ValueInfo {
-                    name: "probabilities",
-                    r#type: Some(tensor_type(vec![Dimension::Param("batch"), Dimension::Value(classes)])),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        onnx_rs::encode(&model)
-    }
-
-    /// The same perceptron in plain Rust, to check ONNX Runtime against.
-    fn forward(x: &[f32], w1: &[f32], b1: &[f32], w2: &[f32], b2: &[f32], hidden: usize, classes: usize) -> Vec<f32> {
-        let inputs = x.len();
-        let h: Vec<f32> = (0..hidden)
-            .map(|j| (b1[j] + (0..inputs).map(|i| x[i] * w1[i * hidden + j]).sum::<f32>()).max(0.0))
-            .collect();
-        let logits: Vec<f32> = (0..classes)
-            .map(|k| b2[k] + (0..hidden).map(|j| h[j] * w2[j * classes + k]).sum::<f32>())
-            .collect();
-        let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let exps: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-        let total: f32 = exps.iter().sum();
-        exps.iter().map(|e| e / total).collect()
-    }
+    use crate::architectures::{Cnn, Dense, Mlp};
 
     fn library() -> std::path::PathBuf {
         // Set by .cargo/config.toml for every cargo command in the repository.
         std::env::var_os("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH (scripts/setup.sh links the library)").into()
     }
 
+    /// Deterministic values in about [-1, 1].
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n).map(|i| (((i + seed) * 7919 % 211) as f32 - 105.0) / 105.0).collect()
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], context: &str) {
+        assert_eq!(got.len(), want.len(), "{context}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "{context}: {g} vs {w}");
+        }
+    }
+
     #[test]
     fn onnx_runtime_matches_an_independent_forward_pass_in_every_batch_size() {
-        let (inputs, hidden, classes) = (3usize, 4usize, 2usize);
-        let w1: Vec<f32> = (0..inputs * hidden).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0).collect();
-        let b1 = [0.1, -0.2, 0.05, 0.0];
-        let w2: Vec<f32> = (0..hidden * classes).map(|i| ((i * 5 % 7) as f32 - 3.0) / 4.0).collect();
-        let b2 = [0.3, -0.3];
-        let onnx = mlp(&w1, &b1, &w2, &b2, inputs as i64, hidden as i64, classes as i64);
+        let (inputs, hidden, classes) = (3, 4, 2);
+        let mlp = Mlp {
+            hidden: Some(Dense { inputs, outputs: hidden, weights: values(inputs * hidden, 1), bias: values(hidden, 2) }),
+            output: Dense { inputs: hidden, outputs: classes, weights: values(hidden * classes, 3), bias: values(classes, 4) },
+        };
         let engine = Engine::new(Some(&library()), 2).unwrap();
-        let mut model = engine.load(&onnx).unwrap();
-        let rows = 10;
-        let features: Vec<f32> = (0..rows * inputs).map(|i| ((i * 13 % 17) as f32 - 8.0) / 3.0).collect();
-        let expected: Vec<f32> = features
-            .chunks(inputs)
-            .flat_map(|x| forward(x, &w1, &b1, &w2, &b2, hidden, classes))
-            .collect();
+        let mut model = engine.load(&mlp.to_onnx()).unwrap();
+        let features: Vec<f32> = values(10 * inputs, 5).iter().map(|v| v * 3.0).collect();
+        let expected: Vec<f32> = features.chunks(inputs).flat_map(|x| mlp.forward(x)).collect();
         for batch in [1, 3, 10, 64] {
-            let predictions = model.predict(&features, inputs, batch).unwrap();
+            let predictions = model.predict(&features, &[inputs], batch).unwrap();
             assert_eq!(predictions.width, classes);
-            assert_eq!(predictions.values.len(), expected.len());
-            for (got, want) in predictions.values.iter().zip(&expected) {
-                assert!((got - want).abs() < 1e-5, "batch {batch}: {got} vs {want}");
-            }
+            assert_close(&predictions.values, &expected, &format!("batch {batch}"));
         }
+    }
+
+    #[test]
+    fn a_small_cnn_matches_an_independent_forward_pass() {
+        let (channels, side, filters, classes) = (2, 6, 3, 4);
+        let dense_inputs = filters * (side / 2) * (side / 2);
+        let cnn = Cnn {
+            channels,
+            height: side,
+            width: side,
+            filters,
+            kernel: values(filters * channels * 9, 6),
+            kernel_bias: values(filters, 7),
+            dense: Dense { inputs: dense_inputs, outputs: classes, weights: values(dense_inputs * classes, 8), bias: values(classes, 9) },
+        };
+        let engine = Engine::new(Some(&library()), 2).unwrap();
+        let mut model = engine.load(&cnn.to_onnx()).unwrap();
+        let sample = channels * side * side;
+        let images = values(5 * sample, 10);
+        let expected: Vec<f32> = images.chunks(sample).flat_map(|x| cnn.forward(x)).collect();
+        let predictions = model.predict(&images, &[channels, side, side], 2).unwrap();
+        assert_eq!(predictions.width, classes);
+        assert_close(&predictions.values, &expected, "cnn");
     }
 
     #[test]
@@ -245,9 +229,11 @@ mod tests {
         let engine = Engine::new(Some(&library()), 1).unwrap();
         let error = engine.load(b"not an onnx model").err().expect("garbage is refused").to_string();
         assert!(error.starts_with("ONNX Runtime:"), "{error}");
-        let onnx = mlp(&[0.0; 2], &[0.0], &[0.0; 2], &[0.0; 2], 2, 1, 2);
-        let mut model = engine.load(&onnx).unwrap();
-        assert!(matches!(model.predict(&[1.0, 2.0, 3.0], 2, 4), Err(EngineError::Ragged { len: 3, width: 2 })));
+        let mlp = Mlp { hidden: None, output: Dense { inputs: 2, outputs: 2, weights: vec![0.0; 4], bias: vec![0.0; 2] } };
+        let mut model = engine.load(&mlp.to_onnx()).unwrap();
+        assert!(matches!(model.predict(&[1.0, 2.0, 3.0], &[2], 4), Err(EngineError::Ragged { len: 3, width: 2 })));
+        let wrong_width = model.predict(&[1.0, 2.0, 3.0], &[3], 4).unwrap_err().to_string();
+        assert!(wrong_width.starts_with("ONNX Runtime:"), "{wrong_width}");
         let missing = Engine::new(Some(Path::new("/nonexistent/libonnxruntime.so")), 1).err().unwrap();
         assert!(missing.to_string().starts_with("loading ONNX Runtime from /nonexistent"), "{missing}");
     }

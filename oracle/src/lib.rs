@@ -7,7 +7,9 @@
 //! - [`testset`]: tabular test sets and the hash the chain records for them;
 //! - [`engine`]: batched inference with ONNX Runtime.
 
+pub mod architectures;
 pub mod digest;
 pub mod engine;
 pub mod metrics;
+pub mod model;
 pub mod testset;

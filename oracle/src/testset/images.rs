@@ -1,0 +1,205 @@
+//! Image-folder test sets: one subfolder per class (`NORMAL/`, `PNEUMONIA/`), PNG or JPEG files.
+//!
+//! Each image is decoded (`zune-png`, `zune-jpeg`), converted to the declared number of channels
+//! (luma as `0.299 R + 0.587 G + 0.114 B`; grey repeated for colour; alpha dropped), resized
+//! bilinearly to the declared size (half-pixel centres, as OpenCV's `INTER_LINEAR`), scaled to
+//! `[0, 1]`, normalised per channel as `(x - mean) / std`, and laid out channels first (`C×H×W`).
+//! The same arithmetic in the same order on every validator: no library resampler whose output
+//! could change with a version or a CPU feature.
+//!
+//! Labels are the class subfolders' positions in the declared class list (or, when none is
+//! declared, in name order). The hash is SHA3-256 over a tag, the number of files and, in label
+//! then name order, each file's path relative to the folder and the SHA3-256 of its bytes.
+
+use super::{file_stem, list_dir, read, sha3, Result, TestSet, TestSetError};
+use serde::{Deserialize, Serialize};
+use sha3::{Digest, Sha3_256};
+use std::path::{Path, PathBuf};
+use zune_core::{bytestream::ZCursor, options::DecoderOptions};
+
+const FOLDER_TAG: &[u8] = b"tclearn/image-folder/v1";
+/// Largest side accepted, pixels.
+const MAX_SIDE: usize = 4096;
+
+/// How the coalition turns an image into a model input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// Height after resizing.
+    pub height: usize,
+    /// Width after resizing.
+    pub width: usize,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Mean of each channel, subtracted from values in `[0, 1]`.
+    pub mean: Vec<f32>,
+    /// Standard deviation of each channel, divided by.
+    pub std: Vec<f32>,
+    /// Class subfolder names in label order; empty means name order.
+    #[serde(default)]
+    pub classes: Vec<String>,
+}
+
+impl ImageSpec {
+    /// The declaration is usable.
+    pub fn validate(&self) -> core::result::Result<(), String> {
+        if !(1..=MAX_SIDE).contains(&self.height) || !(1..=MAX_SIDE).contains(&self.width) {
+            return Err(format!("image size {}x{} is outside 1..={MAX_SIDE}", self.height, self.width));
+        }
+        if self.channels != 1 && self.channels != 3 {
+            return Err(format!("{} channels; 1 or 3 are supported", self.channels));
+        }
+        if self.mean.len() != self.channels || self.std.len() != self.channels {
+            return Err(format!("mean and std need one value per channel ({})", self.channels));
+        }
+        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || self.mean.iter().any(|m| !m.is_finite()) {
+            return Err("std must be positive and finite, mean finite".into());
+        }
+        Ok(())
+    }
+}
+
+/// List an image folder and hash it.
+pub fn load(dir: &Path, spec: &ImageSpec) -> Result<TestSet> {
+    spec.validate().map_err(|reason| TestSetError::Format { path: dir.to_path_buf(), reason })?;
+    let subfolders: Vec<PathBuf> = list_dir(dir)?.into_iter().filter(|p| p.is_dir()).collect();
+    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let classes: Vec<String> =
+        if spec.classes.is_empty() { subfolders.iter().map(|p| name(p)).collect() } else { spec.classes.clone() };
+    for folder in &subfolders {
+        if !classes.contains(&name(folder)) {
+            return Err(TestSetError::Format {
+                path: folder.clone(),
+                reason: format!("not one of the declared classes {classes:?}"),
+            });
+        }
+    }
+    let mut hasher = Sha3_256::new();
+    let mut entries = Vec::new();
+    for (label, class) in classes.iter().enumerate() {
+        let folder = dir.join(class);
+        if !folder.is_dir() {
+            continue;
+        }
+        for file in list_dir(&folder)? {
+            let extension = file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+            if !matches!(extension.as_deref(), Some("png" | "jpg" | "jpeg")) || file_stem(&file).is_empty() {
+                continue;
+            }
+            let relative = format!("{class}/{}", name(&file));
+            entries.push((relative, sha3(&read(&file)?), file, label));
+        }
+    }
+    if entries.is_empty() {
+        return Err(TestSetError::Empty(dir.to_path_buf()));
+    }
+    hasher.update(FOLDER_TAG);
+    hasher.update((entries.len() as u64).to_le_bytes());
+    for (relative, file_hash, _, _) in &entries {
+        hasher.update((relative.len() as u64).to_le_bytes());
+        hasher.update(relative.as_bytes());
+        hasher.update(file_hash);
+    }
+    let targets = entries.iter().map(|(_, _, _, label)| *label as f64).collect();
+    let files: Vec<PathBuf> = entries.into_iter().map(|(_, _, file, _)| file).collect();
+    Ok(TestSet {
+        samples: files.len(),
+        sample_shape: vec![spec.channels, spec.height, spec.width],
+        targets,
+        target_width: 1,
+        hash: hasher.finalize().into(),
+        inputs: super::Inputs::Images { files, spec: spec.clone() },
+    })
+}
+
+/// Decode `file` as `spec` declares and append its `C×H×W` values to `out`.
+pub fn decode(file: &Path, spec: &ImageSpec, out: &mut Vec<f32>) -> Result<()> {
+    let bytes = read(file)?;
+    let bad = |reason: String| TestSetError::Format { path: file.to_path_buf(), reason };
+    let (pixels, width, height, components) = decode_pixels(&bytes).map_err(bad)?;
+    if width == 0 || height == 0 || pixels.len() != width * height * components {
+        return Err(bad(format!("{} bytes for {width}x{height} pixels of {components} components", pixels.len())));
+    }
+    let grey = to_channels(&pixels, components, spec.channels).map_err(bad)?;
+    let resized = resize_bilinear(&grey, width, height, spec.channels, spec.width, spec.height);
+    // Channels first.
+    let plane = spec.width * spec.height;
+    for channel in 0..spec.channels {
+        let (mean, std) = (spec.mean[channel], spec.std[channel]);
+        out.extend((0..plane).map(|i| (resized[i * spec.channels + channel] / 255.0 - mean) / std));
+    }
+    Ok(())
+}
+
+/// 8-bit pixels (interleaved), width, height and components of a PNG or JPEG file.
+fn decode_pixels(bytes: &[u8]) -> core::result::Result<(Vec<u8>, usize, usize, usize), String> {
+    if bytes.starts_with(b"\x89PNG") {
+        let options = DecoderOptions::default().png_set_strip_to_8bit(true);
+        let mut decoder = zune_png::PngDecoder::new_with_options(ZCursor::new(bytes), options);
+        let pixels = decoder.decode().map_err(|e| format!("PNG: {e:?}"))?;
+        let pixels = pixels.u8().ok_or("PNG: not 8-bit after stripping")?;
+        let (width, height) = decoder.dimensions().ok_or("PNG: no dimensions")?;
+        let components = decoder.colorspace().ok_or("PNG: no colour space")?.num_components();
+        Ok((pixels, width, height, components))
+    } else if bytes.starts_with(&[0xff, 0xd8]) {
+        let mut decoder = zune_jpeg::JpegDecoder::new(ZCursor::new(bytes));
+        let pixels = decoder.decode().map_err(|e| format!("JPEG: {e:?}"))?;
+        let info = decoder.info().ok_or("JPEG: no header")?;
+        let components = decoder.output_colorspace().ok_or("JPEG: no colour space")?.num_components();
+        Ok((pixels, usize::from(info.width), usize::from(info.height), components))
+    } else {
+        Err("neither PNG nor JPEG".into())
+    }
+}
+
+/// Interleaved `components`-channel pixels to `channels` channels, as `f32` in `0..=255`.
+fn to_channels(pixels: &[u8], components: usize, channels: usize) -> core::result::Result<Vec<f32>, String> {
+    let colour = match components {
+        1 | 2 => false,
+        3 | 4 => true,
+        other => return Err(format!("{other} components per pixel")),
+    };
+    Ok(pixels
+        .chunks_exact(components)
+        .flat_map(|p| {
+            let (r, g, b) = if colour { (p[0], p[1], p[2]) } else { (p[0], p[0], p[0]) };
+            let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+            if channels == 1 {
+                vec![if colour { 0.299 * r + 0.587 * g + 0.114 * b } else { r }]
+            } else {
+                vec![r, g, b]
+            }
+        })
+        .collect())
+}
+
+/// Bilinear resize of interleaved `channels`-channel pixels, half-pixel centres, edges clamped.
+pub fn resize_bilinear(
+    pixels: &[f32],
+    width: usize,
+    height: usize,
+    channels: usize,
+    new_width: usize,
+    new_height: usize,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(new_width * new_height * channels);
+    let source = |size: usize, new_size: usize, i: usize| -> (usize, usize, f32) {
+        let x = ((i as f32 + 0.5) * size as f32 / new_size as f32 - 0.5).max(0.0);
+        let low = (x.floor() as usize).min(size - 1);
+        let high = (low + 1).min(size - 1);
+        (low, high, x - low as f32)
+    };
+    for y in 0..new_height {
+        let (y0, y1, fy) = source(height, new_height, y);
+        for x in 0..new_width {
+            let (x0, x1, fx) = source(width, new_width, x);
+            for c in 0..channels {
+                let at = |yy: usize, xx: usize| pixels[(yy * width + xx) * channels + c];
+                let top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx;
+                let bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx;
+                out.push(top + (bottom - top) * fy);
+            }
+        }
+    }
+    out
+}

@@ -10,6 +10,8 @@
 pub mod architectures;
 pub mod digest;
 pub mod engine;
+pub mod evaluate;
+pub mod genesis;
 pub mod metrics;
 pub mod model;
 pub mod testset;

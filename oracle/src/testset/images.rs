@@ -203,3 +203,78 @@ pub fn resize_bilinear(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(side: usize, channels: usize) -> ImageSpec {
+        ImageSpec { height: side, width: side, channels, mean: vec![0.0; channels], std: vec![1.0; channels], classes: vec![] }
+    }
+
+    #[test]
+    fn bilinear_resizing_matches_hand_computed_values() {
+        // 2×2 to 4×4: output pixel centres fall at -0.25, 0.25, 0.75, 1.25 in source pixels.
+        let out = resize_bilinear(&[0.0, 100.0, 200.0, 300.0], 2, 2, 1, 4, 4);
+        assert_eq!(&out[..4], &[0.0, 25.0, 75.0, 100.0]);
+        assert_eq!(&out[4..8], &[50.0, 75.0, 125.0, 150.0]);
+        // Same size is the identity; 4×4 to 2×2 averages each 2×2 block's centre.
+        let ramp: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        assert_eq!(resize_bilinear(&ramp, 4, 4, 1, 4, 4), ramp);
+        assert_eq!(resize_bilinear(&ramp, 4, 4, 1, 2, 2), vec![2.5, 4.5, 10.5, 12.5]);
+    }
+
+    #[test]
+    fn chest_xray_layout_with_jpeg_and_rgb_png_loads_and_bad_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for class in ["NORMAL", "PNEUMONIA"] {
+            std::fs::create_dir(dir.path().join(class)).unwrap();
+        }
+        // A 16×16 grey gradient as JPEG (quality 100), an RGB PNG, and a stray text file.
+        let gradient: Vec<u8> = (0..256).map(|i| ((i % 16) * 16) as u8).collect();
+        jpeg_encoder::Encoder::new_file(dir.path().join("NORMAL/a.jpeg"), 100)
+            .unwrap()
+            .encode(&gradient, 16, 16, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        let rgb: Vec<u8> = (0..4).flat_map(|_| [255u8, 0, 0]).collect();
+        let options = zune_core::options::EncoderOptions::new(
+            2,
+            2,
+            zune_core::colorspace::ColorSpace::RGB,
+            zune_core::bit_depth::BitDepth::Eight,
+        );
+        let mut png = Vec::new();
+        zune_png::PngEncoder::new(&rgb, options).encode(&mut png).unwrap();
+        std::fs::write(dir.path().join("PNEUMONIA/b.PNG"), &png).unwrap();
+        std::fs::write(dir.path().join("PNEUMONIA/notes.txt"), "not an image").unwrap();
+
+        let set = TestSet::open(dir.path(), Some(&spec(4, 1))).unwrap();
+        assert_eq!((set.samples, set.targets.as_slice()), (2, &[0.0, 1.0][..]));
+        let inputs = set.inputs(0..2).unwrap();
+        // The gradient resized 16 to 4: centres at columns 1.5, 5.5, 9.5, 13.5 → 24, 88, 152, 216.
+        for (got, want) in inputs[..4].iter().zip([24.0, 88.0, 152.0, 216.0]) {
+            assert!((got * 255.0 - want).abs() < 3.0, "{got}");
+        }
+        assert_eq!(inputs.len(), 2 * 16);
+        // Pure red in grey is 0.299.
+        assert!(inputs[16..].iter().all(|v| (v - 0.299).abs() < 1e-6), "{:?}", &inputs[16..]);
+        let three = TestSet::open(dir.path(), Some(&spec(2, 3))).unwrap();
+        assert_eq!(three.inputs(1..2).unwrap().as_ref(), &[1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+
+        // The hash changes with any file's bytes.
+        std::fs::write(dir.path().join("PNEUMONIA/b.PNG"), &png[..png.len() - 1]).unwrap();
+        let truncated = TestSet::open(dir.path(), Some(&spec(4, 1))).unwrap();
+        assert_ne!(truncated.hash, set.hash);
+        assert!(truncated.inputs(1..2).is_err(), "a truncated PNG is refused when decoded");
+        std::fs::write(dir.path().join("PNEUMONIA/b.PNG"), &png).unwrap();
+        std::fs::write(dir.path().join("PNEUMONIA/c.jpg"), b"GIF89a").unwrap();
+        let error = TestSet::open(dir.path(), Some(&spec(4, 1))).unwrap().inputs(0..3).unwrap_err().to_string();
+        assert!(error.contains("c.jpg: neither PNG nor JPEG"), "{error}");
+        std::fs::create_dir(dir.path().join("COVID")).unwrap();
+        let mut declared = spec(4, 1);
+        declared.classes = vec!["NORMAL".into(), "PNEUMONIA".into()];
+        let error = TestSet::open(dir.path(), Some(&declared)).unwrap_err().to_string();
+        assert!(error.contains("COVID: not one of the declared classes"), "{error}");
+        assert!(matches!(TestSet::open(dir.path(), None), Err(TestSetError::NoImageSpec(_))));
+    }
+}

@@ -1,0 +1,335 @@
+//! The coalition's genesis declaration: what every validator must agree on to evaluate a
+//! candidate the same way. The chain keeps the part the contract enforces (architecture hash,
+//! G's hash and size, metric; [`Declaration::check_chain`] compares them); this file adds what
+//! only the oracles need: the model signature and limits, the digest rule, image preprocessing
+//! and the batch size. Founders publish it with the genesis model.
+//!
+//! ```json
+//! {
+//!   "metric": "accuracy",
+//!   "input": { "dims": [null, 30] },
+//!   "output": { "dims": [null, 2] },
+//!   "architecture_hash": "0x…",
+//!   "test_set_hash": "0x…"
+//! }
+//! ```
+//! Everything else has a default: the digest rule (predicted labels for classification metrics,
+//! outputs rounded to 4 decimals otherwise), opsets 13 to 21, 64 MiB models, batches of 256.
+
+use crate::{
+    model::{ModelPolicy, TensorSpec},
+    testset::ImageSpec,
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+use tclearn_client::coalition::{EvaluationSpec, MetricKind};
+
+/// The coalition's metric, by its name in the declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Share of correct labels.
+    Accuracy,
+    /// Mean recall over classes.
+    BalancedAccuracy,
+    /// F1 of class 1.
+    F1,
+    /// Area under the ROC curve (binary).
+    RocAuc,
+    /// Mean squared error.
+    Mse,
+    /// Mean absolute error.
+    Mae,
+    /// Coefficient of determination.
+    R2,
+    /// Dice coefficient of masks.
+    Dice,
+    /// Intersection over union of masks.
+    Iou,
+}
+
+impl Metric {
+    /// The contract's name for it.
+    pub fn kind(self) -> MetricKind {
+        match self {
+            Metric::Accuracy => MetricKind::Accuracy,
+            Metric::BalancedAccuracy => MetricKind::BalancedAccuracy,
+            Metric::F1 => MetricKind::F1,
+            Metric::RocAuc => MetricKind::RocAuc,
+            Metric::Mse => MetricKind::Mse,
+            Metric::Mae => MetricKind::Mae,
+            Metric::R2 => MetricKind::R2,
+            Metric::Dice => MetricKind::Dice,
+            Metric::Iou => MetricKind::Iou,
+        }
+    }
+
+    /// Whether a larger value is a better model.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::Mse | Metric::Mae)
+    }
+
+    /// Whether the model's outputs are class scores.
+    pub fn is_classification(self) -> bool {
+        matches!(self, Metric::Accuracy | Metric::BalancedAccuracy | Metric::F1 | Metric::RocAuc)
+    }
+}
+
+/// How the digest of the predictions on G is taken ([`crate::digest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
+pub enum DigestRule {
+    /// Over the predicted class of each sample.
+    Labels,
+    /// Over every output rounded to `decimals` decimals.
+    Rounded {
+        /// Decimal places kept.
+        decimals: u32,
+    },
+}
+
+/// A 32-byte hash written as `0x`-prefixed hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hash(pub [u8; 32]);
+
+impl std::fmt::Display for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim_start_matches("0x"), &mut bytes)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not 32 bytes of hex: {e}")))?;
+        Ok(Hash(bytes))
+    }
+}
+
+/// The declaration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declaration {
+    /// The metric.
+    pub metric: Metric,
+    /// The digest rule; by default labels for classification, 4 decimals otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<DigestRule>,
+    /// The model's one input.
+    pub input: TensorSpec,
+    /// The model's one output.
+    pub output: TensorSpec,
+    /// Lowest standard opset accepted.
+    #[serde(default = "default_min_opset")]
+    pub min_opset: i64,
+    /// Highest standard opset accepted.
+    #[serde(default = "default_max_opset")]
+    pub max_opset: i64,
+    /// Largest model file accepted, bytes.
+    #[serde(default = "default_max_model_bytes")]
+    pub max_model_bytes: u64,
+    /// The genesis model's architecture hash ([`crate::model`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture_hash: Option<Hash>,
+    /// G's hash ([`crate::testset`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_set_hash: Option<Hash>,
+    /// Image preprocessing, for image sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpec>,
+    /// Samples per inference batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+}
+
+fn default_min_opset() -> i64 {
+    13
+}
+fn default_max_opset() -> i64 {
+    21
+}
+fn default_max_model_bytes() -> u64 {
+    64 << 20
+}
+fn default_batch_size() -> usize {
+    256
+}
+
+/// Why a declaration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not a declaration.
+    #[error("{path}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value is unusable.
+    #[error("genesis declaration: {0}")]
+    Invalid(String),
+    /// The chain says otherwise.
+    #[error("the declaration's {field} is {declared} but the coalition on chain has {on_chain}")]
+    ChainMismatch {
+        /// Which field.
+        field: &'static str,
+        /// In the file.
+        declared: String,
+        /// On chain.
+        on_chain: String,
+    },
+}
+
+impl Declaration {
+    /// Read and validate a declaration file.
+    pub fn load(path: &Path) -> Result<Self, GenesisError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Io { path: path.into(), source })?;
+        let declaration: Self =
+            serde_json::from_str(&text).map_err(|e| GenesisError::Parse { path: path.into(), reason: e.to_string() })?;
+        declaration.validate()?;
+        Ok(declaration)
+    }
+
+    /// The values are usable together.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let invalid = |reason: String| Err(GenesisError::Invalid(reason));
+        if self.min_opset > self.max_opset {
+            return invalid(format!("opset range {}..={} is empty", self.min_opset, self.max_opset));
+        }
+        if self.batch_size == 0 {
+            return invalid("batch_size must be at least 1".into());
+        }
+        if self.input.dims.first() != Some(&None) || self.output.dims.first() != Some(&None) {
+            return invalid("the first dimension of input and output is the batch and must be null".into());
+        }
+        if let Some(DigestRule::Rounded { decimals }) = self.digest {
+            if decimals > 15 {
+                return invalid(format!("{decimals} decimals is beyond f64 precision (at most 15)"));
+            }
+        }
+        if let Some(image) = &self.image {
+            image.validate().map_err(GenesisError::Invalid)?;
+            let expected = [Some(image.channels as i64), Some(image.height as i64), Some(image.width as i64)];
+            if self.input.dims.get(1..) != Some(&expected[..]) {
+                return invalid(format!("input {:?} does not take the declared images {expected:?}", self.input.dims));
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest rule in force.
+    pub fn digest_rule(&self) -> DigestRule {
+        self.digest.unwrap_or(if self.metric.is_classification() {
+            DigestRule::Labels
+        } else {
+            DigestRule::Rounded { decimals: 4 }
+        })
+    }
+
+    /// What the model checks require.
+    pub fn policy(&self) -> ModelPolicy {
+        ModelPolicy {
+            max_bytes: self.max_model_bytes,
+            min_opset: self.min_opset,
+            max_opset: self.max_opset,
+            input: self.input.clone(),
+            output: self.output.clone(),
+            architecture_hash: self.architecture_hash.map(|h| h.0),
+        }
+    }
+
+    /// The declaration agrees with the coalition on chain; fills in the hashes it leaves out.
+    pub fn check_chain(&mut self, spec: &EvaluationSpec) -> Result<(), GenesisError> {
+        let mismatch = |field, declared: String, on_chain: String| Err(GenesisError::ChainMismatch { field, declared, on_chain });
+        if self.metric.kind() != spec.metric {
+            return mismatch("metric", format!("{:?}", self.metric.kind()), format!("{:?}", spec.metric));
+        }
+        if self.metric.higher_is_better() != spec.higher_is_better {
+            return mismatch("direction", self.metric.higher_is_better().to_string(), spec.higher_is_better.to_string());
+        }
+        let chain_architecture = Hash(spec.architecture_hash.0);
+        match self.architecture_hash {
+            Some(declared) if declared != chain_architecture => {
+                return mismatch("architecture_hash", declared.to_string(), chain_architecture.to_string())
+            }
+            _ => self.architecture_hash = Some(chain_architecture),
+        }
+        let chain_test_set = Hash(spec.test_set_hash.0);
+        match self.test_set_hash {
+            Some(declared) if declared != chain_test_set => {
+                return mismatch("test_set_hash", declared.to_string(), chain_test_set.to_string())
+            }
+            _ => self.test_set_hash = Some(chain_test_set),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Declaration, String> {
+        let declaration: Declaration = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        declaration.validate().map_err(|e| e.to_string())?;
+        Ok(declaration)
+    }
+
+    #[test]
+    fn a_minimal_declaration_gets_its_defaults_and_a_bad_one_its_reason() {
+        let minimal = parse(r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        assert_eq!(minimal.digest_rule(), DigestRule::Labels);
+        assert_eq!((minimal.min_opset, minimal.max_opset, minimal.batch_size), (13, 21, 256));
+        let regression = parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]}}"#).unwrap();
+        assert_eq!(regression.digest_rule(), DigestRule::Rounded { decimals: 4 });
+        assert!(!regression.metric.higher_is_better());
+
+        let unknown = parse(r#"{"metric": "accuracy", "inputs": {}, "input": {"dims": [null]}, "output": {"dims": [null]}}"#);
+        assert!(unknown.unwrap_err().contains("unknown field `inputs`"));
+        let fixed_batch = parse(r#"{"metric": "accuracy", "input": {"dims": [1, 30]}, "output": {"dims": [null, 2]}}"#);
+        assert!(fixed_batch.unwrap_err().contains("batch"));
+        let bad_hash = parse(r#"{"metric": "f1", "input": {"dims": [null]}, "output": {"dims": [null]}, "architecture_hash": "0x12"}"#);
+        assert!(bad_hash.unwrap_err().contains("not 32 bytes of hex"));
+        let image = r#"{"metric": "accuracy", "input": {"dims": [null, 1, 8, 8]}, "output": {"dims": [null, 2]},
+            "image": {"height": 8, "width": 8, "channels": 3, "mean": [0.5], "std": [0.5]}}"#;
+        assert!(parse(image).unwrap_err().contains("one value per channel"));
+    }
+
+    #[test]
+    fn the_chain_fills_in_hashes_and_refuses_disagreement() {
+        let mut declaration = parse(r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        let spec = EvaluationSpec {
+            architecture_hash: [1; 32].into(),
+            test_set_hash: [2; 32].into(),
+            test_set_size: 100,
+            metric: MetricKind::Accuracy,
+            higher_is_better: true,
+        };
+        declaration.check_chain(&spec).unwrap();
+        assert_eq!(declaration.architecture_hash, Some(Hash([1; 32])));
+        let mut other = declaration.clone();
+        other.test_set_hash = Some(Hash([3; 32]));
+        let error = other.check_chain(&spec).unwrap_err().to_string();
+        assert!(error.starts_with("the declaration's test_set_hash is 0x0303"), "{error}");
+        let mut f1 = declaration.clone();
+        f1.metric = Metric::F1;
+        assert!(matches!(f1.check_chain(&spec), Err(GenesisError::ChainMismatch { field: "metric", .. })));
+    }
+}

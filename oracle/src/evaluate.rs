@@ -132,6 +132,32 @@ pub fn evaluate(
     })
 }
 
+/// This validator's vote: keep the candidate iff its performance, merged over G and this
+/// validator's L weighted by their sizes, keeps `lambda` of the parent block's performance. The
+/// contract's merge and lambda rule, applied to one validator's own sets (higher-is-better
+/// metrics need `new >= lambda · previous`, errors the mirror `lambda · new <= previous`).
+pub fn vote(
+    g_metric: i64,
+    g_size: u32,
+    local: Option<(i64, u32)>,
+    previous: i64,
+    lambda_ppm: u32,
+    higher_is_better: bool,
+) -> bool {
+    let (l_metric, l_size) = local.unwrap_or((0, 0));
+    let size = i128::from(g_size) + i128::from(l_size);
+    if size == 0 {
+        return false;
+    }
+    let merged = (i128::from(g_metric) * i128::from(g_size) + i128::from(l_metric) * i128::from(l_size)) / size;
+    let (lambda, one) = (i128::from(lambda_ppm), 1_000_000i128);
+    if higher_is_better {
+        merged * one >= lambda * i128::from(previous)
+    } else {
+        lambda * merged <= i128::from(previous) * one
+    }
+}
+
 /// The predicted class of each row of `width` outputs.
 pub fn predicted_labels(outputs: &[f32], width: usize) -> Result<Vec<u32>, EvaluateError> {
     match width {
@@ -228,6 +254,17 @@ mod tests {
             image: None,
             batch_size: 100,
         }
+    }
+
+    #[test]
+    fn the_vote_merges_g_and_l_by_size_and_applies_lambda() {
+        // (0.90·100 + 0.60·50) / 150 = 0.80 >= 0.95 · 0.84 = 0.798.
+        assert!(vote(900_000, 100, Some((600_000, 50)), 840_000, 950_000, true));
+        assert!(!vote(900_000, 100, Some((600_000, 50)), 850_000, 950_000, true));
+        assert!(vote(900_000, 100, None, 940_000, 950_000, true), "without L, G alone");
+        // Errors: 0.95 · 10 <= 10 keeps; 0.95 · 11 > 10 degrades.
+        assert!(vote(10, 10, None, 10, 950_000, false) && !vote(11, 10, None, 10, 950_000, false));
+        assert!(!vote(1, 0, None, 0, 950_000, true), "no samples, no acceptance");
     }
 
     #[test]

@@ -1,17 +1,29 @@
 //! # tclearn-oracle
 //!
-//! The worker on each validator host. This crate grows in layers:
-//! - [`metrics`]: the coalition's metrics, computed the same way on every validator;
-//! - [`digest`]: a deterministic digest of predictions on G, so that honest validators on
-//!   different CPUs report the same one and the contract can compare them;
-//! - [`testset`]: tabular test sets and the hash the chain records for them;
-//! - [`engine`]: batched inference with ONNX Runtime.
+//! The worker on each validator host, and the evaluation engine it runs.
+//!
+//! Evaluation (also `oracle evaluate`, for validators checking their setup):
+//! - [`model`]: the checks a candidate passes before it runs (size, opsets, standard domains and
+//!   operators, signature, finite weights, the architecture hash of the genesis model);
+//! - [`testset`]: G and L as CSV, text pairs, `.npy` or image folders, with the hash on chain;
+//! - [`engine`]: batched inference with ONNX Runtime; [`evaluate`]: metric and digest of one run;
+//! - [`metrics`], [`digest`]: the coalition's metrics and the prediction digest validators agree on;
+//! - [`genesis`]: the declaration that says how the coalition evaluates;
+//! - [`architectures`]: reference models built in code (an MLP, a small CNN) and a trainer.
+//!
+//! The chain side ([`worker`]): follows the coalition, commits and reveals reports, seals and
+//! attests blocks, with a [`journal`] that makes restarts safe, a [`vault`] client and
+//! Prometheus [`telemetry`].
 
 pub mod architectures;
 pub mod digest;
 pub mod engine;
 pub mod evaluate;
 pub mod genesis;
+pub mod journal;
 pub mod metrics;
 pub mod model;
+pub mod telemetry;
 pub mod testset;
+pub mod vault;
+pub mod worker;

@@ -151,6 +151,33 @@ pub fn check(bytes: &[u8], policy: &ModelPolicy) -> Result<CheckedModel, Refusal
     Ok(CheckedModel { architecture_hash, opset, parameters })
 }
 
+/// The model's own signature: its one input's and one output's dimensions, symbolic ones as
+/// `None` (for `oracle evaluate` without a genesis declaration).
+pub fn signature(bytes: &[u8]) -> Result<(TensorSpec, TensorSpec), Refusal> {
+    let model = onnx_rs::parse(bytes).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let graph = model.graph.as_ref().ok_or_else(|| Refusal::Malformed("no graph".into()))?;
+    let spec = |value: &ValueInfo<'_>| TensorSpec {
+        dims: value
+            .tensor_shape()
+            .map(|shape| shape.dim.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|d| match d.value {
+                Dimension::Value(v) if v > 0 => Some(v),
+                _ => None,
+            })
+            .collect(),
+    };
+    match (graph.non_init_inputs().as_slice(), graph.output.as_slice()) {
+        ([input], [output]) => Ok((spec(input), spec(output))),
+        (inputs, outputs) => Err(Refusal::Signature(format!(
+            "{} inputs and {} outputs; the coalition's models have one of each",
+            inputs.len(),
+            outputs.len()
+        ))),
+    }
+}
+
 /// Domains, operators and weights of `graph` and its subgraphs.
 fn check_graph(graph: &Graph<'_>, parameters: &mut u64) -> Result<(), Refusal> {
     for tensor in &graph.initializer {

@@ -224,6 +224,14 @@ impl Client {
         hash.ok_or_else(|| Error::Rpc(format!("no block at height {number}")))
     }
 
+    /// The contract events of the block at `number` on the best chain, and that block's hash.
+    pub async fn block_contract_events(&self, number: u64) -> Result<(H256, Vec<ContractEvent>)> {
+        let hash = self.block_hash(number).await?;
+        let at = self.api.at_block(hash).await.map_err(Error::rpc)?;
+        let events = at.events().fetch().await.map_err(Error::rpc)?;
+        Ok((hash, contract_events(events.iter())?))
+    }
+
     async fn at_best(
         &self,
     ) -> Result<subxt::client::ClientAtBlock<PolkadotConfig, subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>>>
@@ -417,16 +425,7 @@ impl Client {
                 },
                 other => Error::Transaction(other.to_string()),
             })?;
-            let mut contract_events = Vec::new();
-            for event in events.iter() {
-                let event = event.map_err(|e| Error::decode("event", e))?;
-                if event.pallet_name() == "Revive" && event.event_name() == "ContractEmitted" {
-                    let (contract, data, topics) =
-                        <(H160, Vec<u8>, Vec<H256>)>::decode(&mut event.field_bytes())
-                            .map_err(|e| Error::decode("ContractEmitted", e))?;
-                    contract_events.push(ContractEvent { contract, topics, data });
-                }
-            }
+            let contract_events = contract_events(events.iter())?;
             return Ok(Included {
                 block_hash: in_block.block_hash(),
                 contract_events,
@@ -436,6 +435,22 @@ impl Client {
         }
         Err(Error::Transaction("the node stopped reporting the transaction's status".into()))
     }
+}
+
+/// The `Revive::ContractEmitted` events among `events`, in order.
+fn contract_events<'a, E: std::fmt::Display>(
+    events: impl Iterator<Item = std::result::Result<subxt::events::Event<'a, PolkadotConfig>, E>>,
+) -> Result<Vec<ContractEvent>> {
+    let mut contract_events = Vec::new();
+    for event in events {
+        let event = event.map_err(|e| Error::decode("event", e))?;
+        if event.pallet_name() == "Revive" && event.event_name() == "ContractEmitted" {
+            let (contract, data, topics) = <(H160, Vec<u8>, Vec<H256>)>::decode(&mut event.field_bytes())
+                .map_err(|e| Error::decode("ContractEmitted", e))?;
+            contract_events.push(ContractEvent { contract, topics, data });
+        }
+    }
+    Ok(contract_events)
 }
 
 /// Decode `Result<R, DispatchError>` (the last field of a dry run's result).

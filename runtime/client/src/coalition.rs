@@ -758,6 +758,16 @@ impl Coalition {
         self.query(origin, self.message("hyperparameters")?).await
     }
 
+    /// `candidate_ref`: where round `id`'s candidate is in the vault.
+    pub async fn candidate_ref(&self, origin: &AccountId32, id: u64) -> CallResult<Option<Vec<u8>>> {
+        self.query(origin, self.message("candidate_ref")?.arg(&id)).await
+    }
+
+    /// `seal_of`: round `id`'s sealed block, once sealed.
+    pub async fn seal_of(&self, origin: &AccountId32, id: u64) -> CallResult<Option<Seal>> {
+        self.query(origin, self.message("seal_of")?.arg(&id)).await
+    }
+
     /// `ballot`.
     pub async fn ballot(&self, origin: &AccountId32, round: u64, validator: H160) -> CallResult<Option<Ballot>> {
         self.query(origin, self.message("ballot")?.arg(&round).arg(&validator)).await

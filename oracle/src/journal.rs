@@ -1,0 +1,157 @@
+//! The oracle's journal: what it did in each round, in an embedded database (redb) that
+//! commits durably before the oracle acts on chain.
+//!
+//! The rules that make a restart safe:
+//! - the report and its salt are written **before** the commitment is submitted, and never
+//!   replaced: a restarted oracle commits (if the chain has no commitment yet) and reveals exactly
+//!   that report, never a new evaluation;
+//! - the chain is the judge of what happened: a commitment found on chain is not submitted again,
+//!   even if the journal did not get to record it (a crash between the transaction and the write).
+
+use codec::{Decode, Encode};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use std::path::Path;
+use tclearn_client::coalition::Report;
+
+/// Round id → SCALE-encoded [`RoundEntry`].
+const ROUNDS: TableDefinition<u64, &[u8]> = TableDefinition::new("rounds");
+/// Named counters (`next_block`).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const NEXT_BLOCK: &str = "next_block";
+
+/// Why the journal failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The database refused.
+    #[error("journal: {0}")]
+    Database(String),
+    /// An entry does not decode.
+    #[error("journal entry for round {round}: {reason}")]
+    Corrupt {
+        /// Round id.
+        round: u64,
+        /// Decoding error.
+        reason: String,
+    },
+}
+
+fn database(error: impl Into<redb::Error>) -> JournalError {
+    JournalError::Database(error.into().to_string())
+}
+
+/// What the oracle did in one round.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode)]
+pub struct RoundEntry {
+    /// The report, once evaluated; never replaced.
+    pub report: Option<Report>,
+    /// Its salt, written with it.
+    pub salt: Option<[u8; 32]>,
+    /// The commitment is on chain.
+    pub committed: bool,
+    /// The report is revealed.
+    pub revealed: bool,
+    /// Sealed as the general.
+    pub sealed: bool,
+    /// Attested.
+    pub attested: bool,
+}
+
+/// The journal.
+pub struct Journal {
+    db: Database,
+}
+
+impl Journal {
+    /// Open (or create) the journal at `path`.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let db = Database::create(path).map_err(database)?;
+        let write = db.begin_write().map_err(database)?;
+        write.open_table(ROUNDS).map_err(database)?;
+        write.open_table(META).map_err(database)?;
+        write.commit().map_err(database)?;
+        Ok(Self { db })
+    }
+
+    /// Round `id`'s entry (empty if none).
+    pub fn round(&self, id: u64) -> Result<RoundEntry, JournalError> {
+        let read = self.db.begin_read().map_err(database)?;
+        let table = read.open_table(ROUNDS).map_err(database)?;
+        let Some(bytes) = table.get(id).map_err(database)? else { return Ok(RoundEntry::default()) };
+        RoundEntry::decode(&mut bytes.value()).map_err(|e| JournalError::Corrupt { round: id, reason: e.to_string() })
+    }
+
+    /// Write round `id`'s entry durably. A report already journaled is kept: writing another one
+    /// is refused.
+    pub fn record(&self, id: u64, entry: &RoundEntry) -> Result<(), JournalError> {
+        let previous = self.round(id)?;
+        if previous.report.is_some() && (previous.report != entry.report || previous.salt != entry.salt) {
+            return Err(JournalError::Database(format!("round {id} already has a report; it is never replaced")));
+        }
+        let write = self.db.begin_write().map_err(database)?;
+        {
+            let mut table = write.open_table(ROUNDS).map_err(database)?;
+            table.insert(id, entry.encode().as_slice()).map_err(database)?;
+        }
+        write.commit().map_err(database)
+    }
+
+    /// The next block to read events from, if any block was read.
+    pub fn next_block(&self) -> Result<Option<u64>, JournalError> {
+        let read = self.db.begin_read().map_err(database)?;
+        let table = read.open_table(META).map_err(database)?;
+        Ok(table.get(NEXT_BLOCK).map_err(database)?.map(|v| v.value()))
+    }
+
+    /// Record that blocks before `number` were read.
+    pub fn set_next_block(&self, number: u64) -> Result<(), JournalError> {
+        let write = self.db.begin_write().map_err(database)?;
+        {
+            let mut table = write.open_table(META).map_err(database)?;
+            table.insert(NEXT_BLOCK, number).map_err(database)?;
+        }
+        write.commit().map_err(database)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tclearn_client::H256;
+
+    fn report(g_metric: i64) -> Report {
+        Report {
+            round: 1,
+            candidate: H256::repeat_byte(1),
+            g_metric,
+            g_digest: H256::repeat_byte(2),
+            l_metric: 0,
+            l_size: 0,
+            accept: true,
+        }
+    }
+
+    #[test]
+    fn entries_survive_reopening_and_a_report_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.redb");
+        {
+            let journal = Journal::open(&path).unwrap();
+            assert_eq!(journal.round(1).unwrap(), RoundEntry::default());
+            assert_eq!(journal.next_block().unwrap(), None);
+            let entry = RoundEntry { report: Some(report(5)), salt: Some([9; 32]), ..Default::default() };
+            journal.record(1, &entry).unwrap();
+            journal.set_next_block(42).unwrap();
+        }
+        let journal = Journal::open(&path).unwrap();
+        let mut entry = journal.round(1).unwrap();
+        assert_eq!((entry.report, entry.salt, journal.next_block().unwrap()), (Some(report(5)), Some([9; 32]), Some(42)));
+        entry.committed = true;
+        journal.record(1, &entry).unwrap();
+        assert!(journal.round(1).unwrap().committed);
+        let other = RoundEntry { report: Some(report(6)), ..entry.clone() };
+        assert!(journal.record(1, &other).is_err(), "another report for the same round is refused");
+        let resalted = RoundEntry { salt: Some([1; 32]), ..entry };
+        assert!(journal.record(1, &resalted).is_err());
+        assert_eq!(journal.round(1).unwrap().report, Some(report(5)));
+    }
+}

@@ -1,0 +1,144 @@
+//! Fetching models from the vault over HTTP(S), checked against the hash the chain records.
+//!
+//! A vault reference is UTF-8: an absolute `http://` or `https://` URL, or a path under the
+//! vault's base URL. The body is read up to the coalition's model size limit, then its SHA3-256
+//! must equal the hash on chain. The client is hyper's, with rustls and the system's roots.
+
+use crate::evaluate::model_hash;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use std::time::Duration;
+
+/// Why a model could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The reference is not usable.
+    #[error("vault reference: {0}")]
+    Reference(String),
+    /// The TLS setup failed.
+    #[error("TLS roots: {0}")]
+    Tls(String),
+    /// The request failed (connection, timeout): worth retrying.
+    #[error("{url}: {reason}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The vault answered with an error status.
+    #[error("{url}: HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The body is over the limit.
+    #[error("{url}: more than {max} bytes")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        max: u64,
+    },
+    /// The bytes are not the model the chain names.
+    #[error("{url}: SHA3-256 is 0x{found}, the chain says 0x{expected}")]
+    HashMismatch {
+        /// The URL.
+        url: String,
+        /// Hex of the hash on chain.
+        expected: String,
+        /// Hex of the fetched bytes' hash.
+        found: String,
+    },
+}
+
+impl VaultError {
+    /// Whether trying again later may succeed (the vault or the network), as opposed to a
+    /// definitive answer about the candidate.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            VaultError::Transport { .. } | VaultError::Tls(_) => true,
+            VaultError::Status { status, .. } => *status >= 500 || *status == 404 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// A vault client.
+#[derive(Clone)]
+pub struct Vault {
+    base: Option<String>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    max_bytes: u64,
+    timeout: Duration,
+}
+
+impl Vault {
+    /// A client for references under `base` (if any), reading at most `max_bytes` per model.
+    pub fn new(base: Option<&str>, max_bytes: u64, timeout: Duration) -> Result<Self, VaultError> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| VaultError::Tls(e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Self { base: base.map(|b| b.trim_end_matches('/').to_string()), client, max_bytes, timeout })
+    }
+
+    /// The URL of `vault_ref`.
+    pub fn url(&self, vault_ref: &[u8]) -> Result<String, VaultError> {
+        let reference =
+            std::str::from_utf8(vault_ref).map_err(|_| VaultError::Reference("not UTF-8".into()))?.trim();
+        if reference.starts_with("http://") || reference.starts_with("https://") {
+            return Ok(reference.to_string());
+        }
+        if reference.is_empty() || reference.contains("://") || reference.split('/').any(|part| part == "..") {
+            return Err(VaultError::Reference(format!("{reference:?} is neither a URL nor a vault path")));
+        }
+        let base = self.base.as_ref().ok_or_else(|| {
+            VaultError::Reference(format!("{reference:?} is a vault path and no vault URL is configured"))
+        })?;
+        Ok(format!("{base}/{}", reference.trim_start_matches('/')))
+    }
+
+    /// Fetch `vault_ref` and check that its SHA3-256 is `expected`.
+    pub async fn fetch(&self, vault_ref: &[u8], expected: &[u8; 32]) -> Result<Vec<u8>, VaultError> {
+        let url = self.url(vault_ref)?;
+        let transport = |reason: String| VaultError::Transport { url: url.clone(), reason };
+        let uri: hyper::Uri = url.parse().map_err(|e| VaultError::Reference(format!("{url}: {e}")))?;
+        let response = tokio::time::timeout(self.timeout, self.client.get(uri))
+            .await
+            .map_err(|_| transport(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|e| transport(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(VaultError::Status { url, status: response.status().as_u16() });
+        }
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(self.timeout, body.frame())
+                .await
+                .map_err(|_| transport(format!("body stalled for {:?}", self.timeout)))?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| transport(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                if (bytes.len() + data.len()) as u64 > self.max_bytes {
+                    return Err(VaultError::TooLarge { url, max: self.max_bytes });
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        let found = model_hash(&bytes);
+        if &found != expected {
+            return Err(VaultError::HashMismatch { url, expected: hex::encode(expected), found: hex::encode(found) });
+        }
+        Ok(bytes)
+    }
+}

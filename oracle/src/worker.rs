@@ -1,0 +1,478 @@
+//! The worker: follows the chain and plays this validator's part in every open round.
+//!
+//! Each tick it reads the new blocks' coalition events (counting opened rounds), then looks at
+//! the open round on chain and does what is due, each step at most once:
+//! - commit phase, selected: fetch the candidate from the vault, check its SHA3-256 against the
+//!   chain, evaluate it on G and on its own L, journal the report and a fresh salt, commit;
+//! - reveal phase: reveal the journaled report;
+//! - sealing phase, as the general: seal, pointing at the candidate's vault copy;
+//! - attesting phase: fetch the sealed copy, check it is the candidate, attest the block hash;
+//! - past a deadline: call `advance` (anyone may; a refusal because another oracle was first is
+//!   expected and ignored).
+//!
+//! What is due is read from the chain (phase, own ballot), and what was decided from the
+//! [`Journal`], so a restarted oracle picks up where it stopped. RPC and vault failures are
+//! logged, counted and retried on the next tick; the connection is made again when it drops.
+
+use crate::{
+    engine::Engine,
+    evaluate::{self, Evaluation},
+    genesis::Declaration,
+    journal::Journal,
+    telemetry::Telemetry,
+    testset::TestSet,
+    vault::{Vault, VaultError},
+};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+use tclearn_client::{
+    coalition::{CallError, Coalition, Phase, Report, RoundOpened},
+    AccountId32, Client, ContractMetadata, Keypair, H160, H256,
+};
+use tracing::{debug, info, warn};
+
+/// A secret (a secret URI): never printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Configuration of `oracle run`; every option can come from the environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Node RPC endpoint.
+    #[arg(long, env = "TCLEARN_RPC", default_value = "ws://127.0.0.1:9944")]
+    pub rpc: String,
+    /// The coalition contract's address (0x-prefixed hex).
+    #[arg(long, env = "TCLEARN_COALITION")]
+    pub coalition: H160,
+    /// The coalition contract's metadata (`coalition.json` from cargo-contract).
+    #[arg(long, env = "TCLEARN_COALITION_METADATA")]
+    pub metadata: PathBuf,
+    /// The coalition's genesis declaration.
+    #[arg(long, env = "TCLEARN_GENESIS")]
+    pub genesis: PathBuf,
+    /// The global test set G.
+    #[arg(long, env = "TCLEARN_GLOBAL_TEST_SET")]
+    pub global_test_set: PathBuf,
+    /// This validator's local test set L.
+    #[arg(long, env = "TCLEARN_LOCAL_TEST_SET")]
+    pub local_test_set: Option<PathBuf>,
+    /// Base URL of the model vault, for vault references that are paths.
+    #[arg(long, env = "TCLEARN_VAULT_URL")]
+    pub vault_url: Option<String>,
+    /// The validator's secret URI (mnemonic, hex seed or `//Dev` derivation).
+    #[arg(long, env = "TCLEARN_KEY_URI", hide_env_values = true, conflicts_with = "key_file")]
+    pub key_uri: Option<Secret>,
+    /// A file holding the validator's secret URI.
+    #[arg(long, env = "TCLEARN_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// The journal (an embedded database file).
+    #[arg(long, env = "TCLEARN_JOURNAL", default_value = "oracle-journal.redb")]
+    pub journal: PathBuf,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long, env = "TCLEARN_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// The ONNX Runtime library (default: `$ORT_DYLIB_PATH`).
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    pub ort_library: Option<PathBuf>,
+    /// Inference threads.
+    #[arg(long, env = "TCLEARN_THREADS", default_value_t = 2)]
+    pub threads: usize,
+    /// Milliseconds between looks at the chain.
+    #[arg(long, env = "TCLEARN_POLL_MS", default_value_t = 500)]
+    pub poll_ms: u64,
+    /// Seconds before a vault request is given up (and retried on a later tick).
+    #[arg(long, env = "TCLEARN_VAULT_TIMEOUT", default_value_t = 30)]
+    pub vault_timeout: u64,
+    /// Fault injection for the restart tests: abort the process right after this step's
+    /// transaction is in a block and before the journal records it (`commit` or `reveal`).
+    #[arg(long, env = "TCLEARN_ORACLE_ABORT_AFTER", hide = true)]
+    pub abort_after: Option<String>,
+}
+
+/// Why the worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The configuration cannot work.
+    #[error("{0}")]
+    Setup(String),
+    /// The journal failed: going on could break its promises.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    /// The coalition on chain disagrees with the declaration.
+    #[error(transparent)]
+    Genesis(#[from] crate::genesis::GenesisError),
+}
+
+/// A failure in one tick: logged, counted, retried.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Chain(#[from] CallError),
+    #[error(transparent)]
+    Client(#[from] tclearn_client::Error),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Read the validator's key from the configuration.
+pub fn load_key(config: &Config) -> Result<Keypair, WorkerError> {
+    let uri = match (&config.key_uri, &config.key_file) {
+        (Some(Secret(uri)), None) => uri.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| WorkerError::Setup(format!("key file {}: {e}", path.display())))?
+            .trim()
+            .to_string(),
+        _ => return Err(WorkerError::Setup("give the key as --key-uri (TCLEARN_KEY_URI) or --key-file".into())),
+    };
+    Keypair::from_uri(&uri).map_err(|e| WorkerError::Setup(e.to_string()))
+}
+
+/// Run the worker until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+    let setup = |what: &str, e: &dyn std::fmt::Display| WorkerError::Setup(format!("{what}: {e}"));
+    let key = load_key(&config)?;
+    let declaration = Declaration::load(&config.genesis)?;
+    let global = TestSet::open(&config.global_test_set, declaration.image.as_ref()).map_err(|e| setup("G", &e))?;
+    let local = match &config.local_test_set {
+        Some(path) => Some(TestSet::open(path, declaration.image.as_ref()).map_err(|e| setup("L", &e))?),
+        None => None,
+    };
+    let engine = Engine::new(config.ort_library.as_deref(), config.threads).map_err(|e| setup("engine", &e))?;
+    let metadata_text = std::fs::read_to_string(&config.metadata).map_err(|e| setup("metadata", &e))?;
+    let metadata = ContractMetadata::parse(&metadata_text).map_err(|e| setup("metadata", &e))?;
+    let vault = Vault::new(
+        config.vault_url.as_deref(),
+        declaration.max_model_bytes,
+        Duration::from_secs(config.vault_timeout),
+    )
+    .map_err(|e| setup("vault", &e))?;
+    let journal = Journal::open(&config.journal)?;
+    let telemetry = Telemetry::new().map_err(|e| setup("metrics", &e))?;
+    if let Some(addr) = config.metrics_addr {
+        let registry = telemetry.registry.clone();
+        tokio::spawn(async move {
+            if let Err(e) = substrate_prometheus_endpoint::init_prometheus(addr, registry).await {
+                warn!(%addr, "metrics endpoint stopped: {e}");
+            }
+        });
+    }
+    info!(validator = %key.address(), coalition = %config.coalition, g = global.samples,
+        l = local.as_ref().map_or(0, |l| l.samples), "oracle starting");
+    let mut oracle = Oracle {
+        address: key.address(),
+        account: key.account_id(),
+        key,
+        shared: Arc::new(Shared { engine, declaration, global, local }),
+        vault,
+        journal,
+        telemetry,
+        metadata,
+        coalition: None,
+        checked_genesis: false,
+        config,
+    };
+    tokio::pin!(shutdown);
+    loop {
+        match oracle.tick().await {
+            Ok(()) => {}
+            Err(StepError::Other(reason)) if reason.starts_with("fatal:") => return Err(WorkerError::Setup(reason)),
+            Err(StepError::Journal(e)) => return Err(e.into()),
+            Err(e) => {
+                oracle.telemetry.errors.inc();
+                warn!("{e}");
+                if matches!(e, StepError::Client(_) | StepError::Chain(CallError::Client(_))) {
+                    // Connect again on the next tick.
+                    oracle.coalition = None;
+                }
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => {
+                info!("shutting down");
+                return Ok(());
+            }
+            () = tokio::time::sleep(Duration::from_millis(oracle.config.poll_ms)) => {}
+        }
+    }
+}
+
+/// What evaluations read, shared with the blocking tasks they run on.
+struct Shared {
+    engine: Engine,
+    declaration: Declaration,
+    global: TestSet,
+    local: Option<TestSet>,
+}
+
+struct Oracle {
+    config: Config,
+    key: Keypair,
+    address: H160,
+    account: AccountId32,
+    shared: Arc<Shared>,
+    vault: Vault,
+    journal: Journal,
+    telemetry: Telemetry,
+    metadata: ContractMetadata,
+    coalition: Option<Coalition>,
+    checked_genesis: bool,
+}
+
+impl Oracle {
+    async fn connect(&mut self) -> Result<Coalition, StepError> {
+        if let Some(coalition) = &self.coalition {
+            return Ok(coalition.clone());
+        }
+        let client = Client::connect(&self.config.rpc).await?;
+        let coalition = Coalition::at(client, self.config.coalition, self.metadata.clone());
+        if !self.checked_genesis {
+            let spec = coalition.evaluation_spec(&self.account).await?;
+            let mut declaration = self.shared.declaration.clone();
+            declaration.check_chain(&spec).map_err(|e| StepError::Other(format!("fatal: {e}")))?;
+            if u64::from(spec.test_set_size) != self.shared.global.samples as u64 {
+                return Err(StepError::Other(format!(
+                    "fatal: G has {} samples, the coalition's has {}",
+                    self.shared.global.samples, spec.test_set_size
+                )));
+            }
+            let shared = Arc::get_mut(&mut self.shared).ok_or_else(|| StepError::Other("evaluation in flight".into()))?;
+            shared.declaration = declaration;
+            self.checked_genesis = true;
+        }
+        info!(rpc = %self.config.rpc, "connected");
+        self.coalition = Some(coalition.clone());
+        Ok(coalition)
+    }
+
+    async fn tick(&mut self) -> Result<(), StepError> {
+        let coalition = self.connect().await?;
+        let best = coalition.client().best_number().await?;
+        self.follow(&coalition, best).await?;
+        self.act(&coalition, best).await
+    }
+
+    /// Read the events of blocks not read yet.
+    async fn follow(&mut self, coalition: &Coalition, best: u64) -> Result<(), StepError> {
+        let mut next = self.journal.next_block()?.unwrap_or(best);
+        // At most 256 blocks per tick, so that acting is never starved.
+        while next <= best.min(next + 255) {
+            let (_, events) = coalition.client().block_contract_events(next).await?;
+            for opened in coalition.events::<RoundOpened>(&events, "RoundOpened")? {
+                self.telemetry.rounds_seen.inc();
+                info!(round = opened.round, candidate = %opened.candidate,
+                    selected = opened.validators.contains(&self.address), "round opened");
+            }
+            next += 1;
+            self.journal.set_next_block(next)?;
+        }
+        Ok(())
+    }
+
+    /// Do what is due in the open round.
+    async fn act(&mut self, coalition: &Coalition, best: u64) -> Result<(), StepError> {
+        let me = self.account.clone();
+        let Some(id) = coalition.open_round(&me).await? else { return Ok(()) };
+        let round = coalition.round(&me, id).await?.ok_or_else(|| StepError::Other(format!("round {id} not found")))?;
+        if best >= u64::from(round.deadline) {
+            match coalition.advance(&self.key).await {
+                Ok((phase, _)) => info!(round = id, ?phase, "advanced past the deadline"),
+                Err(CallError::Contract(error)) => debug!(round = id, ?error, "advance not needed"),
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(());
+        }
+        let validators = coalition.round_validators(&me, id).await?;
+        if !validators.contains(&self.address) {
+            return Ok(());
+        }
+        let ballot = coalition.ballot(&me, id, self.address).await?;
+        let mut entry = self.journal.round(id)?;
+        match round.phase {
+            Phase::Commit => {
+                if ballot.is_some_and(|b| b.commitment.is_some()) {
+                    if !entry.committed {
+                        entry.committed = true;
+                        self.journal.record(id, &entry)?;
+                    }
+                    return Ok(());
+                }
+                let (report, salt) = match (entry.report, entry.salt) {
+                    (Some(report), Some(salt)) => (report, salt),
+                    _ => {
+                        let report = self.evaluate(coalition, id, &round).await?;
+                        let mut salt = [0u8; 32];
+                        getrandom::getrandom(&mut salt).map_err(|e| StepError::Other(format!("salt: {e}")))?;
+                        entry.report = Some(report);
+                        entry.salt = Some(salt);
+                        // Durable before the commitment leaves this process.
+                        self.journal.record(id, &entry)?;
+                        (report, salt)
+                    }
+                };
+                coalition.commit(&self.key, id, report.commitment(&self.address, &salt)).await?;
+                self.telemetry.reports_posted.inc();
+                self.abort_if("commit");
+                info!(round = id, accept = report.accept, g_metric = report.g_metric, "committed");
+                entry.committed = true;
+                self.journal.record(id, &entry)?;
+            }
+            Phase::Reveal => {
+                let Some(ballot) = ballot.filter(|b| b.commitment.is_some() && b.report.is_none()) else {
+                    return Ok(());
+                };
+                let (Some(report), Some(salt)) = (entry.report, entry.salt) else {
+                    warn!(round = id, commitment = ?ballot.commitment, "committed, but the journal has no report to reveal");
+                    return Ok(());
+                };
+                coalition.reveal(&self.key, id, &report, &salt).await?;
+                self.telemetry.reports_posted.inc();
+                self.abort_if("reveal");
+                info!(round = id, "revealed");
+                entry.revealed = true;
+                self.journal.record(id, &entry)?;
+            }
+            Phase::Sealing if round.general == Some(self.address) && !entry.sealed => {
+                let vault_ref = coalition
+                    .candidate_ref(&me, id)
+                    .await?
+                    .ok_or_else(|| StepError::Other(format!("round {id} has no candidate reference")))?;
+                // The candidate is already in the vault under its own reference; its block points there.
+                let (block_hash, _) = coalition.seal(&self.key, id, &vault_ref).await?;
+                self.telemetry.blocks_signed.inc();
+                info!(round = id, %block_hash, "sealed as general");
+                entry.sealed = true;
+                self.journal.record(id, &entry)?;
+            }
+            Phase::Attesting if !ballot.is_some_and(|b| b.attested) && !entry.attested => {
+                let seal = coalition
+                    .seal_of(&me, id)
+                    .await?
+                    .ok_or_else(|| StepError::Other(format!("round {id} is attesting without a seal")))?;
+                match self.vault.fetch(&seal.vault_ref, &round.candidate.0).await {
+                    Ok(_) => {
+                        coalition.attest(&self.key, id, seal.block_hash).await?;
+                        self.telemetry.blocks_signed.inc();
+                        info!(round = id, block_hash = %seal.block_hash, "attested");
+                        entry.attested = true;
+                        self.journal.record(id, &entry)?;
+                    }
+                    Err(e) if e.is_transient() => return Err(e.into()),
+                    Err(e) => {
+                        // Not the candidate: never attest it. Remember, so as not to fetch again.
+                        warn!(round = id, "sealed copy refused: {e}");
+                        entry.attested = true;
+                        self.journal.record(id, &entry)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Fetch and evaluate round `id`'s candidate: the report to commit.
+    async fn evaluate(
+        &self,
+        coalition: &Coalition,
+        id: u64,
+        round: &tclearn_client::coalition::Round,
+    ) -> Result<Report, StepError> {
+        let me = &self.account;
+        let vault_ref = coalition
+            .candidate_ref(me, id)
+            .await?
+            .ok_or_else(|| StepError::Other(format!("round {id} has no candidate reference")))?;
+        let parent = coalition
+            .block(me, round.parent)
+            .await?
+            .ok_or_else(|| StepError::Other(format!("parent block {} not found", round.parent)))?;
+        let refusal = |reason: String| {
+            warn!(round = id, "candidate refused: {reason}");
+            Report {
+                round: id,
+                candidate: round.candidate,
+                g_metric: 0,
+                g_digest: H256::zero(),
+                l_metric: 0,
+                l_size: 0,
+                accept: false,
+            }
+        };
+        let bytes = match self.vault.fetch(&vault_ref, &round.candidate.0).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => {
+                self.telemetry.evaluations.inc();
+                return Ok(refusal(e.to_string()));
+            }
+        };
+        let shared = self.shared.clone();
+        let timer = self.telemetry.evaluation_seconds.start_timer();
+        let outcome = tokio::task::spawn_blocking(move || -> Result<(Evaluation, Option<Evaluation>), evaluate::EvaluateError> {
+            let g = evaluate::evaluate(&shared.engine, &shared.declaration, &bytes, &shared.global)?;
+            let mut local_declaration = shared.declaration.clone();
+            local_declaration.test_set_hash = None;
+            let l = match &shared.local {
+                Some(set) => Some(evaluate::evaluate(&shared.engine, &local_declaration, &bytes, set)?),
+                None => None,
+            };
+            Ok((g, l))
+        })
+        .await
+        .map_err(|e| StepError::Other(format!("evaluation task: {e}")))?;
+        timer.observe_duration();
+        self.telemetry.evaluations.inc();
+        let (g, l) = match outcome {
+            Ok(scores) => scores,
+            Err(e) => return Ok(refusal(e.to_string())),
+        };
+        let local = l.as_ref().map(|l| (l.fixed, l.samples as u32));
+        let accept = evaluate::vote(
+            g.fixed,
+            g.samples as u32,
+            local,
+            parent.performance,
+            round.params.lambda_ppm,
+            self.shared.declaration.metric.higher_is_better(),
+        );
+        info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, accept, "evaluated");
+        Ok(Report {
+            round: id,
+            candidate: round.candidate,
+            g_metric: g.fixed,
+            g_digest: H256(g.digest.0),
+            l_metric: local.map_or(0, |(metric, _)| metric),
+            l_size: local.map_or(0, |(_, size)| size),
+            accept,
+        })
+    }
+
+    fn abort_if(&self, step: &str) {
+        if self.config.abort_after.as_deref() == Some(step) {
+            warn!(step, "aborting as asked (fault injection)");
+            std::process::abort();
+        }
+    }
+}

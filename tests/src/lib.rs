@@ -33,12 +33,21 @@ pub fn node_binary() -> PathBuf {
     target.join("release/tclearn-node")
 }
 
+/// The oracle binary to test: beside the node binary.
+pub fn oracle_binary() -> PathBuf {
+    node_binary().with_file_name("oracle")
+}
+
+/// The directory of built contracts (`$TCLEARN_ARTIFACTS`).
+pub fn artifacts_dir() -> PathBuf {
+    std::env::var_os("TCLEARN_ARTIFACTS").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("TCLEARN_ARTIFACTS is not set: run scripts/build-contracts.sh (scripts/test.sh does)")
+    })
+}
+
 /// A built contract, by its crate name with underscores (`audit_anchors`).
 pub fn artifact(name: &str) -> ContractArtifact {
-    let dir = std::env::var_os("TCLEARN_ARTIFACTS").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("TCLEARN_ARTIFACTS is not set: run scripts/build-contracts.sh (scripts/test.sh does)")
-    });
-    let bundle = dir.join(format!("{name}.contract"));
+    let bundle = artifacts_dir().join(format!("{name}.contract"));
     ContractArtifact::load(&bundle)
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-contracts.sh)", bundle.display()))
 }
@@ -157,6 +166,58 @@ impl Node {
     /// Stop the node now.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// A plain HTTP/1.1 server of the files in a directory (`GET /name`), standing in for the
+/// model vault in tests. Dropping it stops it.
+pub struct StaticFiles {
+    /// Its base URL, `http://127.0.0.1:port`.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StaticFiles {
+    /// Serve `dir` on a free loopback port.
+    pub async fn serve(dir: PathBuf) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let dir = dir.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&request).lines().next().unwrap_or_default().to_string();
+                    let path = line.split(' ').nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+                    let file = (!path.contains("..")).then(|| dir.join(&path));
+                    let response = match file.map(std::fs::read) {
+                        Some(Ok(body)) => {
+                            let mut head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+                            head.extend_from_slice(&body);
+                            head
+                        }
+                        _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                    };
+                    let _ = stream.write_all(&response).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        Self { url, task }
+    }
+}
+
+impl Drop for StaticFiles {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

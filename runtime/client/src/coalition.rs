@@ -537,6 +537,15 @@ pub struct ProposalRejected {
     pub reason: ProposalRejection,
 }
 
+/// `Committed`.
+#[derive(Debug, Clone, PartialEq, Eq, Decode)]
+pub struct Committed {
+    /// Round id.
+    pub round: u64,
+    /// Validator.
+    pub validator: H160,
+}
+
 /// `ValidatorDeviated`.
 #[derive(Debug, Clone, PartialEq, Eq, Decode)]
 pub struct ValidatorDeviated {

@@ -1,0 +1,248 @@
+//! Four oracle processes (Bob, Charlie, Dave, Eve) validate real candidates on the dev node.
+//!
+//! Data: the breast-cancer set split by row number: G is every fifth row, each validator's L
+//! another fifth; candidates are logistic regressions trained in Rust and served by an HTTP
+//! vault. Round 1's candidate is a well-trained model: accepted, sealed by the general,
+//! attested, appended. Round 2's is the same model with its weights negated: every oracle
+//! votes against it and the contract rejects it. Round 3 kills Eve right after its commitment
+//! is in a block and before its journal records it; the restarted Eve does not commit again,
+//! reveals the journaled report, and the round is appended.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+use tclearn_client::{
+    account_to_address,
+    coalition::{Coalition, Committed, Phase, Rejection},
+    Keypair, H160, H256,
+};
+use tclearn_e2e::{artifact, artifacts_dir, oracle_binary, test_genesis, Node, NodeConfig, StaticFiles};
+use tclearn_oracle::{
+    architectures::{train_logistic, Mlp},
+    engine::Engine,
+    evaluate::{evaluate, model_hash},
+    genesis::{Declaration, Hash},
+    model,
+    testset::TestSet,
+};
+use tokio::process::{Child, Command};
+
+const VALIDATORS: [&str; 4] = ["Bob", "Charlie", "Dave", "Eve"];
+const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One `oracle run` process, killed when dropped.
+struct Oracle {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Oracle {
+    fn start(env: &[(String, String)], name: &str, dir: &Path, extra: &[(&str, &str)]) -> Self {
+        let log = dir.join(format!("{name}-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(oracle_binary());
+        command.arg("run").envs(env.iter().cloned()).stdout(Stdio::null()).stderr(file).kill_on_drop(true);
+        command.env("TCLEARN_KEY_URI", format!("//{name}"));
+        command.env("TCLEARN_JOURNAL", dir.join(format!("{name}.redb")));
+        command.env("TCLEARN_LOCAL_TEST_SET", dir.join(format!("l-{name}.csv")));
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e} (cargo build --release --workspace)", oracle_binary().display()));
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Rows of `set` whose index satisfies `keep`, as CSV text (target last, no header).
+fn csv_rows(set: &TestSet, keep: impl Fn(usize) -> bool) -> String {
+    let inputs = set.inputs(0..set.samples).unwrap();
+    let mut text = String::new();
+    for (i, row) in inputs.chunks(30).enumerate().filter(|(i, _)| keep(*i)) {
+        let fields: Vec<String> = row.iter().map(f32::to_string).collect();
+        text.push_str(&format!("{},{}\n", fields.join(","), set.targets[i]));
+    }
+    text
+}
+
+fn negated(mlp: &Mlp) -> Mlp {
+    let mut bad = mlp.clone();
+    bad.output.weights.iter_mut().for_each(|w| *w = -*w);
+    bad.output.bias.iter_mut().for_each(|b| *b = -*b);
+    bad
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault_dir = dir.path().join("vault");
+    std::fs::create_dir(&vault_dir).unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/breast_cancer.csv");
+    let all = TestSet::open(&shared, None).unwrap();
+    std::fs::write(dir.path().join("g.csv"), csv_rows(&all, |i| i % 5 == 0)).unwrap();
+    for (v, name) in VALIDATORS.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("l-{name}.csv")), csv_rows(&all, |i| i % 5 == v + 1)).unwrap();
+    }
+    let g = TestSet::open(&dir.path().join("g.csv"), None).unwrap();
+
+    // Models: a weak genesis (30 rows, few epochs), a good candidate, its degraded mirror, and
+    // a second good candidate for round 3.
+    let features = all.inputs(0..all.samples).unwrap().into_owned();
+    let labels = all.labels().unwrap();
+    let training: Vec<usize> = (0..all.samples).filter(|i| i % 5 != 0).collect();
+    let rows = |idx: &[usize]| -> (Vec<f32>, Vec<u32>) {
+        (idx.iter().flat_map(|i| features[i * 30..(i + 1) * 30].to_vec()).collect(), idx.iter().map(|i| labels[*i]).collect())
+    };
+    let (x_small, y_small) = rows(&training[..30]);
+    let (x_train, y_train) = rows(&training);
+    let genesis_model = train_logistic(&x_small, 30, &y_small, 2, 20, 0.05);
+    let good = train_logistic(&x_train, 30, &y_train, 2, 300, 0.5);
+    let third = train_logistic(&x_train, 30, &y_train, 2, 200, 0.5);
+    let models = [
+        ("genesis.onnx", genesis_model.to_onnx()),
+        ("good.onnx", good.to_onnx()),
+        ("degraded.onnx", negated(&good).to_onnx()),
+        ("third.onnx", third.to_onnx()),
+    ];
+    for (name, bytes) in &models {
+        std::fs::write(vault_dir.join(name), bytes).unwrap();
+    }
+    let architecture = model::architecture_hash(&onnx_rs::parse(&models[0].1).unwrap());
+    let declaration_text = serde_json::json!({
+        "metric": "accuracy",
+        "input": {"dims": [null, 30]},
+        "output": {"dims": [null, 2]},
+        "architecture_hash": Hash(architecture),
+        "test_set_hash": Hash(g.hash),
+        "batch_size": 64,
+    });
+    std::fs::write(dir.path().join("genesis.json"), declaration_text.to_string()).unwrap();
+    let declaration = Declaration::load(&dir.path().join("genesis.json")).unwrap();
+    let engine = Engine::new(None, 1).unwrap();
+    let score = |bytes: &[u8]| evaluate(&engine, &declaration, bytes, &g).unwrap();
+    let genesis_score = score(&models[0].1);
+    let good_score = score(&models[1].1);
+    let degraded_score = score(&models[2].1);
+    assert!(good_score.value >= 0.95 * genesis_score.value, "{} vs {}", good_score.value, genesis_score.value);
+    assert!(degraded_score.value < 0.5, "{}", degraded_score.value);
+
+    // The chain: Alice proposes, the four validators are drawn every round (k = 4 of 5 members).
+    let node = Node::start(NodeConfig::dev_instant()).await;
+    let client = node.client().await;
+    let alice = Keypair::dev("Alice").unwrap();
+    let founders: Vec<H160> = std::iter::once("Alice")
+        .chain(VALIDATORS)
+        .map(|n| account_to_address(&Keypair::dev(n).unwrap().account_id()))
+        .collect();
+    let mut genesis = test_genesis(4, founders.clone());
+    genesis.architecture_hash = H256(architecture);
+    genesis.parameter_hash = H256(model_hash(&models[0].1));
+    genesis.vault_ref = b"genesis.onnx".to_vec();
+    genesis.test_set_hash = H256(g.hash);
+    genesis.test_set_size = g.samples as u32;
+    genesis.performance = genesis_score.fixed;
+    let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis)
+        .await
+        .unwrap_or_else(|e| panic!("deploy: {e}\n{}", node.log_tail()));
+    let vault = StaticFiles::serve(vault_dir.clone()).await;
+    let env: Vec<(String, String)> = [
+        ("TCLEARN_RPC", node.rpc_url.clone()),
+        ("TCLEARN_COALITION", format!("{:?}", coalition.address)),
+        ("TCLEARN_COALITION_METADATA", artifacts_dir().join("coalition.json").display().to_string()),
+        ("TCLEARN_GENESIS", dir.path().join("genesis.json").display().to_string()),
+        ("TCLEARN_GLOBAL_TEST_SET", dir.path().join("g.csv").display().to_string()),
+        ("TCLEARN_VAULT_URL", vault.url.clone()),
+        ("TCLEARN_POLL_MS", "200".into()),
+        ("RUST_LOG", "info".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut oracles: Vec<Oracle> = VALIDATORS.iter().map(|name| Oracle::start(&env, name, dir.path(), &[])).collect();
+    let logs = |oracles: &[Oracle]| oracles.iter().map(|o| o.log()).collect::<Vec<_>>().join("\n-----\n");
+    let me = alice.account_id();
+    let c = &coalition;
+    let data_ids = |seed: u8| (0..8).map(|i| H256::repeat_byte(seed + i)).collect::<Vec<_>>();
+
+    // Round 1: the good candidate is appended.
+    let candidate = H256(model_hash(&models[1].1));
+    let (round, _) = c.propose(&alice, 0, candidate, b"good.onnx", 8, &data_ids(10)).await.unwrap();
+    let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
+    assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
+    let block = c.block(&me, 1).await.unwrap().unwrap();
+    assert_eq!((block.parameter_hash, block.vault_ref.as_slice()), (candidate, &b"good.onnx"[..]));
+    for validator in &founders[1..] {
+        let ballot = c.ballot(&me, round, *validator).await.unwrap().expect("every validator has a ballot");
+        let report = ballot.report.expect("every oracle revealed");
+        assert!(report.accept);
+        assert_eq!((report.g_metric, report.g_digest), (good_score.fixed, H256(good_score.digest.0)));
+        assert!((113..=114).contains(&report.l_size), "each L is a fifth of 569 rows: {}", report.l_size);
+    }
+
+    // Round 2: the degraded candidate is rejected by every vote.
+    let candidate = H256(model_hash(&models[2].1));
+    let (round, _) = c.propose(&alice, 1, candidate, b"degraded.onnx", 8, &data_ids(20)).await.unwrap();
+    let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
+    assert_eq!(phase, Phase::Rejected(Rejection::Degrades), "{}", logs(&oracles));
+    assert_eq!(c.height(&me).await.unwrap(), 1);
+    let state = c.round(&me, round).await.unwrap().unwrap();
+    assert_eq!(state.accepts, 0);
+
+    // Round 3: Eve dies right after its commitment is in a block, before journaling it.
+    drop(oracles.pop());
+    let eve_address = founders[4];
+    let aborting = Oracle::start(&env, "Eve", dir.path(), &[("TCLEARN_ORACLE_ABORT_AFTER", "commit")]);
+    let first_block = client.best_number().await.unwrap() + 1;
+    let candidate = H256(model_hash(&models[3].1));
+    let (round, _) = c.propose(&alice, 1, candidate, b"third.onnx", 8, &data_ids(30)).await.unwrap();
+    let mut aborting = aborting;
+    let status = tokio::time::timeout(ROUND_TIMEOUT, aborting.child.wait()).await.expect("Eve aborts").unwrap();
+    assert!(!status.success(), "Eve was aborted: {status:?}\n{}", aborting.log());
+    assert!(aborting.log().contains("aborting as asked"), "{}", aborting.log());
+    let ballot = c.ballot(&me, round, eve_address).await.unwrap().unwrap();
+    assert!(ballot.commitment.is_some() && ballot.report.is_none(), "committed, not revealed: {ballot:?}");
+    oracles.push(Oracle::start(&env, "Eve", dir.path(), &[]));
+    let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
+    assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
+    let ballot = c.ballot(&me, round, eve_address).await.unwrap().unwrap();
+    assert!(ballot.report.is_some_and(|r| r.accept), "the restarted Eve revealed its committed report");
+    let last_block = client.best_number().await.unwrap();
+    let mut eve_commits = 0;
+    for number in first_block..=last_block {
+        let (_, events) = client.block_contract_events(number).await.unwrap();
+        let committed: Vec<Committed> = c.events(&events, "Committed").unwrap();
+        eve_commits += committed.iter().filter(|e| e.round == round && e.validator == eve_address).count();
+    }
+    assert_eq!(eve_commits, 1, "Eve committed once\n{}", logs(&oracles));
+    assert!(!oracles[3].log().contains("AlreadyCommitted"), "the restarted Eve did not try again");
+    assert_eq!(c.height(&me).await.unwrap(), 2);
+    drop(oracles);
+    node.stop().await;
+}
+
+/// Wait until round `id` is over (appended, rejected or failed); fail with the oracles' logs.
+async fn wait_for_end(
+    c: &Coalition,
+    me: &tclearn_client::AccountId32,
+    id: u64,
+    oracles: &[Oracle],
+    logs: &impl Fn(&[Oracle]) -> String,
+) -> Phase {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(Some(round)) = c.round(me, id).await {
+            if matches!(round.phase, Phase::Appended | Phase::Rejected(_) | Phase::Failed(_)) {
+                return round.phase;
+            }
+        }
+        if started.elapsed() > ROUND_TIMEOUT {
+            panic!("round {id} did not end within {ROUND_TIMEOUT:?}\n{}", logs(oracles));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,79 @@
+//! `oracle evaluate` as a validator runs it: a JSON report on success, a non-zero exit with the
+//! refusal reason otherwise.
+
+use std::{path::Path, process::Command};
+use tclearn_oracle::{
+    architectures::{train_logistic, Dense, Mlp},
+    genesis::Hash,
+    model,
+    testset::TestSet,
+};
+
+fn breast_cancer() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/breast_cancer.csv")
+}
+
+fn oracle(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_oracle")).args(args).output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into(), String::from_utf8_lossy(&output.stderr).into())
+}
+
+#[test]
+fn evaluate_prints_a_report_or_the_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = TestSet::open(&breast_cancer(), None).unwrap();
+    let features = set.inputs(0..set.samples).unwrap();
+    let mlp = train_logistic(&features, 30, &set.labels().unwrap(), 2, 100, 0.5);
+    let model_path = dir.path().join("model.onnx");
+    std::fs::write(&model_path, mlp.to_onnx()).unwrap();
+    let data = breast_cancer().display().to_string();
+    let model_arg = model_path.display().to_string();
+
+    let (ok, stdout, stderr) = oracle(&["evaluate", "--model", &model_arg, "--test-set", &data]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["metric"], "accuracy");
+    assert_eq!(report["samples"], 569);
+    assert!(report["value"].as_f64().unwrap() > 0.95, "{report}");
+    assert!(report["digest"].as_str().unwrap().starts_with("0x"));
+    assert!(report["seconds"].as_f64().unwrap() > 0.0);
+
+    // With a genesis declaration of another architecture: refused, with the reason.
+    let hidden = Mlp {
+        hidden: Some(Dense { inputs: 30, outputs: 4, weights: vec![0.1; 120], bias: vec![0.0; 4] }),
+        output: Dense { inputs: 4, outputs: 2, weights: vec![0.1; 8], bias: vec![0.0; 2] },
+    };
+    let other = model::architecture_hash(&onnx_rs::parse(&hidden.to_onnx()).unwrap());
+    let genesis = serde_json::json!({
+        "metric": "roc_auc", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]},
+        "architecture_hash": Hash(other), "test_set_hash": Hash(set.hash),
+    });
+    let genesis_path = dir.path().join("genesis.json");
+    std::fs::write(&genesis_path, genesis.to_string()).unwrap();
+    let genesis_arg = genesis_path.display().to_string();
+    let (ok, stdout, stderr) = oracle(&["evaluate", "--model", &model_arg, "--test-set", &data, "--genesis", &genesis_arg]);
+    assert!(!ok && stdout.is_empty());
+    assert!(stderr.contains("model refused: architecture"), "{stderr}");
+
+    // The same declaration with this architecture: ROC AUC.
+    let own = model::architecture_hash(&onnx_rs::parse(&mlp.to_onnx()).unwrap());
+    let genesis = serde_json::json!({
+        "metric": "roc_auc", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]},
+        "architecture_hash": Hash(own), "test_set_hash": Hash(set.hash),
+    });
+    std::fs::write(&genesis_path, genesis.to_string()).unwrap();
+    let (ok, stdout, stderr) = oracle(&["evaluate", "--model", &model_arg, "--test-set", &data, "--genesis", &genesis_arg]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["metric"], "roc_auc");
+    assert_eq!(report["architecture_hash"], Hash(own).to_string());
+
+    // A truncated model and a missing test set.
+    let bytes = std::fs::read(&model_path).unwrap();
+    std::fs::write(&model_path, &bytes[..bytes.len() / 3]).unwrap();
+    let (ok, _, stderr) = oracle(&["evaluate", "--model", &model_arg, "--test-set", &data]);
+    assert!(!ok && stderr.contains("not a whole ONNX model"), "{stderr}");
+    std::fs::write(&model_path, &bytes).unwrap();
+    let (ok, _, stderr) = oracle(&["evaluate", "--model", &model_arg, "--test-set", "/nonexistent.csv"]);
+    assert!(!ok && stderr.contains("/nonexistent.csv"), "{stderr}");
+}

@@ -98,6 +98,8 @@ impl Engine {
             .map_err(runtime)?
             .with_intra_threads(self.threads)
             .map_err(|e| EngineError::Runtime(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| EngineError::Runtime(e.to_string()))?
             .commit_from_memory(onnx)
             .map_err(runtime)?;
         if session.inputs().len() != 1 || session.outputs().len() != 1 {

@@ -1,0 +1,194 @@
+//! Evaluation throughput of the oracle against Python onnxruntime, in one run.
+//!
+//! Two workloads, each written to disk first: an MLP (30 → 64 → 2) on the breast-cancer set
+//! tiled to 56,900 rows (CSV), and a small CNN (8 filters, 28×28) on the 1,797 digits written as
+//! PNG files in class folders. For each, on the same model file, data, thread count and batch:
+//! - Rust end to end: open the test set, check the model, create the session, preprocess,
+//!   infer in batches, accuracy and digest (`oracle evaluate`'s path);
+//! - Rust bare: `run_batch` over inputs already in memory, session already made;
+//! - Python end to end and bare, by `evaluation.py` with the onnxruntime wheel of the same
+//!   version (`$TCLEARN_BENCH_PYTHON`, which `scripts/bench.sh` sets up).
+//!
+//! Samples per second, best of `REPEATS`; the two sides' label digests must agree.
+//! Run: `scripts/bench.sh` (or `cargo bench --workspace --bench evaluation`).
+
+use std::{path::Path, process::Command, time::Instant};
+use tclearn_oracle::{
+    architectures::{Cnn, Dense, Mlp},
+    engine::Engine,
+    evaluate::evaluate,
+    genesis::{Declaration, Metric},
+    model::TensorSpec,
+    testset::{images::resize_bilinear, ImageSpec, TestSet},
+};
+
+const REPEATS: usize = 5;
+const BATCH: usize = 256;
+
+fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|i| ((((i + seed) * 7919) % 211) as f32 - 105.0) / 105.0 * scale).collect()
+}
+
+struct Workload {
+    name: &'static str,
+    model: Vec<u8>,
+    data: std::path::PathBuf,
+    kind: &'static str,
+    declaration: Declaration,
+}
+
+fn declaration(input: Vec<Option<i64>>, classes: i64, image: Option<ImageSpec>) -> Declaration {
+    Declaration {
+        metric: Metric::Accuracy,
+        digest: None,
+        input: TensorSpec { dims: input },
+        output: TensorSpec { dims: vec![None, Some(classes)] },
+        min_opset: 13,
+        max_opset: 21,
+        max_model_bytes: 64 << 20,
+        architecture_hash: None,
+        test_set_hash: None,
+        image,
+        batch_size: BATCH,
+    }
+}
+
+fn tabular(dir: &Path, datasets: &Path) -> Workload {
+    let set = TestSet::open(&datasets.join("breast_cancer.csv"), None).expect("breast_cancer.csv");
+    let inputs = set.inputs(0..set.samples).unwrap();
+    let mut text = String::new();
+    for _ in 0..100 {
+        for (row, target) in inputs.chunks(30).zip(&set.targets) {
+            let fields: Vec<String> = row.iter().map(f32::to_string).collect();
+            text.push_str(&format!("{},{target}\n", fields.join(",")));
+        }
+    }
+    let data = dir.join("tabular.csv");
+    std::fs::write(&data, text).unwrap();
+    // Features are raw (tens to thousands): small weights keep the softmax informative.
+    let mlp = Mlp {
+        hidden: Some(Dense { inputs: 30, outputs: 64, weights: values(30 * 64, 1, 0.01), bias: values(64, 2, 0.1) }),
+        output: Dense { inputs: 64, outputs: 2, weights: values(128, 3, 0.1), bias: values(2, 4, 0.1) },
+    };
+    Workload { name: "MLP 30-64-2, 56,900 CSV rows", model: mlp.to_onnx(), data, kind: "csv", declaration: declaration(vec![None, Some(30)], 2, None) }
+}
+
+fn images(dir: &Path, datasets: &Path) -> Workload {
+    use zune_core::{bit_depth::BitDepth, colorspace::ColorSpace, options::EncoderOptions};
+    let set = TestSet::open(&datasets.join("digits.csv.gz"), None).expect("digits.csv.gz");
+    let pixels = set.inputs(0..set.samples).unwrap();
+    let data = dir.join("digits");
+    for (i, (image, label)) in pixels.chunks(64).zip(&set.targets).enumerate() {
+        let folder = data.join(format!("{label}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        let grey: Vec<f32> = image.iter().map(|v| v * 255.0 / 16.0).collect();
+        let big: Vec<u8> = resize_bilinear(&grey, 8, 8, 1, 28, 28).iter().map(|v| v.round() as u8).collect();
+        let mut png = Vec::new();
+        zune_png::PngEncoder::new(&big, EncoderOptions::new(28, 28, ColorSpace::Luma, BitDepth::Eight)).encode(&mut png).unwrap();
+        std::fs::write(folder.join(format!("{i:05}.png")), png).unwrap();
+    }
+    let cnn = Cnn {
+        channels: 1,
+        height: 28,
+        width: 28,
+        filters: 8,
+        kernel: values(72, 5, 0.3),
+        kernel_bias: values(8, 6, 0.1),
+        dense: Dense { inputs: 8 * 14 * 14, outputs: 10, weights: values(15_680, 7, 0.05), bias: values(10, 8, 0.1) },
+    };
+    let spec = ImageSpec {
+        height: 28,
+        width: 28,
+        channels: 1,
+        mean: vec![0.5],
+        std: vec![0.25],
+        classes: (0..10).map(|d| d.to_string()).collect(),
+    };
+    Workload {
+        name: "CNN 8x3x3 on 28x28, 1,797 PNG files",
+        model: cnn.to_onnx(),
+        data,
+        kind: "images",
+        declaration: declaration(vec![None, Some(1), Some(28), Some(28)], 10, Some(spec)),
+    }
+}
+
+struct Rates {
+    e2e: f64,
+    bare: f64,
+    digest: String,
+}
+
+fn rust(engine: &Engine, workload: &Workload, model_path: &Path) -> Rates {
+    let (mut e2e, mut bare, mut digest) = (0f64, 0f64, String::new());
+    for _ in 0..REPEATS {
+        let started = Instant::now();
+        let bytes = std::fs::read(model_path).unwrap();
+        let set = TestSet::open(&workload.data, workload.declaration.image.as_ref()).unwrap();
+        let report = evaluate(engine, &workload.declaration, &bytes, &set).unwrap();
+        e2e = e2e.max(set.samples as f64 / started.elapsed().as_secs_f64());
+        digest = report.digest.to_string();
+
+        let inputs = set.inputs(0..set.samples).unwrap().into_owned();
+        let mut model = engine.load(&bytes).unwrap();
+        // Warm, like the Python session, which its end-to-end run has just used on every batch.
+        for batch in inputs.chunks(BATCH * set.sample_len()) {
+            model.run_batch(batch, &set.sample_shape).unwrap();
+        }
+        let started = Instant::now();
+        for batch in inputs.chunks(BATCH * set.sample_len()) {
+            std::hint::black_box(model.run_batch(batch, &set.sample_shape).unwrap());
+        }
+        bare = bare.max(set.samples as f64 / started.elapsed().as_secs_f64());
+    }
+    Rates { e2e, bare, digest }
+}
+
+fn python(workload: &Workload, model_path: &Path, threads: usize) -> Rates {
+    let python = std::env::var("TCLEARN_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/evaluation.py");
+    let output = Command::new(&python)
+        .arg(script)
+        .arg(model_path)
+        .arg(&workload.data)
+        .args([workload.kind, &threads.to_string(), &BATCH.to_string(), &REPEATS.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e} (scripts/bench.sh sets up a venv with onnxruntime)"));
+    assert!(output.status.success(), "{python} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    Rates {
+        e2e: result["e2e"].as_f64().unwrap(),
+        bare: result["bare"].as_f64().unwrap(),
+        digest: result["digest"].as_str().unwrap().to_string(),
+    }
+}
+
+fn main() {
+    let threads: usize = std::env::var("TCLEARN_BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
+    let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets");
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::new(None, threads).expect("ONNX Runtime ($ORT_DYLIB_PATH)");
+    println!("threads {threads}, batch {BATCH}, best of {REPEATS}; samples/s");
+    println!("| workload | Rust e2e | Python e2e | Rust/Python e2e | Rust bare | Python bare | Rust/Python bare | Rust e2e/bare | Python e2e/bare |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for workload in [tabular(dir.path(), &datasets), images(dir.path(), &datasets)] {
+        let model_path = dir.path().join(format!("{}.onnx", workload.kind));
+        std::fs::write(&model_path, &workload.model).unwrap();
+        let r = rust(&engine, &workload, &model_path);
+        let p = python(&workload, &model_path, threads);
+        assert_eq!(r.digest, p.digest, "{}: Rust and Python predict different labels", workload.name);
+        println!(
+            "| {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            workload.name,
+            r.e2e,
+            p.e2e,
+            r.e2e / p.e2e,
+            r.bare,
+            p.bare,
+            r.bare / p.bare,
+            r.e2e / r.bare,
+            p.e2e / p.bare
+        );
+    }
+    println!("label digests agree between Rust and Python on both workloads");
+}

@@ -38,19 +38,8 @@ struct Workload {
 }
 
 fn declaration(input: Vec<Option<i64>>, classes: i64, image: Option<ImageSpec>) -> Declaration {
-    Declaration {
-        metric: Metric::Accuracy,
-        digest: None,
-        input: TensorSpec { dims: input },
-        output: TensorSpec { dims: vec![None, Some(classes)] },
-        min_opset: 13,
-        max_opset: 21,
-        max_model_bytes: 64 << 20,
-        architecture_hash: None,
-        test_set_hash: None,
-        image,
-        batch_size: BATCH,
-    }
+    let output = TensorSpec { dims: vec![None, Some(classes)] };
+    Declaration { image, batch_size: BATCH, ..Declaration::new(Metric::Accuracy, TensorSpec { dims: input }, output) }
 }
 
 fn tabular(dir: &Path, datasets: &Path) -> Workload {

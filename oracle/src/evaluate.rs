@@ -241,19 +241,8 @@ mod tests {
     }
 
     fn declaration(metric: Metric, input: Vec<Option<i64>>, classes: i64) -> Declaration {
-        Declaration {
-            metric,
-            digest: None,
-            input: TensorSpec { dims: input },
-            output: TensorSpec { dims: vec![None, Some(classes)] },
-            min_opset: 13,
-            max_opset: 21,
-            max_model_bytes: 1 << 20,
-            architecture_hash: None,
-            test_set_hash: None,
-            image: None,
-            batch_size: 100,
-        }
+        let output = TensorSpec { dims: vec![None, Some(classes)] };
+        Declaration { batch_size: 100, ..Declaration::new(metric, TensorSpec { dims: input }, output) }
     }
 
     #[test]

@@ -22,58 +22,8 @@ use crate::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};
-use tclearn_client::coalition::{EvaluationSpec, MetricKind};
-
-/// The coalition's metric, by its name in the declaration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Share of correct labels.
-    Accuracy,
-    /// Mean recall over classes.
-    BalancedAccuracy,
-    /// F1 of class 1.
-    F1,
-    /// Area under the ROC curve (binary).
-    RocAuc,
-    /// Mean squared error.
-    Mse,
-    /// Mean absolute error.
-    Mae,
-    /// Coefficient of determination.
-    R2,
-    /// Dice coefficient of masks.
-    Dice,
-    /// Intersection over union of masks.
-    Iou,
-}
-
-impl Metric {
-    /// The contract's name for it.
-    pub fn kind(self) -> MetricKind {
-        match self {
-            Metric::Accuracy => MetricKind::Accuracy,
-            Metric::BalancedAccuracy => MetricKind::BalancedAccuracy,
-            Metric::F1 => MetricKind::F1,
-            Metric::RocAuc => MetricKind::RocAuc,
-            Metric::Mse => MetricKind::Mse,
-            Metric::Mae => MetricKind::Mae,
-            Metric::R2 => MetricKind::R2,
-            Metric::Dice => MetricKind::Dice,
-            Metric::Iou => MetricKind::Iou,
-        }
-    }
-
-    /// Whether a larger value is a better model.
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, Metric::Mse | Metric::Mae)
-    }
-
-    /// Whether the model's outputs are class scores.
-    pub fn is_classification(self) -> bool {
-        matches!(self, Metric::Accuracy | Metric::BalancedAccuracy | Metric::F1 | Metric::RocAuc)
-    }
-}
+pub use tclearn_client::coalition::MetricKind as Metric;
+use tclearn_client::coalition::EvaluationSpec;
 
 /// How the digest of the predictions on G is taken ([`crate::digest`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +148,24 @@ pub enum GenesisError {
 }
 
 impl Declaration {
+    /// A declaration of `metric` for models from `input` to `output`, every other field at its
+    /// default and no hashes.
+    pub fn new(metric: Metric, input: TensorSpec, output: TensorSpec) -> Self {
+        Self {
+            metric,
+            digest: None,
+            input,
+            output,
+            min_opset: default_min_opset(),
+            max_opset: default_max_opset(),
+            max_model_bytes: default_max_model_bytes(),
+            architecture_hash: None,
+            test_set_hash: None,
+            image: None,
+            batch_size: default_batch_size(),
+        }
+    }
+
     /// Read and validate a declaration file.
     pub fn load(path: &Path) -> Result<Self, GenesisError> {
         let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Io { path: path.into(), source })?;
@@ -258,8 +226,8 @@ impl Declaration {
     /// The declaration agrees with the coalition on chain; fills in the hashes it leaves out.
     pub fn check_chain(&mut self, spec: &EvaluationSpec) -> Result<(), GenesisError> {
         let mismatch = |field, declared: String, on_chain: String| Err(GenesisError::ChainMismatch { field, declared, on_chain });
-        if self.metric.kind() != spec.metric {
-            return mismatch("metric", format!("{:?}", self.metric.kind()), format!("{:?}", spec.metric));
+        if self.metric != spec.metric {
+            return mismatch("metric", format!("{:?}", self.metric), format!("{:?}", spec.metric));
         }
         if self.metric.higher_is_better() != spec.higher_is_better {
             return mismatch("direction", self.metric.higher_is_better().to_string(), spec.higher_is_better.to_string());
@@ -319,7 +287,7 @@ mod tests {
             architecture_hash: [1; 32].into(),
             test_set_hash: [2; 32].into(),
             test_set_size: 100,
-            metric: MetricKind::Accuracy,
+            metric: Metric::Accuracy,
             higher_is_better: true,
         };
         declaration.check_chain(&spec).unwrap();

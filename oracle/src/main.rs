@@ -38,9 +38,10 @@ struct EvaluateArgs {
     /// The coalition's genesis declaration; without it the model's own signature is used.
     #[arg(long)]
     genesis: Option<PathBuf>,
-    /// The metric when there is no declaration.
-    #[arg(long, value_enum, default_value = "accuracy")]
-    metric: MetricArg,
+    /// The metric when there is no declaration: accuracy, balanced_accuracy, f1, roc_auc, mse,
+    /// mae, r2, dice or iou.
+    #[arg(long, value_parser = parse_metric, default_value = "accuracy")]
+    metric: Metric,
     /// The ONNX Runtime library (default: `$ORT_DYLIB_PATH`).
     #[arg(long, env = "ORT_DYLIB_PATH")]
     ort_library: Option<PathBuf>,
@@ -49,33 +50,9 @@ struct EvaluateArgs {
     threads: usize,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum MetricArg {
-    Accuracy,
-    BalancedAccuracy,
-    F1,
-    RocAuc,
-    Mse,
-    Mae,
-    R2,
-    Dice,
-    Iou,
-}
-
-impl From<MetricArg> for Metric {
-    fn from(metric: MetricArg) -> Self {
-        match metric {
-            MetricArg::Accuracy => Metric::Accuracy,
-            MetricArg::BalancedAccuracy => Metric::BalancedAccuracy,
-            MetricArg::F1 => Metric::F1,
-            MetricArg::RocAuc => Metric::RocAuc,
-            MetricArg::Mse => Metric::Mse,
-            MetricArg::Mae => Metric::Mae,
-            MetricArg::R2 => Metric::R2,
-            MetricArg::Dice => Metric::Dice,
-            MetricArg::Iou => Metric::Iou,
-        }
-    }
+/// A metric by its declaration name (`accuracy`, `roc_auc`, ...).
+fn parse_metric(name: &str) -> Result<Metric, String> {
+    serde_json::from_value(serde_json::Value::String(name.into())).map_err(|e| e.to_string())
 }
 
 fn evaluate_command(args: EvaluateArgs) -> anyhow::Result<()> {
@@ -84,8 +61,7 @@ fn evaluate_command(args: EvaluateArgs) -> anyhow::Result<()> {
         Some(path) => Declaration::load(path)?,
         None => {
             let (input, output) = model::signature(&bytes).context("model refused")?;
-            let text = serde_json::json!({ "metric": Metric::from(args.metric), "input": input, "output": output });
-            let declaration: Declaration = serde_json::from_value(text)?;
+            let declaration = Declaration::new(args.metric, input, output);
             declaration.validate()?;
             declaration
         }

@@ -277,7 +277,8 @@ impl Oracle {
     async fn follow(&mut self, coalition: &Coalition, best: u64) -> Result<(), StepError> {
         let mut next = self.journal.next_block()?.unwrap_or(best);
         // At most 256 blocks per tick, so that acting is never starved.
-        while next <= best.min(next + 255) {
+        let last = best.min(next.saturating_add(255));
+        while next <= last {
             let (_, events) = coalition.client().block_contract_events(next).await?;
             for opened in coalition.events::<RoundOpened>(&events, "RoundOpened")? {
                 self.telemetry.rounds_seen.inc();

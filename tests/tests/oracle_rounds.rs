@@ -18,7 +18,7 @@ use tclearn_client::{
     coalition::{Coalition, Committed, Phase, Rejection},
     Keypair, H160, H256,
 };
-use tclearn_e2e::{artifact, artifacts_dir, oracle_binary, test_genesis, Node, NodeConfig, StaticFiles};
+use tclearn_e2e::{artifact, artifacts_dir, free_port, oracle_binary, test_genesis, Node, NodeConfig, StaticFiles};
 use tclearn_oracle::{
     architectures::{train_logistic, Mlp},
     engine::Engine,
@@ -163,7 +163,15 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let mut oracles: Vec<Oracle> = VALIDATORS.iter().map(|name| Oracle::start(&env, name, dir.path(), &[])).collect();
+    // Bob also serves its Prometheus metrics.
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let mut oracles: Vec<Oracle> = VALIDATORS
+        .iter()
+        .map(|name| {
+            let extra: &[(&str, &str)] = if *name == "Bob" { &[("TCLEARN_METRICS_ADDR", &metrics_addr)] } else { &[] };
+            Oracle::start(&env, name, dir.path(), extra)
+        })
+        .collect();
     let logs = |oracles: &[Oracle]| oracles.iter().map(|o| o.log()).collect::<Vec<_>>().join("\n-----\n");
     let me = alice.account_id();
     let c = &coalition;
@@ -221,8 +229,25 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     assert_eq!(eve_commits, 1, "Eve committed once\n{}", logs(&oracles));
     assert!(!oracles[3].log().contains("AlreadyCommitted"), "the restarted Eve did not try again");
     assert_eq!(c.height(&me).await.unwrap(), 2);
+
+    // Bob's metrics: three rounds seen and evaluated, a commitment and a reveal in each.
+    let metrics = http_get(&metrics_addr, "/metrics").await;
+    for line in ["tclearn_oracle_rounds_seen_total 3", "tclearn_oracle_evaluations_total 3", "tclearn_oracle_reports_posted_total 6"] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("tclearn_oracle_evaluation_seconds_count 3"), "{metrics}");
     drop(oracles);
     node.stop().await;
+}
+
+/// The body of `GET path` from `addr`, over plain HTTP/1.0.
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or(response)
 }
 
 /// Wait until round `id` is over (appended, rejected or failed); fail with the oracles' logs.

@@ -26,8 +26,9 @@ impl Fraction {
     pub const TWO_THIRDS: Self = Self { num: 2, den: 3 };
 }
 
-/// The coalition's metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+/// The coalition's metric (snake_case names in JSON: `accuracy`, `roc_auc`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MetricKind {
     /// Share of correct labels.
     Accuracy,
@@ -47,6 +48,18 @@ pub enum MetricKind {
     Dice,
     /// Intersection over union.
     Iou,
+}
+
+impl MetricKind {
+    /// Whether a larger value is a better model (errors are lower-is-better).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, MetricKind::Mse | MetricKind::Mae)
+    }
+
+    /// Whether a model's outputs are class scores.
+    pub fn is_classification(self) -> bool {
+        matches!(self, MetricKind::Accuracy | MetricKind::BalancedAccuracy | MetricKind::F1 | MetricKind::RocAuc)
+    }
 }
 
 /// Round and training hyperparameters.

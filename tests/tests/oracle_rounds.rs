@@ -77,8 +77,22 @@ fn negated(mlp: &Mlp) -> Mlp {
     bad
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_a_crash() {
+/// Data, models in an HTTP vault, a node running the coalition, and the oracles' environment.
+struct Scene {
+    dir: tempfile::TempDir,
+    node: Node,
+    client: tclearn_client::Client,
+    coalition: Coalition,
+    alice: Keypair,
+    founders: Vec<H160>,
+    env: Vec<(String, String)>,
+    models: Vec<(&'static str, Vec<u8>)>,
+    good_score: tclearn_oracle::evaluate::Evaluation,
+    _vault: StaticFiles,
+}
+
+/// The scene on a node started with `node`, with rounds whose phases last `timeout` blocks.
+async fn scene(node: NodeConfig, timeout: u32) -> Scene {
     let dir = tempfile::tempdir().unwrap();
     let vault_dir = dir.path().join("vault");
     std::fs::create_dir(&vault_dir).unwrap();
@@ -103,7 +117,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     let genesis_model = train_logistic(&x_small, 30, &y_small, 2, 20, 0.05);
     let good = train_logistic(&x_train, 30, &y_train, 2, 300, 0.5);
     let third = train_logistic(&x_train, 30, &y_train, 2, 200, 0.5);
-    let models = [
+    let models = vec![
         ("genesis.onnx", genesis_model.to_onnx()),
         ("good.onnx", good.to_onnx()),
         ("degraded.onnx", negated(&good).to_onnx()),
@@ -132,7 +146,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     assert!(degraded_score.value < 0.5, "{}", degraded_score.value);
 
     // The chain: Alice proposes, the four validators are drawn every round (k = 4 of 5 members).
-    let node = Node::start(NodeConfig::dev_instant()).await;
+    let node = Node::start(node).await;
     let client = node.client().await;
     let alice = Keypair::dev("Alice").unwrap();
     let founders: Vec<H160> = std::iter::once("Alice")
@@ -140,6 +154,8 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
         .map(|n| account_to_address(&Keypair::dev(n).unwrap().account_id()))
         .collect();
     let mut genesis = test_genesis(4, founders.clone());
+    let params = &mut genesis.hyperparameters;
+    (params.commit_timeout, params.reveal_timeout, params.seal_timeout, params.attest_timeout) = (timeout, timeout, timeout, timeout);
     genesis.architecture_hash = H256(architecture);
     genesis.parameter_hash = H256(model_hash(&models[0].1));
     genesis.vault_ref = b"genesis.onnx".to_vec();
@@ -163,6 +179,13 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    Scene { dir, node, client, coalition, alice, founders, env, models, good_score, _vault: vault }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_a_crash() {
+    let Scene { dir, node, client, coalition, alice, founders, env, models, good_score, _vault } =
+        scene(NodeConfig::dev_instant(), 500).await;
     // Bob also serves its Prometheus metrics.
     let metrics_addr = format!("127.0.0.1:{}", free_port());
     let mut oracles: Vec<Oracle> = VALIDATORS
@@ -270,4 +293,27 @@ async fn wait_for_end(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracles_advance_a_round_past_its_deadlines() {
+    // Blocks every 300 ms, phases of 20 blocks; only Bob and Charlie of the four drawn run.
+    let Scene { dir, node, coalition, alice, env, models, _vault, .. } =
+        scene(NodeConfig::with_args(&["--dev", "--sealing", "300"]), 20).await;
+    let oracles: Vec<Oracle> = ["Bob", "Charlie"].iter().map(|name| Oracle::start(&env, name, dir.path(), &[])).collect();
+    let logs = |oracles: &[Oracle]| oracles.iter().map(|o| o.log()).collect::<Vec<_>>().join("\n-----\n");
+    let me = alice.account_id();
+    let candidate = H256(model_hash(&models[1].1));
+    let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
+    let (round, _) = coalition.propose(&alice, 0, candidate, b"good.onnx", 8, &data_ids).await.unwrap();
+    let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
+    let state = coalition.round(&me, round).await.unwrap().unwrap();
+    // Two commitments could not open the reveal phase (it needs all four): only `advance` past
+    // the commit deadline did, and only the oracles call it.
+    assert_eq!((state.commits, state.reveals), (2, 2), "{phase:?}\n{}", logs(&oracles));
+    assert!(matches!(phase, Phase::Rejected(_) | Phase::Failed(_)), "{phase:?}");
+    assert!(logs(&oracles).contains("advanced past the deadline"), "{}", logs(&oracles));
+    assert_eq!(coalition.height(&me).await.unwrap(), 0);
+    drop(oracles);
+    node.stop().await;
 }

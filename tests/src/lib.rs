@@ -67,8 +67,28 @@ pub struct Node {
     pub rpc_url: String,
     /// Its p2p port.
     pub p2p_port: u16,
+    rpc_port: u16,
+    config: NodeConfig,
     log: PathBuf,
     _base: tempfile::TempDir,
+}
+
+/// Start the node process, appending to `log`.
+fn spawn(config: &NodeConfig, base: &Path, log: &Path, rpc_port: u16, p2p_port: u16) -> Child {
+    let binary = node_binary();
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("a log file");
+    Command::new(&binary)
+        .args(&config.args)
+        .arg("--base-path")
+        .arg(base)
+        .args(["--rpc-port", &rpc_port.to_string()])
+        .args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
+        .args(["--no-prometheus", "--no-telemetry", "--no-mdns"])
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()))
 }
 
 /// How to start a node.
@@ -101,30 +121,27 @@ impl Node {
         );
         let base = tempfile::Builder::new().prefix("tclearn-node-").tempdir().expect("a temp dir");
         let log = base.path().join("node.log");
-        let log_file = std::fs::File::create(&log).expect("a log file");
         let rpc_port = free_port();
         let p2p_port = free_port();
-        let child = Command::new(&binary)
-            .args(&config.args)
-            .arg("--base-path")
-            .arg(base.path())
-            .args(["--rpc-port", &rpc_port.to_string()])
-            .args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
-            .args(["--no-prometheus", "--no-telemetry", "--no-mdns"])
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         let node = Node {
-            child,
+            child: spawn(&config, base.path(), &log, rpc_port, p2p_port),
             rpc_url: format!("ws://127.0.0.1:{rpc_port}"),
+            rpc_port,
             p2p_port,
+            config,
             log,
             _base: base,
         };
         node.wait_for_rpc().await;
         node
+    }
+
+    /// Kill the node and start it again on the same base path and ports: the chain goes on from
+    /// where it was, and clients see their connections drop.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill().await;
+        self.child = spawn(&self.config, self._base.path(), &self.log, self.rpc_port, self.p2p_port);
+        self.wait_for_rpc().await;
     }
 
     async fn wait_for_rpc(&self) {

@@ -317,3 +317,30 @@ async fn oracles_advance_a_round_past_its_deadlines() {
     drop(oracles);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracles_reconnect_after_the_node_restarts() {
+    let Scene { dir, mut node, coalition, alice, env, models, _vault, .. } = scene(NodeConfig::dev_instant(), 500).await;
+    let oracles: Vec<Oracle> = VALIDATORS.iter().map(|name| Oracle::start(&env, name, dir.path(), &[])).collect();
+    let logs = |oracles: &[Oracle]| oracles.iter().map(|o| o.log()).collect::<Vec<_>>().join("\n-----\n");
+    let connections = |oracle: &Oracle| oracle.log().matches(" connected ").count();
+    let started = std::time::Instant::now();
+    while !oracles.iter().all(|o| connections(o) == 1) {
+        assert!(started.elapsed() < ROUND_TIMEOUT, "oracles did not connect\n{}", logs(&oracles));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    node.restart().await;
+    let client = node.client().await;
+    let coalition = Coalition::at(client, coalition.address, artifact("coalition").metadata);
+    let me = alice.account_id();
+    let candidate = H256(model_hash(&models[1].1));
+    let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
+    let (round, _) = coalition.propose(&alice, 0, candidate, b"good.onnx", 8, &data_ids).await.unwrap();
+    let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
+    assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
+    for oracle in &oracles {
+        assert!(connections(oracle) >= 2, "each oracle connected again\n{}", oracle.log());
+    }
+    drop(oracles);
+    node.stop().await;
+}

@@ -142,3 +142,58 @@ impl Vault {
         Ok(bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serve `body` with `status` to every request, on a loopback port.
+    async fn serve(status: &'static str, body: Vec<u8>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request).await;
+                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(&[head.as_bytes(), &body].concat()).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn fetches_are_checked_against_the_hash_and_the_size_limit() {
+        let model = b"model bytes".to_vec();
+        let hash = model_hash(&model);
+        let url = serve("200 OK", model.clone()).await;
+        let vault = Vault::new(Some(&url), 1024, Duration::from_secs(5)).unwrap();
+        assert_eq!(vault.fetch(b"models/a.onnx", &hash).await.unwrap(), model);
+        assert_eq!(vault.fetch(format!("{url}/x").as_bytes(), &hash).await.unwrap(), model, "absolute URLs too");
+
+        let wrong = vault.fetch(b"a.onnx", &[0; 32]).await.unwrap_err();
+        assert!(matches!(wrong, VaultError::HashMismatch { .. }) && !wrong.is_transient(), "{wrong}");
+        let small = Vault::new(Some(&url), 4, Duration::from_secs(5)).unwrap();
+        let too_large = small.fetch(b"a.onnx", &hash).await.unwrap_err();
+        assert!(matches!(too_large, VaultError::TooLarge { max: 4, .. }), "{too_large}");
+
+        let missing = Vault::new(Some(&serve("404 Not Found", Vec::new()).await), 1024, Duration::from_secs(5)).unwrap();
+        let error = missing.fetch(b"a.onnx", &hash).await.unwrap_err();
+        assert!(matches!(error, VaultError::Status { status: 404, .. }) && error.is_transient(), "{error}");
+        let closed = Vault::new(Some("http://127.0.0.1:9"), 1024, Duration::from_secs(5)).unwrap();
+        assert!(closed.fetch(b"a.onnx", &hash).await.unwrap_err().is_transient());
+    }
+
+    #[test]
+    fn references_resolve_under_the_base_or_are_refused() {
+        let vault = Vault::new(Some("https://vault.example/models/"), 1, Duration::from_secs(1)).unwrap();
+        assert_eq!(vault.url(b"round-1/candidate.onnx").unwrap(), "https://vault.example/models/round-1/candidate.onnx");
+        assert_eq!(vault.url(b"https://other.example/m.onnx").unwrap(), "https://other.example/m.onnx");
+        for bad in [&b"../secrets"[..], b"a/../../b", b"ftp://x/y", b"", &[0xff, 0xfe]] {
+            assert!(matches!(vault.url(bad), Err(VaultError::Reference(_))), "{bad:?}");
+        }
+        let no_base = Vault::new(None, 1, Duration::from_secs(1)).unwrap();
+        assert!(no_base.url(b"a.onnx").unwrap_err().to_string().contains("no vault URL"));
+    }
+}

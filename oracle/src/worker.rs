@@ -477,3 +477,39 @@ impl Oracle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    const ARGS: [&str; 9] = ["oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--metadata", "m.json", "--genesis", "g.json", "--global-test-set", "g.csv"];
+
+    #[test]
+    fn the_key_comes_from_a_uri_or_a_file_and_is_never_printed() {
+        let secret = "bottom drive obey lake curtain smoke basket hold race lonely fit walk//Alice";
+        let cli = Cli::try_parse_from(ARGS.iter().copied().chain(["--key-uri", secret])).unwrap();
+        let printed = format!("{:?}", cli.config);
+        assert!(!printed.contains("bottom drive") && printed.contains("Secret(..)"), "{printed}");
+        assert_eq!(load_key(&cli.config).unwrap().address(), Keypair::dev("Alice").unwrap().address());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, "//Bob\n").unwrap();
+        let cli = Cli::try_parse_from(ARGS.iter().copied().chain(["--key-file", file.to_str().unwrap()])).unwrap();
+        assert_eq!(load_key(&cli.config).unwrap().address(), Keypair::dev("Bob").unwrap().address());
+
+        let none = Cli::try_parse_from(ARGS).unwrap();
+        assert!(load_key(&none.config).unwrap_err().to_string().contains("--key-uri"));
+        let bad = Cli::try_parse_from(ARGS.iter().copied().chain(["--key-uri", "not a valid secret phrase at all"])).unwrap();
+        let error = load_key(&bad.config).unwrap_err().to_string();
+        assert!(!error.contains("not a valid secret phrase"), "the URI is not echoed: {error}");
+        assert!(Cli::try_parse_from(ARGS.iter().copied().chain(["--key-uri", "//A", "--key-file", "f"])).is_err(), "one or the other");
+    }
+}

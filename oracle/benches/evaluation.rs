@@ -9,7 +9,9 @@
 //! - Python end to end and bare, by `evaluation.py` with the onnxruntime wheel of the same
 //!   version (`$TCLEARN_BENCH_PYTHON`, which `scripts/bench.sh` sets up).
 //!
-//! Samples per second, best of `REPEATS`; the two sides' label digests must agree.
+//! Samples per second, best of `REPEATS`; the two sides' label digests must agree. Then the
+//! peak resident memory of `oracle evaluate` on each workload's data and on four copies of it
+//! (GNU `time`), to show what grows with the test set and what stays bounded by the batch.
 //! Run: `scripts/bench.sh` (or `cargo bench --workspace --bench evaluation`).
 
 use std::{path::Path, process::Command, time::Instant};
@@ -52,6 +54,7 @@ fn tabular(dir: &Path, datasets: &Path) -> Workload {
             text.push_str(&format!("{},{target}\n", fields.join(",")));
         }
     }
+    std::fs::create_dir_all(dir).unwrap();
     let data = dir.join("tabular.csv");
     std::fs::write(&data, text).unwrap();
     // Features are raw (tens to thousands): small weights keep the softmax informative.
@@ -180,4 +183,61 @@ fn main() {
         );
     }
     println!("label digests agree between Rust and Python on both workloads");
+    memory(dir.path(), &datasets);
+}
+
+/// Peak resident memory (KiB) of `oracle evaluate` on `data`, by GNU time.
+fn peak_rss_kib(model: &Path, data: &Path, genesis: &Path) -> Option<u64> {
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%M", env!("CARGO_BIN_EXE_oracle"), "evaluate", "--model"])
+        .arg(model)
+        .arg("--test-set")
+        .arg(data)
+        .arg("--genesis")
+        .arg(genesis)
+        .output()
+        .ok()?;
+    assert!(output.status.success(), "oracle evaluate: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stderr).lines().last()?.trim().parse().ok()
+}
+
+/// Peak memory of `oracle evaluate` on each workload's data, once and four times over.
+fn memory(dir: &Path, datasets: &Path) {
+    if !Path::new("/usr/bin/time").exists() {
+        println!("(no /usr/bin/time: memory not measured)");
+        return;
+    }
+    println!();
+    println!("| workload | samples | peak RSS (MiB) | samples ×4 | peak RSS ×4 (MiB) |");
+    println!("|---|---:|---:|---:|---:|");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    for workload in [tabular(&dir.join("m1"), datasets), images(&dir.join("m2"), datasets)] {
+        let model = dir.join(format!("memory-{}.onnx", workload.kind));
+        std::fs::write(&model, &workload.model).unwrap();
+        let genesis = dir.join(format!("memory-{}.json", workload.kind));
+        std::fs::write(&genesis, serde_json::to_string(&workload.declaration).unwrap()).unwrap();
+        let four = dir.join(format!("four-{}", workload.kind));
+        if workload.kind == "csv" {
+            let text = std::fs::read_to_string(&workload.data).unwrap();
+            std::fs::write(&four, text.repeat(4)).unwrap();
+        } else {
+            for class in std::fs::read_dir(&workload.data).unwrap() {
+                let class = class.unwrap().path();
+                let target = four.join(class.file_name().unwrap());
+                std::fs::create_dir_all(&target).unwrap();
+                for file in std::fs::read_dir(&class).unwrap() {
+                    let file = file.unwrap().path();
+                    for copy in 0..4 {
+                        std::fs::copy(&file, target.join(format!("{copy}-{}", file.file_name().unwrap().to_string_lossy()))).unwrap();
+                    }
+                }
+            }
+        }
+        let samples = TestSet::open(&workload.data, workload.declaration.image.as_ref()).unwrap().samples;
+        let (Some(one), Some(four_rss)) = (peak_rss_kib(&model, &workload.data, &genesis), peak_rss_kib(&model, &four, &genesis)) else {
+            println!("| {} | (GNU time gave no number) |", workload.name);
+            continue;
+        };
+        println!("| {} | {samples} | {:.1} | {} | {:.1} |", workload.name, mib(one), samples * 4, mib(four_rss));
+    }
 }

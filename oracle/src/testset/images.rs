@@ -101,7 +101,7 @@ pub fn load(dir: &Path, spec: &ImageSpec) -> Result<TestSet> {
         hasher.update(file_hash);
     }
     let targets = entries.iter().map(|(_, _, _, label)| *label as f64).collect();
-    let files: Vec<PathBuf> = entries.into_iter().map(|(_, _, file, _)| file).collect();
+    let files: Vec<(PathBuf, [u8; 32])> = entries.into_iter().map(|(_, hash, file, _)| (file, hash)).collect();
     Ok(TestSet {
         samples: files.len(),
         sample_shape: vec![spec.channels, spec.height, spec.width],
@@ -112,10 +112,14 @@ pub fn load(dir: &Path, spec: &ImageSpec) -> Result<TestSet> {
     })
 }
 
-/// Decode `file` as `spec` declares and append its `C×H×W` values to `out`.
-pub fn decode(file: &Path, spec: &ImageSpec, out: &mut Vec<f32>) -> Result<()> {
+/// Decode `file`, whose bytes must still hash to `hash`, as `spec` declares, and append its
+/// `C×H×W` values to `out`.
+pub fn decode(file: &Path, hash: &[u8; 32], spec: &ImageSpec, out: &mut Vec<f32>) -> Result<()> {
     let bytes = read(file)?;
     let bad = |reason: String| TestSetError::Format { path: file.to_path_buf(), reason };
+    if sha3(&bytes) != *hash {
+        return Err(bad("changed since the test set was hashed".into()));
+    }
     let (pixels, width, height, components) = decode_pixels(&bytes).map_err(bad)?;
     if width == 0 || height == 0 || pixels.len() != width * height * components {
         return Err(bad(format!("{} bytes for {width}x{height} pixels of {components} components", pixels.len())));
@@ -263,9 +267,12 @@ mod tests {
 
         // The hash changes with any file's bytes.
         std::fs::write(dir.path().join("PNEUMONIA/b.PNG"), &png[..png.len() - 1]).unwrap();
+        let changed = set.inputs(1..2).unwrap_err().to_string();
+        assert!(changed.contains("changed since the test set was hashed"), "{changed}");
         let truncated = TestSet::open(dir.path(), Some(&spec(4, 1))).unwrap();
         assert_ne!(truncated.hash, set.hash);
-        assert!(truncated.inputs(1..2).is_err(), "a truncated PNG is refused when decoded");
+        let error = truncated.inputs(1..2).unwrap_err().to_string();
+        assert!(error.contains("PNG"), "a truncated PNG is refused when decoded: {error}");
         std::fs::write(dir.path().join("PNEUMONIA/b.PNG"), &png).unwrap();
         std::fs::write(dir.path().join("PNEUMONIA/c.jpg"), b"GIF89a").unwrap();
         let error = TestSet::open(dir.path(), Some(&spec(4, 1))).unwrap().inputs(0..3).unwrap_err().to_string();

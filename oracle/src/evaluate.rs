@@ -98,12 +98,7 @@ pub fn evaluate(
     if let Some(expected) = declaration.test_set_hash.filter(|expected| expected.0 != set.hash) {
         return Err(EvaluateError::TestSetHash { expected, found: Hash(set.hash) });
     }
-    let declared = declaration.input.dims.get(1..).unwrap_or_default();
-    let fits = declared.len() == set.sample_shape.len()
-        && declared.iter().zip(&set.sample_shape).all(|(d, s)| d.is_none_or(|d| d == *s as i64));
-    if !fits {
-        return Err(EvaluateError::Shape { found: set.sample_shape.clone(), declared: declared.to_vec() });
-    }
+    ensure_fits(declaration, set)?;
     let mut model = engine.load(model_bytes)?;
     let batch = declaration.batch_size.max(1);
     let mut outputs = Vec::new();
@@ -130,6 +125,18 @@ pub fn evaluate(
         architecture_hash: Hash(checked.architecture_hash),
         test_set_hash: Hash(set.hash),
     })
+}
+
+/// The set's samples have the shape of the declared input (after the batch dimension).
+pub fn ensure_fits(declaration: &Declaration, set: &TestSet) -> Result<(), EvaluateError> {
+    let declared = declaration.input.dims.get(1..).unwrap_or_default();
+    let fits = declared.len() == set.sample_shape.len()
+        && declared.iter().zip(&set.sample_shape).all(|(d, s)| d.is_none_or(|d| d == *s as i64));
+    if fits {
+        Ok(())
+    } else {
+        Err(EvaluateError::Shape { found: set.sample_shape.clone(), declared: declared.to_vec() })
+    }
 }
 
 /// This validator's vote: keep the candidate iff its performance, merged over G and this

@@ -159,6 +159,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(path) => Some(TestSet::open(path, declaration.image.as_ref()).map_err(|e| setup("L", &e))?),
         None => None,
     };
+    // A set that cannot fit the models would make every vote a refusal: stop here instead.
+    evaluate::ensure_fits(&declaration, &global).map_err(|e| setup("G", &e))?;
+    if let Some(local) = &local {
+        evaluate::ensure_fits(&declaration, local).map_err(|e| setup("L", &e))?;
+    }
     let engine = Engine::new(config.ort_library.as_deref(), config.threads).map_err(|e| setup("engine", &e))?;
     let metadata_text = std::fs::read_to_string(&config.metadata).map_err(|e| setup("metadata", &e))?;
     let metadata = ContractMetadata::parse(&metadata_text).map_err(|e| setup("metadata", &e))?;
@@ -511,5 +516,29 @@ mod tests {
         let error = load_key(&bad.config).unwrap_err().to_string();
         assert!(!error.contains("not a valid secret phrase"), "the URI is not echoed: {error}");
         assert!(Cli::try_parse_from(ARGS.iter().copied().chain(["--key-uri", "//A", "--key-file", "f"])).is_err(), "one or the other");
+    }
+
+    #[tokio::test]
+    async fn a_local_set_that_does_not_fit_the_models_stops_the_worker_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = dir.path().join("genesis.json");
+        std::fs::write(&genesis, r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        let local = dir.path().join("l.csv");
+        std::fs::write(&local, "1,2,0\n3,4,1\n").unwrap();
+        let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/breast_cancer.csv");
+        let args = ["oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--metadata", "missing.json"];
+        let cli = Cli::try_parse_from(args.iter().copied().chain([
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--global-test-set",
+            g.to_str().unwrap(),
+            "--local-test-set",
+            local.to_str().unwrap(),
+            "--key-uri",
+            "//Bob",
+        ]))
+        .unwrap();
+        let error = run(cli.config, std::future::pending()).await.unwrap_err().to_string();
+        assert!(error.starts_with("L: test set samples are [2]"), "{error}");
     }
 }

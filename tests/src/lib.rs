@@ -70,7 +70,8 @@ pub struct Node {
     rpc_port: u16,
     config: NodeConfig,
     log: PathBuf,
-    _base: tempfile::TempDir,
+    /// Its base path, removed when the node is dropped.
+    base: tempfile::TempDir,
 }
 
 /// Start the node process, appending to `log`.
@@ -130,7 +131,7 @@ impl Node {
             p2p_port,
             config,
             log,
-            _base: base,
+            base,
         };
         node.wait_for_rpc().await;
         node
@@ -140,7 +141,7 @@ impl Node {
     /// where it was, and clients see their connections drop.
     pub async fn restart(&mut self) {
         let _ = self.child.kill().await;
-        self.child = spawn(&self.config, self._base.path(), &self.log, self.rpc_port, self.p2p_port);
+        self.child = spawn(&self.config, self.base.path(), &self.log, self.rpc_port, self.p2p_port);
         self.wait_for_rpc().await;
     }
 

@@ -35,14 +35,22 @@ async fn four_validators_produce_and_finalize_blocks() {
     }
 
     // Finality must pass block 3 on every node, and keep growing.
-    let first = eventually(Duration::from_secs(180), "finalized height >= 3 on all four", || async {
-        let mut lowest = u64::MAX;
-        for client in &clients {
-            lowest = lowest.min(client.finalized_number().await.ok()?);
+    let finality = async {
+        loop {
+            let mut lowest = u64::MAX;
+            for client in &clients {
+                lowest = lowest.min(client.finalized_number().await.unwrap_or(0));
+            }
+            if lowest >= 3 {
+                return lowest;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        (lowest >= 3).then_some(lowest)
-    })
-    .await;
+    };
+    let Ok(first) = tokio::time::timeout(Duration::from_secs(180), finality).await else {
+        let logs: Vec<String> = nodes.iter().map(|n| n.log_tail()).collect();
+        panic!("finalized height did not reach 3 on all four within 180 s\n{}", logs.join("\n"));
+    };
     let later = eventually(Duration::from_secs(120), "finalized height to grow", || async {
         let height = clients[3].finalized_number().await.ok()?;
         (height > first).then_some(height)

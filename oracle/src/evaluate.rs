@@ -86,7 +86,66 @@ pub fn model_hash(bytes: &[u8]) -> [u8; 32] {
     Sha3_256::digest(bytes).into()
 }
 
-/// Evaluate `model_bytes` on `set` as `declaration` says.
+/// A candidate that passed the model checks, loaded once to be scored on any number of sets.
+pub struct Candidate {
+    model: crate::engine::Model,
+    architecture_hash: [u8; 32],
+    model_hash: [u8; 32],
+}
+
+impl Candidate {
+    /// Check `model_bytes` against `declaration` and load it.
+    pub fn load(engine: &Engine, declaration: &Declaration, model_bytes: &[u8]) -> Result<Self, EvaluateError> {
+        let checked = model::check(model_bytes, &declaration.policy())?;
+        Ok(Self {
+            model: engine.load(model_bytes)?,
+            architecture_hash: checked.architecture_hash,
+            model_hash: model_hash(model_bytes),
+        })
+    }
+
+    /// Score the candidate on `set`, which must hash to `expected_hash` when one is given.
+    /// `seconds` counts from `started`.
+    pub fn score_set(
+        &mut self,
+        declaration: &Declaration,
+        set: &TestSet,
+        expected_hash: Option<Hash>,
+        started: Instant,
+    ) -> Result<Evaluation, EvaluateError> {
+        if let Some(expected) = expected_hash.filter(|expected| expected.0 != set.hash) {
+            return Err(EvaluateError::TestSetHash { expected, found: Hash(set.hash) });
+        }
+        ensure_fits(declaration, set)?;
+        let batch = declaration.batch_size.max(1);
+        let mut outputs = Vec::new();
+        let mut width = 0;
+        for start in (0..set.samples).step_by(batch) {
+            let inputs = set.inputs(start..start + batch)?;
+            let predictions = self.model.run_batch(&inputs, &set.sample_shape)?;
+            width = predictions.width;
+            outputs.extend_from_slice(&predictions.values);
+        }
+        let value = score(declaration.metric, &outputs, width, set)?;
+        let digest = match declaration.digest_rule() {
+            DigestRule::Labels => digest::labels_digest(&predicted_labels(&outputs, width)?),
+            DigestRule::Rounded { decimals } => digest::rounded_digest(&outputs, decimals)?,
+        };
+        Ok(Evaluation {
+            metric: declaration.metric,
+            value,
+            fixed: metrics::to_fixed(value),
+            digest: Hash(digest),
+            samples: set.samples,
+            seconds: started.elapsed().as_secs_f64(),
+            model_hash: Hash(self.model_hash),
+            architecture_hash: Hash(self.architecture_hash),
+            test_set_hash: Hash(set.hash),
+        })
+    }
+}
+
+/// Evaluate `model_bytes` on `set` as `declaration` says (the set must be the declared one).
 pub fn evaluate(
     engine: &Engine,
     declaration: &Declaration,
@@ -94,37 +153,7 @@ pub fn evaluate(
     set: &TestSet,
 ) -> Result<Evaluation, EvaluateError> {
     let started = Instant::now();
-    let checked = model::check(model_bytes, &declaration.policy())?;
-    if let Some(expected) = declaration.test_set_hash.filter(|expected| expected.0 != set.hash) {
-        return Err(EvaluateError::TestSetHash { expected, found: Hash(set.hash) });
-    }
-    ensure_fits(declaration, set)?;
-    let mut model = engine.load(model_bytes)?;
-    let batch = declaration.batch_size.max(1);
-    let mut outputs = Vec::new();
-    let mut width = 0;
-    for start in (0..set.samples).step_by(batch) {
-        let inputs = set.inputs(start..start + batch)?;
-        let predictions = model.run_batch(&inputs, &set.sample_shape)?;
-        width = predictions.width;
-        outputs.extend_from_slice(&predictions.values);
-    }
-    let value = score(declaration.metric, &outputs, width, set)?;
-    let digest = match declaration.digest_rule() {
-        DigestRule::Labels => digest::labels_digest(&predicted_labels(&outputs, width)?),
-        DigestRule::Rounded { decimals } => digest::rounded_digest(&outputs, decimals)?,
-    };
-    Ok(Evaluation {
-        metric: declaration.metric,
-        value,
-        fixed: metrics::to_fixed(value),
-        digest: Hash(digest),
-        samples: set.samples,
-        seconds: started.elapsed().as_secs_f64(),
-        model_hash: Hash(model_hash(model_bytes)),
-        architecture_hash: Hash(checked.architecture_hash),
-        test_set_hash: Hash(set.hash),
-    })
+    Candidate::load(engine, declaration, model_bytes)?.score_set(declaration, set, declaration.test_set_hash, started)
 }
 
 /// The set's samples have the shape of the declared input (after the batch dimension).
@@ -171,7 +200,8 @@ pub fn predicted_labels(outputs: &[f32], width: usize) -> Result<Vec<u32>, Evalu
         0 => Err(EvaluateError::Outputs("no outputs".into())),
         1 => outputs
             .iter()
-            .map(|p| if p.is_finite() { Ok(u32::from(*p >= 0.5)) } else { Err(DigestError::NotFinite { index: 0 }.into()) })
+            .enumerate()
+            .map(|(index, p)| if p.is_finite() { Ok(u32::from(*p >= 0.5)) } else { Err(DigestError::NotFinite { index }.into()) })
             .collect(),
         _ => Ok(digest::argmax_rows(outputs, width)?),
     }

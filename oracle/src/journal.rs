@@ -9,7 +9,7 @@
 //!   even if the journal did not get to record it (a crash between the transaction and the write).
 
 use codec::{Decode, Encode};
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 use tclearn_client::coalition::Report;
 
@@ -83,13 +83,20 @@ impl Journal {
     /// Write round `id`'s entry durably. A report already journaled is kept: writing another one
     /// is refused.
     pub fn record(&self, id: u64, entry: &RoundEntry) -> Result<(), JournalError> {
-        let previous = self.round(id)?;
-        if previous.report.is_some() && (previous.report != entry.report || previous.salt != entry.salt) {
-            return Err(JournalError::Database(format!("round {id} already has a report; it is never replaced")));
-        }
         let write = self.db.begin_write().map_err(database)?;
         {
+            // Read and written in one transaction: the check cannot race another writer.
             let mut table = write.open_table(ROUNDS).map_err(database)?;
+            let previous = match table.get(id).map_err(database)? {
+                Some(bytes) => Some(
+                    RoundEntry::decode(&mut bytes.value())
+                        .map_err(|e| JournalError::Corrupt { round: id, reason: e.to_string() })?,
+                ),
+                None => None,
+            };
+            if previous.is_some_and(|p| p.report.is_some() && (p.report != entry.report || p.salt != entry.salt)) {
+                return Err(JournalError::Database(format!("round {id} already has a report; it is never replaced")));
+            }
             table.insert(id, entry.encode().as_slice()).map_err(database)?;
         }
         write.commit().map_err(database)

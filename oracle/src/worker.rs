@@ -437,11 +437,13 @@ impl Oracle {
         let shared = self.shared.clone();
         let timer = self.telemetry.evaluation_seconds.start_timer();
         let outcome = tokio::task::spawn_blocking(move || -> Result<(Evaluation, Option<Evaluation>), evaluate::EvaluateError> {
-            let g = evaluate::evaluate(&shared.engine, &shared.declaration, &bytes, &shared.global)?;
-            let mut local_declaration = shared.declaration.clone();
-            local_declaration.test_set_hash = None;
+            // Checked and loaded once, scored on G and then on L (whose hash is not on chain).
+            let started = std::time::Instant::now();
+            let declaration = &shared.declaration;
+            let mut candidate = evaluate::Candidate::load(&shared.engine, declaration, &bytes)?;
+            let g = candidate.score_set(declaration, &shared.global, declaration.test_set_hash, started)?;
             let l = match &shared.local {
-                Some(set) => Some(evaluate::evaluate(&shared.engine, &local_declaration, &bytes, set)?),
+                Some(set) => Some(candidate.score_set(declaration, set, None, std::time::Instant::now())?),
                 None => None,
             };
             Ok((g, l))

@@ -163,18 +163,17 @@ fn to_channels(pixels: &[u8], components: usize, channels: usize) -> core::resul
         3 | 4 => true,
         other => return Err(format!("{other} components per pixel")),
     };
-    Ok(pixels
-        .chunks_exact(components)
-        .flat_map(|p| {
-            let (r, g, b) = if colour { (p[0], p[1], p[2]) } else { (p[0], p[0], p[0]) };
-            let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
-            if channels == 1 {
-                vec![if colour { 0.299 * r + 0.587 * g + 0.114 * b } else { r }]
-            } else {
-                vec![r, g, b]
-            }
-        })
-        .collect())
+    let mut out = Vec::with_capacity(pixels.len() / components * channels);
+    for p in pixels.chunks_exact(components) {
+        let (r, g, b) = if colour { (p[0], p[1], p[2]) } else { (p[0], p[0], p[0]) };
+        let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+        if channels == 1 {
+            out.push(if colour { 0.299 * r + 0.587 * g + 0.114 * b } else { r });
+        } else {
+            out.extend([r, g, b]);
+        }
+    }
+    Ok(out)
 }
 
 /// Bilinear resize of interleaved `channels`-channel pixels, half-pixel centres, edges clamped.

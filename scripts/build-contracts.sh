@@ -7,6 +7,8 @@ cd "$REPO_ROOT/contracts"
 mkdir -p "$TCLEARN_ARTIFACTS"
 for manifest in */Cargo.toml; do
     crate="$(dirname "$manifest")"
+    # Contracts depend on ink!; other crates here (coalition-types) are libraries they share.
+    grep -q '^ink = ' "$manifest" || continue
     name="${crate//-/_}"
     log "building contract $crate"
     CARGO_TARGET_DIR="$TCLEARN_CONTRACTS_TARGET" \

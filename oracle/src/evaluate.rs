@@ -17,6 +17,7 @@ use crate::{
 };
 use serde::Serialize;
 use sha3::{Digest, Sha3_256};
+use tclearn_client::coalition::{rules, EvaluationSpec, Refusal as ChainRefusal};
 use std::time::Instant;
 
 /// Why an evaluation did not produce a score.
@@ -168,29 +169,23 @@ pub fn ensure_fits(declaration: &Declaration, set: &TestSet) -> Result<(), Evalu
     }
 }
 
-/// This validator's vote: keep the candidate iff its performance, merged over G and this
-/// validator's L weighted by their sizes, keeps `lambda` of the parent block's performance. The
-/// contract's merge and lambda rule, applied to one validator's own sets (higher-is-better
-/// metrics need `new >= lambda · previous`, errors the mirror `lambda · new <= previous`).
-pub fn vote(
-    g_metric: i64,
-    g_size: u32,
-    local: Option<(i64, u32)>,
-    previous: i64,
-    lambda_ppm: u32,
-    higher_is_better: bool,
-) -> bool {
+/// This validator's finding and vote, by the contract's own rules (`coalition_types::rules`):
+/// G merged with this validator's L by size, and whether that keeps the parent block's
+/// performance. `None` when both sets are empty. The contract recomputes both from the report.
+pub fn finding(g_metric: i64, g_size: u32, local: Option<(i64, u32)>, previous: i64, lambda_ppm: u32, spec: &EvaluationSpec) -> Option<(i64, bool)> {
     let (l_metric, l_size) = local.unwrap_or((0, 0));
-    let size = i128::from(g_size) + i128::from(l_size);
-    if size == 0 {
-        return false;
-    }
-    let merged = (i128::from(g_metric) * i128::from(g_size) + i128::from(l_metric) * i128::from(l_size)) / size;
-    let (lambda, one) = (i128::from(lambda_ppm), 1_000_000i128);
-    if higher_is_better {
-        merged * one >= lambda * i128::from(previous)
-    } else {
-        lambda * merged <= i128::from(previous) * one
+    let view = rules::merge(g_metric, g_size, l_metric, l_size)?;
+    let keeps = rules::keeps_performance(view, previous, lambda_ppm, spec.higher_is_better, spec.metric_tolerance);
+    Some((view, keeps))
+}
+
+/// What a failed evaluation reports on chain: the candidate's own fault.
+pub fn refusal_of(error: &EvaluateError) -> ChainRefusal {
+    match error {
+        EvaluateError::Digest(DigestError::NotFinite { .. }) | EvaluateError::Metric(MetricError::NotFinite) => {
+            ChainRefusal::NonFiniteOutputs
+        }
+        _ => ChainRefusal::ModelRefused,
     }
 }
 
@@ -283,14 +278,32 @@ mod tests {
     }
 
     #[test]
-    fn the_vote_merges_g_and_l_by_size_and_applies_lambda() {
-        // (0.90·100 + 0.60·50) / 150 = 0.80 >= 0.95 · 0.84 = 0.798.
-        assert!(vote(900_000, 100, Some((600_000, 50)), 840_000, 950_000, true));
-        assert!(!vote(900_000, 100, Some((600_000, 50)), 850_000, 950_000, true));
-        assert!(vote(900_000, 100, None, 940_000, 950_000, true), "without L, G alone");
-        // Errors: 0.95 · 10 <= 10 keeps; 0.95 · 11 > 10 degrades.
-        assert!(vote(10, 10, None, 10, 950_000, false) && !vote(11, 10, None, 10, 950_000, false));
-        assert!(!vote(1, 0, None, 0, 950_000, true), "no samples, no acceptance");
+    fn the_finding_is_the_contracts_merge_and_lambda_rule() {
+        let spec = |metric: Metric, tolerance| EvaluationSpec {
+            architecture_hash: Default::default(),
+            test_set_hash: Default::default(),
+            test_set_size: 100,
+            metric,
+            higher_is_better: metric.higher_is_better(),
+            metric_tolerance: tolerance,
+        };
+        let accuracy = spec(Metric::Accuracy, 0);
+        // (0.90·100 + 0.60·50) / 150 = 0.80, a loss of 0.04 from 0.84: within 5% of 0.84.
+        assert_eq!(finding(900_000, 100, Some((600_000, 50)), 840_000, 950_000, &accuracy), Some((800_000, true)));
+        assert_eq!(finding(900_000, 100, Some((600_000, 50)), 850_000, 950_000, &accuracy), Some((800_000, false)));
+        assert_eq!(finding(900_000, 100, None, 940_000, 950_000, &accuracy), Some((900_000, true)), "G alone");
+        // Errors: 5% more error kept, more degrades; a zero baseline keeps what the tolerance allows.
+        assert_eq!(finding(105, 10, None, 100, 950_000, &spec(Metric::Mse, 0)), Some((105, true)));
+        assert_eq!(finding(106, 10, None, 100, 950_000, &spec(Metric::Mse, 0)), Some((106, false)));
+        assert_eq!(finding(3, 10, None, 0, 950_000, &spec(Metric::Mse, 5)), Some((3, true)));
+        assert_eq!(finding(1, 0, None, 0, 950_000, &accuracy), None, "no samples, no finding");
+    }
+
+    #[test]
+    fn evaluation_failures_are_reported_as_the_candidates_fault() {
+        assert_eq!(refusal_of(&EvaluateError::Digest(DigestError::NotFinite { index: 3 })), ChainRefusal::NonFiniteOutputs);
+        assert_eq!(refusal_of(&EvaluateError::Metric(MetricError::NotFinite)), ChainRefusal::NonFiniteOutputs);
+        assert_eq!(refusal_of(&EvaluateError::Outputs("no outputs".into())), ChainRefusal::ModelRefused);
     }
 
     #[test]

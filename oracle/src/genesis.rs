@@ -289,6 +289,7 @@ mod tests {
             test_set_size: 100,
             metric: Metric::Accuracy,
             higher_is_better: true,
+            metric_tolerance: 0,
         };
         declaration.check_chain(&spec).unwrap();
         assert_eq!(declaration.architecture_hash, Some(Hash([1; 32])));

@@ -123,17 +123,16 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tclearn_client::H256;
+    use tclearn_client::{
+        coalition::{Scores, Verdict},
+        H256,
+    };
 
     fn report(g_metric: i64) -> Report {
         Report {
             round: 1,
             candidate: H256::repeat_byte(1),
-            g_metric,
-            g_digest: H256::repeat_byte(2),
-            l_metric: 0,
-            l_size: 0,
-            accept: true,
+            verdict: Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(2), l_metric: 0, l_size: 0 }),
         }
     }
 

@@ -24,6 +24,7 @@ use crate::{
     vault::{Vault, VaultError},
 };
 use std::{
+    collections::HashSet,
     future::Future,
     net::SocketAddr,
     path::PathBuf,
@@ -31,7 +32,10 @@ use std::{
     time::Duration,
 };
 use tclearn_client::{
-    coalition::{CallError, Coalition, Phase, Report, RoundOpened},
+    coalition::{
+        hashing, rules, BlockHeader, CallError, Coalition, LocalTestSet, Member, NativeKeccak, Phase, Refusal, Report,
+        Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
+    },
     AccountId32, Client, ContractMetadata, Keypair, H160, H256,
 };
 use tracing::{debug, info, warn};
@@ -196,6 +200,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         metadata,
         coalition: None,
         checked_genesis: false,
+        refused_seals: HashSet::new(),
         config,
     };
     tokio::pin!(shutdown);
@@ -243,6 +248,8 @@ struct Oracle {
     metadata: ContractMetadata,
     coalition: Option<Coalition>,
     checked_genesis: bool,
+    /// Seals this oracle found wrong (not the candidate, or a hash that covers something else).
+    refused_seals: HashSet<H256>,
 }
 
 impl Oracle {
@@ -264,6 +271,7 @@ impl Oracle {
             }
             let shared = Arc::get_mut(&mut self.shared).ok_or_else(|| StepError::Other("evaluation in flight".into()))?;
             shared.declaration = declaration;
+            self.ensure_local_set(&coalition).await?;
             self.checked_genesis = true;
         }
         info!(rpc = %self.config.rpc, "connected");
@@ -287,8 +295,10 @@ impl Oracle {
             let (_, events) = coalition.client().block_contract_events(next).await?;
             for opened in coalition.events::<RoundOpened>(&events, "RoundOpened")? {
                 self.telemetry.rounds_seen.inc();
-                info!(round = opened.round, candidate = %opened.candidate,
-                    selected = opened.validators.contains(&self.address), "round opened");
+                info!(round = opened.round, candidate = %opened.candidate, draw_block = opened.draw_block, "round opened");
+            }
+            for drawn in coalition.events::<ValidatorsDrawn>(&events, "ValidatorsDrawn")? {
+                info!(round = drawn.round, selected = drawn.validators.contains(&self.address), "validators drawn");
             }
             next += 1;
             self.journal.set_next_block(next)?;
@@ -301,7 +311,8 @@ impl Oracle {
         let me = self.account.clone();
         let Some(id) = coalition.open_round(&me).await? else { return Ok(()) };
         let round = coalition.round(&me, id).await?.ok_or_else(|| StepError::Other(format!("round {id} not found")))?;
-        if best >= u64::from(round.deadline) {
+        // The dry run sees the best block's number: the deadline has passed once it is beyond.
+        if best > u64::from(round.deadline) {
             match coalition.advance(&self.key).await {
                 Ok((phase, _)) => info!(round = id, ?phase, "advanced past the deadline"),
                 Err(CallError::Contract(error)) => debug!(round = id, ?error, "advance not needed"),
@@ -337,10 +348,10 @@ impl Oracle {
                         (report, salt)
                     }
                 };
-                coalition.commit(&self.key, id, report.commitment(&self.address, &salt)).await?;
+                coalition.commit(&self.key, id, coalition.commitment(&self.address, &report, &salt)).await?;
                 self.telemetry.reports_posted.inc();
                 self.abort_if("commit");
-                info!(round = id, accept = report.accept, g_metric = report.g_metric, "committed");
+                info!(round = id, verdict = ?report.verdict, "committed");
                 entry.committed = true;
                 self.journal.record(id, &entry)?;
             }
@@ -371,11 +382,24 @@ impl Oracle {
                 entry.sealed = true;
                 self.journal.record(id, &entry)?;
             }
-            Phase::Attesting if !ballot.is_some_and(|b| b.attested) && !entry.attested => {
+            Phase::Attesting => {
                 let seal = coalition
                     .seal_of(&me, id)
                     .await?
                     .ok_or_else(|| StepError::Other(format!("round {id} is attesting without a seal")))?;
+                let done = ballot.is_some_and(|b| b.attested == Some(seal.block_hash));
+                if done || self.refused_seals.contains(&seal.block_hash) {
+                    return Ok(());
+                }
+                // The block the seal stands for, recomputed from the chain: never attest a hash
+                // that covers something else (another vault reference, other strengths).
+                let members = coalition.members(&me).await?;
+                let expected = sealed_block_hash(&round, &seal, &members);
+                if expected != seal.block_hash {
+                    warn!(round = id, sealed = %seal.block_hash, %expected, "the seal's hash is not the block's: not attesting");
+                    self.refused_seals.insert(seal.block_hash);
+                    return Ok(());
+                }
                 match self.vault.fetch(&seal.vault_ref, &round.candidate.0).await {
                     Ok(_) => {
                         coalition.attest(&self.key, id, seal.block_hash).await?;
@@ -386,10 +410,9 @@ impl Oracle {
                     }
                     Err(e) if e.is_transient() => return Err(e.into()),
                     Err(e) => {
-                        // Not the candidate: never attest it. Remember, so as not to fetch again.
+                        // Not the candidate: never attest it; the next general gets its turn.
                         warn!(round = id, "sealed copy refused: {e}");
-                        entry.attested = true;
-                        self.journal.record(id, &entry)?;
+                        self.refused_seals.insert(seal.block_hash);
                     }
                 }
             }
@@ -403,7 +426,7 @@ impl Oracle {
         &self,
         coalition: &Coalition,
         id: u64,
-        round: &tclearn_client::coalition::Round,
+        round: &Round,
     ) -> Result<Report, StepError> {
         let me = &self.account;
         let vault_ref = coalition
@@ -414,24 +437,16 @@ impl Oracle {
             .block(me, round.parent)
             .await?
             .ok_or_else(|| StepError::Other(format!("parent block {} not found", round.parent)))?;
-        let refusal = |reason: String| {
-            warn!(round = id, "candidate refused: {reason}");
-            Report {
-                round: id,
-                candidate: round.candidate,
-                g_metric: 0,
-                g_digest: H256::zero(),
-                l_metric: 0,
-                l_size: 0,
-                accept: false,
-            }
+        let refusal = |refusal: Refusal, reason: String| {
+            warn!(round = id, ?refusal, "candidate refused: {reason}");
+            Report { round: id, candidate: round.candidate, verdict: Verdict::Refused(refusal) }
         };
         let bytes = match self.vault.fetch(&vault_ref, &round.candidate.0).await {
             Ok(bytes) => bytes,
             Err(e) if e.is_transient() => return Err(e.into()),
             Err(e) => {
                 self.telemetry.evaluations.inc();
-                return Ok(refusal(e.to_string()));
+                return Ok(refusal(Refusal::HashMismatch, e.to_string()));
             }
         };
         let shared = self.shared.clone();
@@ -454,27 +469,47 @@ impl Oracle {
         self.telemetry.evaluations.inc();
         let (g, l) = match outcome {
             Ok(scores) => scores,
-            Err(e) => return Ok(refusal(e.to_string())),
+            Err(e) => return Ok(refusal(evaluate::refusal_of(&e), e.to_string())),
         };
         let local = l.as_ref().map(|l| (l.fixed, l.samples as u32));
-        let accept = evaluate::vote(
-            g.fixed,
-            g.samples as u32,
-            local,
-            parent.performance,
-            round.params.lambda_ppm,
-            self.shared.declaration.metric.higher_is_better(),
-        );
-        info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, accept, "evaluated");
+        let spec = coalition.evaluation_spec(me).await?;
+        let finding = evaluate::finding(g.fixed, g.samples as u32, local, parent.performance, round.params.lambda_ppm, &spec);
+        info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, ?finding, "evaluated");
         Ok(Report {
             round: id,
             candidate: round.candidate,
-            g_metric: g.fixed,
-            g_digest: H256(g.digest.0),
-            l_metric: local.map_or(0, |(metric, _)| metric),
-            l_size: local.map_or(0, |(_, size)| size),
-            accept,
+            verdict: Verdict::Scored(Scores {
+                g_metric: g.fixed,
+                g_digest: H256(g.digest.0),
+                l_metric: local.map_or(0, |(metric, _)| metric),
+                l_size: local.map_or(0, |(_, size)| size),
+            }),
         })
+    }
+
+    /// The local set this oracle evaluates on must be the one its member registered: register it
+    /// if none is, refuse to start if another is.
+    async fn ensure_local_set(&self, coalition: &Coalition) -> Result<(), StepError> {
+        let registered = coalition.local_test_set(&self.account, self.address).await?;
+        let ours = self.shared.local.as_ref().map(|set| LocalTestSet {
+            hash: H256(set.hash),
+            size: u32::try_from(set.samples).unwrap_or(u32::MAX),
+        });
+        match (registered, ours) {
+            (None, None) => Ok(()),
+            (Some(on_chain), Some(ours)) if on_chain == ours => Ok(()),
+            (None, Some(ours)) => {
+                coalition.register_local_test_set(&self.key, &ours).await?;
+                info!(hash = %ours.hash, size = ours.size, "registered the local test set");
+                Ok(())
+            }
+            (on_chain, ours) => Err(StepError::Other(format!(
+                "fatal: the local test set registered for this member is {} but this oracle has {}; \
+                 a registered set changes only through governance (SetLocalTestSet)",
+                describe(on_chain),
+                describe(ours)
+            ))),
+        }
     }
 
     fn abort_if(&self, step: &str) {
@@ -483,6 +518,37 @@ impl Oracle {
             std::process::abort();
         }
     }
+}
+
+fn describe(set: Option<LocalTestSet>) -> String {
+    set.map_or("none".into(), |set| format!("{} samples with hash {}", set.size, set.hash))
+}
+
+/// The hash of the block `seal` stands for, from the round and the members as the chain has
+/// them: the proposer's samples added, the seal's vault reference and timestamp.
+fn sealed_block_hash(round: &Round, seal: &Seal, members: &[Member]) -> H256 {
+    let total = members
+        .iter()
+        .map(|m| if m.account == round.proposer { m.samples.saturating_add(round.samples) } else { m.samples })
+        .fold(0u64, u64::saturating_add);
+    let count = u32::try_from(members.len()).unwrap_or(u32::MAX);
+    let strengths: Vec<(H160, u64)> = members
+        .iter()
+        .map(|m| {
+            let samples = if m.account == round.proposer { m.samples.saturating_add(round.samples) } else { m.samples };
+            (m.account, rules::strength(count, samples, total))
+        })
+        .collect();
+    let header = BlockHeader {
+        index: round.parent.saturating_add(1),
+        timestamp: seal.timestamp,
+        previous_hash: round.parent_hash,
+        parameter_hash: round.candidate,
+        vault_ref_hash: hashing::keccak::<NativeKeccak>(&seal.vault_ref),
+        contributor: Some(round.proposer),
+        strengths_hash: hashing::strengths_hash::<NativeKeccak>(&strengths),
+    };
+    hashing::block_hash::<NativeKeccak>(&header)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::{
 };
 use tclearn_client::{
     coalition::{Fraction, Genesis, GovernanceParams, Hyperparameters, MetricKind},
-    Client, ContractArtifact, H160, H256,
+    AccountId32, Client, ContractArtifact, Keypair, H160, H256,
 };
 use tokio::process::{Child, Command};
 
@@ -103,6 +103,11 @@ impl NodeConfig {
     /// The dev chain, sealing one block per transaction, finalized at once.
     pub fn dev_instant() -> Self {
         Self::with_args(&["--dev", "--sealing", "instant"])
+    }
+
+    /// The dev chain, sealing a block every `ms` milliseconds, each finalized at once.
+    pub fn dev_interval(ms: u32) -> Self {
+        Self { args: vec!["--dev".into(), "--sealing".into(), ms.to_string()] }
     }
 
     /// A node with these arguments.
@@ -239,6 +244,15 @@ impl Drop for StaticFiles {
     }
 }
 
+/// Have `n` blocks sealed on a node that seals a block per transaction (`--sealing instant`):
+/// `n` transfers of one planck from `signer` to Ferdie.
+pub async fn seal_blocks(client: &Client, signer: &Keypair, n: u32) {
+    let ferdie: AccountId32 = Keypair::dev("Ferdie").expect("a dev key").account_id();
+    for _ in 0..n {
+        client.transfer(signer, &ferdie, 1).await.expect("a transfer");
+    }
+}
+
 /// Poll `check` every 500 ms until it returns `Some`, or panic with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
@@ -269,6 +283,7 @@ pub fn test_genesis(k: u32, founders: Vec<H160>) -> Genesis {
         test_set_size: 100,
         metric: MetricKind::Accuracy,
         higher_is_better: true,
+        metric_tolerance: 0,
         performance: 800_000,
         hyperparameters: Hyperparameters {
             lambda_ppm: 950_000,

@@ -1,5 +1,8 @@
 //! Four oracle processes (Bob, Charlie, Dave, Eve) validate real candidates on the dev node.
 //!
+//! The node seals a block every 500 ms: a round's validators are drawn from a block made after
+//! its proposal, which an instant-sealing node (a block per transaction) would not make.
+//!
 //! Data: the breast-cancer set split by row number: G is every fifth row, each validator's L
 //! another fifth; candidates are logistic regressions trained in Rust and served by an HTTP
 //! vault. Round 1's candidate is a well-trained model: accepted, sealed by the general,
@@ -15,7 +18,7 @@ use std::{
 };
 use tclearn_client::{
     account_to_address,
-    coalition::{Coalition, Committed, Phase, Rejection},
+    coalition::{Coalition, Committed, Phase, Rejection, Verdict},
     Keypair, H160, H256,
 };
 use tclearn_e2e::{artifact, artifacts_dir, free_port, oracle_binary, test_genesis, Node, NodeConfig, StaticFiles};
@@ -185,7 +188,7 @@ async fn scene(node: NodeConfig, timeout: u32) -> Scene {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_a_crash() {
     let Scene { dir, node, client, coalition, alice, founders, env, models, good_score, _vault } =
-        scene(NodeConfig::dev_instant(), 500).await;
+        scene(NodeConfig::dev_interval(500), 500).await;
     // Bob also serves its Prometheus metrics.
     let metrics_addr = format!("127.0.0.1:{}", free_port());
     let mut oracles: Vec<Oracle> = VALIDATORS
@@ -199,6 +202,11 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     let me = alice.account_id();
     let c = &coalition;
     let data_ids = |seed: u8| (0..8).map(|i| H256::repeat_byte(seed + i)).collect::<Vec<_>>();
+    // Each oracle registers its local set when it first connects, then follows from there.
+    for validator in &founders[1..] {
+        let registered = || async { c.local_test_set(&me, *validator).await.ok().flatten() };
+        tclearn_e2e::eventually(ROUND_TIMEOUT, "the oracles' local sets", registered).await;
+    }
 
     // Round 1: the good candidate is appended.
     let candidate = H256(model_hash(&models[1].1));
@@ -210,9 +218,12 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     for validator in &founders[1..] {
         let ballot = c.ballot(&me, round, *validator).await.unwrap().expect("every validator has a ballot");
         let report = ballot.report.expect("every oracle revealed");
-        assert!(report.accept);
-        assert_eq!((report.g_metric, report.g_digest), (good_score.fixed, H256(good_score.digest.0)));
-        assert!((113..=114).contains(&report.l_size), "each L is a fifth of 569 rows: {}", report.l_size);
+        let Verdict::Scored(scores) = report.verdict else { panic!("{report:?}") };
+        assert!(ballot.accepting && ballot.deviation.is_none(), "{ballot:?}");
+        assert_eq!((scores.g_metric, scores.g_digest), (good_score.fixed, H256(good_score.digest.0)));
+        assert!((113..=114).contains(&scores.l_size), "each L is a fifth of 569 rows: {}", scores.l_size);
+        let registered = c.local_test_set(&me, *validator).await.unwrap().expect("each oracle registered its L");
+        assert_eq!(registered.size, scores.l_size);
     }
 
     // Round 2: the degraded candidate is rejected by every vote.
@@ -241,7 +252,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
     let ballot = c.ballot(&me, round, eve_address).await.unwrap().unwrap();
-    assert!(ballot.report.is_some_and(|r| r.accept), "the restarted Eve revealed its committed report");
+    assert!(ballot.report.is_some() && ballot.accepting, "the restarted Eve revealed its committed report: {ballot:?}");
     let last_block = client.best_number().await.unwrap();
     let mut eve_commits = 0;
     for number in first_block..=last_block {
@@ -320,7 +331,7 @@ async fn oracles_advance_a_round_past_its_deadlines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oracles_reconnect_after_the_node_restarts() {
-    let Scene { dir, mut node, coalition, alice, env, models, _vault, .. } = scene(NodeConfig::dev_instant(), 500).await;
+    let Scene { dir, mut node, coalition, alice, env, models, _vault, .. } = scene(NodeConfig::dev_interval(500), 500).await;
     let oracles: Vec<Oracle> = VALIDATORS.iter().map(|name| Oracle::start(&env, name, dir.path(), &[])).collect();
     let logs = |oracles: &[Oracle]| oracles.iter().map(|o| o.log()).collect::<Vec<_>>().join("\n-----\n");
     let connections = |oracle: &Oracle| oracle.log().matches(" connected ").count();
@@ -341,6 +352,14 @@ async fn oracles_reconnect_after_the_node_restarts() {
     for oracle in &oracles {
         assert!(connections(oracle) >= 2, "each oracle connected again\n{}", oracle.log());
     }
+    // A second oracle of Bob's with another local set refuses to start: Bob registered his.
+    let other_l = dir.path().join("l-Charlie.csv").display().to_string();
+    let journal = dir.path().join("bob-again.redb").display().to_string();
+    let extra = [("TCLEARN_LOCAL_TEST_SET", other_l.as_str()), ("TCLEARN_JOURNAL", journal.as_str())];
+    let mut impostor = Oracle::start(&env, "Bob", dir.path(), &extra);
+    let status = tokio::time::timeout(ROUND_TIMEOUT, impostor.child.wait()).await.expect("it stops").unwrap();
+    assert!(!status.success(), "{}", impostor.log());
+    assert!(impostor.log().contains("changes only through governance"), "{}", impostor.log());
     drop(oracles);
     node.stop().await;
 }

@@ -1,5 +1,5 @@
-//! The coalition contract from Rust: its types as they are on the wire (SCALE, field for field
-//! as in `contracts/coalition`), and [`Coalition`], one method per message.
+//! The coalition contract from Rust: its wire types, events, hashes and rules are the contract's
+//! own (`coalition-types`, re-exported here), and [`Coalition`] has one method per message.
 //!
 //! A message that returns `Err` reverts; its error comes back as [`CallError::Contract`] with the
 //! contract's own [`CoalitionError`], decoded from the revert data.
@@ -10,563 +10,15 @@ use crate::{
     keys::Keypair,
     AccountId32, Error, H160, H256,
 };
-use codec::{Decode, Encode};
-
-/// A fraction `num / den`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct Fraction {
-    /// Numerator.
-    pub num: u32,
-    /// Denominator.
-    pub den: u32,
-}
-
-impl Fraction {
-    /// Two thirds.
-    pub const TWO_THIRDS: Self = Self { num: 2, den: 3 };
-}
-
-/// The coalition's metric (snake_case names in JSON: `accuracy`, `roc_auc`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// Share of correct labels.
-    Accuracy,
-    /// Mean recall over classes.
-    BalancedAccuracy,
-    /// F1 score.
-    F1,
-    /// Area under the ROC curve.
-    RocAuc,
-    /// Mean squared error.
-    Mse,
-    /// Mean absolute error.
-    Mae,
-    /// Coefficient of determination.
-    R2,
-    /// Dice coefficient.
-    Dice,
-    /// Intersection over union.
-    Iou,
-}
-
-impl MetricKind {
-    /// Whether a larger value is a better model (errors are lower-is-better).
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, MetricKind::Mse | MetricKind::Mae)
-    }
-
-    /// Whether a model's outputs are class scores.
-    pub fn is_classification(self) -> bool {
-        matches!(self, MetricKind::Accuracy | MetricKind::BalancedAccuracy | MetricKind::F1 | MetricKind::RocAuc)
-    }
-}
-
-/// Round and training hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct Hyperparameters {
-    /// Share of the tip's performance to keep, parts per million.
-    pub lambda_ppm: u32,
-    /// Validators per round, `k`.
-    pub validators_per_round: u32,
-    /// Agreement, votes and attestations needed.
-    pub quorum: Fraction,
-    /// Blocks to commit.
-    pub commit_timeout: u32,
-    /// Blocks to reveal.
-    pub reveal_timeout: u32,
-    /// Blocks to seal.
-    pub seal_timeout: u32,
-    /// Blocks to attest.
-    pub attest_timeout: u32,
-    /// Fewest samples per contribution.
-    pub min_batch_size: u64,
-    /// Learning rate in units of 1e-9.
-    pub learning_rate_e9: u64,
-    /// Epochs.
-    pub epochs: u32,
-    /// Batch size.
-    pub batch_size: u32,
-}
-
-/// One hyperparameter with a new value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub enum Hyperparameter {
-    /// `lambda_ppm`.
-    Lambda(u32),
-    /// `validators_per_round`.
-    ValidatorsPerRound(u32),
-    /// `quorum`.
-    Quorum(Fraction),
-    /// `commit_timeout`.
-    CommitTimeout(u32),
-    /// `reveal_timeout`.
-    RevealTimeout(u32),
-    /// `seal_timeout`.
-    SealTimeout(u32),
-    /// `attest_timeout`.
-    AttestTimeout(u32),
-    /// `min_batch_size`.
-    MinBatchSize(u64),
-    /// `learning_rate_e9`.
-    LearningRate(u64),
-    /// `epochs`.
-    Epochs(u32),
-    /// `batch_size`.
-    BatchSize(u32),
-}
-
-/// How governance decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct GovernanceParams {
-    /// Blocks of voting.
-    pub voting_period: u32,
-    /// Blocks between voting's end and enactment.
-    pub enactment_delay: u32,
-    /// Share of members that must vote.
-    pub quorum: Fraction,
-    /// Share of votes that must be ayes.
-    pub threshold: Fraction,
-}
-
-/// The constructor's input.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct Genesis {
-    /// Hash of the ONNX graph without weights.
-    pub architecture_hash: H256,
-    /// Hash of the initial parameters.
-    pub parameter_hash: H256,
-    /// Vault reference of the initial model.
-    pub vault_ref: Vec<u8>,
-    /// Hash of G.
-    pub test_set_hash: H256,
-    /// Samples in G.
-    pub test_set_size: u32,
-    /// The metric.
-    pub metric: MetricKind,
-    /// Whether higher is better.
-    pub higher_is_better: bool,
-    /// The initial model's metric on G (1.0 = 1_000_000).
-    pub performance: i64,
-    /// Hyperparameters.
-    pub hyperparameters: Hyperparameters,
-    /// Governance parameters.
-    pub governance: GovernanceParams,
-    /// Founding members.
-    pub founders: Vec<H160>,
-    /// The vault's audit-anchors contract.
-    pub audit_anchors: Option<H160>,
-}
-
-/// What candidates are evaluated against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct EvaluationSpec {
-    /// Architecture hash.
-    pub architecture_hash: H256,
-    /// Hash of G.
-    pub test_set_hash: H256,
-    /// Samples in G.
-    pub test_set_size: u32,
-    /// The metric.
-    pub metric: MetricKind,
-    /// Whether higher is better.
-    pub higher_is_better: bool,
-}
-
-/// A member and its `D_i`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct Member {
-    /// Account (H160).
-    pub account: H160,
-    /// Samples contributed.
-    pub samples: u64,
-}
-
-/// A block of the model chain.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct ModelBlock {
-    /// Height.
-    pub index: u32,
-    /// Timestamp (ms).
-    pub timestamp: u64,
-    /// Previous block's hash.
-    pub previous_hash: H256,
-    /// Parameter hash.
-    pub parameter_hash: H256,
-    /// Vault reference.
-    pub vault_ref: Vec<u8>,
-    /// Contributor.
-    pub contributor: Option<H160>,
-    /// Samples.
-    pub samples: u64,
-    /// Hash of the strengths.
-    pub strengths_hash: H256,
-    /// Performance.
-    pub performance: i64,
-    /// Round.
-    pub round: Option<u64>,
-    /// Block hash.
-    pub block_hash: H256,
-}
-
-/// A validator's score report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct Report {
-    /// Round id.
-    pub round: u64,
-    /// Candidate parameter hash.
-    pub candidate: H256,
-    /// Metric on G.
-    pub g_metric: i64,
-    /// Digest of predictions on G.
-    pub g_digest: H256,
-    /// Metric on L.
-    pub l_metric: i64,
-    /// Samples in L.
-    pub l_size: u32,
-    /// Verdict.
-    pub accept: bool,
-}
-
-impl Report {
-    /// `keccak(SCALE(validator, report, salt))`: what `validator` commits.
-    pub fn commitment(&self, validator: &H160, salt: &[u8; 32]) -> H256 {
-        H256::from(sp_crypto_hashing::keccak_256(&(validator, self, salt).encode()))
-    }
-}
-
-/// A validator's part in a round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub struct Ballot {
-    /// Commitment.
-    pub commitment: Option<H256>,
-    /// Revealed report.
-    pub report: Option<Report>,
-    /// Attested.
-    pub attested: bool,
-    /// Off the G majority.
-    pub deviant: bool,
-    /// In the G majority and voted accept.
-    pub accepting: bool,
-    /// Drawn as general.
-    pub drawn_as_general: bool,
-}
-
-/// Why a candidate was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub enum Rejection {
-    /// G digests disagreed.
-    InconsistentPredictions,
-    /// Below lambda times the tip's performance.
-    Degrades,
-    /// Too few accept votes.
-    NotEnoughVotes,
-}
-
-/// Why a round failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub enum Failure {
-    /// No commits.
-    NoCommits,
-    /// No reveals.
-    NoReveals,
-    /// No general sealed.
-    NoGeneral,
-    /// Too few attestations.
-    NotAttested,
-}
-
-/// A round's phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub enum Phase {
-    /// Committing.
-    Commit,
-    /// Revealing.
-    Reveal,
-    /// Waiting for the general's seal.
-    Sealing,
-    /// Attesting.
-    Attesting,
-    /// Appended.
-    Appended,
-    /// Rejected.
-    Rejected(Rejection),
-    /// Failed.
-    Failed(Failure),
-}
-
-/// A sealed block.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct Seal {
-    /// Vault reference.
-    pub vault_ref: Vec<u8>,
-    /// Timestamp.
-    pub timestamp: u64,
-    /// Block hash.
-    pub block_hash: H256,
-    /// Strengths hash.
-    pub strengths_hash: H256,
-}
-
-/// A round.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct Round {
-    /// Id.
-    pub id: u64,
-    /// Proposer.
-    pub proposer: H160,
-    /// Parent index.
-    pub parent: u32,
-    /// Parent hash.
-    pub parent_hash: H256,
-    /// Candidate parameter hash.
-    pub candidate: H256,
-    /// Samples.
-    pub samples: u64,
-    /// Validators drawn.
-    pub validators: u32,
-    /// Seed.
-    pub seed: H256,
-    /// Hyperparameters.
-    pub params: Hyperparameters,
-    /// Phase.
-    pub phase: Phase,
-    /// Deadline.
-    pub deadline: u32,
-    /// Commits.
-    pub commits: u32,
-    /// Reveals.
-    pub reveals: u32,
-    /// Merged performance.
-    pub performance: Option<i64>,
-    /// Accept votes.
-    pub accepts: u32,
-    /// Deviants.
-    pub deviants: u32,
-    /// Generals drawn.
-    pub generals_drawn: u32,
-    /// Current general.
-    pub general: Option<H160>,
-    /// Attestations.
-    pub attestations: u32,
-    /// Appended block.
-    pub block: Option<u32>,
-}
-
-/// A governance action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub enum Action {
-    /// Change one hyperparameter.
-    SetHyperparameter(Hyperparameter),
-    /// Change governance.
-    SetGovernance(GovernanceParams),
-    /// Admit a member.
-    AddMember(H160),
-    /// Remove a member.
-    RemoveMember(H160),
-    /// Revert to block `index`'s parameters.
-    Revert(u32),
-    /// Record the audit-anchors contract.
-    SetAuditAnchors(Option<H160>),
-}
-
-/// Why a proposal was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub enum ProposalRejection {
-    /// Turnout too low.
-    QuorumNotMet,
-    /// Ayes too few.
-    ThresholdNotMet,
-}
-
-/// A proposal's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-pub enum ProposalStatus {
-    /// Open.
-    Open,
-    /// Rejected.
-    Rejected(ProposalRejection),
-    /// Enacted.
-    Enacted,
-}
-
-/// The coalition contract's errors, in its order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
-#[allow(missing_docs)]
-pub enum CoalitionError {
-    InvalidGenesis,
-    InvalidHyperparameters,
-    InvalidGovernanceParams,
-    NotMember,
-    AlreadyMember,
-    TooManyMembers,
-    LastMember,
-    RoundOpen,
-    NoOpenRound,
-    WrongRound,
-    WrongPhase,
-    StaleParent,
-    BatchTooSmall,
-    DataIdCountMismatch,
-    TooManyDataIds,
-    DuplicateDataId,
-    DataIdUsed,
-    InvalidVaultRef,
-    NoEligibleValidators,
-    NotValidator,
-    AlreadyCommitted,
-    NotCommitted,
-    AlreadyRevealed,
-    DeadlinePassed,
-    DeadlineNotReached,
-    ReportMismatch,
-    CommitmentMismatch,
-    NotGeneral,
-    SealMismatch,
-    AlreadyAttested,
-    UnknownProposal,
-    ProposalClosed,
-    VotingEnded,
-    VotingOpen,
-    EnactmentNotDue,
-    AlreadyVoted,
-    TooManyProposals,
-    InvalidRevert,
-    Overflow,
-}
-
-/// `RoundOpened`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct RoundOpened {
-    /// Round id.
-    pub round: u64,
-    /// Proposer.
-    pub proposer: H160,
-    /// Candidate.
-    pub candidate: H256,
-    /// Parent.
-    pub parent: u32,
-    /// Vault reference.
-    pub vault_ref: Vec<u8>,
-    /// Validators.
-    pub validators: Vec<H160>,
-    /// Commit deadline.
-    pub commit_deadline: u32,
-}
-
-/// `RoundTallied`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct RoundTallied {
-    /// Round id.
-    pub round: u64,
-    /// Why rejected, if so.
-    pub rejection: Option<Rejection>,
-    /// Merged performance.
-    pub performance: Option<i64>,
-    /// The tip's performance.
-    pub previous_performance: i64,
-    /// Accept votes.
-    pub accepts: u32,
-}
-
-/// `GeneralChosen`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct GeneralChosen {
-    /// Round id.
-    pub round: u64,
-    /// General.
-    pub general: H160,
-}
-
-/// `Sealed`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct Sealed {
-    /// Round id.
-    pub round: u64,
-    /// General.
-    pub general: H160,
-    /// Block hash.
-    pub block_hash: H256,
-    /// Vault reference.
-    pub vault_ref: Vec<u8>,
-}
-
-/// `BlockAppended`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct BlockAppended {
-    /// Index.
-    pub index: u32,
-    /// Block hash.
-    pub block_hash: H256,
-    /// Parameter hash.
-    pub parameter_hash: H256,
-    /// Contributor.
-    pub contributor: Option<H160>,
-    /// Round.
-    pub round: Option<u64>,
-    /// Strengths.
-    pub strengths: Vec<(H160, u64)>,
-}
-
-/// `PhaseChanged`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct PhaseChanged {
-    /// Round id.
-    pub round: u64,
-    /// New phase.
-    pub phase: Phase,
-    /// Its last block.
-    pub deadline: u32,
-}
-
-/// `ProposalCreated`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct ProposalCreated {
-    /// Proposal id.
-    pub proposal: u32,
-    /// Proposer.
-    pub proposer: H160,
-    /// Action.
-    pub action: Action,
-    /// Last block of voting.
-    pub voting_ends: u32,
-}
-
-/// `ProposalEnacted`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct ProposalEnacted {
-    /// Proposal id.
-    pub proposal: u32,
-    /// Action.
-    pub action: Action,
-}
-
-/// `ProposalRejected`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct ProposalRejected {
-    /// Proposal id.
-    pub proposal: u32,
-    /// Why.
-    pub reason: ProposalRejection,
-}
-
-/// `Committed`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct Committed {
-    /// Round id.
-    pub round: u64,
-    /// Validator.
-    pub validator: H160,
-}
-
-/// `ValidatorDeviated`.
-#[derive(Debug, Clone, PartialEq, Eq, Decode)]
-pub struct ValidatorDeviated {
-    /// Round id.
-    pub round: u64,
-    /// Validator.
-    pub validator: H160,
-}
+use codec::Decode;
+pub use coalition_types::{
+    events::{self, *},
+    hashing::{self, NativeKeccak},
+    rules, Action, Ballot, BlockHeader, Deviation, Error as CoalitionError, EvaluationSpec, Failure, Fraction, Genesis,
+    GovernanceParams, Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase, Proposal,
+    ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal, Verdict, DRAW_DELAY,
+    MAX_DATA_IDS, MAX_MEMBERS, MAX_VALIDATORS, METRIC_ONE,
+};
 
 /// Why a coalition call failed.
 #[derive(Debug, thiserror::Error)]
@@ -722,17 +174,32 @@ impl Coalition {
         Ok(self.send::<()>(signer, self.message("vote")?.arg(&proposal).arg(&aye)).await?.1)
     }
 
-    /// `enact`: returns the proposal's status (from `ProposalEnacted` or `ProposalRejected`).
+    /// `enact`: returns the proposal's status (from the event its closing emitted).
     pub async fn enact(&self, signer: &Keypair, proposal: u32) -> CallResult<(ProposalStatus, CallOutcome)> {
         let (_, outcome) = self.send::<ProposalStatus>(signer, self.message("enact")?.arg(&proposal)).await?;
         let events = &outcome.included.contract_events;
         let status = if let Some(rejected) = self.events::<ProposalRejected>(events, "ProposalRejected")?.pop() {
             ProposalStatus::Rejected(rejected.reason)
+        } else if let Some(failed) = self.events::<ProposalFailed>(events, "ProposalFailed")?.pop() {
+            ProposalStatus::Failed(failed.reason)
+        } else if !self.events::<ProposalExpired>(events, "ProposalExpired")?.is_empty() {
+            ProposalStatus::Expired
         } else {
             let _: ProposalEnacted = self.last_event(&outcome, "ProposalEnacted")?;
             ProposalStatus::Enacted
         };
         Ok((status, outcome))
+    }
+
+    /// `register_local_test_set`: the caller's local test set L, once.
+    pub async fn register_local_test_set(&self, signer: &Keypair, set: &LocalTestSet) -> CallResult<CallOutcome> {
+        Ok(self.send::<()>(signer, self.message("register_local_test_set")?.arg(set)).await?.1)
+    }
+
+    /// What `validator` commits for `report` and `salt` in this coalition:
+    /// `keccak(SCALE(contract, validator, report, salt))`, computed here, never by a node.
+    pub fn commitment(&self, validator: &H160, report: &Report, salt: &[u8; 32]) -> H256 {
+        hashing::commitment::<NativeKeccak>(&self.address, validator, report, salt)
     }
 
     /// `height`.
@@ -795,6 +262,31 @@ impl Coalition {
         self.query(origin, self.message("ballot")?.arg(&round).arg(&validator)).await
     }
 
+    /// `local_test_set`: a member's registered local test set.
+    pub async fn local_test_set(&self, origin: &AccountId32, member: H160) -> CallResult<Option<LocalTestSet>> {
+        self.query(origin, self.message("local_test_set")?.arg(&member)).await
+    }
+
+    /// `governance_params`.
+    pub async fn governance_params(&self, origin: &AccountId32) -> CallResult<GovernanceParams> {
+        self.query(origin, self.message("governance_params")?).await
+    }
+
+    /// `proposal`.
+    pub async fn proposal(&self, origin: &AccountId32, id: u32) -> CallResult<Option<Proposal>> {
+        self.query(origin, self.message("proposal")?.arg(&id)).await
+    }
+
+    /// `open_proposals`.
+    pub async fn open_proposals(&self, origin: &AccountId32) -> CallResult<Vec<u32>> {
+        self.query(origin, self.message("open_proposals")?).await
+    }
+
+    /// `parameters_block`: the first block with these parameters.
+    pub async fn parameters_block(&self, origin: &AccountId32, parameter_hash: H256) -> CallResult<Option<u32>> {
+        self.query(origin, self.message("parameters_block")?.arg(&parameter_hash)).await
+    }
+
     /// `data_id_block`.
     pub async fn data_id_block(&self, origin: &AccountId32, id: H256) -> CallResult<Option<u32>> {
         self.query(origin, self.message("data_id_block")?.arg(&id)).await
@@ -818,6 +310,8 @@ fn refusal(error: Error) -> CallError {
 mod tests {
     use super::*;
 
+    use codec::Encode;
+
     #[test]
     fn refusals_decode_to_the_contract_error() {
         let data = Ok::<Result<u64, CoalitionError>, crate::LangError>(Err(CoalitionError::StaleParent)).encode();
@@ -828,22 +322,16 @@ mod tests {
     }
 
     #[test]
-    fn commitments_hash_validator_report_and_salt() {
+    fn commitments_name_the_coalition() {
         let report = Report {
             round: 1,
             candidate: H256::repeat_byte(2),
-            g_metric: 3,
-            g_digest: H256::repeat_byte(4),
-            l_metric: 5,
-            l_size: 6,
-            accept: true,
+            verdict: Verdict::Scored(Scores { g_metric: 3, g_digest: H256::repeat_byte(4), l_metric: 5, l_size: 6 }),
         };
-        let a = report.commitment(&H160::repeat_byte(1), &[0; 32]);
-        assert_ne!(a, report.commitment(&H160::repeat_byte(2), &[0; 32]));
-        assert_ne!(a, report.commitment(&H160::repeat_byte(1), &[1; 32]));
+        let (contract, validator) = (H160::repeat_byte(9), H160::repeat_byte(1));
         let expected = sp_crypto_hashing::keccak_256(
-            &[&[1u8; 20][..], &report.encode(), &[0u8; 32]].concat(),
+            &[&[9u8; 20][..], &[1u8; 20][..], &report.encode(), &[0u8; 32]].concat(),
         );
-        assert_eq!(a, H256::from(expected));
+        assert_eq!(hashing::commitment::<NativeKeccak>(&contract, &validator, &report, &[0; 32]), H256::from(expected));
     }
 }

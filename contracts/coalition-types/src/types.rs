@@ -1,0 +1,752 @@
+//! The coalition's wire types: what its messages take and return, what it stores, what its
+//! events carry. SCALE-encoded, field for field the same in the contract, the client and the
+//! oracle, because they are these types.
+
+use crate::{Address, BlockNumber, H256};
+use alloc::vec::Vec;
+use codec::{Decode, Encode};
+use scale_info::TypeInfo;
+
+/// A fraction `num / den`, for quorums and thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Fraction {
+    /// Numerator.
+    pub num: u32,
+    /// Denominator, > 0.
+    pub den: u32,
+}
+
+impl Fraction {
+    /// Two thirds.
+    pub const TWO_THIRDS: Self = Self { num: 2, den: 3 };
+    /// One half.
+    pub const HALF: Self = Self { num: 1, den: 2 };
+
+    /// Whether `count` out of `total` reaches this fraction: `count / total >= num / den`.
+    /// Nothing reaches a fraction of zero items.
+    pub fn reached_by(&self, count: u32, total: u32) -> bool {
+        total > 0 && u64::from(count) * u64::from(self.den) >= u64::from(total) * u64::from(self.num)
+    }
+
+    /// Whether this fraction lies in `[low, 1]` (a zero denominator never does).
+    pub fn within(&self, low: Fraction) -> bool {
+        self.den > 0 &&
+            self.num <= self.den &&
+            u64::from(self.num) * u64::from(low.den) >= u64::from(low.num) * u64::from(self.den)
+    }
+
+    /// Whether this fraction is in `(1/2, 1]`: two disjoint groups cannot both reach it.
+    pub fn is_majority(&self) -> bool {
+        self.den > 0 && self.num <= self.den && u64::from(self.num) * 2 > u64::from(self.den)
+    }
+}
+
+/// The metric validators compute, in fixed point (1.0 = 1_000_000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum MetricKind {
+    /// Share of correct labels.
+    Accuracy,
+    /// Mean recall over classes.
+    BalancedAccuracy,
+    /// F1 score.
+    F1,
+    /// Area under the ROC curve.
+    RocAuc,
+    /// Mean squared error.
+    Mse,
+    /// Mean absolute error.
+    Mae,
+    /// Coefficient of determination.
+    R2,
+    /// Dice coefficient of masks.
+    Dice,
+    /// Intersection over union of masks.
+    Iou,
+}
+
+/// 1.0 in the metrics' fixed point.
+pub const METRIC_ONE: i64 = 1_000_000;
+
+impl MetricKind {
+    /// Whether a higher value is a better model (errors are lower-is-better).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Self::Mse | Self::Mae)
+    }
+
+    /// Whether a model's outputs are class scores.
+    pub fn is_classification(self) -> bool {
+        matches!(self, Self::Accuracy | Self::BalancedAccuracy | Self::F1 | Self::RocAuc)
+    }
+
+    /// The values an honest evaluation can give, inclusive: shares and scores in `[0, 1]`,
+    /// errors `>= 0`, R² `<= 1` (a model worse than the mean has a negative R², without bound).
+    pub fn range(self) -> (i64, i64) {
+        match self {
+            Self::Mse | Self::Mae => (0, i64::MAX),
+            Self::R2 => (i64::MIN, METRIC_ONE),
+            _ => (0, METRIC_ONE),
+        }
+    }
+
+    /// Whether `value` is in [`MetricKind::range`].
+    pub fn admits(self, value: i64) -> bool {
+        let (low, high) = self.range();
+        (low..=high).contains(&value)
+    }
+}
+
+/// Round and local training hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Hyperparameters {
+    /// Share of the tip's performance a candidate must keep, parts per million (0..=1e6): a
+    /// candidate may lose at most `1 - lambda` of it ([`crate::rules::keeps_performance`]).
+    pub lambda_ppm: u32,
+    /// Validators per round, `k` (1..=MAX_VALIDATORS).
+    pub validators_per_round: u32,
+    /// Agreement, votes and attestations needed, a fraction of `k` in `[2/3, 1]`: below 2/3 a
+    /// third of lying validators could outvote the honest ones.
+    pub quorum: Fraction,
+    /// Blocks validators have to commit.
+    pub commit_timeout: u32,
+    /// Blocks validators have to reveal.
+    pub reveal_timeout: u32,
+    /// Blocks a general has to seal.
+    pub seal_timeout: u32,
+    /// Blocks validators have to attest a seal.
+    pub attest_timeout: u32,
+    /// Fewest samples a contribution may have (1..=MAX_DATA_IDS).
+    pub min_batch_size: u64,
+    /// Local training: learning rate, in units of 1e-9.
+    pub learning_rate_e9: u64,
+    /// Local training: epochs.
+    pub epochs: u32,
+    /// Local training: batch size.
+    pub batch_size: u32,
+}
+
+/// One hyperparameter with its new value: what a governance proposal changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Hyperparameter {
+    /// `lambda_ppm`.
+    Lambda(u32),
+    /// `validators_per_round`.
+    ValidatorsPerRound(u32),
+    /// `quorum`.
+    Quorum(Fraction),
+    /// `commit_timeout`.
+    CommitTimeout(u32),
+    /// `reveal_timeout`.
+    RevealTimeout(u32),
+    /// `seal_timeout`.
+    SealTimeout(u32),
+    /// `attest_timeout`.
+    AttestTimeout(u32),
+    /// `min_batch_size`.
+    MinBatchSize(u64),
+    /// `learning_rate_e9`.
+    LearningRate(u64),
+    /// `epochs`.
+    Epochs(u32),
+    /// `batch_size`.
+    BatchSize(u32),
+}
+
+impl Hyperparameters {
+    /// These hyperparameters with one changed.
+    pub fn with(mut self, change: Hyperparameter) -> Self {
+        match change {
+            Hyperparameter::Lambda(v) => self.lambda_ppm = v,
+            Hyperparameter::ValidatorsPerRound(v) => self.validators_per_round = v,
+            Hyperparameter::Quorum(v) => self.quorum = v,
+            Hyperparameter::CommitTimeout(v) => self.commit_timeout = v,
+            Hyperparameter::RevealTimeout(v) => self.reveal_timeout = v,
+            Hyperparameter::SealTimeout(v) => self.seal_timeout = v,
+            Hyperparameter::AttestTimeout(v) => self.attest_timeout = v,
+            Hyperparameter::MinBatchSize(v) => self.min_batch_size = v,
+            Hyperparameter::LearningRate(v) => self.learning_rate_e9 = v,
+            Hyperparameter::Epochs(v) => self.epochs = v,
+            Hyperparameter::BatchSize(v) => self.batch_size = v,
+        }
+        self
+    }
+
+    /// Every value in its range.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameters`] naming nothing more: the ranges are documented on the
+    /// fields.
+    pub fn ensure_valid(&self) -> Result<(), Error> {
+        let periods = [self.commit_timeout, self.reveal_timeout, self.seal_timeout, self.attest_timeout];
+        let valid = self.lambda_ppm <= crate::rules::LAMBDA_ONE &&
+            (1..=crate::MAX_VALIDATORS).contains(&self.validators_per_round) &&
+            self.quorum.within(Fraction::TWO_THIRDS) &&
+            periods.iter().all(|p| (1..=crate::MAX_PERIOD).contains(p)) &&
+            (1..=u64::from(crate::MAX_DATA_IDS)).contains(&self.min_batch_size) &&
+            self.epochs >= 1 &&
+            self.batch_size >= 1;
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::InvalidHyperparameters)
+        }
+    }
+
+    /// The most blocks a round can stay open: the draw, commit, reveal, and a seal and an
+    /// attestation for every validator that could be general.
+    pub fn longest_round(&self) -> u32 {
+        let per_general = self.seal_timeout.saturating_add(self.attest_timeout).saturating_add(2);
+        crate::DRAW_DELAY
+            .saturating_add(crate::BLOCK_HASH_WINDOW)
+            .saturating_add(self.commit_timeout)
+            .saturating_add(self.reveal_timeout)
+            .saturating_add(per_general.saturating_mul(self.validators_per_round))
+            .saturating_add(4)
+    }
+}
+
+/// How governance decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct GovernanceParams {
+    /// Blocks a proposal is open for votes (MIN_VOTING_PERIOD..=MAX_PERIOD).
+    pub voting_period: u32,
+    /// Blocks between the end of voting and enactment (..=MAX_PERIOD).
+    pub enactment_delay: u32,
+    /// Share of the members (at creation) that must vote, in `[1/2, 1]`.
+    pub quorum: Fraction,
+    /// Share of the votes cast that must be ayes, in `(1/2, 1]`. With the quorum's lower bound,
+    /// a decision needs the ayes of more than a quarter of the members.
+    pub threshold: Fraction,
+}
+
+impl GovernanceParams {
+    /// Every value in its range.
+    ///
+    /// # Errors
+    /// [`Error::InvalidGovernanceParams`].
+    pub fn ensure_valid(&self) -> Result<(), Error> {
+        let valid = (crate::MIN_VOTING_PERIOD..=crate::MAX_PERIOD).contains(&self.voting_period) &&
+            self.enactment_delay <= crate::MAX_PERIOD &&
+            self.quorum.within(Fraction::HALF) &&
+            self.threshold.is_majority();
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::InvalidGovernanceParams)
+        }
+    }
+}
+
+/// The constructor's input.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Genesis {
+    /// Hash of the ONNX graph without weight values.
+    pub architecture_hash: H256,
+    /// Hash of the initial model parameters.
+    pub parameter_hash: H256,
+    /// Where the initial model is in the vault.
+    pub vault_ref: Vec<u8>,
+    /// Hash of the global test set G.
+    pub test_set_hash: H256,
+    /// Number of samples in G (> 0).
+    pub test_set_size: u32,
+    /// The metric.
+    pub metric: MetricKind,
+    /// Whether a higher metric is better; must agree with `metric`.
+    pub higher_is_better: bool,
+    /// The largest difference two honest evaluations of the same predictions may show, and
+    /// the loss too small to count as one (fixed point; 0 for exact metrics such as accuracy).
+    pub metric_tolerance: u32,
+    /// The initial model's metric on G (fixed point, in the metric's range).
+    pub performance: i64,
+    /// Round hyperparameters.
+    pub hyperparameters: Hyperparameters,
+    /// Governance parameters.
+    pub governance: GovernanceParams,
+    /// The founding members (1..=MAX_MEMBERS, distinct).
+    pub founders: Vec<Address>,
+    /// The vault operator's audit-anchors contract, if deployed.
+    pub audit_anchors: Option<Address>,
+}
+
+/// What the coalition evaluates models against, fixed at genesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct EvaluationSpec {
+    /// Hash of the ONNX graph without weight values: every candidate must have it.
+    pub architecture_hash: H256,
+    /// Hash of G.
+    pub test_set_hash: H256,
+    /// Samples in G.
+    pub test_set_size: u32,
+    /// The metric.
+    pub metric: MetricKind,
+    /// Whether higher is better.
+    pub higher_is_better: bool,
+    /// See [`Genesis::metric_tolerance`].
+    pub metric_tolerance: u32,
+}
+
+/// A member and the samples it has contributed (`D_i`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Member {
+    /// The member's account.
+    pub account: Address,
+    /// Samples in its appended contributions.
+    pub samples: u64,
+}
+
+/// A member's local test set L, registered once: the hash its oracle checks at start and the
+/// size every report of its must state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct LocalTestSet {
+    /// Hash of the set, as the oracle computes it.
+    pub hash: H256,
+    /// Samples in it (1..=MAX_LOCAL_SET).
+    pub size: u32,
+}
+
+/// A block of the model chain.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct ModelBlock {
+    /// Height (0 for genesis).
+    pub index: u32,
+    /// Timestamp (ms) at sealing.
+    pub timestamp: u64,
+    /// The previous block's hash (zero for genesis).
+    pub previous_hash: H256,
+    /// Hash of the model parameters.
+    pub parameter_hash: H256,
+    /// Where the model is in the vault (its keccak-256 is hashed into the block).
+    pub vault_ref: Vec<u8>,
+    /// The member whose increment this is (none for genesis and reverts).
+    pub contributor: Option<Address>,
+    /// Samples the increment was trained on.
+    pub samples: u64,
+    /// `keccak(SCALE(strengths))` of every member's strength once this block is appended;
+    /// the strengths themselves are in the block's `BlockAppended` event.
+    pub strengths_hash: H256,
+    /// Merged performance that accepted it (genesis: on G).
+    pub performance: i64,
+    /// The round that produced it, if any.
+    pub round: Option<u64>,
+    /// [`crate::hashing::block_hash`] of its [`BlockHeader`].
+    pub block_hash: H256,
+}
+
+impl ModelBlock {
+    /// The fields its hash covers.
+    pub fn header<K: crate::hashing::Keccak>(&self) -> BlockHeader {
+        BlockHeader {
+            index: self.index,
+            timestamp: self.timestamp,
+            previous_hash: self.previous_hash,
+            parameter_hash: self.parameter_hash,
+            vault_ref_hash: crate::hashing::keccak::<K>(&self.vault_ref),
+            contributor: self.contributor,
+            strengths_hash: self.strengths_hash,
+        }
+    }
+}
+
+/// What a block hash covers: `block_hash = keccak(SCALE(BlockHeader))`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct BlockHeader {
+    /// Height.
+    pub index: u32,
+    /// Timestamp (ms).
+    pub timestamp: u64,
+    /// The previous block's hash.
+    pub previous_hash: H256,
+    /// Hash of the model parameters.
+    pub parameter_hash: H256,
+    /// keccak-256 of the vault reference.
+    pub vault_ref_hash: H256,
+    /// The contributor.
+    pub contributor: Option<Address>,
+    /// Hash of the strengths once appended.
+    pub strengths_hash: H256,
+}
+
+/// What a validator measured on a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Scores {
+    /// Metric on G (fixed point).
+    pub g_metric: i64,
+    /// Digest of the predictions on G.
+    pub g_digest: H256,
+    /// Metric on the validator's local set L (ignored when `l_size` is 0).
+    pub l_metric: i64,
+    /// Samples in L: the size the validator registered, or 0 if it registered none.
+    pub l_size: u32,
+}
+
+/// Why a validator refused to score a candidate: a fault of the candidate itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Refusal {
+    /// The vault's copy does not hash to the candidate's parameter hash.
+    HashMismatch,
+    /// The model failed the checks every candidate must pass (architecture, operators, ...).
+    ModelRefused,
+    /// The model gave non-finite outputs.
+    NonFiniteOutputs,
+}
+
+/// A validator's finding: scores, or a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Verdict {
+    /// The candidate was evaluated.
+    Scored(Scores),
+    /// The candidate could not be evaluated, for a fault of its own.
+    Refused(Refusal),
+}
+
+/// A validator's report on a candidate. The vote is not in it: the contract derives it from the
+/// scores with [`crate::rules::keeps_performance`], so a report cannot say "accept" with
+/// numbers that say otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Report {
+    /// The round it is for.
+    pub round: u64,
+    /// The candidate parameter hash it is for.
+    pub candidate: H256,
+    /// What the validator found.
+    pub verdict: Verdict,
+}
+
+/// Why a validator's report was not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Deviation {
+    /// A metric outside the metric's range.
+    OutOfRange,
+    /// An `l_size` other than the validator's registered local set.
+    LocalSetMismatch,
+    /// A G digest off the majority's.
+    Digest,
+    /// The majority's digest, but a G metric further than the tolerance from theirs.
+    GMetric,
+}
+
+/// A validator's part in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode, TypeInfo)]
+pub struct Ballot {
+    /// Its commitment, once committed.
+    pub commitment: Option<H256>,
+    /// Its report, once revealed.
+    pub report: Option<Report>,
+    /// The sealed block hash it attested, if any.
+    pub attested: Option<H256>,
+    /// Why its report was not counted (set at tally).
+    pub deviation: Option<Deviation>,
+    /// Whether its counted report keeps the tip's performance: eligible as general (tally).
+    pub accepting: bool,
+    /// Whether it was drawn as general.
+    pub drawn_as_general: bool,
+}
+
+/// Why a round rejected its candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Rejection {
+    /// No G digest was shared by `quorum` of the reveals.
+    InconsistentPredictions,
+    /// Too few counted validators found it keeps the tip's performance, and the median of
+    /// their findings does not keep it either.
+    Degrades,
+    /// Too few counted validators found it keeps the tip's performance, although the median
+    /// of their findings does.
+    NotEnoughVotes,
+    /// `quorum` of the reveals refused the candidate (a fault of the candidate).
+    Refused,
+}
+
+/// Why a round ended without a decision or without a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Failure {
+    /// No validator committed in time.
+    NoCommits,
+    /// No committed validator revealed in time.
+    NoReveals,
+    /// Every accepting validator was general and none sealed in time.
+    NoGeneral,
+    /// Every accepting validator was general and no seal was attested in time.
+    NotAttested,
+}
+
+/// Where a round is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Phase {
+    /// Waiting for the block whose hash draws the validators.
+    Drawing,
+    /// Validators commit.
+    Commit,
+    /// Validators reveal.
+    Reveal,
+    /// Accepted; the general seals.
+    Sealing,
+    /// Sealed; validators attest.
+    Attesting,
+    /// The block is on the chain.
+    Appended,
+    /// The candidate was rejected.
+    Rejected(Rejection),
+    /// The round failed.
+    Failed(Failure),
+}
+
+impl Phase {
+    /// Whether the round is over.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Appended | Self::Rejected(_) | Self::Failed(_))
+    }
+}
+
+/// The block a general sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Seal {
+    /// The general that sealed it.
+    pub general: Address,
+    /// Where the general stored the model.
+    pub vault_ref: Vec<u8>,
+    /// Timestamp of sealing.
+    pub timestamp: u64,
+    /// The block's hash.
+    pub block_hash: H256,
+    /// Hash of the strengths hashed into it.
+    pub strengths_hash: H256,
+}
+
+/// A round: one candidate and its verdict. Its validators, vault reference, ballots, data IDs
+/// and seal are stored apart, so that this record fits one storage value.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Round {
+    /// Round id.
+    pub id: u64,
+    /// The member who proposed the candidate.
+    pub proposer: Address,
+    /// Index of the tip the candidate builds on.
+    pub parent: u32,
+    /// That tip's hash.
+    pub parent_hash: H256,
+    /// The candidate's parameter hash.
+    pub candidate: H256,
+    /// Samples it was trained on (= its data IDs).
+    pub samples: u64,
+    /// Block of the proposal.
+    pub opened_at: BlockNumber,
+    /// Number of validators drawn (`min(k, N - 1)`), once drawn.
+    pub validators: u32,
+    /// The seed of every draw in this round (zero until drawn).
+    pub seed: H256,
+    /// Hyperparameters as they were when the round opened.
+    pub params: Hyperparameters,
+    /// Current phase.
+    pub phase: Phase,
+    /// Last block of the current phase (for `Drawing`: the block whose hash draws).
+    pub deadline: BlockNumber,
+    /// Commits so far.
+    pub commits: u32,
+    /// Reveals so far.
+    pub reveals: u32,
+    /// Merged performance (median of the counted validators' findings), once tallied.
+    pub performance: Option<i64>,
+    /// Counted validators whose finding keeps the tip's performance, once tallied.
+    pub accepts: u32,
+    /// Validators whose report was not counted, once tallied.
+    pub deviants: u32,
+    /// Generals drawn so far.
+    pub generals_drawn: u32,
+    /// The current general.
+    pub general: Option<Address>,
+    /// Attestations of the current seal (the general's seal included).
+    pub attestations: u32,
+    /// The block it appended.
+    pub block: Option<u32>,
+}
+
+/// A governance action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Action {
+    /// Change one hyperparameter.
+    SetHyperparameter(Hyperparameter),
+    /// Change how governance decides (for proposals created afterwards).
+    SetGovernance(GovernanceParams),
+    /// Admit a member.
+    AddMember(Address),
+    /// Remove a member (its `D_i` leaves `D`).
+    RemoveMember(Address),
+    /// Append a block with the parameters of block `index`.
+    Revert(u32),
+    /// Record the vault's audit-anchors contract.
+    SetAuditAnchors(Option<Address>),
+    /// Replace (or clear) a member's registered local test set.
+    SetLocalTestSet(Address, Option<LocalTestSet>),
+}
+
+impl Action {
+    /// Whether the action must wait for no round to be open, and then goes before any new one:
+    /// it changes who validates, the chain, or what a validator must report.
+    pub fn waits_for_rounds(&self) -> bool {
+        matches!(self, Self::AddMember(_) | Self::RemoveMember(_) | Self::Revert(_) | Self::SetLocalTestSet(..))
+    }
+}
+
+/// Why governance rejected a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum ProposalRejection {
+    /// Too few members voted.
+    QuorumNotMet,
+    /// Too few of the votes were ayes.
+    ThresholdNotMet,
+}
+
+/// Where a proposal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum ProposalStatus {
+    /// Voting, or waiting for enactment.
+    Open,
+    /// Rejected by the vote.
+    Rejected(ProposalRejection),
+    /// Enacted.
+    Enacted,
+    /// Passed, but its action could no longer apply when enacted: closed with the reason.
+    Failed(Error),
+    /// Passed, but not enacted before it expired.
+    Expired,
+}
+
+/// A governance proposal, with the rules it is decided by taken when it was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct Proposal {
+    /// Proposal id.
+    pub id: u32,
+    /// Who proposed it.
+    pub proposer: Address,
+    /// What it does.
+    pub action: Action,
+    /// Last block of voting.
+    pub voting_ends: BlockNumber,
+    /// First block it may be enacted in.
+    pub enactable_from: BlockNumber,
+    /// Last block it may be enacted in; afterwards it expires.
+    pub expires: BlockNumber,
+    /// Members when it was created: the base of the quorum.
+    pub electorate: u32,
+    /// The governance quorum when it was created.
+    pub quorum: Fraction,
+    /// The governance threshold when it was created.
+    pub threshold: Fraction,
+    /// Aye votes.
+    pub ayes: u32,
+    /// Nay votes.
+    pub nays: u32,
+    /// Status.
+    pub status: ProposalStatus,
+}
+
+impl Proposal {
+    /// The vote's verdict: `None` if it passed.
+    pub fn rejection(&self) -> Option<ProposalRejection> {
+        let turnout = self.ayes.saturating_add(self.nays);
+        if !self.quorum.reached_by(turnout, self.electorate) {
+            Some(ProposalRejection::QuorumNotMet)
+        } else if !self.threshold.reached_by(self.ayes, turnout) {
+            Some(ProposalRejection::ThresholdNotMet)
+        } else {
+            None
+        }
+    }
+}
+
+/// Errors of the coalition's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub enum Error {
+    /// The genesis is inconsistent (metric direction or range, empty G, founders, vault
+    /// reference).
+    InvalidGenesis,
+    /// A hyperparameter is out of its range.
+    InvalidHyperparameters,
+    /// A governance parameter is out of its range.
+    InvalidGovernanceParams,
+    /// The caller is not a member.
+    NotMember,
+    /// The account is a member already.
+    AlreadyMember,
+    /// The coalition has `MAX_MEMBERS` members.
+    TooManyMembers,
+    /// The last member cannot be removed.
+    LastMember,
+    /// A round is open.
+    RoundOpen,
+    /// No round is open.
+    NoOpenRound,
+    /// The round is not the open one, or does not exist.
+    WrongRound,
+    /// The round is not in the phase this message needs.
+    WrongPhase,
+    /// The parent is not the tip.
+    StaleParent,
+    /// Fewer samples than the minimum batch size.
+    BatchTooSmall,
+    /// The number of data IDs differs from the sample count.
+    DataIdCountMismatch,
+    /// More than `MAX_DATA_IDS` data IDs.
+    TooManyDataIds,
+    /// A data ID appears twice in the proposal.
+    DuplicateDataId,
+    /// A data ID is in an appended block already.
+    DataIdUsed,
+    /// The vault reference is empty or longer than `MAX_VAULT_REF`.
+    InvalidVaultRef,
+    /// The candidate's parameters are those of a block already on the chain.
+    KnownParameters,
+    /// No member other than the proposer can validate.
+    NoEligibleValidators,
+    /// A passed governance proposal that changes members or reverts is due: enact it first.
+    GovernancePending,
+    /// The caller is not a validator of this round.
+    NotValidator,
+    /// The caller committed already.
+    AlreadyCommitted,
+    /// The caller did not commit.
+    NotCommitted,
+    /// The caller revealed already.
+    AlreadyRevealed,
+    /// The phase's deadline has passed.
+    DeadlinePassed,
+    /// The phase's deadline has not passed yet.
+    DeadlineNotReached,
+    /// The report names another round or candidate.
+    ReportMismatch,
+    /// The report and salt do not hash to the commitment.
+    CommitmentMismatch,
+    /// The caller is not the round's general.
+    NotGeneral,
+    /// The attested block hash is not the sealed one.
+    SealMismatch,
+    /// The caller attested this seal already.
+    AlreadyAttested,
+    /// The member registered a local test set already (governance may replace it).
+    LocalTestSetRegistered,
+    /// A local test set of no samples or more than `MAX_LOCAL_SET`.
+    InvalidLocalTestSet,
+    /// No such proposal.
+    UnknownProposal,
+    /// The proposal is not open.
+    ProposalClosed,
+    /// Voting on the proposal has ended.
+    VotingEnded,
+    /// Voting on the proposal has not ended.
+    VotingOpen,
+    /// The enactment delay has not passed.
+    EnactmentNotDue,
+    /// The caller voted already.
+    AlreadyVoted,
+    /// `MAX_OPEN_PROPOSALS` are open.
+    TooManyProposals,
+    /// The caller has `MAX_OPEN_PROPOSALS_PER_MEMBER` proposals open.
+    TooManyProposalsByMember,
+    /// A revert must target an earlier block.
+    InvalidRevert,
+    /// A counter would overflow.
+    Overflow,
+}

@@ -1,5 +1,5 @@
 //! Inference with ONNX Runtime (through `ort`, the library loaded at run time from
-//! `ORT_DYLIB_PATH` or a path given here).
+//! `ORT_DYLIB_PATH`, a path given here, or where `scripts/setup.sh` installed it).
 //!
 //! A [`Model`] runs a test set in batches of a fixed number of rows, so memory follows the batch
 //! size, not the test set's size; ONNX Runtime parallelises each batch over `threads` cores.
@@ -52,20 +52,39 @@ pub struct Engine {
     threads: usize,
 }
 
+/// The ONNX Runtime version `ort` binds, which `scripts/setup.sh` installs.
+pub const ONNXRUNTIME_VERSION: &str = "1.31.1";
+
+/// Where ONNX Runtime is when nobody says: `$ORT_DYLIB_PATH` if set, else the library
+/// `scripts/setup.sh` put in its cache (`$TCLEARN_CACHE`, by default `~/.cache/tclearn`,
+/// `onnxruntime/<version>/libonnxruntime.so.<version>`), so that the installed binaries run as
+/// the README writes them.
+pub fn default_library() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
+        return Some(path.into());
+    }
+    let cache = std::env::var_os("TCLEARN_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tclearn")))?;
+    let path = cache.join("onnxruntime").join(ONNXRUNTIME_VERSION).join(format!("libonnxruntime.so.{ONNXRUNTIME_VERSION}"));
+    path.is_file().then_some(path)
+}
+
 /// The process's one ONNX Runtime environment (ONNX Runtime allows one per process) and the
 /// library it was loaded from.
 static ENVIRONMENT: OnceLock<(PathBuf, Environment)> = OnceLock::new();
 static LOADING: Mutex<()> = Mutex::new(());
 
 impl Engine {
-    /// Load ONNX Runtime from `library` (or `$ORT_DYLIB_PATH`); sessions use `threads` threads.
-    /// The library is loaded once per process; asking for another one afterwards is an error.
+    /// Load ONNX Runtime from `library`, else [`default_library`]; sessions use `threads`
+    /// threads. The library is loaded once per process; asking for another one afterwards is an
+    /// error.
     pub fn new(library: Option<&Path>, threads: usize) -> Result<Self, EngineError> {
         let path = match library {
             Some(path) => path.to_path_buf(),
-            None => std::env::var_os("ORT_DYLIB_PATH").map(Into::into).ok_or_else(|| EngineError::Library {
-                path: "$ORT_DYLIB_PATH".into(),
-                reason: "not set".into(),
+            None => default_library().ok_or_else(|| EngineError::Library {
+                path: format!("$ORT_DYLIB_PATH, or libonnxruntime.so.{ONNXRUNTIME_VERSION} in scripts/setup.sh's cache"),
+                reason: "not set, and not installed (run scripts/setup.sh, or pass --ort-library)".into(),
             })?,
         };
         let library_error = |reason: String| EngineError::Library { path: path.display().to_string(), reason };
@@ -167,6 +186,12 @@ impl Model {
 mod tests {
     use super::*;
     use crate::architectures::{Cnn, Dense, Mlp};
+
+    #[test]
+    fn the_version_is_the_one_setup_installs() {
+        let env = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/env.sh")).unwrap();
+        assert!(env.contains(&format!("ONNXRUNTIME_VERSION=\"{ONNXRUNTIME_VERSION}\"")), "scripts/env.sh pins another version");
+    }
 
     fn library() -> std::path::PathBuf {
         // Set by .cargo/config.toml for every cargo command in the repository.

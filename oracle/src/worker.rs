@@ -34,9 +34,9 @@ use std::{
 use tclearn_client::{
     coalition::{
         hashing, rules, BlockHeader, CallError, Coalition, LocalTestSet, Member, NativeKeccak, Phase, Refusal, Report,
-        Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
+        CoalitionError, Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
     },
-    AccountId32, Client, ContractMetadata, Keypair, H160, H256,
+    AccountId32, Client, ContractMetadata, Error, Keypair, H160, H256,
 };
 use tracing::{debug, info, warn};
 
@@ -140,6 +140,39 @@ enum StepError {
     Other(String),
 }
 
+impl StepError {
+    /// The node could not be reached: connect again.
+    fn is_connection(&self) -> bool {
+        matches!(self, StepError::Client(Error::Rpc(_)) | StepError::Chain(CallError::Client(Error::Rpc(_))))
+    }
+
+    /// The chain moved on under this oracle's step: its dry run passed on one state and the
+    /// transaction met another in its block, or the contract says the phase or round has moved.
+    fn is_overtaken(&self) -> bool {
+        match self {
+            StepError::Client(error) | StepError::Chain(CallError::Client(error)) => overtaken_in_block(error),
+            StepError::Chain(CallError::Contract(error)) => matches!(
+                error,
+                CoalitionError::WrongPhase |
+                    CoalitionError::WrongRound |
+                    CoalitionError::NoOpenRound |
+                    CoalitionError::DeadlineNotReached |
+                    CoalitionError::AlreadyCommitted |
+                    CoalitionError::AlreadyRevealed |
+                    CoalitionError::AlreadyAttested
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a transaction failed in its block for a state its dry run did not see: the contract
+/// reverted, or a longer path ran out of the gas or deposit the dry run sized.
+fn overtaken_in_block(error: &Error) -> bool {
+    matches!(error, Error::Module { pallet, error, .. }
+        if pallet == "Revive" && matches!(error.as_str(), "ContractReverted" | "OutOfGas" | "StorageDepositLimitExhausted"))
+}
+
 /// Read the validator's key from the configuration.
 pub fn load_key(config: &Config) -> Result<Keypair, WorkerError> {
     let uri = match (&config.key_uri, &config.key_file) {
@@ -209,10 +242,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             Ok(()) => {}
             Err(StepError::Other(reason)) if reason.starts_with("fatal:") => return Err(WorkerError::Setup(reason)),
             Err(StepError::Journal(e)) => return Err(e.into()),
+            Err(e) if e.is_overtaken() => {
+                // Another transaction changed the state first (a race to `advance`, a dry run
+                // made before another validator's call in the same block): the next tick acts on
+                // the new state. Not an error, and no reason to reconnect.
+                info!("overtaken: {e}");
+            }
             Err(e) => {
                 oracle.telemetry.errors.inc();
                 warn!("{e}");
-                if matches!(e, StepError::Client(_) | StepError::Chain(CallError::Client(_))) {
+                if e.is_connection() {
                     // Connect again on the next tick.
                     oracle.coalition = None;
                 }
@@ -267,6 +306,13 @@ impl Oracle {
                 return Err(StepError::Other(format!(
                     "fatal: G has {} samples, the coalition's has {}",
                     self.shared.global.samples, spec.test_set_size
+                )));
+            }
+            if self.shared.global.hash != spec.test_set_hash.0 {
+                return Err(StepError::Other(format!(
+                    "fatal: G's hash is 0x{}, the coalition's G is {}: this is not the coalition's test set",
+                    hex::encode(self.shared.global.hash),
+                    spec.test_set_hash
                 )));
             }
             let shared = Arc::get_mut(&mut self.shared).ok_or_else(|| StepError::Other("evaluation in flight".into()))?;
@@ -563,6 +609,23 @@ mod tests {
     }
 
     const ARGS: [&str; 9] = ["oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--metadata", "m.json", "--genesis", "g.json", "--global-test-set", "g.csv"];
+
+    #[test]
+    fn races_are_not_errors_and_only_lost_connections_reconnect() {
+        let module = |error: &str| Error::Module { pallet: "Revive".into(), error: error.into(), docs: String::new() };
+        let chain = |error| StepError::Chain(CallError::Client(error));
+        assert!(chain(module("ContractReverted")).is_overtaken());
+        assert!(chain(module("OutOfGas")).is_overtaken());
+        assert!(StepError::Chain(CallError::Contract(CoalitionError::DeadlineNotReached)).is_overtaken());
+        assert!(StepError::Chain(CallError::Contract(CoalitionError::WrongPhase)).is_overtaken());
+        assert!(!StepError::Chain(CallError::Contract(CoalitionError::CommitmentMismatch)).is_overtaken());
+        assert!(!chain(module("ContractNotFound")).is_overtaken());
+        assert!(!chain(Error::Rpc("closed".into())).is_overtaken());
+        assert!(chain(Error::Rpc("closed".into())).is_connection());
+        assert!(StepError::Client(Error::Rpc("closed".into())).is_connection());
+        assert!(!chain(module("OutOfGas")).is_connection(), "a refused transaction keeps the connection");
+        assert!(!StepError::Chain(CallError::Contract(CoalitionError::WrongPhase)).is_connection());
+    }
 
     #[test]
     fn the_key_comes_from_a_uri_or_a_file_and_is_never_printed() {

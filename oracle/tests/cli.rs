@@ -77,3 +77,28 @@ fn evaluate_prints_a_report_or_the_refusal() {
     let (ok, _, stderr) = oracle(&["evaluate", "--model", &model_arg, "--test-set", "/nonexistent.csv"]);
     assert!(!ok && stderr.contains("/nonexistent.csv"), "{stderr}");
 }
+
+/// The installed binary finds the ONNX Runtime library setup installed, as the README runs it:
+/// without `ORT_DYLIB_PATH` (which only cargo sets, from `.cargo/config.toml`).
+#[test]
+fn evaluate_runs_without_ort_dylib_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = TestSet::open(&breast_cancer(), None).unwrap();
+    let features = set.inputs(0..set.samples).unwrap();
+    let mlp = train_logistic(&features, 30, &set.labels().unwrap(), 2, 20, 0.5);
+    let model_path = dir.path().join("model.onnx");
+    std::fs::write(&model_path, mlp.to_onnx()).unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_oracle"));
+        command.env_remove("ORT_DYLIB_PATH").envs(env.iter().copied());
+        command.args(["evaluate", "--model", model_path.to_str().unwrap(), "--test-set", breast_cancer().to_str().unwrap()]);
+        let output = command.output().unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).to_string())
+    };
+    let (ok, stderr) = run(&[]);
+    assert!(ok, "{stderr}");
+    // Nowhere to find it: a clear refusal that says what to do.
+    let empty = dir.path().display().to_string();
+    let (ok, stderr) = run(&[("TCLEARN_CACHE", &empty)]);
+    assert!(!ok && stderr.contains("run scripts/setup.sh, or pass --ort-library"), "{stderr}");
+}

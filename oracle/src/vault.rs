@@ -113,9 +113,12 @@ impl Vault {
         let url = self.url(vault_ref)?;
         let transport = |reason: String| VaultError::Transport { url: url.clone(), reason };
         let uri: hyper::Uri = url.parse().map_err(|e| VaultError::Reference(format!("{url}: {e}")))?;
-        let response = tokio::time::timeout(self.timeout, self.client.get(uri))
+        // One deadline for the whole fetch: a body trickling a byte at a time is cut off too.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let late = || transport(format!("the fetch did not finish within {:?}", self.timeout));
+        let response = tokio::time::timeout_at(deadline, self.client.get(uri))
             .await
-            .map_err(|_| transport(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|_| late())?
             .map_err(|e| transport(e.to_string()))?;
         if !response.status().is_success() {
             return Err(VaultError::Status { url, status: response.status().as_u16() });
@@ -123,9 +126,7 @@ impl Vault {
         let mut body = response.into_body();
         let mut bytes = Vec::new();
         loop {
-            let frame = tokio::time::timeout(self.timeout, body.frame())
-                .await
-                .map_err(|_| transport(format!("body stalled for {:?}", self.timeout)))?;
+            let frame = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| late())?;
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| transport(e.to_string()))?;
             if let Ok(data) = frame.into_data() {
@@ -183,6 +184,35 @@ mod tests {
         assert!(matches!(error, VaultError::Status { status: 404, .. }) && error.is_transient(), "{error}");
         let closed = Vault::new(Some("http://127.0.0.1:9"), 1024, Duration::from_secs(5)).unwrap();
         assert!(closed.fetch(b"a.onnx", &hash).await.unwrap_err().is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_trickles_is_cut_off_at_the_deadline() {
+        // 40 bytes, one every 100 ms: each frame arrives well within the 1 s timeout, the whole
+        // body does not.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 1024];
+                    let _ = stream.read(&mut request).await;
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\nConnection: close\r\n\r\n").await;
+                    for _ in 0..40 {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if stream.write_all(b"x").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let vault = Vault::new(Some(&url), 1024, Duration::from_secs(1)).unwrap();
+        let started = std::time::Instant::now();
+        let error = vault.fetch(b"slow.onnx", &[0; 32]).await.unwrap_err();
+        assert!(error.to_string().contains("did not finish within 1s"), "{error}");
+        assert!(started.elapsed() < Duration::from_millis(2_500), "{:?}", started.elapsed());
+        assert!(error.is_transient());
     }
 
     #[test]

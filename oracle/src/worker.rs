@@ -102,7 +102,8 @@ pub struct Config {
     /// Milliseconds between looks at the chain.
     #[arg(long, env = "TCLEARN_POLL_MS", default_value_t = 500)]
     pub poll_ms: u64,
-    /// Seconds before a vault request is given up (and retried on a later tick).
+    /// Seconds a whole vault fetch may take, body included (then it is given up and retried on
+    /// a later tick).
     #[arg(long, env = "TCLEARN_VAULT_TIMEOUT", default_value_t = 30)]
     pub vault_timeout: u64,
     /// Fault injection for the restart tests: abort the process right after this step's
@@ -238,7 +239,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     tokio::pin!(shutdown);
     loop {
-        match oracle.tick().await {
+        // A tick can wait on the node or the vault: a shutdown does not wait for it. What it
+        // had done is in the journal and on chain, which the next start reads first.
+        let outcome = tokio::select! {
+            outcome = oracle.tick() => outcome,
+            () = &mut shutdown => {
+                info!("shutting down");
+                return Ok(());
+            }
+        };
+        match outcome {
             Ok(()) => {}
             Err(StepError::Other(reason)) if reason.starts_with("fatal:") => return Err(WorkerError::Setup(reason)),
             Err(StepError::Journal(e)) => return Err(e.into()),
@@ -328,15 +338,20 @@ impl Oracle {
     async fn tick(&mut self) -> Result<(), StepError> {
         let coalition = self.connect().await?;
         let best = coalition.client().best_number().await?;
-        self.follow(&coalition, best).await?;
+        // Following events is for the record; acting must never wait on it.
+        if let Err(e) = self.follow(&coalition, best).await {
+            self.telemetry.errors.inc();
+            warn!("reading events: {e}");
+        }
         self.act(&coalition, best).await
     }
 
     /// Read the events of blocks not read yet.
     async fn follow(&mut self, coalition: &Coalition, best: u64) -> Result<(), StepError> {
-        let mut next = self.journal.next_block()?.unwrap_or(best);
-        // At most 256 blocks per tick, so that acting is never starved.
-        let last = best.min(next.saturating_add(255));
+        let (mut next, last, skipped) = catch_up(self.journal.next_block()?, best);
+        if skipped > 0 {
+            warn!(skipped, from = next, "offline too long: the events of older blocks may be pruned, skipped");
+        }
         while next <= last {
             let (_, events) = coalition.client().block_contract_events(next).await?;
             for opened in coalition.events::<RoundOpened>(&events, "RoundOpened")? {
@@ -566,6 +581,22 @@ impl Oracle {
     }
 }
 
+/// Blocks whose events an oracle reads per tick, at most.
+const EVENTS_PER_TICK: u64 = 64;
+/// How far back an oracle reads events after being offline: within the 256 blocks a node keeps
+/// by default, with a margin.
+const CATCH_UP: u64 = 128;
+
+/// The blocks to read events from this tick, from the journaled `next` (none on a first start:
+/// from the best block) to `best`: `(first, last, skipped)`, skipping what is older than
+/// [`CATCH_UP`] blocks and reading at most [`EVENTS_PER_TICK`].
+fn catch_up(next: Option<u64>, best: u64) -> (u64, u64, u64) {
+    let next = next.unwrap_or(best);
+    let first = next.max(best.saturating_sub(CATCH_UP));
+    let last = best.min(first.saturating_add(EVENTS_PER_TICK - 1));
+    (first, last, first - next)
+}
+
 fn describe(set: Option<LocalTestSet>) -> String {
     set.map_or("none".into(), |set| format!("{} samples with hash {}", set.size, set.hash))
 }
@@ -609,6 +640,46 @@ mod tests {
     }
 
     const ARGS: [&str; 9] = ["oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--metadata", "m.json", "--genesis", "g.json", "--global-test-set", "g.csv"];
+
+    #[test]
+    fn catching_up_skips_what_a_node_has_pruned_and_reads_a_bounded_span() {
+        assert_eq!(catch_up(None, 1_000), (1_000, 1_000, 0), "a first start reads from the best block");
+        assert_eq!(catch_up(Some(990), 1_000), (990, 1_000, 0));
+        assert_eq!(catch_up(Some(800), 1_000), (872, 935, 72), "13 minutes away: older blocks skipped");
+        assert_eq!(catch_up(Some(0), 100), (0, 63, 0), "a young chain is read from its start, 64 at a time");
+        assert_eq!(catch_up(Some(1_001), 1_000), (1_001, 1_000, 0), "nothing new: an empty span");
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_does_not_wait_for_a_node_that_never_answers() {
+        // A node that accepts connections and never says a word.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let rpc = format!("ws://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = dir.path().join("genesis.json");
+        std::fs::write(&genesis, r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        let metadata = dir.path().join("metadata.json");
+        std::fs::write(&metadata, "{}").unwrap();
+        let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/breast_cancer.csv");
+        let journal = dir.path().join("journal.redb");
+        let cli = Cli::try_parse_from([
+            "oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--key-uri", "//Bob",
+            "--rpc", &rpc, "--metadata", metadata.to_str().unwrap(), "--genesis", genesis.to_str().unwrap(),
+            "--global-test-set", g.to_str().unwrap(), "--journal", journal.to_str().unwrap(),
+        ])
+        .unwrap();
+        let started = std::time::Instant::now();
+        let shutdown = tokio::time::sleep(Duration::from_millis(300));
+        let stopped = tokio::time::timeout(Duration::from_secs(5), run(cli.config, shutdown)).await;
+        assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "stopped after {:?}", started.elapsed());
+    }
 
     #[test]
     fn races_are_not_errors_and_only_lost_connections_reconnect() {

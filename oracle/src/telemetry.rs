@@ -1,7 +1,7 @@
 //! Prometheus metrics of the worker, served by Substrate's own endpoint crate.
 
 use substrate_prometheus_endpoint::{
-    register, Counter, Histogram, HistogramOpts, PrometheusError, Registry, U64,
+    register, Counter, Gauge, Histogram, HistogramOpts, PrometheusError, Registry, F64, U64,
 };
 
 /// The worker's metrics (prefix `tclearn_oracle_`).
@@ -21,6 +21,14 @@ pub struct Telemetry {
     pub blocks_signed: Counter<U64>,
     /// Errors (RPC, vault, transactions), each retried.
     pub errors: Counter<U64>,
+    /// Unix time of the last tick that completed: a stalled oracle stops moving it.
+    pub last_tick_seconds: Gauge<U64>,
+    /// The best block the node reported at the last tick.
+    pub best_block: Gauge<U64>,
+    /// 1 while a candidate is being evaluated.
+    pub evaluating: Gauge<U64>,
+    /// The validator account's free balance, in planck: what pays its transactions.
+    pub free_balance: Gauge<F64>,
 }
 
 impl Telemetry {
@@ -41,6 +49,13 @@ impl Telemetry {
             reports_posted: counter("reports_posted_total", "Commitments and reveals posted")?,
             blocks_signed: counter("blocks_signed_total", "Seals and attestations posted")?,
             errors: counter("errors_total", "Errors, each retried")?,
+            last_tick_seconds: register(
+                Gauge::new("last_tick_seconds", "Unix time of the last tick that completed")?,
+                &registry,
+            )?,
+            best_block: register(Gauge::new("best_block", "The node's best block at the last tick")?, &registry)?,
+            evaluating: register(Gauge::new("evaluating", "1 while a candidate is being evaluated")?, &registry)?,
+            free_balance: register(Gauge::new("free_balance", "The validator's free balance, planck")?, &registry)?,
             registry,
         })
     }

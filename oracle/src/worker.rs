@@ -325,6 +325,12 @@ impl Oracle {
                     spec.test_set_hash
                 )));
             }
+            if coalition.client().free_balance(&self.account).await? == 0 {
+                return Err(StepError::Other(format!(
+                    "fatal: the validator's account {} has no funds to pay for its transactions",
+                    self.address
+                )));
+            }
             let shared = Arc::get_mut(&mut self.shared).ok_or_else(|| StepError::Other("evaluation in flight".into()))?;
             shared.declaration = declaration;
             self.ensure_local_set(&coalition).await?;
@@ -337,13 +343,24 @@ impl Oracle {
 
     async fn tick(&mut self) -> Result<(), StepError> {
         let coalition = self.connect().await?;
-        let best = coalition.client().best_number().await?;
+        let client = coalition.client();
+        if client.is_syncing().await? {
+            // Its best block may be far behind: acting on it could commit to a stale round.
+            info!("the node is syncing: waiting");
+            return Ok(());
+        }
+        let best = client.best_number().await?;
+        self.telemetry.best_block.set(best);
+        self.telemetry.free_balance.set(client.free_balance(&self.account).await? as f64);
         // Following events is for the record; acting must never wait on it.
         if let Err(e) = self.follow(&coalition, best).await {
             self.telemetry.errors.inc();
             warn!("reading events: {e}");
         }
-        self.act(&coalition, best).await
+        self.act(&coalition, best).await?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.telemetry.last_tick_seconds.set(now);
+        Ok(())
     }
 
     /// Read the events of blocks not read yet.
@@ -512,6 +529,7 @@ impl Oracle {
         };
         let shared = self.shared.clone();
         let timer = self.telemetry.evaluation_seconds.start_timer();
+        self.telemetry.evaluating.set(1);
         let outcome = tokio::task::spawn_blocking(move || -> Result<(Evaluation, Option<Evaluation>), evaluate::EvaluateError> {
             // Checked and loaded once, scored on G and then on L (whose hash is not on chain).
             let started = std::time::Instant::now();
@@ -524,8 +542,9 @@ impl Oracle {
             };
             Ok((g, l))
         })
-        .await
-        .map_err(|e| StepError::Other(format!("evaluation task: {e}")))?;
+        .await;
+        self.telemetry.evaluating.set(0);
+        let outcome = outcome.map_err(|e| StepError::Other(format!("evaluation task: {e}")))?;
         timer.observe_duration();
         self.telemetry.evaluations.inc();
         let (g, l) = match outcome {

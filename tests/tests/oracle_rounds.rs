@@ -271,6 +271,16 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
     assert!(metrics.contains("tclearn_oracle_evaluation_seconds_count 3"), "{metrics}");
+    // What shows a stall: the last tick, the best block, an evaluation in flight, the funds.
+    let gauge = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(now - gauge("tclearn_oracle_last_tick_seconds") < 30.0, "{metrics}");
+    assert!(gauge("tclearn_oracle_best_block") >= last_block as f64 - 2.0, "{metrics}");
+    assert_eq!(gauge("tclearn_oracle_evaluating"), 0.0);
+    assert!(gauge("tclearn_oracle_free_balance") > 1e12, "Bob is funded: {metrics}");
     drop(oracles);
     node.stop().await;
 }
@@ -361,6 +371,12 @@ async fn oracles_reconnect_after_the_node_restarts() {
     let status = tokio::time::timeout(ROUND_TIMEOUT, impostor.child.wait()).await.expect("it stops").unwrap();
     assert!(!status.success(), "{}", impostor.log());
     assert!(impostor.log().contains("changes only through governance"), "{}", impostor.log());
+    // An oracle whose account has no funds refuses to start: it could send nothing.
+    let bob_l = dir.path().join("l-Bob.csv").display().to_string();
+    let mut broke = Oracle::start(&env, "Nobody", dir.path(), &[("TCLEARN_LOCAL_TEST_SET", bob_l.as_str())]);
+    let status = tokio::time::timeout(ROUND_TIMEOUT, broke.child.wait()).await.expect("it stops").unwrap();
+    assert!(!status.success(), "{}", broke.log());
+    assert!(broke.log().contains("has no funds to pay for its transactions"), "{}", broke.log());
     // An oracle with another G of the same size (two rows swapped) refuses to start too.
     let g = std::fs::read_to_string(dir.path().join("g.csv")).unwrap();
     let mut rows: Vec<&str> = g.lines().collect();

@@ -256,6 +256,34 @@ impl Client {
         }
     }
 
+    /// The free balance of `account`, in planck (0 for an account that does not exist).
+    pub async fn free_balance(&self, account: &AccountId32) -> Result<u128> {
+        /// `frame_system::AccountInfo` with `pallet_balances::AccountData`, as stored.
+        #[derive(Decode)]
+        struct AccountInfo {
+            _nonce: u32,
+            _consumers: u32,
+            _providers: u32,
+            _sufficients: u32,
+            free: u128,
+            _reserved: u128,
+            _frozen: u128,
+            _flags: u128,
+        }
+        let entry = dynamic::storage::<(Static<AccountId32>,), Static<AccountInfo>>("System", "Account");
+        let at = self.at_best().await?;
+        let info = at.storage().try_fetch(entry, (Static(account.clone()),)).await.map_err(Error::rpc)?;
+        match info {
+            None => Ok(0),
+            Some(value) => Ok(value.decode().map_err(|e| Error::Decode { what: "System::Account", reason: e.to_string() })?.0.free),
+        }
+    }
+
+    /// Whether the node says it is syncing (its best block may be far behind the chain's).
+    pub async fn is_syncing(&self) -> Result<bool> {
+        Ok(self.rpc.system_health().await.map_err(Error::rpc)?.is_syncing)
+    }
+
     /// Map `signer`'s account to its H160 if it is not mapped yet. Returns whether it mapped now.
     pub async fn ensure_mapped(&self, signer: &Keypair) -> Result<bool> {
         let account = signer.account_id();

@@ -285,6 +285,13 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     node.stop().await;
 }
 
+/// `oracle` stops on its own with a failure whose log says `reason`.
+async fn refuses_to_start(mut oracle: Oracle, reason: &str) {
+    let status = tokio::time::timeout(ROUND_TIMEOUT, oracle.child.wait()).await.expect("it stops").unwrap();
+    assert!(!status.success(), "{}", oracle.log());
+    assert!(oracle.log().contains(reason), "{reason} in\n{}", oracle.log());
+}
+
 /// The body of `GET path` from `addr`, over plain HTTP/1.0.
 async fn http_get(addr: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -367,16 +374,11 @@ async fn oracles_reconnect_after_the_node_restarts() {
     let other_l = dir.path().join("l-Charlie.csv").display().to_string();
     let journal = dir.path().join("bob-again.redb").display().to_string();
     let extra = [("TCLEARN_LOCAL_TEST_SET", other_l.as_str()), ("TCLEARN_JOURNAL", journal.as_str())];
-    let mut impostor = Oracle::start(&env, "Bob", dir.path(), &extra);
-    let status = tokio::time::timeout(ROUND_TIMEOUT, impostor.child.wait()).await.expect("it stops").unwrap();
-    assert!(!status.success(), "{}", impostor.log());
-    assert!(impostor.log().contains("changes only through governance"), "{}", impostor.log());
+    refuses_to_start(Oracle::start(&env, "Bob", dir.path(), &extra), "changes only through governance").await;
     // An oracle whose account has no funds refuses to start: it could send nothing.
     let bob_l = dir.path().join("l-Bob.csv").display().to_string();
-    let mut broke = Oracle::start(&env, "Nobody", dir.path(), &[("TCLEARN_LOCAL_TEST_SET", bob_l.as_str())]);
-    let status = tokio::time::timeout(ROUND_TIMEOUT, broke.child.wait()).await.expect("it stops").unwrap();
-    assert!(!status.success(), "{}", broke.log());
-    assert!(broke.log().contains("has no funds to pay for its transactions"), "{}", broke.log());
+    let broke = Oracle::start(&env, "Nobody", dir.path(), &[("TCLEARN_LOCAL_TEST_SET", bob_l.as_str())]);
+    refuses_to_start(broke, "has no funds to pay for its transactions").await;
     // An oracle with another G of the same size (two rows swapped) refuses to start too.
     let g = std::fs::read_to_string(dir.path().join("g.csv")).unwrap();
     let mut rows: Vec<&str> = g.lines().collect();
@@ -386,10 +388,7 @@ async fn oracles_reconnect_after_the_node_restarts() {
     let other_g = other_g.display().to_string();
     let journal = dir.path().join("charlie-again.redb").display().to_string();
     let extra = [("TCLEARN_GLOBAL_TEST_SET", other_g.as_str()), ("TCLEARN_JOURNAL", journal.as_str())];
-    let mut impostor = Oracle::start(&env, "Charlie", dir.path(), &extra);
-    let status = tokio::time::timeout(ROUND_TIMEOUT, impostor.child.wait()).await.expect("it stops").unwrap();
-    assert!(!status.success(), "{}", impostor.log());
-    assert!(impostor.log().contains("this is not the coalition's test set"), "{}", impostor.log());
+    refuses_to_start(Oracle::start(&env, "Charlie", dir.path(), &extra), "this is not the coalition's test set").await;
     drop(oracles);
     node.stop().await;
 }

@@ -297,7 +297,7 @@ pub mod coalition {
         /// Every member's strength (parts per billion), in slot order.
         #[ink(message)]
         pub fn strengths(&self) -> Vec<(Address, u64)> {
-            strengths_of(&self.members())
+            rules::strengths(&self.members())
         }
 
         /// One member's strength, if it is a member.
@@ -1018,15 +1018,15 @@ pub mod coalition {
             for member in members.iter_mut().filter(|m| m.account == *contributor) {
                 member.samples = member.samples.checked_add(samples).ok_or(Error::Overflow)?;
             }
-            Ok(strengths_of(&members))
+            Ok(rules::strengths(&members))
         }
 
         fn emit_strengths(&self) {
             let members = self.members();
             self.env().emit_event(StrengthsUpdated {
                 members: self.member_count,
-                total_samples: total_samples(&members),
-                strengths: strengths_of(&members),
+                total_samples: rules::total_samples(&members),
+                strengths: rules::strengths(&members),
             });
         }
 
@@ -1286,16 +1286,6 @@ pub mod coalition {
         performance: i64,
         round: Option<u64>,
         timestamp: u64,
-    }
-
-    fn total_samples(members: &[Member]) -> u64 {
-        members.iter().fold(0u64, |sum, m| sum.saturating_add(m.samples))
-    }
-
-    fn strengths_of(members: &[Member]) -> Vec<(Address, u64)> {
-        let total = total_samples(members);
-        let count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-        members.iter().map(|m| (m.account, rules::strength(count, m.samples, total))).collect()
     }
 
     /// Chunks the open round's data IDs take.

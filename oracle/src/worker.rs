@@ -34,7 +34,7 @@ use std::{
 use tclearn_client::{
     coalition::{
         hashing, rules, BlockHeader, CallError, Coalition, LocalTestSet, Member, NativeKeccak, Phase, Refusal, Report,
-        CoalitionError, Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
+        CoalitionError, EvaluationSpec, Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
     },
     AccountId32, Client, ContractMetadata, Error, Keypair, H160, H256,
 };
@@ -233,7 +233,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         telemetry,
         metadata,
         coalition: None,
-        checked_genesis: false,
+        spec: None,
         refused_seals: HashSet::new(),
         config,
     };
@@ -296,7 +296,9 @@ struct Oracle {
     telemetry: Telemetry,
     metadata: ContractMetadata,
     coalition: Option<Coalition>,
-    checked_genesis: bool,
+    /// The coalition's evaluation spec, checked against the declaration and the sets at the
+    /// first connection.
+    spec: Option<EvaluationSpec>,
     /// Seals this oracle found wrong (not the candidate, or a hash that covers something else).
     refused_seals: HashSet<H256>,
 }
@@ -308,7 +310,7 @@ impl Oracle {
         }
         let client = Client::connect(&self.config.rpc).await?;
         let coalition = Coalition::at(client, self.config.coalition, self.metadata.clone());
-        if !self.checked_genesis {
+        if self.spec.is_none() {
             let spec = coalition.evaluation_spec(&self.account).await?;
             let mut declaration = self.shared.declaration.clone();
             declaration.check_chain(&spec).map_err(|e| StepError::Other(format!("fatal: {e}")))?;
@@ -334,7 +336,7 @@ impl Oracle {
             let shared = Arc::get_mut(&mut self.shared).ok_or_else(|| StepError::Other("evaluation in flight".into()))?;
             shared.declaration = declaration;
             self.ensure_local_set(&coalition).await?;
-            self.checked_genesis = true;
+            self.spec = Some(spec);
         }
         info!(rpc = %self.config.rpc, "connected");
         self.coalition = Some(coalition.clone());
@@ -552,8 +554,8 @@ impl Oracle {
             Err(e) => return Ok(refusal(evaluate::refusal_of(&e), e.to_string())),
         };
         let local = l.as_ref().map(|l| (l.fixed, l.samples as u32));
-        let spec = coalition.evaluation_spec(me).await?;
-        let finding = evaluate::finding(g.fixed, g.samples as u32, local, parent.performance, round.params.lambda_ppm, &spec);
+        let spec = self.spec.as_ref().ok_or_else(|| StepError::Other("evaluating before the spec was checked".into()))?;
+        let finding = evaluate::finding(g.fixed, g.samples as u32, local, parent.performance, round.params.lambda_ppm, spec);
         info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, ?finding, "evaluated");
         Ok(Report {
             round: id,
@@ -623,18 +625,11 @@ fn describe(set: Option<LocalTestSet>) -> String {
 /// The hash of the block `seal` stands for, from the round and the members as the chain has
 /// them: the proposer's samples added, the seal's vault reference and timestamp.
 fn sealed_block_hash(round: &Round, seal: &Seal, members: &[Member]) -> H256 {
-    let total = members
-        .iter()
-        .map(|m| if m.account == round.proposer { m.samples.saturating_add(round.samples) } else { m.samples })
-        .fold(0u64, u64::saturating_add);
-    let count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-    let strengths: Vec<(H160, u64)> = members
-        .iter()
-        .map(|m| {
-            let samples = if m.account == round.proposer { m.samples.saturating_add(round.samples) } else { m.samples };
-            (m.account, rules::strength(count, samples, total))
-        })
-        .collect();
+    let mut after: Vec<Member> = members.to_vec();
+    for member in after.iter_mut().filter(|m| m.account == round.proposer) {
+        member.samples = member.samples.saturating_add(round.samples);
+    }
+    let strengths = rules::strengths(&after);
     let header = BlockHeader {
         index: round.parent.saturating_add(1),
         timestamp: seal.timestamp,

@@ -25,7 +25,7 @@
 //! bound by one.
 
 use crate::{
-    hashing::Keccak, Address, Deviation, EvaluationSpec, Fraction, Rejection, Report, Scores, Verdict, H256,
+    hashing::Keccak, Address, Deviation, EvaluationSpec, Fraction, Member, Rejection, Report, Scores, Verdict, H256,
 };
 use alloc::vec::Vec;
 
@@ -48,6 +48,18 @@ pub fn strength(members: u32, samples: u64, total_samples: u64) -> u64 {
         .and_then(|product| product.checked_div(u128::from(total_samples)))
         .map_or(0, |share| u64::try_from(share).unwrap_or(STRENGTH_ONE));
     base.saturating_add(data)
+}
+
+/// `D`: every member's samples together.
+pub fn total_samples(members: &[Member]) -> u64 {
+    members.iter().fold(0u64, |sum, m| sum.saturating_add(m.samples))
+}
+
+/// Every member's strength, in the members' order: what a block's strengths hash covers.
+pub fn strengths(members: &[Member]) -> Vec<(Address, u64)> {
+    let total = total_samples(members);
+    let count = u32::try_from(members.len()).unwrap_or(u32::MAX);
+    members.iter().map(|m| (m.account, strength(count, m.samples, total))).collect()
 }
 
 /// A deterministic stream of 64-bit words: `keccak(seed ‖ counter)`, four words per hash.

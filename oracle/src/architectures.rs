@@ -119,6 +119,25 @@ fn dims(values: &[usize]) -> Vec<i64> {
 impl Mlp {
     /// The model as ONNX bytes: input `x` of `[batch, inputs]`, output `probabilities`.
     pub fn to_onnx(&self) -> Vec<u8> {
+        self.onnx(true)
+    }
+
+    /// The model without its softmax, as a regressor: output `logits`, `relu(x·W1 + b1)·W2 + b2`
+    /// ([`Mlp::regress`]).
+    pub fn to_regressor_onnx(&self) -> Vec<u8> {
+        self.onnx(false)
+    }
+
+    /// What [`Mlp::to_regressor_onnx`] computes, for one row.
+    pub fn regress(&self, x: &[f32]) -> Vec<f32> {
+        let hidden = match &self.hidden {
+            Some(layer) => layer.forward(x).into_iter().map(|v| v.max(0.0)).collect(),
+            None => x.to_vec(),
+        };
+        self.output.forward(&hidden)
+    }
+
+    fn onnx(&self, softmax_output: bool) -> Vec<u8> {
         let inputs = self.hidden.as_ref().unwrap_or(&self.output).inputs;
         let out = &self.output;
         let mut nodes = Vec::new();
@@ -132,7 +151,12 @@ impl Mlp {
             last = "a";
         }
         nodes.push(node(OpType::Gemm, vec![last, "w2", "b2"], "logits"));
-        nodes.push(softmax("logits"));
+        let output = if softmax_output {
+            nodes.push(softmax("logits"));
+            "probabilities"
+        } else {
+            "logits"
+        };
         initializer.push(TensorProto::from_f32("w2", dims(&[out.inputs, out.outputs]), out.weights.clone()));
         initializer.push(TensorProto::from_f32("b2", dims(&[out.outputs]), out.bias.clone()));
         model(Graph {
@@ -140,7 +164,7 @@ impl Mlp {
             node: nodes,
             initializer,
             input: vec![value("x", vec![Dimension::Param("batch"), Dimension::Value(inputs as i64)])],
-            output: vec![value("probabilities", vec![Dimension::Param("batch"), Dimension::Value(out.outputs as i64)])],
+            output: vec![value(output, vec![Dimension::Param("batch"), Dimension::Value(out.outputs as i64)])],
             ..Default::default()
         })
     }

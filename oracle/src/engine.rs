@@ -5,9 +5,10 @@
 //! size, not the test set's size; ONNX Runtime parallelises each batch over `threads` cores.
 //! Models reach it only after [`crate::model::check`].
 
+use crate::genesis::{Optimization, RuntimeSpec};
 use ort::{
     environment::Environment,
-    session::Session,
+    session::{builder::GraphOptimizationLevel, Session},
     value::TensorRef,
 };
 use std::{
@@ -26,6 +27,14 @@ pub enum EngineError {
         /// Why it failed.
         reason: String,
     },
+    /// The library is not the version the coalition declares.
+    #[error("ONNX Runtime {loaded} is loaded but the coalition's declaration says {declared}: every validator runs the same version, so that honest validators agree")]
+    Version {
+        /// The loaded library's.
+        loaded: String,
+        /// The declaration's.
+        declared: String,
+    },
     /// ONNX Runtime refused the model or the run.
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
@@ -42,14 +51,38 @@ pub enum EngineError {
     },
 }
 
+/// The version an ONNX Runtime library reports (`OrtGetApiBase()->GetVersionString()`).
+fn library_version(path: &Path) -> Result<String, String> {
+    // SAFETY: the library is the one ort has already loaded and initialised (same path), so
+    // loading it again only takes a reference; `OrtGetApiBase` is ONNX Runtime's C entry point,
+    // takes nothing and returns a pointer to a static table whose `GetVersionString` returns a
+    // static NUL-terminated string.
+    unsafe {
+        let library = libloading::Library::new(path).map_err(|e| e.to_string())?;
+        let get_api_base: libloading::Symbol<unsafe extern "system" fn() -> *const ort::sys::OrtApiBase> =
+            library.get(b"OrtGetApiBase").map_err(|e| format!("not ONNX Runtime: {e}"))?;
+        let base = get_api_base();
+        if base.is_null() {
+            return Err("OrtGetApiBase returned nothing".into());
+        }
+        let version = ((*base).GetVersionString)();
+        if version.is_null() {
+            return Err("no version string".into());
+        }
+        Ok(std::ffi::CStr::from_ptr(version).to_string_lossy().into_owned())
+    }
+}
+
 fn runtime(error: ort::Error) -> EngineError {
     EngineError::Runtime(error.to_string())
 }
 
-/// ONNX Runtime, loaded once, and the thread count of the sessions it makes.
+/// ONNX Runtime, loaded once, and the settings of the sessions it makes.
 pub struct Engine {
     environment: &'static Environment,
     threads: usize,
+    optimization: Optimization,
+    version: String,
 }
 
 /// The ONNX Runtime version `ort` binds, which `scripts/setup.sh` installs.
@@ -108,7 +141,29 @@ impl Engine {
         if !same(loaded, &path) {
             return Err(library_error(format!("this process already runs ONNX Runtime from {}", loaded.display())));
         }
-        Ok(Self { environment, threads: threads.max(1) })
+        let version = library_version(&path).map_err(library_error)?;
+        Ok(Self { environment, threads: threads.max(1), optimization: Optimization::All, version })
+    }
+
+    /// Load ONNX Runtime as [`Engine::new`] does, and refuse a library of another version than
+    /// the coalition declares; sessions use the declared optimisation level.
+    pub fn for_runtime(library: Option<&Path>, threads: usize, runtime: &RuntimeSpec) -> Result<Self, EngineError> {
+        let engine = Self::new(library, threads)?;
+        if engine.version != runtime.version {
+            return Err(EngineError::Version { loaded: engine.version, declared: runtime.version.clone() });
+        }
+        Ok(engine.with_optimization(runtime.optimization))
+    }
+
+    /// The same engine with sessions at `optimization`.
+    pub fn with_optimization(mut self, optimization: Optimization) -> Self {
+        self.optimization = optimization;
+        self
+    }
+
+    /// The loaded library's version (`major.minor.patch`).
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// A model from its ONNX bytes: one float tensor in, one float tensor out.
@@ -118,6 +173,13 @@ impl Engine {
             .with_intra_threads(self.threads)
             .map_err(|e| EngineError::Runtime(e.to_string()))?
             .with_inter_threads(1)
+            .map_err(|e| EngineError::Runtime(e.to_string()))?
+            .with_optimization_level(match self.optimization {
+                Optimization::Disable => GraphOptimizationLevel::Disable,
+                Optimization::Basic => GraphOptimizationLevel::Level1,
+                Optimization::Extended => GraphOptimizationLevel::Level2,
+                Optimization::All => GraphOptimizationLevel::All,
+            })
             .map_err(|e| EngineError::Runtime(e.to_string()))?
             .commit_from_memory(onnx)
             .map_err(runtime)?;

@@ -127,11 +127,7 @@ impl Candidate {
             width = predictions.width;
             outputs.extend_from_slice(&predictions.values);
         }
-        let value = score(declaration.metric, &outputs, width, set)?;
-        let digest = match declaration.digest_rule() {
-            DigestRule::Labels => digest::labels_digest(&predicted_labels(&outputs, width)?),
-            DigestRule::Rounded { decimals } => digest::rounded_digest(&outputs, decimals)?,
-        };
+        let (value, digest) = assess(declaration, &outputs, width, set, &self.model_hash)?;
         Ok(Evaluation {
             metric: declaration.metric,
             value,
@@ -144,6 +140,26 @@ impl Candidate {
             test_set_hash: Hash(set.hash),
         })
     }
+}
+
+/// The metric and the digest of a model's `outputs` (rows of `width`) on `set`, by the
+/// declaration's rules. The digest comes first: a near tie refuses the candidate whatever its
+/// metric.
+pub fn assess(
+    declaration: &Declaration,
+    outputs: &[f32],
+    width: usize,
+    set: &TestSet,
+    model_hash: &[u8; 32],
+) -> Result<(f64, [u8; 32]), EvaluateError> {
+    let margin = declaration.tie_margin;
+    let digest = match declaration.digest_rule() {
+        DigestRule::Labels => digest::labels_digest(&digest::predicted_labels(outputs, width, margin)?),
+        DigestRule::Mask => digest::labels_digest(&digest::mask_labels(outputs, margin)?),
+        DigestRule::Evaluated => digest::evaluated_digest(model_hash, &set.hash, outputs)?,
+        DigestRule::Rounded { decimals } => digest::rounded_digest(outputs, decimals)?,
+    };
+    Ok((score(declaration.metric, outputs, width, set)?, digest))
 }
 
 /// Evaluate `model_bytes` on `set` as `declaration` says (the set must be the declared one).
@@ -179,14 +195,50 @@ pub fn finding(g_metric: i64, g_size: u32, local: Option<(i64, u32)>, previous: 
     Some((view, keeps))
 }
 
-/// What a failed evaluation reports on chain: the candidate's own fault.
-pub fn refusal_of(error: &EvaluateError) -> ChainRefusal {
+/// Whose fault a failed evaluation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The candidate's: every honest validator meets it, so it is reported on chain as a
+    /// refusal (a reject vote with its reason).
+    Candidate(ChainRefusal),
+    /// This validator's own (its files, its memory, its configuration): never a vote. The
+    /// evaluation is tried again later, and the operator told.
+    Validator,
+}
+
+/// Whose fault `error` is. Only what the candidate's bytes decide is the candidate's: the model
+/// checks, ONNX Runtime refusing the graph or its run, outputs of the wrong width, NaN or
+/// infinite outputs. A test set that does not read or hash as declared, an allocation failure
+/// and anything the declaration makes impossible are the validator's.
+pub fn fault_of(error: &EvaluateError) -> Fault {
     match error {
-        EvaluateError::Digest(DigestError::NotFinite { .. }) | EvaluateError::Metric(MetricError::NotFinite) => {
-            ChainRefusal::NonFiniteOutputs
+        EvaluateError::Refused(_) => Fault::Candidate(ChainRefusal::ModelRefused),
+        EvaluateError::Digest(DigestError::NotFinite { .. } | DigestError::OutOfRange { .. }) |
+        EvaluateError::Metric(MetricError::NotFinite) => Fault::Candidate(ChainRefusal::NonFiniteOutputs),
+        EvaluateError::Digest(DigestError::NearTie { .. }) | EvaluateError::Outputs(_) => {
+            Fault::Candidate(ChainRefusal::ModelRefused)
         }
-        _ => ChainRefusal::ModelRefused,
+        EvaluateError::Engine(EngineError::Runtime(reason)) if is_resource_exhaustion(reason) => Fault::Validator,
+        EvaluateError::Engine(EngineError::Runtime(_) | EngineError::Signature(_)) => {
+            Fault::Candidate(ChainRefusal::ModelRefused)
+        }
+        EvaluateError::Engine(EngineError::Library { .. } | EngineError::Version { .. } | EngineError::Ragged { .. }) |
+        EvaluateError::TestSet(_) |
+        EvaluateError::TestSetHash { .. } |
+        EvaluateError::Shape { .. } |
+        EvaluateError::Metric(_) |
+        EvaluateError::Digest(DigestError::TooPrecise(_)) => Fault::Validator,
     }
+}
+
+/// Whether ONNX Runtime's message says the host ran out of something (memory, threads), which
+/// is not the candidate's fault on its face: a candidate whose size makes it so is stopped by
+/// the declared limits before it gets there.
+fn is_resource_exhaustion(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    ["bad_alloc", "failed to allocate", "out of memory", "resource temporarily unavailable"]
+        .iter()
+        .any(|needle| reason.contains(needle))
 }
 
 /// The predicted class of each row of `width` outputs.
@@ -300,10 +352,26 @@ mod tests {
     }
 
     #[test]
-    fn evaluation_failures_are_reported_as_the_candidates_fault() {
-        assert_eq!(refusal_of(&EvaluateError::Digest(DigestError::NotFinite { index: 3 })), ChainRefusal::NonFiniteOutputs);
-        assert_eq!(refusal_of(&EvaluateError::Metric(MetricError::NotFinite)), ChainRefusal::NonFiniteOutputs);
-        assert_eq!(refusal_of(&EvaluateError::Outputs("no outputs".into())), ChainRefusal::ModelRefused);
+    fn only_what_the_candidate_decides_is_its_fault() {
+        let candidate = |refusal| Fault::Candidate(refusal);
+        assert_eq!(fault_of(&EvaluateError::Digest(DigestError::NotFinite { index: 3 })), candidate(ChainRefusal::NonFiniteOutputs));
+        assert_eq!(fault_of(&EvaluateError::Metric(MetricError::NotFinite)), candidate(ChainRefusal::NonFiniteOutputs));
+        assert_eq!(fault_of(&EvaluateError::Outputs("no outputs".into())), candidate(ChainRefusal::ModelRefused));
+        assert_eq!(fault_of(&EvaluateError::Refused(Refusal::Malformed("x".into()))), candidate(ChainRefusal::ModelRefused));
+        assert_eq!(fault_of(&EvaluateError::Engine(EngineError::Runtime("Invalid rank for input".into()))), candidate(ChainRefusal::ModelRefused));
+        assert_eq!(fault_of(&EvaluateError::Digest(DigestError::NearTie { row: 1 })), candidate(ChainRefusal::ModelRefused));
+        // The validator's own: a G replaced by another file, an unreadable image, no memory.
+        let validator = [
+            EvaluateError::TestSetHash { expected: Hash([1; 32]), found: Hash([2; 32]) },
+            EvaluateError::TestSet(TestSetError::Format { path: "g/0/3.png".into(), reason: "not a PNG".into() }),
+            EvaluateError::Engine(EngineError::Runtime("Failed to allocate memory for requested buffer of size 8589934592".into())),
+            EvaluateError::Engine(EngineError::Runtime("std::bad_alloc".into())),
+            EvaluateError::Metric(MetricError::OneClass),
+            EvaluateError::Shape { found: vec![29], declared: vec![Some(30)] },
+        ];
+        for error in validator {
+            assert_eq!(fault_of(&error), Fault::Validator, "{error}");
+        }
     }
 
     #[test]
@@ -343,6 +411,164 @@ mod tests {
         assert!(matches!(evaluate(&engine(), &declared, &onnx, &set), Err(EvaluateError::TestSetHash { .. })));
         let narrow = declaration(Metric::Accuracy, vec![None, Some(29)], 2);
         assert!(matches!(evaluate(&engine(), &narrow, &onnx, &set), Err(EvaluateError::Refused(Refusal::Signature(_)))));
+    }
+
+    /// What a coalition of validators with these evaluations decides, by the contract's tally:
+    /// each evaluation is one validator's report (or its refusal).
+    fn verdict(spec: EvaluationSpec, previous: i64, reports: &[Result<Evaluation, EvaluateError>]) -> rules::Tally {
+        use tclearn_client::{coalition::{Fraction, Report, Scores, Verdict}, H256};
+        let reveals: Vec<rules::Reveal> = reports
+            .iter()
+            .map(|report| {
+                let verdict = match report {
+                    Ok(evaluation) => Verdict::Scored(Scores {
+                        g_metric: evaluation.fixed,
+                        g_digest: H256(evaluation.digest.0),
+                        l_metric: 0,
+                        l_size: 0,
+                    }),
+                    Err(error) => match fault_of(error) {
+                        Fault::Candidate(refusal) => Verdict::Refused(refusal),
+                        Fault::Validator => panic!("a validator fault: {error}"),
+                    },
+                };
+                rules::Reveal { report: Report { round: 1, candidate: H256([7; 32]), verdict }, registered_l_size: 0 }
+            })
+            .collect();
+        let validators = reveals.len() as u32;
+        let rules = rules::TallyRules { spec, previous, lambda_ppm: 950_000, quorum: Fraction { num: 2, den: 3 }, validators };
+        rules::tally(&rules, &reveals)
+    }
+
+    /// `model` evaluated by validators with 1, 2 and 4 threads, no and full graph optimisation,
+    /// and batches of 1, 7, 64 and 256.
+    fn on_every_host(declared: &Declaration, model: &[u8], set: &TestSet) -> Vec<Result<Evaluation, EvaluateError>> {
+        use crate::genesis::Optimization;
+        let mut reports = Vec::new();
+        for threads in [1, 2, 4] {
+            for optimization in [Optimization::Disable, Optimization::All] {
+                let engine = Engine::new(Some(&PathBuf::from(std::env::var_os("ORT_DYLIB_PATH").unwrap())), threads)
+                    .unwrap()
+                    .with_optimization(optimization);
+                for batch_size in [1, 7, 64, 256] {
+                    let declared = Declaration { batch_size, ..declared.clone() };
+                    reports.push(evaluate(&engine, &declared, model, set));
+                }
+            }
+        }
+        reports
+    }
+
+    fn spec_of(declared: &Declaration, set: &TestSet, tolerance: u32) -> EvaluationSpec {
+        EvaluationSpec {
+            architecture_hash: Default::default(),
+            test_set_hash: tclearn_client::H256(set.hash),
+            test_set_size: set.samples as u32,
+            metric: declared.metric,
+            higher_is_better: declared.metric.higher_is_better(),
+            metric_tolerance: tolerance,
+        }
+    }
+
+    #[test]
+    fn honest_validators_agree_whatever_their_threads_optimisation_and_batches() {
+        // A classifier on breast cancer: one label digest, one accuracy, on every host.
+        let cancer = TestSet::open(&datasets().join("breast_cancer.csv"), None).unwrap();
+        let features = cancer.inputs(0..cancer.samples).unwrap().into_owned();
+        let classifier = train_logistic(&features, 30, &cancer.labels().unwrap(), 2, 200, 0.5).to_onnx();
+        let declared = declaration(Metric::Accuracy, vec![None, Some(30)], 2);
+        let reports = on_every_host(&declared, &classifier, &cancer);
+        let tally = verdict(spec_of(&declared, &cancer, 0), 900_000, &reports);
+        assert_eq!((tally.rejection, tally.counted, tally.accepts), (None, 24, 24), "{tally:?}");
+        assert!(tally.findings.iter().all(|f| f.deviation.is_none()));
+
+        // A regressor on diabetes, outputs at the targets' scale (25 to 346), where float32 noise
+        // moves outputs at their 4th decimal: the digest names what was evaluated and the MSE
+        // agrees within a tolerance of 0.001.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(datasets().join("diabetes_data_raw.csv.gz"), dir.path().join("features.csv.gz")).unwrap();
+        std::fs::copy(datasets().join("diabetes_target.csv.gz"), dir.path().join("targets.csv.gz")).unwrap();
+        let diabetes = TestSet::open(dir.path(), None).unwrap();
+        let values = |n: usize, seed: usize, scale: f32| -> Vec<f32> {
+            (0..n).map(|i| (((i + seed) * 7919 % 211) as f32 - 105.0) * scale).collect()
+        };
+        let regressor = crate::architectures::Mlp {
+            hidden: Some(Dense { inputs: 10, outputs: 32, weights: values(320, 1, 1e-3), bias: values(32, 2, 1e-2) }),
+            output: Dense { inputs: 32, outputs: 1, weights: values(32, 3, 1e-2), bias: vec![150.0] },
+        };
+        let onnx = regressor.to_regressor_onnx();
+        let declared = declaration(Metric::Mse, vec![None, Some(10)], 1);
+        let reports = on_every_host(&declared, &onnx, &diabetes);
+        let outputs: Vec<i64> = reports.iter().map(|r| r.as_ref().unwrap().fixed).collect();
+        let spread = outputs.iter().max().unwrap() - outputs.iter().min().unwrap();
+        let tally = verdict(spec_of(&declared, &diabetes, 1_000), i64::MAX / 4, &reports);
+        assert_eq!((tally.rejection, tally.counted), (None, 24), "{tally:?}; MSE spread {spread} ppm");
+        assert!(tally.findings.iter().all(|f| f.deviation.is_none()));
+        // Another CPU: the same network with its float32 sums in another order, as other
+        // kernels (AVX-512, NEON) may add. Its outputs differ in their last bits; half the hosts
+        // are such CPUs, and the coalition still agrees.
+        let x = diabetes.inputs(0..diabetes.samples).unwrap().into_owned();
+        let other_cpu: Vec<f32> = x.chunks(10).map(|row| regress_summing_backwards(&regressor, row)).collect();
+        let model_hash = model_hash(&onnx);
+        let (value, digest) = assess(&declared, &other_cpu, 1, &diabetes, &model_hash).unwrap();
+        let here = reports[0].as_ref().unwrap();
+        let there = Evaluation { value, fixed: metrics::to_fixed(value), digest: Hash(digest), ..here.clone() };
+        let mixed: Vec<_> = (0..6).map(|i| if i % 2 == 0 { Ok(here.clone()) } else { Ok(there.clone()) }).collect();
+        let tally = verdict(spec_of(&declared, &diabetes, 1_000), i64::MAX / 4, &mixed);
+        assert_eq!((tally.rejection, tally.counted), (None, 6), "{tally:?}");
+        // Under the former default, outputs rounded to 4 decimals, the two CPUs disagree.
+        let rounded = Declaration { digest: Some(DigestRule::Rounded { decimals: 4 }), ..declared.clone() };
+        let (_, digest_here) = assess(&rounded, &ort_outputs(&onnx, &diabetes), 1, &diabetes, &model_hash).unwrap();
+        let (_, digest_there) = assess(&rounded, &other_cpu, 1, &diabetes, &model_hash).unwrap();
+        assert_ne!(digest_here, digest_there, "the rounding rule splits honest hosts");
+        // The MSE itself is what an independent forward pass gives.
+        let mse = x.chunks(10).zip(&diabetes.targets).map(|(x, t)| (f64::from(regressor.regress(x)[0]) - t).powi(2)).sum::<f64>()
+            / diabetes.samples as f64;
+        assert!((here.value - mse).abs() < 1e-3 * mse.max(1.0), "{} vs {mse}", here.value);
+
+        // The classifier on the other CPU: the same labels, so the same digest.
+        let model = train_logistic(&features, 30, &cancer.labels().unwrap(), 2, 200, 0.5);
+        let other_cpu: Vec<f32> = features.chunks(30).flat_map(|row| {
+            let logits: Vec<f32> = (0..2).map(|j| sum_backwards(row, &model.output.weights, 2, j) + model.output.bias[j]).collect();
+            crate::architectures::softmax_row(&logits)
+        }).collect();
+        let declared = declaration(Metric::Accuracy, vec![None, Some(30)], 2);
+        let (_, digest) = assess(&declared, &other_cpu, 2, &cancer, &[0; 32]).unwrap();
+        assert_eq!(Hash(digest), on_every_host(&declared, &classifier, &cancer)[0].as_ref().unwrap().digest);
+    }
+
+    /// `Σ x[i]·w[i][j]` over a row-major `x.len() × width` matrix, summed from the last term.
+    fn sum_backwards(x: &[f32], weights: &[f32], width: usize, j: usize) -> f32 {
+        (0..x.len()).rev().fold(0.0f32, |sum, i| sum + x[i] * weights[i * width + j])
+    }
+
+    /// The regressor's output for one row with every sum taken backwards.
+    fn regress_summing_backwards(model: &crate::architectures::Mlp, x: &[f32]) -> f32 {
+        let hidden = model.hidden.as_ref().unwrap();
+        let h: Vec<f32> = (0..hidden.outputs).map(|j| (sum_backwards(x, &hidden.weights, hidden.outputs, j) + hidden.bias[j]).max(0.0)).collect();
+        sum_backwards(&h, &model.output.weights, 1, 0) + model.output.bias[0]
+    }
+
+    /// The outputs ONNX Runtime gives for `model` on `set`.
+    fn ort_outputs(model: &[u8], set: &TestSet) -> Vec<f32> {
+        let mut loaded = engine().load(model).unwrap();
+        loaded.predict(&set.inputs(0..set.samples).unwrap(), &set.sample_shape, 256).unwrap().values
+    }
+
+    #[test]
+    fn a_candidate_built_on_its_decision_boundary_is_refused_on_every_host() {
+        // Two classes whose weights differ by one part in ten million: every sample's
+        // probabilities are equal to the last bits, so the label is the host's rounding.
+        let set = TestSet::open(&datasets().join("breast_cancer.csv"), None).unwrap();
+        let weights: Vec<f32> = (0..60).map(|i| if i % 2 == 0 { 1e-3 } else { 1e-3 * (1.0 + 1e-7) }).collect();
+        let tie = crate::architectures::Mlp { hidden: None, output: Dense { inputs: 30, outputs: 2, weights, bias: vec![0.0, 0.0] } };
+        let declared = declaration(Metric::Accuracy, vec![None, Some(30)], 2);
+        let reports = on_every_host(&declared, &tie.to_onnx(), &set);
+        for report in &reports {
+            assert!(matches!(report, Err(EvaluateError::Digest(DigestError::NearTie { .. }))), "{report:?}");
+        }
+        let tally = verdict(spec_of(&declared, &set, 0), 0, &reports);
+        assert_eq!(tally.rejection, Some(tclearn_client::coalition::Rejection::Refused), "rejected, never accepted: {tally:?}");
     }
 
     /// The first `count` digits (8×8, values 0..16) and their labels.

@@ -29,9 +29,15 @@ use tclearn_client::coalition::EvaluationSpec;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
 pub enum DigestRule {
-    /// Over the predicted class of each sample.
+    /// Over the predicted class of each sample (classification metrics' default).
     Labels,
-    /// Over every output rounded to `decimals` decimals.
+    /// Over every output thresholded at 0.5 (masks' default: Dice, IoU).
+    Mask,
+    /// Over what was evaluated, not the outputs (regression's default): consistency rests on the
+    /// G metric within the coalition's `metric_tolerance`, which must then be above zero.
+    Evaluated,
+    /// Over every output rounded to `decimals` decimals: honest hosts disagree whenever an output
+    /// is within float noise of a rounding boundary ([`crate::digest`]).
     Rounded {
         /// Decimal places kept.
         decimals: u32,
@@ -62,6 +68,47 @@ impl<'de> Deserialize<'de> for Hash {
             .map_err(|e| serde::de::Error::custom(format!("{text:?} is not 32 bytes of hex: {e}")))?;
         Ok(Hash(bytes))
     }
+}
+
+/// How ONNX Runtime's graph optimisations are set: they fuse and reorder operations, which can
+/// change the last bits of the outputs, so every validator uses the same level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimization {
+    /// No graph optimisation.
+    Disable,
+    /// Constant folding and redundant node elimination.
+    Basic,
+    /// Basic and operator fusions.
+    Extended,
+    /// Everything, layout included (ONNX Runtime's default).
+    All,
+}
+
+/// The inference runtime every validator runs: the part of its setup that can change outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSpec {
+    /// The ONNX Runtime version (`major.minor.patch`), checked against the loaded library at
+    /// start.
+    #[serde(default = "default_runtime_version")]
+    pub version: String,
+    /// The graph optimisation level of every session.
+    #[serde(default = "default_optimization")]
+    pub optimization: Optimization,
+}
+
+impl Default for RuntimeSpec {
+    fn default() -> Self {
+        Self { version: default_runtime_version(), optimization: default_optimization() }
+    }
+}
+
+fn default_runtime_version() -> String {
+    crate::engine::ONNXRUNTIME_VERSION.into()
+}
+fn default_optimization() -> Optimization {
+    Optimization::All
 }
 
 /// The declaration.
@@ -98,6 +145,17 @@ pub struct Declaration {
     /// Samples per inference batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// How close two class scores (or a score and 0.5) may be before a sample is a near tie
+    /// and the candidate refused, relative to the scores' size ([`crate::digest`]).
+    #[serde(default = "default_tie_margin")]
+    pub tie_margin: f32,
+    /// The ONNX Runtime version and settings.
+    #[serde(default)]
+    pub runtime: RuntimeSpec,
+}
+
+fn default_tie_margin() -> f32 {
+    crate::digest::DEFAULT_TIE_MARGIN
 }
 
 fn default_min_opset() -> i64 {
@@ -163,6 +221,8 @@ impl Declaration {
             test_set_hash: None,
             image: None,
             batch_size: default_batch_size(),
+            tie_margin: default_tie_margin(),
+            runtime: RuntimeSpec::default(),
         }
     }
 
@@ -187,6 +247,12 @@ impl Declaration {
         if self.input.dims.first() != Some(&None) || self.output.dims.first() != Some(&None) {
             return invalid("the first dimension of input and output is the batch and must be null".into());
         }
+        if !(0.0..0.5).contains(&self.tie_margin) {
+            return invalid(format!("tie_margin {} is outside [0, 0.5)", self.tie_margin));
+        }
+        if self.runtime.version.split('.').count() != 3 || self.runtime.version.split('.').any(|p| p.parse::<u32>().is_err()) {
+            return invalid(format!("runtime version {:?} is not major.minor.patch", self.runtime.version));
+        }
         if let Some(DigestRule::Rounded { decimals }) = self.digest {
             if decimals > 15 {
                 return invalid(format!("{decimals} decimals is beyond f64 precision (at most 15)"));
@@ -202,12 +268,13 @@ impl Declaration {
         Ok(())
     }
 
-    /// The digest rule in force.
+    /// The digest rule in force: by default labels for classification, thresholded outputs for
+    /// masks, and what was evaluated for regression.
     pub fn digest_rule(&self) -> DigestRule {
-        self.digest.unwrap_or(if self.metric.is_classification() {
-            DigestRule::Labels
-        } else {
-            DigestRule::Rounded { decimals: 4 }
+        self.digest.unwrap_or(match self.metric {
+            _ if self.metric.is_classification() => DigestRule::Labels,
+            Metric::Dice | Metric::Iou => DigestRule::Mask,
+            _ => DigestRule::Evaluated,
         })
     }
 
@@ -246,6 +313,15 @@ impl Declaration {
             }
             _ => self.test_set_hash = Some(chain_test_set),
         }
+        if self.digest_rule() == DigestRule::Evaluated && spec.metric_tolerance == 0 {
+            // Two honest hosts' G metrics differ in their last bits: with no tolerance, every
+            // report but one would be a deviant.
+            return mismatch(
+                "metric_tolerance",
+                "above zero (the digest rule `evaluated` compares G metrics within it)".into(),
+                "0".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -266,7 +342,18 @@ mod tests {
         assert_eq!(minimal.digest_rule(), DigestRule::Labels);
         assert_eq!((minimal.min_opset, minimal.max_opset, minimal.batch_size), (13, 21, 256));
         let regression = parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]}}"#).unwrap();
-        assert_eq!(regression.digest_rule(), DigestRule::Rounded { decimals: 4 });
+        assert_eq!(regression.digest_rule(), DigestRule::Evaluated);
+        let masks = parse(r#"{"metric": "dice", "input": {"dims": [null, 16]}, "output": {"dims": [null, 16]}}"#).unwrap();
+        assert_eq!(masks.digest_rule(), DigestRule::Mask);
+        assert_eq!(minimal.runtime, RuntimeSpec { version: "1.31.1".into(), optimization: Optimization::All });
+        assert_eq!(minimal.tie_margin, 1e-5);
+        let runtime = parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]},
+            "runtime": {"version": "1.31.1", "optimization": "disable"}, "tie_margin": 0.001}"#).unwrap();
+        assert_eq!((runtime.runtime.optimization, runtime.tie_margin), (Optimization::Disable, 0.001));
+        let bad_version = parse(r#"{"metric": "mse", "input": {"dims": [null]}, "output": {"dims": [null]}, "runtime": {"version": "1.31"}}"#);
+        assert!(bad_version.unwrap_err().contains("not major.minor.patch"));
+        let bad_margin = parse(r#"{"metric": "f1", "input": {"dims": [null]}, "output": {"dims": [null]}, "tie_margin": 0.5}"#);
+        assert!(bad_margin.unwrap_err().contains("tie_margin"));
         assert!(!regression.metric.higher_is_better());
 
         let unknown = parse(r#"{"metric": "accuracy", "inputs": {}, "input": {"dims": [null]}, "output": {"dims": [null]}}"#);
@@ -300,5 +387,12 @@ mod tests {
         let mut f1 = declaration.clone();
         f1.metric = Metric::F1;
         assert!(matches!(f1.check_chain(&spec), Err(GenesisError::ChainMismatch { field: "metric", .. })));
+
+        // Regression compares G metrics within the tolerance: none at all cannot work.
+        let mut mse = parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]}}"#).unwrap();
+        let regression = EvaluationSpec { metric: Metric::Mse, higher_is_better: false, ..spec };
+        let error = mse.clone().check_chain(&regression).unwrap_err().to_string();
+        assert!(error.contains("metric_tolerance") && error.contains("above zero"), "{error}");
+        mse.check_chain(&EvaluationSpec { metric_tolerance: 10, ..regression }).unwrap();
     }
 }

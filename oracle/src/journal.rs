@@ -18,6 +18,8 @@ const ROUNDS: TableDefinition<u64, &[u8]> = TableDefinition::new("rounds");
 /// Named counters (`next_block`).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NEXT_BLOCK: &str = "next_block";
+/// Which chain (genesis hash) and coalition (address) the journal is for.
+const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identity");
 
 /// Why the journal failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,14 @@ pub enum JournalError {
     /// The database refused.
     #[error("journal: {0}")]
     Database(String),
+    /// The journal belongs to another chain or coalition.
+    #[error("this journal is for {journal}, not {this}: keep one journal per chain and coalition (the data directory does)")]
+    OtherCoalition {
+        /// The journal's chain and coalition.
+        journal: String,
+        /// This oracle's.
+        this: String,
+    },
     /// An entry does not decode.
     #[error("journal entry for round {round}: {reason}")]
     Corrupt {
@@ -68,8 +78,46 @@ impl Journal {
         let write = db.begin_write().map_err(database)?;
         write.open_table(ROUNDS).map_err(database)?;
         write.open_table(META).map_err(database)?;
+        write.open_table(IDENTITY).map_err(database)?;
         write.commit().map_err(database)?;
         Ok(Self { db })
+    }
+
+    /// Bind the journal to a chain (its genesis hash) and a coalition (its address) on first
+    /// use; afterwards, refuse any other: a report journaled on one chain or coalition is never
+    /// committed on another.
+    pub fn ensure_identity(&self, genesis: &[u8; 32], coalition: &[u8; 20]) -> Result<(), JournalError> {
+        let this = [&genesis[..], &coalition[..]].concat();
+        let describe = |bytes: &[u8]| {
+            let (chain, contract) = bytes.split_at(bytes.len().min(32));
+            format!("chain 0x{} and coalition 0x{}", hex::encode(chain), hex::encode(contract))
+        };
+        let write = self.db.begin_write().map_err(database)?;
+        {
+            let mut table = write.open_table(IDENTITY).map_err(database)?;
+            let existing = table.get("chain+coalition").map_err(database)?.map(|v| v.value().to_vec());
+            match existing {
+                Some(existing) if existing != this => {
+                    return Err(JournalError::OtherCoalition { journal: describe(&existing), this: describe(&this) })
+                }
+                Some(_) => {}
+                None => {
+                    table.insert("chain+coalition", this.as_slice()).map_err(database)?;
+                }
+            }
+        }
+        write.commit().map_err(database)
+    }
+
+    /// Remove round `id`'s entry: only for an entry that is not this round's (its report names
+    /// another candidate) and was never committed on chain.
+    pub fn forget(&self, id: u64) -> Result<(), JournalError> {
+        let write = self.db.begin_write().map_err(database)?;
+        {
+            let mut table = write.open_table(ROUNDS).map_err(database)?;
+            table.remove(id).map_err(database)?;
+        }
+        write.commit().map_err(database)
     }
 
     /// Round `id`'s entry (empty if none).
@@ -159,5 +207,19 @@ mod tests {
         let resalted = RoundEntry { salt: Some([1; 32]), ..entry };
         assert!(journal.record(1, &resalted).is_err());
         assert_eq!(journal.round(1).unwrap().report, Some(report(5)));
+        journal.forget(1).unwrap();
+        assert_eq!(journal.round(1).unwrap(), RoundEntry::default());
+    }
+
+    #[test]
+    fn a_journal_serves_one_chain_and_one_coalition() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.redb");
+        Journal::open(&path).unwrap().ensure_identity(&[1; 32], &[2; 20]).unwrap();
+        let journal = Journal::open(&path).unwrap();
+        journal.ensure_identity(&[1; 32], &[2; 20]).unwrap();
+        let other_chain = journal.ensure_identity(&[3; 32], &[2; 20]).unwrap_err().to_string();
+        assert!(other_chain.contains("this journal is for chain 0x0101"), "{other_chain}");
+        assert!(matches!(journal.ensure_identity(&[1; 32], &[4; 20]), Err(JournalError::OtherCoalition { .. })));
     }
 }

@@ -68,7 +68,7 @@ fn evaluate_command(args: EvaluateArgs) -> anyhow::Result<()> {
     };
     let set = TestSet::open(&args.test_set, declaration.image.as_ref())
         .with_context(|| format!("test set {}", args.test_set.display()))?;
-    let engine = Engine::new(args.ort_library.as_deref(), args.threads)?;
+    let engine = Engine::for_runtime(args.ort_library.as_deref(), args.threads, &declaration.runtime)?;
     let report = evaluate(&engine, &declaration, &bytes, &set)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

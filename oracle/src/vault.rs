@@ -1,8 +1,13 @@
 //! Fetching models from the vault over HTTP(S), checked against the hash the chain records.
 //!
-//! A vault reference is UTF-8: an absolute `http://` or `https://` URL, or a path under the
-//! vault's base URL. The body is read up to the coalition's model size limit, then its SHA3-256
-//! must equal the hash on chain. The client is hyper's, with rustls and the system's roots.
+//! A vault reference is chosen by the proposer, so it is never trusted as a URL: it is a path
+//! under the vault's base URL, or an absolute URL whose origin (scheme, host and port) is one
+//! the operator configured. Anything else (another host, a link-local metadata address, a
+//! `file:` URL, credentials in the URL) is refused without a request: the candidate's fault, not
+//! a request from the validator's network. Origins are HTTPS, except on the loopback interface.
+//! The body is read up to the coalition's model size limit within one deadline, then its
+//! SHA3-256 must equal the hash on chain. URLs in errors and logs never show a query string
+//! (where a token could be). The client is hyper's, with rustls and the system's roots.
 
 use crate::evaluate::model_hash;
 use http_body_util::{BodyExt, Empty};
@@ -16,9 +21,14 @@ use std::time::Duration;
 /// Why a model could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
-    /// The reference is not usable.
+    /// The reference is not usable (the proposer's choice): not UTF-8, not a vault path, or
+    /// an origin the operator did not allow.
     #[error("vault reference: {0}")]
     Reference(String),
+    /// The operator's configuration cannot work (no base URL for a path, a plain-HTTP origin
+    /// off loopback, credentials in a URL).
+    #[error("vault configuration: {0}")]
+    Config(String),
     /// The TLS setup failed.
     #[error("TLS roots: {0}")]
     Tls(String),
@@ -59,14 +69,43 @@ pub enum VaultError {
 }
 
 impl VaultError {
-    /// Whether trying again later may succeed (the vault or the network), as opposed to a
-    /// definitive answer about the candidate.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            VaultError::Transport { .. } | VaultError::Tls(_) => true,
-            VaultError::Status { status, .. } => *status >= 500 || *status == 404 || *status == 429,
-            _ => false,
-        }
+    /// Whether this is the candidate's fault, a definitive answer about it that every honest
+    /// validator gets: bytes that are not the candidate, over the limit, or a reference no vault
+    /// serves. Everything else (the network, TLS, any HTTP status including redirects and
+    /// 401/403, this validator's configuration) is the validator's side: tried again later,
+    /// never a vote.
+    pub fn is_candidates_fault(&self) -> bool {
+        matches!(self, VaultError::HashMismatch { .. } | VaultError::TooLarge { .. } | VaultError::Reference(_))
+    }
+}
+
+/// The origin (`scheme://host[:port]`) of an `http(s)` URL, lowercased, and whether it is
+/// allowed in plain HTTP (its host is loopback).
+fn origin(url: &str) -> Result<(String, bool), String> {
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("{}: {e}", redact(url)))?;
+    let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("{}: not http or https", redact(url)));
+    }
+    let authority = uri.authority().ok_or_else(|| format!("{}: no host", redact(url)))?;
+    if authority.as_str().contains('@') {
+        return Err(format!("{}: credentials in a URL end up in logs; give them another way", redact(url)));
+    }
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Ok((format!("{scheme}://{}:{port}", authority.host().to_ascii_lowercase()), loopback))
+}
+
+/// `url` without its query string or credentials, for errors and logs.
+pub fn redact(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or_default();
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => match rest.split('/').next().and_then(|authority| authority.rsplit_once('@')) {
+            Some((_, host)) => format!("{scheme}://…@{host}{}", &rest[rest.find('/').unwrap_or(rest.len())..]),
+            None => without_query.to_string(),
+        },
+        None => without_query.to_string(),
     }
 }
 
@@ -74,14 +113,29 @@ impl VaultError {
 #[derive(Clone)]
 pub struct Vault {
     base: Option<String>,
+    /// Origins absolute references may name: the base's and the configured ones.
+    origins: Vec<String>,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
     max_bytes: u64,
     timeout: Duration,
 }
 
 impl Vault {
-    /// A client for references under `base` (if any), reading at most `max_bytes` per model.
-    pub fn new(base: Option<&str>, max_bytes: u64, timeout: Duration) -> Result<Self, VaultError> {
+    /// A client for references under `base` (if any) and absolute references at `base`'s origin
+    /// or one of `origins`, reading at most `max_bytes` per model within `timeout`. Every origin
+    /// must be HTTPS, or HTTP on loopback.
+    pub fn new(base: Option<&str>, origins: &[String], max_bytes: u64, timeout: Duration) -> Result<Self, VaultError> {
+        let mut allowed = Vec::new();
+        for url in base.into_iter().chain(origins.iter().map(String::as_str)) {
+            let (origin, loopback) = origin(url).map_err(VaultError::Config)?;
+            if origin.starts_with("http://") && !loopback {
+                return Err(VaultError::Config(format!(
+                    "{}: plain HTTP is allowed only on loopback; use https",
+                    redact(url)
+                )));
+            }
+            allowed.push(origin);
+        }
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(|e| VaultError::Tls(e.to_string()))?
@@ -89,30 +143,39 @@ impl Vault {
             .enable_http1()
             .build();
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Self { base: base.map(|b| b.trim_end_matches('/').to_string()), client, max_bytes, timeout })
+        Ok(Self { base: base.map(|b| b.trim_end_matches('/').to_string()), origins: allowed, client, max_bytes, timeout })
     }
 
     /// The URL of `vault_ref`.
     pub fn url(&self, vault_ref: &[u8]) -> Result<String, VaultError> {
         let reference =
             std::str::from_utf8(vault_ref).map_err(|_| VaultError::Reference("not UTF-8".into()))?.trim();
-        if reference.starts_with("http://") || reference.starts_with("https://") {
+        if reference.contains("://") {
+            let (origin, _) = origin(reference).map_err(VaultError::Reference)?;
+            if !self.origins.contains(&origin) {
+                return Err(VaultError::Reference(format!(
+                    "{} is not at a vault origin this validator allows",
+                    redact(reference)
+                )));
+            }
             return Ok(reference.to_string());
         }
-        if reference.is_empty() || reference.contains("://") || reference.split('/').any(|part| part == "..") {
+        let bad_part = |part: &str| part == ".." || part == "." || part.contains('\\');
+        if reference.is_empty() || reference.contains(['?', '#', '@']) || reference.split('/').any(bad_part) {
             return Err(VaultError::Reference(format!("{reference:?} is neither a URL nor a vault path")));
         }
         let base = self.base.as_ref().ok_or_else(|| {
-            VaultError::Reference(format!("{reference:?} is a vault path and no vault URL is configured"))
+            VaultError::Config(format!("{reference:?} is a vault path and no vault URL is configured"))
         })?;
         Ok(format!("{base}/{}", reference.trim_start_matches('/')))
     }
 
     /// Fetch `vault_ref` and check that its SHA3-256 is `expected`.
     pub async fn fetch(&self, vault_ref: &[u8], expected: &[u8; 32]) -> Result<Vec<u8>, VaultError> {
-        let url = self.url(vault_ref)?;
+        let full_url = self.url(vault_ref)?;
+        let uri: hyper::Uri = full_url.parse().map_err(|e| VaultError::Reference(format!("{}: {e}", redact(&full_url))))?;
+        let url = redact(&full_url);
         let transport = |reason: String| VaultError::Transport { url: url.clone(), reason };
-        let uri: hyper::Uri = url.parse().map_err(|e| VaultError::Reference(format!("{url}: {e}")))?;
         // One deadline for the whole fetch: a body trickling a byte at a time is cut off too.
         let deadline = tokio::time::Instant::now() + self.timeout;
         let late = || transport(format!("the fetch did not finish within {:?}", self.timeout));
@@ -169,21 +232,24 @@ mod tests {
         let model = b"model bytes".to_vec();
         let hash = model_hash(&model);
         let url = serve("200 OK", model.clone()).await;
-        let vault = Vault::new(Some(&url), 1024, Duration::from_secs(5)).unwrap();
+        let vault = Vault::new(Some(&url), &[], 1024, Duration::from_secs(5)).unwrap();
         assert_eq!(vault.fetch(b"models/a.onnx", &hash).await.unwrap(), model);
-        assert_eq!(vault.fetch(format!("{url}/x").as_bytes(), &hash).await.unwrap(), model, "absolute URLs too");
+        assert_eq!(vault.fetch(format!("{url}/x").as_bytes(), &hash).await.unwrap(), model, "absolute URLs at the vault too");
 
         let wrong = vault.fetch(b"a.onnx", &[0; 32]).await.unwrap_err();
-        assert!(matches!(wrong, VaultError::HashMismatch { .. }) && !wrong.is_transient(), "{wrong}");
-        let small = Vault::new(Some(&url), 4, Duration::from_secs(5)).unwrap();
+        assert!(matches!(wrong, VaultError::HashMismatch { .. }) && wrong.is_candidates_fault(), "{wrong}");
+        let small = Vault::new(Some(&url), &[], 4, Duration::from_secs(5)).unwrap();
         let too_large = small.fetch(b"a.onnx", &hash).await.unwrap_err();
-        assert!(matches!(too_large, VaultError::TooLarge { max: 4, .. }), "{too_large}");
+        assert!(matches!(too_large, VaultError::TooLarge { max: 4, .. }) && too_large.is_candidates_fault(), "{too_large}");
 
-        let missing = Vault::new(Some(&serve("404 Not Found", Vec::new()).await), 1024, Duration::from_secs(5)).unwrap();
-        let error = missing.fetch(b"a.onnx", &hash).await.unwrap_err();
-        assert!(matches!(error, VaultError::Status { status: 404, .. }) && error.is_transient(), "{error}");
-        let closed = Vault::new(Some("http://127.0.0.1:9"), 1024, Duration::from_secs(5)).unwrap();
-        assert!(closed.fetch(b"a.onnx", &hash).await.unwrap_err().is_transient());
+        // The vault's answers about itself are the validator's side: tried again, never a vote.
+        for status in ["404 Not Found", "302 Found", "401 Unauthorized", "403 Forbidden", "500 Internal Server Error"] {
+            let vault = Vault::new(Some(&serve(status, Vec::new()).await), &[], 1024, Duration::from_secs(5)).unwrap();
+            let error = vault.fetch(b"a.onnx", &hash).await.unwrap_err();
+            assert!(matches!(error, VaultError::Status { .. }) && !error.is_candidates_fault(), "{status}: {error}");
+        }
+        let closed = Vault::new(Some("http://127.0.0.1:9"), &[], 1024, Duration::from_secs(5)).unwrap();
+        assert!(!closed.fetch(b"a.onnx", &hash).await.unwrap_err().is_candidates_fault());
     }
 
     #[tokio::test]
@@ -207,23 +273,61 @@ mod tests {
                 });
             }
         });
-        let vault = Vault::new(Some(&url), 1024, Duration::from_secs(1)).unwrap();
+        let vault = Vault::new(Some(&url), &[], 1024, Duration::from_secs(1)).unwrap();
         let started = std::time::Instant::now();
         let error = vault.fetch(b"slow.onnx", &[0; 32]).await.unwrap_err();
         assert!(error.to_string().contains("did not finish within 1s"), "{error}");
         assert!(started.elapsed() < Duration::from_millis(2_500), "{:?}", started.elapsed());
-        assert!(error.is_transient());
+        assert!(!error.is_candidates_fault());
     }
 
     #[test]
-    fn references_resolve_under_the_base_or_are_refused() {
-        let vault = Vault::new(Some("https://vault.example/models/"), 1, Duration::from_secs(1)).unwrap();
+    fn references_resolve_under_the_base_or_at_an_allowed_origin_and_nowhere_else() {
+        let mirror = vec!["https://mirror.example:8443".to_string()];
+        let vault = Vault::new(Some("https://vault.example/models/"), &mirror, 1, Duration::from_secs(1)).unwrap();
         assert_eq!(vault.url(b"round-1/candidate.onnx").unwrap(), "https://vault.example/models/round-1/candidate.onnx");
-        assert_eq!(vault.url(b"https://other.example/m.onnx").unwrap(), "https://other.example/m.onnx");
-        for bad in [&b"../secrets"[..], b"a/../../b", b"ftp://x/y", b"", &[0xff, 0xfe]] {
-            assert!(matches!(vault.url(bad), Err(VaultError::Reference(_))), "{bad:?}");
+        assert_eq!(vault.url(b"https://vault.example/elsewhere/m.onnx").unwrap(), "https://vault.example/elsewhere/m.onnx");
+        assert_eq!(vault.url(b"https://MIRROR.example:8443/m.onnx").unwrap(), "https://MIRROR.example:8443/m.onnx");
+        // A proposer's reference aimed at the validator's network, or at anything but the vault.
+        for bad in [
+            &b"http://169.254.169.254/latest/meta-data/"[..],
+            b"http://127.0.0.1:9944/",
+            b"https://other.example/m.onnx",
+            b"https://mirror.example/m.onnx",
+            b"https://vault.example:444/m.onnx",
+            b"http://vault.example/models/m.onnx",
+            b"https://user:secret@vault.example/m.onnx",
+            b"file:///etc/passwd",
+            b"ftp://x/y",
+            b"../keys",
+            b"a/../../b",
+            b"a/./b",
+            b"a?redirect=http://x",
+            b"",
+            &[0xff, 0xfe],
+        ] {
+            let error = vault.url(bad).unwrap_err();
+            assert!(matches!(error, VaultError::Reference(_)) && error.is_candidates_fault(), "{bad:?}: {error}");
+            assert!(!error.to_string().contains("secret@"), "credentials stay out of errors: {error}");
         }
-        let no_base = Vault::new(None, 1, Duration::from_secs(1)).unwrap();
-        assert!(no_base.url(b"a.onnx").unwrap_err().to_string().contains("no vault URL"));
+        let no_base = Vault::new(None, &[], 1, Duration::from_secs(1)).unwrap();
+        let error = no_base.url(b"a.onnx").unwrap_err();
+        assert!(error.to_string().contains("no vault URL") && !error.is_candidates_fault(), "{error}");
+    }
+
+    #[test]
+    fn origins_are_https_except_on_loopback_and_carry_no_credentials() {
+        let new = |base: &str| Vault::new(Some(base), &[], 1, Duration::from_secs(1));
+        assert!(new("https://vault.example").is_ok());
+        assert!(new("http://127.0.0.1:8080/v").is_ok());
+        assert!(new("http://localhost:8080").is_ok());
+        assert!(new("http://[::1]:8080").is_ok());
+        let plain = new("http://vault.example").err().unwrap().to_string();
+        assert!(plain.contains("plain HTTP is allowed only on loopback"), "{plain}");
+        let secret = new("https://bob:hunter2@vault.example").err().unwrap().to_string();
+        assert!(secret.contains("credentials") && !secret.contains("hunter2"), "{secret}");
+        assert!(Vault::new(None, &["http://10.0.0.5".into()], 1, Duration::from_secs(1)).is_err());
+        assert_eq!(redact("https://vault.example/m.onnx?token=abc#x"), "https://vault.example/m.onnx");
+        assert_eq!(redact("https://bob:pw@vault.example/m.onnx"), "https://…@vault.example/m.onnx");
     }
 }

@@ -36,7 +36,7 @@ use tclearn_client::{
         hashing, rules, BlockHeader, CallError, Coalition, LocalTestSet, Member, NativeKeccak, Phase, Refusal, Report,
         CoalitionError, EvaluationSpec, Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
     },
-    AccountId32, Client, ContractMetadata, Error, Keypair, H160, H256,
+    AccountId32, Client, ContractMetadata, Error, Keypair, WaitFor, H160, H256,
 };
 use tracing::{debug, info, warn};
 
@@ -78,18 +78,28 @@ pub struct Config {
     /// This validator's local test set L.
     #[arg(long, env = "TCLEARN_LOCAL_TEST_SET")]
     pub local_test_set: Option<PathBuf>,
-    /// Base URL of the model vault, for vault references that are paths.
+    /// Base URL of the model vault, for vault references that are paths; absolute references
+    /// at its origin are fetched too. HTTPS, or HTTP on loopback.
     #[arg(long, env = "TCLEARN_VAULT_URL")]
     pub vault_url: Option<String>,
+    /// More origins (`https://host[:port]`) absolute vault references may name, comma-separated;
+    /// a reference anywhere else is refused without a request.
+    #[arg(long = "vault-origin", env = "TCLEARN_VAULT_ORIGINS", value_delimiter = ',')]
+    pub vault_origins: Vec<String>,
     /// The validator's secret URI (mnemonic, hex seed or `//Dev` derivation).
     #[arg(long, env = "TCLEARN_KEY_URI", hide_env_values = true, conflicts_with = "key_file")]
     pub key_uri: Option<Secret>,
     /// A file holding the validator's secret URI.
     #[arg(long, env = "TCLEARN_KEY_FILE")]
     pub key_file: Option<PathBuf>,
-    /// The journal (an embedded database file).
-    #[arg(long, env = "TCLEARN_JOURNAL", default_value = "oracle-journal.redb")]
-    pub journal: PathBuf,
+    /// Where the oracle keeps its state (default: `$XDG_DATA_HOME/tclearn/oracle`, else
+    /// `~/.local/share/tclearn/oracle`).
+    #[arg(long, env = "TCLEARN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The journal file (default: in the data directory, one per chain and coalition:
+    /// `journal-<genesis hash>-<coalition>.redb`).
+    #[arg(long, env = "TCLEARN_JOURNAL")]
+    pub journal: Option<PathBuf>,
     /// Serve Prometheus metrics on this address.
     #[arg(long, env = "TCLEARN_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -106,10 +116,32 @@ pub struct Config {
     /// a later tick).
     #[arg(long, env = "TCLEARN_VAULT_TIMEOUT", default_value_t = 30)]
     pub vault_timeout: u64,
-    /// Fault injection for the restart tests: abort the process right after this step's
-    /// transaction is in a block and before the journal records it (`commit` or `reveal`).
+    /// Seconds a transaction may take to be in a block (then the step is tried again on a later
+    /// tick, after checking the chain: every step is idempotent).
+    #[arg(long, env = "TCLEARN_SUBMIT_TIMEOUT", default_value_t = 60)]
+    pub submit_timeout: u64,
+    /// Fault injection for the restart tests, only in builds with the `fault-injection`
+    /// feature (the end-to-end tests'): abort the process right after this step's transaction
+    /// is in a block and before the journal records it (`commit` or `reveal`).
+    #[cfg(feature = "fault-injection")]
     #[arg(long, env = "TCLEARN_ORACLE_ABORT_AFTER", hide = true)]
     pub abort_after: Option<String>,
+}
+
+/// The default data directory: `$XDG_DATA_HOME/tclearn/oracle`, else
+/// `$HOME/.local/share/tclearn/oracle`.
+pub fn default_data_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+    Some(base.join("tclearn").join("oracle"))
+}
+
+/// The journal's file for a chain and a coalition: one per pair, so that a journal is never
+/// read on another chain or for another coalition.
+pub fn journal_path(data_dir: &std::path::Path, genesis: &H256, coalition: &H160) -> PathBuf {
+    data_dir.join(format!("journal-{}-{}.redb", hex::encode(&genesis.0[..8]), hex::encode(coalition.0)))
 }
 
 /// Why the worker stopped.
@@ -137,6 +169,9 @@ enum StepError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// This validator could not evaluate (its own fault: files, memory): no vote; tried again.
+    #[error("evaluation failed on this validator's side (no vote cast; will retry): {0}")]
+    Evaluation(String),
     #[error("{0}")]
     Other(String),
 }
@@ -202,16 +237,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Some(local) = &local {
         evaluate::ensure_fits(&declaration, local).map_err(|e| setup("L", &e))?;
     }
-    let engine = Engine::new(config.ort_library.as_deref(), config.threads).map_err(|e| setup("engine", &e))?;
+    let engine = Engine::for_runtime(config.ort_library.as_deref(), config.threads, &declaration.runtime)
+        .map_err(|e| setup("engine", &e))?;
     let metadata_text = std::fs::read_to_string(&config.metadata).map_err(|e| setup("metadata", &e))?;
     let metadata = ContractMetadata::parse(&metadata_text).map_err(|e| setup("metadata", &e))?;
     let vault = Vault::new(
         config.vault_url.as_deref(),
+        &config.vault_origins,
         declaration.max_model_bytes,
         Duration::from_secs(config.vault_timeout),
     )
     .map_err(|e| setup("vault", &e))?;
-    let journal = Journal::open(&config.journal)?;
+    let data_dir = match &config.data_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir().ok_or_else(|| WorkerError::Setup("no data directory: set --data-dir or HOME".into()))?,
+    };
     let telemetry = Telemetry::new().map_err(|e| setup("metrics", &e))?;
     if let Some(addr) = config.metrics_addr {
         let registry = telemetry.registry.clone();
@@ -229,7 +269,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         key,
         shared: Arc::new(Shared { engine, declaration, global, local }),
         vault,
-        journal,
+        data_dir,
+        journal: None,
         telemetry,
         metadata,
         coalition: None,
@@ -238,6 +279,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config,
     };
     tokio::pin!(shutdown);
+    let mut failures = 0u32;
     loop {
         // A tick can wait on the node or the vault: a shutdown does not wait for it. What it
         // had done is in the journal and on chain, which the next start reads first.
@@ -249,7 +291,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
         };
         match outcome {
-            Ok(()) => {}
+            Ok(()) => failures = 0,
             Err(StepError::Other(reason)) if reason.starts_with("fatal:") => return Err(WorkerError::Setup(reason)),
             Err(StepError::Journal(e)) => return Err(e.into()),
             Err(e) if e.is_overtaken() => {
@@ -257,22 +299,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 // made before another validator's call in the same block): the next tick acts on
                 // the new state. Not an error, and no reason to reconnect.
                 info!("overtaken: {e}");
+                failures = 0;
             }
             Err(e) => {
                 oracle.telemetry.errors.inc();
-                warn!("{e}");
+                failures = failures.saturating_add(1);
+                warn!(failures, "{e}");
                 if e.is_connection() {
                     // Connect again on the next tick.
                     oracle.coalition = None;
                 }
             }
         }
+        let pause = backoff(Duration::from_millis(oracle.config.poll_ms), failures, jitter());
         tokio::select! {
             () = &mut shutdown => {
                 info!("shutting down");
                 return Ok(());
             }
-            () = tokio::time::sleep(Duration::from_millis(oracle.config.poll_ms)) => {}
+            () = tokio::time::sleep(pause) => {}
         }
     }
 }
@@ -285,6 +330,28 @@ struct Shared {
     local: Option<TestSet>,
 }
 
+/// The pause before the next tick after `failures` failed ticks in a row: the polling interval,
+/// doubled per failure up to 16 times it (and never above a minute), so that a node or a vault
+/// in trouble is not hammered; `jitter` in `[0, 1)` spreads the retries of many oracles over
+/// the upper quarter of the pause, so they do not retry in step.
+fn backoff(poll: Duration, failures: u32, jitter: f64) -> Duration {
+    if failures == 0 {
+        return poll;
+    }
+    let factor = 1u32 << failures.min(4);
+    let pause = poll.saturating_mul(factor).min(Duration::from_secs(60));
+    pause.mul_f64(0.75 + 0.25 * jitter.clamp(0.0, 1.0))
+}
+
+/// A uniform draw from `[0, 1)`, from the system's randomness (0 if it fails).
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return 0.0;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+}
+
 struct Oracle {
     config: Config,
     key: Keypair,
@@ -292,7 +359,9 @@ struct Oracle {
     account: AccountId32,
     shared: Arc<Shared>,
     vault: Vault,
-    journal: Journal,
+    data_dir: PathBuf,
+    /// Opened at the first connection, when the chain's genesis hash is known.
+    journal: Option<Journal>,
     telemetry: Telemetry,
     metadata: ContractMetadata,
     coalition: Option<Coalition>,
@@ -304,11 +373,35 @@ struct Oracle {
 }
 
 impl Oracle {
+    fn journal(&self) -> Result<&Journal, StepError> {
+        self.journal.as_ref().ok_or_else(|| StepError::Other("the journal is opened at the first connection".into()))
+    }
+
     async fn connect(&mut self) -> Result<Coalition, StepError> {
         if let Some(coalition) = &self.coalition {
             return Ok(coalition.clone());
         }
-        let client = Client::connect(&self.config.rpc).await?;
+        // In a block is enough: every step is checked on chain before it is taken again, so a
+        // block that is replaced only means the step is taken again. Waiting for finality would
+        // hang on a GRANDPA stall.
+        let client = Client::connect(&self.config.rpc)
+            .await?
+            .with_wait_for(WaitFor::InBlock)
+            .with_submit_timeout(Duration::from_secs(self.config.submit_timeout));
+        if self.journal.is_none() {
+            let path = match &self.config.journal {
+                Some(path) => path.clone(),
+                None => journal_path(&self.data_dir, &client.genesis_hash(), &self.config.coalition),
+            };
+            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StepError::Other(format!("fatal: data directory {}: {e}", dir.display())))?;
+            }
+            let journal = Journal::open(&path)?;
+            journal.ensure_identity(&client.genesis_hash().0, &self.config.coalition.0)?;
+            info!(journal = %path.display(), "journal open");
+            self.journal = Some(journal);
+        }
         let coalition = Coalition::at(client, self.config.coalition, self.metadata.clone());
         if self.spec.is_none() {
             let spec = coalition.evaluation_spec(&self.account).await?;
@@ -367,7 +460,7 @@ impl Oracle {
 
     /// Read the events of blocks not read yet.
     async fn follow(&mut self, coalition: &Coalition, best: u64) -> Result<(), StepError> {
-        let (mut next, last, skipped) = catch_up(self.journal.next_block()?, best);
+        let (mut next, last, skipped) = catch_up(self.journal()?.next_block()?, best);
         if skipped > 0 {
             warn!(skipped, from = next, "offline too long: the events of older blocks may be pruned, skipped");
         }
@@ -381,7 +474,7 @@ impl Oracle {
                 info!(round = drawn.round, selected = drawn.validators.contains(&self.address), "validators drawn");
             }
             next += 1;
-            self.journal.set_next_block(next)?;
+            self.journal()?.set_next_block(next)?;
         }
         Ok(())
     }
@@ -405,26 +498,33 @@ impl Oracle {
             return Ok(());
         }
         let ballot = coalition.ballot(&me, id, self.address).await?;
-        let mut entry = self.journal.round(id)?;
+        let mut entry = self.journal()?.round(id)?;
         match round.phase {
             Phase::Commit => {
                 if ballot.is_some_and(|b| b.commitment.is_some()) {
                     if !entry.committed {
                         entry.committed = true;
-                        self.journal.record(id, &entry)?;
+                        self.journal()?.record(id, &entry)?;
                     }
                     return Ok(());
                 }
-                let (report, salt) = match (entry.report, entry.salt) {
-                    (Some(report), Some(salt)) => (report, salt),
-                    _ => {
+                if entry.report.is_some() && usable_report(&entry, id, &round.candidate).is_none() {
+                    // Not this round's candidate (a journal from another chain state): never
+                    // commit it. No commitment of ours is on chain, so evaluating again is safe.
+                    warn!(round = id, journaled = ?entry.report, "the journaled report is not for this round's candidate: evaluating again");
+                    self.journal()?.forget(id)?;
+                    entry = crate::journal::RoundEntry::default();
+                }
+                let (report, salt) = match usable_report(&entry, id, &round.candidate) {
+                    Some(journaled) => journaled,
+                    None => {
                         let report = self.evaluate(coalition, id, &round).await?;
                         let mut salt = [0u8; 32];
                         getrandom::getrandom(&mut salt).map_err(|e| StepError::Other(format!("salt: {e}")))?;
                         entry.report = Some(report);
                         entry.salt = Some(salt);
                         // Durable before the commitment leaves this process.
-                        self.journal.record(id, &entry)?;
+                        self.journal()?.record(id, &entry)?;
                         (report, salt)
                     }
                 };
@@ -433,7 +533,7 @@ impl Oracle {
                 self.abort_if("commit");
                 info!(round = id, verdict = ?report.verdict, "committed");
                 entry.committed = true;
-                self.journal.record(id, &entry)?;
+                self.journal()?.record(id, &entry)?;
             }
             Phase::Reveal => {
                 let Some(ballot) = ballot.filter(|b| b.commitment.is_some() && b.report.is_none()) else {
@@ -448,9 +548,10 @@ impl Oracle {
                 self.abort_if("reveal");
                 info!(round = id, "revealed");
                 entry.revealed = true;
-                self.journal.record(id, &entry)?;
+                self.journal()?.record(id, &entry)?;
             }
-            Phase::Sealing if round.general == Some(self.address) && !entry.sealed => {
+            // Checked on chain, not in the journal: a seal whose block was replaced is sealed again.
+            Phase::Sealing if round.general == Some(self.address) => {
                 let vault_ref = coalition
                     .candidate_ref(&me, id)
                     .await?
@@ -460,7 +561,7 @@ impl Oracle {
                 self.telemetry.blocks_signed.inc();
                 info!(round = id, %block_hash, "sealed as general");
                 entry.sealed = true;
-                self.journal.record(id, &entry)?;
+                self.journal()?.record(id, &entry)?;
             }
             Phase::Attesting => {
                 let seal = coalition
@@ -486,9 +587,9 @@ impl Oracle {
                         self.telemetry.blocks_signed.inc();
                         info!(round = id, block_hash = %seal.block_hash, "attested");
                         entry.attested = true;
-                        self.journal.record(id, &entry)?;
+                        self.journal()?.record(id, &entry)?;
                     }
-                    Err(e) if e.is_transient() => return Err(e.into()),
+                    Err(e) if !e.is_candidates_fault() => return Err(e.into()),
                     Err(e) => {
                         // Not the candidate: never attest it; the next general gets its turn.
                         warn!(round = id, "sealed copy refused: {e}");
@@ -523,10 +624,11 @@ impl Oracle {
         };
         let bytes = match self.vault.fetch(&vault_ref, &round.candidate.0).await {
             Ok(bytes) => bytes,
-            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) if !e.is_candidates_fault() => return Err(e.into()),
             Err(e) => {
                 self.telemetry.evaluations.inc();
-                return Ok(refusal(Refusal::HashMismatch, e.to_string()));
+                let reason = if matches!(e, VaultError::HashMismatch { .. }) { Refusal::HashMismatch } else { Refusal::ModelRefused };
+                return Ok(refusal(reason, e.to_string()));
             }
         };
         let shared = self.shared.clone();
@@ -551,7 +653,10 @@ impl Oracle {
         self.telemetry.evaluations.inc();
         let (g, l) = match outcome {
             Ok(scores) => scores,
-            Err(e) => return Ok(refusal(evaluate::refusal_of(&e), e.to_string())),
+            Err(e) => match evaluate::fault_of(&e) {
+                evaluate::Fault::Candidate(reason) => return Ok(refusal(reason, e.to_string())),
+                evaluate::Fault::Validator => return Err(StepError::Evaluation(e.to_string())),
+            },
         };
         let local = l.as_ref().map(|l| (l.fixed, l.samples as u32));
         let spec = self.spec.as_ref().ok_or_else(|| StepError::Other("evaluating before the spec was checked".into()))?;
@@ -594,12 +699,16 @@ impl Oracle {
         }
     }
 
+    #[cfg(feature = "fault-injection")]
     fn abort_if(&self, step: &str) {
         if self.config.abort_after.as_deref() == Some(step) {
             warn!(step, "aborting as asked (fault injection)");
             std::process::abort();
         }
     }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn abort_if(&self, _step: &str) {}
 }
 
 /// Blocks whose events an oracle reads per tick, at most.
@@ -616,6 +725,14 @@ fn catch_up(next: Option<u64>, best: u64) -> (u64, u64, u64) {
     let first = next.max(best.saturating_sub(CATCH_UP));
     let last = best.min(first.saturating_add(EVENTS_PER_TICK - 1));
     (first, last, first - next)
+}
+
+/// The journaled report and salt of `entry`, if they are for round `id` and its `candidate`.
+fn usable_report(entry: &crate::journal::RoundEntry, id: u64, candidate: &H256) -> Option<(Report, [u8; 32])> {
+    match (entry.report, entry.salt) {
+        (Some(report), Some(salt)) if report.round == id && report.candidate == *candidate => Some((report, salt)),
+        _ => None,
+    }
 }
 
 fn describe(set: Option<LocalTestSet>) -> String {
@@ -654,6 +771,41 @@ mod tests {
     }
 
     const ARGS: [&str; 9] = ["oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--metadata", "m.json", "--genesis", "g.json", "--global-test-set", "g.csv"];
+
+    #[test]
+    fn retries_back_off_with_jitter_and_a_success_resets_them() {
+        let poll = Duration::from_millis(500);
+        assert_eq!(backoff(poll, 0, 0.9), poll, "no failure, no backoff");
+        assert!(backoff(poll, 1, 0.999) < Duration::from_secs(1) && backoff(poll, 1, 0.999) > Duration::from_millis(990));
+        assert_eq!(backoff(poll, 1, 0.0), Duration::from_millis(750));
+        assert_eq!(backoff(poll, 3, 0.0), Duration::from_secs(3));
+        assert_eq!(backoff(poll, 4, 0.0), backoff(poll, 40, 0.0), "capped at 16 polls");
+        assert_eq!(backoff(Duration::from_secs(10), 9, 0.0), Duration::from_secs(45), "and at a minute");
+        let draws: HashSet<u64> = (0..32).map(|_| (jitter() * 1e9) as u64).collect();
+        assert!(draws.len() > 16, "draws differ: {draws:?}");
+        assert!((0..1000).map(|_| jitter()).all(|j| (0.0..1.0).contains(&j)));
+    }
+
+    #[test]
+    fn a_journaled_report_is_committed_only_for_its_round_and_candidate() {
+        let report = Report { round: 4, candidate: H256([1; 32]), verdict: Verdict::Refused(Refusal::ModelRefused) };
+        let entry = crate::journal::RoundEntry { report: Some(report), salt: Some([9; 32]), ..Default::default() };
+        assert_eq!(usable_report(&entry, 4, &H256([1; 32])), Some((report, [9; 32])));
+        assert_eq!(usable_report(&entry, 4, &H256([2; 32])), None, "another candidate in round 4");
+        assert_eq!(usable_report(&entry, 5, &H256([1; 32])), None, "another round");
+        assert_eq!(usable_report(&Default::default(), 4, &H256([1; 32])), None);
+    }
+
+    #[test]
+    fn each_chain_and_coalition_has_its_own_journal_in_the_data_directory() {
+        let dir = std::path::Path::new("/var/lib/tclearn");
+        let a = journal_path(dir, &H256([1; 32]), &H160([2; 20]));
+        assert_eq!(a, dir.join(format!("journal-0101010101010101-{}.redb", "02".repeat(20))));
+        assert_ne!(a, journal_path(dir, &H256([3; 32]), &H160([2; 20])), "another chain");
+        assert_ne!(a, journal_path(dir, &H256([1; 32]), &H160([4; 20])), "another coalition");
+        let cli = Cli::try_parse_from(ARGS).unwrap();
+        assert_eq!((cli.config.journal, cli.config.data_dir), (None, None), "nothing in the working directory by default");
+    }
 
     #[test]
     fn catching_up_skips_what_a_node_has_pruned_and_reads_a_bounded_span() {

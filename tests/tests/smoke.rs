@@ -101,3 +101,45 @@ async fn deploy_call_and_read_back_state_and_event() {
 
     node.stop().await;
 }
+
+/// Ask a `--sealing manual` node to seal one block, finalized or not (`engine_createBlock`).
+async fn create_block(node: &Node, finalize: bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = node.rpc_url.trim_start_matches("ws://").to_string();
+    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"engine_createBlock","params":[true,{finalize},null]}}"#);
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.contains("\"result\""), "{response}");
+}
+
+#[tokio::test]
+async fn a_transaction_waits_for_its_block_within_a_timeout_not_forever_for_finality() {
+    use std::time::{Duration, Instant};
+    use tclearn_client::WaitFor;
+    // Blocks are made on demand and never finalized: as under a GRANDPA stall.
+    let node = Node::start(NodeConfig::with_args(&["--dev", "--sealing", "manual"])).await;
+    let alice = Keypair::dev("Alice").unwrap();
+    let bob = Keypair::dev("Bob").unwrap().account_id();
+    let finalized = node.client().await.with_submit_timeout(Duration::from_secs(3));
+    let started = Instant::now();
+    let (outcome, ()) = tokio::join!(finalized.transfer(&alice, &bob, 1_000_000), async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        create_block(&node, false).await;
+    });
+    assert!(matches!(outcome, Err(Error::Timeout(_))), "{:?}", outcome.map(|_| ()));
+    assert!(started.elapsed() < Duration::from_secs(10), "gave up after {:?}", started.elapsed());
+
+    // In a block is enough for a caller that checks the chain before acting again.
+    let in_block = node.client().await.with_wait_for(WaitFor::InBlock).with_submit_timeout(Duration::from_secs(20));
+    let (outcome, ()) = tokio::join!(in_block.transfer(&alice, &bob, 1_000_000), async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        create_block(&node, false).await;
+    });
+    assert!(outcome.is_ok(), "{:?}", outcome.map(|_| ()));
+}

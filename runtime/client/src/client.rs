@@ -32,6 +32,15 @@ pub enum WaitFor {
     Finalized,
 }
 
+impl WaitFor {
+    fn describe(self) -> &'static str {
+        match self {
+            WaitFor::InBlock => "in a block",
+            WaitFor::Finalized => "finalized",
+        }
+    }
+}
+
 /// Execution weight: computation (`ref_time`, picoseconds) and state proof size (bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
 pub struct Weight {
@@ -156,6 +165,8 @@ pub struct Client {
     api: Api,
     rpc: Rpc,
     wait_for: WaitFor,
+    /// How long a submitted transaction may take to reach the block `wait_for` names.
+    submit_timeout: Option<std::time::Duration>,
     margin_percent: u64,
     /// Accounts known to be mapped: a mapping is never undone by this client, so once seen it
     /// needs no further storage read.
@@ -171,6 +182,7 @@ impl Client {
             api,
             rpc: Rpc::new(rpc_client),
             wait_for: WaitFor::default(),
+            submit_timeout: None,
             margin_percent: DEFAULT_LIMIT_MARGIN_PERCENT,
             mapped: Arc::default(),
         })
@@ -198,6 +210,19 @@ impl Client {
     pub fn with_wait_for(mut self, wait_for: WaitFor) -> Self {
         self.wait_for = wait_for;
         self
+    }
+
+    /// Give up waiting for a submitted transaction after `timeout` (an [`Error::Timeout`]): the
+    /// transaction may still be included later, so a caller that retries must check the chain
+    /// first. Without it, a stalled chain (no finality, no blocks) keeps the caller waiting.
+    pub fn with_submit_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.submit_timeout = Some(timeout);
+        self
+    }
+
+    /// The chain's genesis block hash: which chain this is.
+    pub fn genesis_hash(&self) -> H256 {
+        self.api.genesis_hash()
     }
 
     /// The subxt client, for what this one does not cover.
@@ -427,6 +452,19 @@ impl Client {
 
     /// Sign, submit and wait for `payload`; any failure comes back as a typed error.
     async fn submit<Call: subxt::tx::Payload>(
+        &self,
+        payload: &Call,
+        signer: &Keypair,
+    ) -> Result<Included> {
+        match self.submit_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, self.submit_and_wait(payload, signer))
+                .await
+                .map_err(|_| Error::Timeout(format!("the transaction was not {} within {timeout:?}", self.wait_for.describe())))?,
+            None => self.submit_and_wait(payload, signer).await,
+        }
+    }
+
+    async fn submit_and_wait<Call: subxt::tx::Payload>(
         &self,
         payload: &Call,
         signer: &Keypair,

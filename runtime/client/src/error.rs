@@ -35,6 +35,10 @@ pub enum Error {
     /// The transaction pool or a block refused the transaction.
     #[error("transaction: {0}")]
     Transaction(String),
+    /// A submitted transaction did not reach the block waited for in time; it may still be
+    /// included later.
+    #[error("timeout: {0}")]
+    Timeout(String),
     /// A value could not be decoded as the type expected.
     #[error("decoding {what}: {reason}")]
     Decode {

@@ -392,3 +392,71 @@ async fn oracles_reconnect_after_the_node_restarts() {
     drop(oracles);
     node.stop().await;
 }
+
+/// An HTTP server that answers every request with `body`, one byte every `pause`.
+async fn trickling_vault(body: Vec<u8>, pause: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 2048];
+                let _ = stream.read(&mut request).await;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for byte in body {
+                    tokio::time::sleep(pause).await;
+                    if stream.write_all(&[byte]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_completes_without_the_oracle_whose_vault_trickles_and_it_casts_no_vote() {
+    // Blocks every 300 ms, phases of 40 blocks (12 s). Dave's vault sends one byte every 50 ms:
+    // a model of several hundred bytes never arrives within his 2 s fetch deadline.
+    let Scene { dir, node, coalition, alice, founders, env, models, _vault, .. } =
+        scene(NodeConfig::with_args(&["--dev", "--sealing", "300"]), 40).await;
+    let slow_vault = trickling_vault(models[1].1.clone(), Duration::from_millis(50)).await;
+    let oracles: Vec<Oracle> = VALIDATORS
+        .iter()
+        .map(|name| {
+            let extra: Vec<(&str, &str)> = if *name == "Dave" {
+                vec![("TCLEARN_VAULT_URL", slow_vault.as_str()), ("TCLEARN_VAULT_TIMEOUT", "2")]
+            } else {
+                vec![]
+            };
+            Oracle::start(&env, name, dir.path(), &extra)
+        })
+        .collect();
+    let logs = |oracles: &[Oracle]| oracles.iter().map(|o| o.log()).collect::<Vec<_>>().join("\n-----\n");
+    let me = alice.account_id();
+    for validator in &founders[1..] {
+        let registered = || async { coalition.local_test_set(&me, *validator).await.ok().flatten() };
+        tclearn_e2e::eventually(ROUND_TIMEOUT, "the oracles' local sets", registered).await;
+    }
+    let candidate = H256(model_hash(&models[1].1));
+    let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
+    let (round, _) = coalition.propose(&alice, 0, candidate, b"good.onnx", 8, &data_ids).await.unwrap();
+    let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
+    assert_eq!(phase, Phase::Appended, "the three others carry the round\n{}", logs(&oracles));
+    let state = coalition.round(&me, round).await.unwrap().unwrap();
+    assert_eq!((state.commits, state.reveals, state.accepts), (3, 3, 3), "{state:?}");
+    let dave = founders[3];
+    let ballot = coalition.ballot(&me, round, dave).await.unwrap();
+    assert!(ballot.is_none_or(|b| b.commitment.is_none() && b.report.is_none()), "Dave cast no vote: {ballot:?}");
+    let dave_log = oracles[2].log();
+    assert!(dave_log.contains("did not finish within 2s"), "{dave_log}");
+    assert!(!dave_log.contains("candidate refused"), "{dave_log}");
+    drop(oracles);
+    node.stop().await;
+}

@@ -168,6 +168,12 @@ impl Engine {
 
     /// A model from its ONNX bytes: one float tensor in, one float tensor out.
     pub fn load(&self, onnx: &[u8]) -> Result<Model, EngineError> {
+        self.load_scoring(onnx, None)
+    }
+
+    /// A model from its ONNX bytes whose output `output` (its only output when `None`) is the
+    /// one scored; one float tensor in.
+    pub fn load_scoring(&self, onnx: &[u8], output: Option<&str>) -> Result<Model, EngineError> {
         let session = Session::builder(self.environment)
             .map_err(runtime)?
             .with_intra_threads(self.threads)
@@ -183,20 +189,32 @@ impl Engine {
             .map_err(|e| EngineError::Runtime(e.to_string()))?
             .commit_from_memory(onnx)
             .map_err(runtime)?;
-        if session.inputs().len() != 1 || session.outputs().len() != 1 {
-            return Err(EngineError::Signature(format!(
-                "{} inputs and {} outputs; the coalition's models have one of each",
-                session.inputs().len(),
-                session.outputs().len()
-            )));
+        if session.inputs().len() != 1 {
+            return Err(EngineError::Signature(format!("{} inputs; the coalition's models have one", session.inputs().len())));
         }
-        Ok(Model { session })
+        let output = match output {
+            Some(name) => session
+                .outputs()
+                .iter()
+                .position(|o| o.name() == name)
+                .ok_or_else(|| EngineError::Signature(format!("no output named {name:?}")))?,
+            None if session.outputs().len() == 1 => 0,
+            None => {
+                return Err(EngineError::Signature(format!(
+                    "{} outputs; the coalition's models have one, or the declaration names the scored one",
+                    session.outputs().len()
+                )))
+            }
+        };
+        Ok(Model { session, output })
     }
 }
 
 /// A loaded model.
 pub struct Model {
     session: Session,
+    /// The position of the scored output.
+    output: usize,
 }
 
 /// A model's outputs: one row of `width` values per input row.
@@ -220,7 +238,7 @@ impl Model {
         let shape: Vec<usize> = std::iter::once(rows).chain(sample_shape.iter().copied()).collect();
         let input = TensorRef::from_array_view((shape, inputs)).map_err(runtime)?;
         let outputs = self.session.run(ort::inputs![input]).map_err(runtime)?;
-        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(runtime)?;
+        let (shape, data) = outputs[self.output].try_extract_tensor::<f32>().map_err(runtime)?;
         let produced_rows = shape.first().copied().unwrap_or(0);
         if produced_rows != rows as i64 || rows == 0 || data.len() % rows != 0 {
             return Err(EngineError::Signature(format!("{rows} rows in, output shape {shape:?}")));

@@ -99,7 +99,7 @@ impl Candidate {
     pub fn load(engine: &Engine, declaration: &Declaration, model_bytes: &[u8]) -> Result<Self, EvaluateError> {
         let checked = model::check(model_bytes, &declaration.policy())?;
         Ok(Self {
-            model: engine.load(model_bytes)?,
+            model: engine.load_scoring(model_bytes, declaration.output_name.as_deref())?,
             architecture_hash: checked.architecture_hash,
             model_hash: model_hash(model_bytes),
         })
@@ -569,6 +569,27 @@ mod tests {
         }
         let tally = verdict(spec_of(&declared, &set, 0), 0, &reports);
         assert_eq!(tally.rejection, Some(tclearn_client::coalition::Rejection::Refused), "rejected, never accepted: {tally:?}");
+    }
+
+    #[test]
+    fn a_scikit_learn_model_exported_by_skl2onnx_scores_what_scikit_learn_said() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn");
+        let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
+        let set = TestSet::open(&datasets().join("breast_cancer.csv"), None).unwrap();
+        let mut declared = declaration(Metric::Accuracy, vec![None, Some(30)], 2);
+        declared.output_name = Some("probabilities".into());
+        for seed in [0, 1] {
+            let name = format!("sklearn_mlp_seed{seed}.onnx");
+            let bytes = std::fs::read(fixtures.join(&name)).unwrap();
+            let report = evaluate(&engine(), &declared, &bytes, &set).unwrap();
+            let accuracy = expected[&name]["accuracy"].as_f64().unwrap();
+            assert!((report.value - accuracy).abs() < 0.5 / 569.0, "{name}: {} vs scikit-learn's {accuracy}", report.value);
+            let mut model = engine().load_scoring(&bytes, Some("probabilities")).unwrap();
+            let first = model.run_batch(&set.inputs(0..1).unwrap(), &set.sample_shape).unwrap();
+            for (ours, theirs) in first.values.iter().zip(expected[&name]["probability_row0"].as_array().unwrap()) {
+                assert!((f64::from(*ours) - theirs.as_f64().unwrap()).abs() < 1e-5, "{name}: {:?}", first.values);
+            }
+        }
     }
 
     /// The first `count` digits (8×8, values 0..16) and their labels.

@@ -122,8 +122,13 @@ pub struct Declaration {
     pub digest: Option<DigestRule>,
     /// The model's one input.
     pub input: TensorSpec,
-    /// The model's one output.
+    /// The scored output.
     pub output: TensorSpec,
+    /// The scored output's name, for models with several outputs (scikit-learn's classifiers
+    /// export a label and the probabilities: name the probabilities, exported with
+    /// `zipmap=False`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_name: Option<String>,
     /// Lowest standard opset accepted.
     #[serde(default = "default_min_opset")]
     pub min_opset: i64,
@@ -214,6 +219,7 @@ impl Declaration {
             digest: None,
             input,
             output,
+            output_name: None,
             min_opset: default_min_opset(),
             max_opset: default_max_opset(),
             max_model_bytes: default_max_model_bytes(),
@@ -286,6 +292,7 @@ impl Declaration {
             max_opset: self.max_opset,
             input: self.input.clone(),
             output: self.output.clone(),
+            output_name: self.output_name.clone(),
             architecture_hash: self.architecture_hash.map(|h| h.0),
         }
     }

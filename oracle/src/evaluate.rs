@@ -60,7 +60,7 @@ pub enum EvaluateError {
 }
 
 /// The report of one evaluation (what `oracle evaluate` prints).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Evaluation {
     /// The metric.
     pub metric: Metric,
@@ -228,6 +228,18 @@ pub fn fault_of(error: &EvaluateError) -> Fault {
         EvaluateError::Shape { .. } |
         EvaluateError::Metric(_) |
         EvaluateError::Digest(DigestError::TooPrecise(_)) => Fault::Validator,
+    }
+}
+
+/// Whose fault `error` is when the evaluation ran within the coalition's declared limits (in
+/// [`crate::sandbox`]'s child): running out of memory there is the candidate's fault, since
+/// every validator gives it the same memory.
+pub fn fault_of_within_limits(error: &EvaluateError) -> Fault {
+    match error {
+        EvaluateError::Engine(EngineError::Runtime(reason)) if is_resource_exhaustion(reason) => {
+            Fault::Candidate(ChainRefusal::ModelRefused)
+        }
+        _ => fault_of(error),
     }
 }
 

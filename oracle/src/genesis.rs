@@ -111,6 +111,32 @@ fn default_optimization() -> Optimization {
     Optimization::All
 }
 
+/// What one evaluation may use, the same for every validator ([`crate::sandbox`]): a candidate
+/// that needs more is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationLimits {
+    /// Address space of the evaluating process, MiB (ONNX Runtime and the sets included).
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u64,
+    /// Wall-clock seconds of one evaluation (G and L); CPU time is this times the threads.
+    #[serde(default = "default_seconds")]
+    pub seconds: u64,
+}
+
+impl Default for EvaluationLimits {
+    fn default() -> Self {
+        Self { memory_mib: default_memory_mib(), seconds: default_seconds() }
+    }
+}
+
+fn default_memory_mib() -> u64 {
+    4096
+}
+fn default_seconds() -> u64 {
+    300
+}
+
 /// The declaration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +183,9 @@ pub struct Declaration {
     /// The ONNX Runtime version and settings.
     #[serde(default)]
     pub runtime: RuntimeSpec,
+    /// What one evaluation may use.
+    #[serde(default)]
+    pub limits: EvaluationLimits,
 }
 
 fn default_tie_margin() -> f32 {
@@ -229,6 +258,7 @@ impl Declaration {
             batch_size: default_batch_size(),
             tie_margin: default_tie_margin(),
             runtime: RuntimeSpec::default(),
+            limits: EvaluationLimits::default(),
         }
     }
 
@@ -252,6 +282,12 @@ impl Declaration {
         }
         if self.input.dims.first() != Some(&None) || self.output.dims.first() != Some(&None) {
             return invalid("the first dimension of input and output is the batch and must be null".into());
+        }
+        if self.limits.memory_mib < 64 || self.limits.seconds == 0 {
+            return invalid(format!(
+                "limits of {} MiB and {} s leave no room to evaluate (at least 64 MiB and 1 s)",
+                self.limits.memory_mib, self.limits.seconds
+            ));
         }
         if !(0.0..0.5).contains(&self.tie_margin) {
             return invalid(format!("tie_margin {} is outside [0, 0.5)", self.tie_margin));

@@ -18,6 +18,9 @@ const ROUNDS: TableDefinition<u64, &[u8]> = TableDefinition::new("rounds");
 /// Named counters (`next_block`).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NEXT_BLOCK: &str = "next_block";
+/// Round id → evaluations started and not seen to end (a crash of the oracle or its host
+/// during one leaves it counted).
+const EVALUATIONS: TableDefinition<u64, u32> = TableDefinition::new("evaluations");
 /// Which chain (genesis hash) and coalition (address) the journal is for.
 const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identity");
 
@@ -79,8 +82,34 @@ impl Journal {
         write.open_table(ROUNDS).map_err(database)?;
         write.open_table(META).map_err(database)?;
         write.open_table(IDENTITY).map_err(database)?;
+        write.open_table(EVALUATIONS).map_err(database)?;
         write.commit().map_err(database)?;
         Ok(Self { db })
+    }
+
+    /// Record, durably, that an evaluation of round `id`'s candidate starts; returns how many
+    /// had started before without being seen to end (each one a crash of the oracle or its host
+    /// in the middle of one).
+    pub fn evaluation_started(&self, id: u64) -> Result<u32, JournalError> {
+        let write = self.db.begin_write().map_err(database)?;
+        let interrupted = {
+            let mut table = write.open_table(EVALUATIONS).map_err(database)?;
+            let interrupted = table.get(id).map_err(database)?.map_or(0, |v| v.value());
+            table.insert(id, interrupted.saturating_add(1)).map_err(database)?;
+            interrupted
+        };
+        write.commit().map_err(database)?;
+        Ok(interrupted)
+    }
+
+    /// Record that round `id`'s evaluation ended, whatever its outcome.
+    pub fn evaluation_ended(&self, id: u64) -> Result<(), JournalError> {
+        let write = self.db.begin_write().map_err(database)?;
+        {
+            let mut table = write.open_table(EVALUATIONS).map_err(database)?;
+            table.remove(id).map_err(database)?;
+        }
+        write.commit().map_err(database)
     }
 
     /// Bind the journal to a chain (its genesis hash) and a coalition (its address) on first
@@ -209,6 +238,19 @@ mod tests {
         assert_eq!(journal.round(1).unwrap().report, Some(report(5)));
         journal.forget(1).unwrap();
         assert_eq!(journal.round(1).unwrap(), RoundEntry::default());
+    }
+
+    #[test]
+    fn evaluations_that_never_ended_are_counted_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.redb");
+        assert_eq!(Journal::open(&path).unwrap().evaluation_started(7).unwrap(), 0);
+        // The process died during the evaluation: the next start sees one interrupted.
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.evaluation_started(7).unwrap(), 1);
+        journal.evaluation_ended(7).unwrap();
+        assert_eq!(journal.evaluation_started(7).unwrap(), 0, "an evaluation that ended resets the count");
+        assert_eq!(journal.evaluation_started(8).unwrap(), 0, "per round");
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!
 //! The chain side ([`worker`]): follows the coalition, commits and reveals reports, seals and
 //! attests blocks, with a [`journal`] that makes restarts safe, a [`vault`] client and
-//! Prometheus [`telemetry`].
+//! Prometheus [`telemetry`]. Candidates are evaluated in a child process within the limits the
+//! genesis declares ([`sandbox`]).
 
 pub mod architectures;
 pub mod digest;
@@ -23,6 +24,7 @@ pub mod genesis;
 pub mod journal;
 pub mod metrics;
 pub mod model;
+pub mod sandbox;
 pub mod telemetry;
 pub mod testset;
 pub mod vault;

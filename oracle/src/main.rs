@@ -25,6 +25,10 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Run the validator worker against a node.
     Run(Config),
+    /// Evaluate one candidate for the worker, in a child process within the declared limits
+    /// (internal: the request comes on standard input).
+    #[command(name = "evaluate-candidate", hide = true)]
+    EvaluateCandidate,
 }
 
 #[derive(clap::Args)]
@@ -84,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Evaluate(args) => evaluate_command(args),
+        Command::EvaluateCandidate => std::process::exit(tclearn_oracle::sandbox::child_main()),
         Command::Run(config) => {
             let shutdown = async {
                 let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

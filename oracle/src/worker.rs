@@ -16,7 +16,8 @@
 
 use crate::{
     engine::Engine,
-    evaluate::{self, Evaluation},
+    evaluate,
+    sandbox,
     genesis::Declaration,
     journal::Journal,
     telemetry::Telemetry,
@@ -122,7 +123,8 @@ pub struct Config {
     pub submit_timeout: u64,
     /// Fault injection for the restart tests, only in builds with the `fault-injection`
     /// feature (the end-to-end tests'): abort the process right after this step's transaction
-    /// is in a block and before the journal records it (`commit` or `reveal`).
+    /// is in a block and before the journal records it (`commit` or `reveal`), or right after
+    /// an evaluation is journaled as started (`evaluation-started`).
     #[cfg(feature = "fault-injection")]
     #[arg(long, env = "TCLEARN_ORACLE_ABORT_AFTER", hide = true)]
     pub abort_after: Option<String>,
@@ -237,8 +239,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Some(local) = &local {
         evaluate::ensure_fits(&declaration, local).map_err(|e| setup("L", &e))?;
     }
-    let engine = Engine::for_runtime(config.ort_library.as_deref(), config.threads, &declaration.runtime)
-        .map_err(|e| setup("engine", &e))?;
+    // Evaluations run in a child process; loading the library here checks its version at start.
+    Engine::for_runtime(config.ort_library.as_deref(), config.threads, &declaration.runtime).map_err(|e| setup("engine", &e))?;
     let metadata_text = std::fs::read_to_string(&config.metadata).map_err(|e| setup("metadata", &e))?;
     let metadata = ContractMetadata::parse(&metadata_text).map_err(|e| setup("metadata", &e))?;
     let vault = Vault::new(
@@ -267,7 +269,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         address: key.address(),
         account: key.account_id(),
         key,
-        shared: Arc::new(Shared { engine, declaration, global, local }),
+        shared: Arc::new(Shared { declaration, global, local }),
         vault,
         data_dir,
         journal: None,
@@ -322,9 +324,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
 }
 
-/// What evaluations read, shared with the blocking tasks they run on.
+/// The declaration as checked against the chain, and the sets checked at start.
 struct Shared {
-    engine: Engine,
     declaration: Declaration,
     global: TestSet,
     local: Option<TestSet>,
@@ -631,33 +632,48 @@ impl Oracle {
                 return Ok(refusal(reason, e.to_string()));
             }
         };
-        let shared = self.shared.clone();
+        // A crash of the oracle or its host in the middle of evaluating this candidate twice
+        // already: the candidate is what brings it down, so it is refused rather than tried a
+        // third time (a crash loop).
+        let interrupted = self.journal()?.evaluation_started(id)?;
+        if interrupted >= MAX_INTERRUPTED_EVALUATIONS {
+            self.journal()?.evaluation_ended(id)?;
+            self.telemetry.evaluations.inc();
+            return Ok(refusal(
+                Refusal::ModelRefused,
+                format!("its evaluation was interrupted {interrupted} times by a crash of this oracle or its host"),
+            ));
+        }
+        self.abort_if("evaluation-started");
+        let shared = &self.shared;
+        let request = sandbox::Request {
+            declaration: shared.declaration.clone(),
+            global: self.config.global_test_set.clone(),
+            local: self.config.local_test_set.clone(),
+            ort_library: self.config.ort_library.clone(),
+            threads: self.config.threads,
+        };
+        let limits = sandbox::Limits {
+            memory_bytes: shared.declaration.limits.memory_mib.saturating_mul(1 << 20),
+            wall: Duration::from_secs(shared.declaration.limits.seconds),
+            threads: self.config.threads,
+        };
+        let program = std::env::current_exe().map_err(|e| StepError::Other(format!("this program's path: {e}")))?;
         let timer = self.telemetry.evaluation_seconds.start_timer();
         self.telemetry.evaluating.set(1);
-        let outcome = tokio::task::spawn_blocking(move || -> Result<(Evaluation, Option<Evaluation>), evaluate::EvaluateError> {
-            // Checked and loaded once, scored on G and then on L (whose hash is not on chain).
-            let started = std::time::Instant::now();
-            let declaration = &shared.declaration;
-            let mut candidate = evaluate::Candidate::load(&shared.engine, declaration, &bytes)?;
-            let g = candidate.score_set(declaration, &shared.global, declaration.test_set_hash, started)?;
-            let l = match &shared.local {
-                Some(set) => Some(candidate.score_set(declaration, set, None, std::time::Instant::now())?),
-                None => None,
-            };
-            Ok((g, l))
-        })
-        .await;
+        let outcome = sandbox::evaluate_in_child(&program, &request, &bytes, limits).await;
         self.telemetry.evaluating.set(0);
-        let outcome = outcome.map_err(|e| StepError::Other(format!("evaluation task: {e}")))?;
+        self.journal()?.evaluation_ended(id)?;
         timer.observe_duration();
-        self.telemetry.evaluations.inc();
         let (g, l) = match outcome {
-            Ok(scores) => scores,
-            Err(e) => match evaluate::fault_of(&e) {
-                evaluate::Fault::Candidate(reason) => return Ok(refusal(reason, e.to_string())),
-                evaluate::Fault::Validator => return Err(StepError::Evaluation(e.to_string())),
-            },
+            sandbox::Outcome::Scored { g, l } => (g, l),
+            sandbox::Outcome::Refused { refusal: reason, reason: text } => {
+                self.telemetry.evaluations.inc();
+                return Ok(refusal(reason.into(), text));
+            }
+            sandbox::Outcome::ValidatorFault { reason } => return Err(StepError::Evaluation(reason)),
         };
+        self.telemetry.evaluations.inc();
         let local = l.as_ref().map(|l| (l.fixed, l.samples as u32));
         let spec = self.spec.as_ref().ok_or_else(|| StepError::Other("evaluating before the spec was checked".into()))?;
         let finding = evaluate::finding(g.fixed, g.samples as u32, local, parent.performance, round.params.lambda_ppm, spec);
@@ -710,6 +726,10 @@ impl Oracle {
     #[cfg(not(feature = "fault-injection"))]
     fn abort_if(&self, _step: &str) {}
 }
+
+/// Evaluations of one candidate interrupted by a crash of the oracle (or its host) after which
+/// the candidate is refused instead of evaluated again.
+const MAX_INTERRUPTED_EVALUATIONS: u32 = 2;
 
 /// Blocks whose events an oracle reads per tick, at most.
 const EVENTS_PER_TICK: u64 = 64;

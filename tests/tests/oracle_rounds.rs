@@ -9,7 +9,9 @@
 //! attested, appended. Round 2's is the same model with its weights negated: every oracle
 //! votes against it and the contract rejects it. Round 3 kills Eve right after its commitment
 //! is in a block and before its journal records it; the restarted Eve does not commit again,
-//! reveals the journaled report, and the round is appended.
+//! reveals the journaled report, and the round is appended. Round 4 kills Dave right after his
+//! reveal and Eve twice in the middle of an evaluation: Dave does not reveal again, Eve
+//! refuses the candidate rather than evaluate it a third time, and the round is appended.
 
 use std::{
     path::{Path, PathBuf},
@@ -18,7 +20,7 @@ use std::{
 };
 use tclearn_client::{
     account_to_address,
-    coalition::{Coalition, Committed, Phase, Rejection, Verdict},
+    coalition::{Coalition, Committed, Phase, Rejection, Revealed, Verdict},
     Keypair, H160, H256,
 };
 use tclearn_e2e::{artifact, artifacts_dir, free_port, oracle_binary, test_genesis, Node, NodeConfig, StaticFiles};
@@ -120,11 +122,13 @@ async fn scene(node: NodeConfig, timeout: u32) -> Scene {
     let genesis_model = train_logistic(&x_small, 30, &y_small, 2, 20, 0.05);
     let good = train_logistic(&x_train, 30, &y_train, 2, 300, 0.5);
     let third = train_logistic(&x_train, 30, &y_train, 2, 200, 0.5);
+    let fourth = train_logistic(&x_train, 30, &y_train, 2, 250, 0.5);
     let models = vec![
         ("genesis.onnx", genesis_model.to_onnx()),
         ("good.onnx", good.to_onnx()),
         ("degraded.onnx", negated(&good).to_onnx()),
         ("third.onnx", third.to_onnx()),
+        ("fourth.onnx", fourth.to_onnx()),
     ];
     for (name, bytes) in &models {
         std::fs::write(vault_dir.join(name), bytes).unwrap();
@@ -281,6 +285,54 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     assert!(gauge("tclearn_oracle_best_block") >= last_block as f64 - 2.0, "{metrics}");
     assert_eq!(gauge("tclearn_oracle_evaluating"), 0.0);
     assert!(gauge("tclearn_oracle_free_balance") > 1e12, "Bob is funded: {metrics}");
+
+    // Round 4: Dave dies right after his reveal is in a block, before journaling it; Eve dies
+    // twice in the middle of evaluating the candidate (as when a candidate brings down the
+    // host). The restarted Dave does not reveal again; the third Eve refuses the candidate
+    // instead of evaluating it once more, and the round goes on with the three others.
+    let (dave_address, eve_address) = (founders[3], founders[4]);
+    drop(oracles.pop());
+    drop(oracles.pop());
+    let mut dave = Oracle::start(&env, "Dave", dir.path(), &[("TCLEARN_ORACLE_ABORT_AFTER", "reveal")]);
+    let mut eve = Oracle::start(&env, "Eve", dir.path(), &[("TCLEARN_ORACLE_ABORT_AFTER", "evaluation-started")]);
+    let first_block = client.best_number().await.unwrap() + 1;
+    let candidate = H256(model_hash(&models[4].1));
+    let (round, _) = c.propose(&alice, 2, candidate, b"fourth.onnx", 8, &data_ids(40)).await.unwrap();
+    for attempt in 1..=2 {
+        let status = tokio::time::timeout(ROUND_TIMEOUT, eve.child.wait()).await.expect("Eve aborts").unwrap();
+        assert!(!status.success() && eve.log().contains("aborting as asked"), "attempt {attempt}: {}", eve.log());
+        if attempt == 1 {
+            eve = Oracle::start(&env, "Eve", dir.path(), &[("TCLEARN_ORACLE_ABORT_AFTER", "evaluation-started")]);
+        }
+    }
+    oracles.push(Oracle::start(&env, "Eve", dir.path(), &[]));
+    let status = tokio::time::timeout(ROUND_TIMEOUT, dave.child.wait()).await.expect("Dave aborts").unwrap();
+    assert!(!status.success() && dave.log().contains("aborting as asked"), "{}", dave.log());
+    let ballot = c.ballot(&me, round, dave_address).await.unwrap().unwrap();
+    assert!(ballot.report.is_some(), "Dave revealed before dying: {ballot:?}");
+    oracles.insert(2, Oracle::start(&env, "Dave", dir.path(), &[]));
+    let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
+    assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
+    let eve_ballot = c.ballot(&me, round, eve_address).await.unwrap().unwrap();
+    assert_eq!(
+        eve_ballot.report.map(|r| r.verdict),
+        Some(Verdict::Refused(tclearn_client::coalition::Refusal::ModelRefused)),
+        "{}",
+        oracles[3].log()
+    );
+    assert!(oracles[3].log().contains("interrupted 2 times"), "{}", oracles[3].log());
+    let state = c.round(&me, round).await.unwrap().unwrap();
+    assert_eq!((state.reveals, state.accepts), (4, 3), "{state:?}");
+    let last_block = client.best_number().await.unwrap();
+    let mut dave_reveals = 0;
+    for number in first_block..=last_block {
+        let (_, events) = client.block_contract_events(number).await.unwrap();
+        let revealed: Vec<Revealed> = c.events(&events, "Revealed").unwrap();
+        dave_reveals += revealed.iter().filter(|e| e.round == round && e.validator == dave_address).count();
+    }
+    assert_eq!(dave_reveals, 1, "Dave revealed once\n{}", logs(&oracles));
+    assert!(!oracles[2].log().contains("AlreadyRevealed"), "the restarted Dave did not try again");
+    assert_eq!(c.height(&me).await.unwrap(), 3);
     drop(oracles);
     node.stop().await;
 }

@@ -8,9 +8,13 @@ oracle, with the onnxruntime wheel of the same version, and prints one JSON line
   (`tclearn/labels/v1`, u64 count, u32 labels, little-endian), so the two sides can be checked
   to predict the same labels.
 
-Usage: evaluation.py MODEL DATA KIND THREADS BATCH REPEATS
+Usage: evaluation.py MODEL DATA KIND THREADS BATCH REPEATS [round]
 KIND is `csv` (features then label per line) or `images` (class subfolders of PNG files,
 normalised as (x/255 - 0.5)/0.25).
+
+With `round`, what a validator does per round instead: the data parsed once, then per
+candidate a session made from the model file, inference, accuracy and digest; prints the
+seconds of each of REPEATS rounds ("rounds") and of each bare loop ("bare_seconds").
 """
 
 import hashlib
@@ -61,9 +65,28 @@ def infer(sess, inputs, batch):
     return np.concatenate([sess.run(None, {name: inputs[i : i + batch]})[0] for i in range(0, len(inputs), batch)])
 
 
+def rounds(model, data, kind, threads, batch, repeats):
+    inputs, truth = load(data, kind)
+    per_round, bare, labels_digest = [], [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sess = session(model, threads)
+        outputs = infer(sess, inputs, batch)
+        predicted = outputs.argmax(axis=1)
+        accuracy = float((predicted == truth).mean())
+        labels_digest = digest(predicted)
+        per_round.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        infer(sess, inputs, batch)
+        bare.append(time.perf_counter() - start)
+    print(json.dumps({"rounds": per_round, "bare_seconds": bare, "digest": labels_digest, "accuracy": accuracy, "samples": len(inputs)}))
+
+
 def main():
     model, data, kind, threads, batch, repeats = sys.argv[1:7]
     threads, batch, repeats = int(threads), int(batch), int(repeats)
+    if sys.argv[7:] == ["round"]:
+        return rounds(model, data, kind, threads, batch, repeats)
     e2e, bare, labels_digest, samples = [], [], None, 0
     for _ in range(repeats):
         start = time.perf_counter()

@@ -9,7 +9,10 @@
 //! - Python end to end and bare, by `evaluation.py` with the onnxruntime wheel of the same
 //!   version (`$TCLEARN_BENCH_PYTHON`, which `scripts/bench.sh` sets up).
 //!
-//! Samples per second, best of `REPEATS`; the two sides' label digests must agree. Then the
+//! Samples per second, best of `REPEATS`; the two sides' label digests must agree. Then what a
+//! validator does per round (G loaded once by the evaluating child, then per candidate: check,
+//! load, infer, metric, digest) against Python onnxruntime doing the same, with min, median and
+//! max over the rounds. Then the
 //! peak resident memory of `oracle evaluate` on each workload's data and on four copies of it
 //! (GNU `time`), to show what grows with the test set and what stays bounded by the batch.
 //! Run: `scripts/bench.sh` (or `cargo bench --workspace --bench evaluation`).
@@ -41,7 +44,8 @@ struct Workload {
 
 fn declaration(input: Vec<Option<i64>>, classes: i64, image: Option<ImageSpec>) -> Declaration {
     let output = TensorSpec { dims: vec![None, Some(classes)] };
-    Declaration { image, batch_size: BATCH, ..Declaration::new(Metric::Accuracy, TensorSpec { dims: input }, output) }
+    // Weights here are arbitrary, not trained: near ties are not refused (a speed benchmark).
+    Declaration { image, batch_size: BATCH, tie_margin: 0.0, ..Declaration::new(Metric::Accuracy, TensorSpec { dims: input }, output) }
 }
 
 fn tabular(dir: &Path, datasets: &Path) -> Workload {
@@ -183,7 +187,90 @@ fn main() {
         );
     }
     println!("label digests agree between Rust and Python on both workloads");
+    per_round(dir.path(), &datasets, threads);
     memory(dir.path(), &datasets);
+}
+
+/// Rounds measured per workload in the per-round comparison.
+const ROUNDS: usize = 15;
+
+/// `(min, median, max)` of `values`.
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (sorted[0], sorted[sorted.len() / 2], sorted[sorted.len() - 1])
+}
+
+/// What a validator does per round: G parsed, hashed and decoded once when the evaluating
+/// child starts; then per candidate, sent to the child, checked, loaded, run, scored and
+/// digested (`sandbox::Evaluator`, as `oracle run` does). Against Python onnxruntime doing the
+/// same per-round work on data it parsed once, and against both bare loops, in one run.
+fn per_round(dir: &Path, datasets: &Path, threads: usize) {
+    use tclearn_oracle::sandbox::{Evaluator, Limits, Outcome, Request};
+    println!();
+    println!("Per round, {ROUNDS} rounds each, seconds min / median / max (start-up once, not counted):");
+    println!("| workload | Rust child start | Rust per round | Python per round | Rust bare | Python bare | Python/Rust per round (median) | Rust per round / Rust bare (median) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for workload in [tabular(&dir.join("r1"), datasets), images(&dir.join("r2"), datasets)] {
+        let model_path = dir.join(format!("round-{}.onnx", workload.kind));
+        std::fs::write(&model_path, &workload.model).unwrap();
+        let request = Request { declaration: workload.declaration.clone(), global: workload.data.clone(), local: None, ort_library: None, threads };
+        let limits = Limits::of(&workload.declaration);
+        let mut evaluator = Evaluator::new(env!("CARGO_BIN_EXE_oracle").into(), request, limits);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let started = Instant::now();
+        let Outcome::Scored { g: first, .. } = runtime.block_on(evaluator.evaluate(&workload.model)) else { panic!("the child scored") };
+        let start_up = started.elapsed().as_secs_f64() - first.seconds;
+        let mut rust_rounds = Vec::new();
+        for _ in 0..ROUNDS {
+            let started = Instant::now();
+            let Outcome::Scored { g, .. } = runtime.block_on(evaluator.evaluate(&workload.model)) else { panic!("scored") };
+            rust_rounds.push(started.elapsed().as_secs_f64());
+            assert_eq!(g.digest, first.digest);
+        }
+        // The bare loop, in this process, on the same decoded inputs.
+        let set = TestSet::open(&workload.data, workload.declaration.image.as_ref()).unwrap().decoded().unwrap();
+        let inputs = set.inputs(0..set.samples).unwrap().into_owned();
+        let engine = Engine::new(None, threads).unwrap();
+        let mut model = engine.load(&workload.model).unwrap();
+        let mut rust_bare = Vec::new();
+        for _ in 0..ROUNDS {
+            let started = Instant::now();
+            for batch in inputs.chunks(BATCH * set.sample_len()) {
+                std::hint::black_box(model.run_batch(batch, &set.sample_shape).unwrap());
+            }
+            rust_bare.push(started.elapsed().as_secs_f64());
+        }
+        let python = std::env::var("TCLEARN_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+        let output = Command::new(&python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/evaluation.py"))
+            .arg(&model_path)
+            .arg(&workload.data)
+            .args([workload.kind, &threads.to_string(), &BATCH.to_string(), &ROUNDS.to_string(), "round"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(result["digest"].as_str().unwrap(), first.digest.to_string(), "{}: Rust and Python disagree", workload.name);
+        let seconds = |key: &str| -> Vec<f64> { result[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+        let (python_rounds, python_bare) = (seconds("rounds"), seconds("bare_seconds"));
+        let show = |values: &[f64]| {
+            let (min, median, max) = spread(values);
+            format!("{min:.4} / {median:.4} / {max:.4}")
+        };
+        let median = |values: &[f64]| spread(values).1;
+        println!(
+            "| {} | {:.3} | {} | {} | {} | {} | {:.2} | {:.2} |",
+            workload.name,
+            start_up,
+            show(&rust_rounds),
+            show(&python_rounds),
+            show(&rust_bare),
+            show(&python_bare),
+            median(&python_rounds) / median(&rust_rounds),
+            median(&rust_rounds) / median(&rust_bare)
+        );
+    }
 }
 
 /// Peak resident memory (KiB) of `oracle evaluate` on `data`, by GNU time.

@@ -1,24 +1,27 @@
-//! Evaluating a candidate in a child process, within the limits the genesis declares.
+//! Evaluating candidates in a child process, within the limits the genesis declares.
 //!
 //! A candidate is code the coalition runs: an ONNX graph that ONNX Runtime may make allocate
-//! gigabytes, loop for hours or crash. The worker never runs one in its own process. It starts
-//! its own binary again as `oracle evaluate-candidate`, with an address-space limit
-//! (`RLIMIT_AS`), a CPU-time limit (`RLIMIT_CPU`, the declared seconds times the threads, plus
-//! 5 s to start), no core dumps, a wall-clock deadline after which the child is killed, and
-//! death with its parent (`PR_SET_PDEATHSIG`). The limits are the
-//! genesis declaration's (`limits`), the same for every validator, so a candidate that exceeds
-//! them is refused by every honest validator: its fault, a reject vote, not a crash of the
-//! oracle.
+//! gigabytes, loop for hours or crash. The worker never runs one in its own process. An
+//! [`Evaluator`] starts the oracle's own binary again as `oracle evaluate-candidate`, with an
+//! address-space limit (`RLIMIT_AS`), no core dumps and death with its parent
+//! (`PR_SET_PDEATHSIG`). The child loads ONNX Runtime, G and L once (decoding image sets once),
+//! then evaluates one candidate after another, each within a wall-clock deadline (the parent
+//! kills the child past it) and a CPU-time budget (the child lowers its own soft `RLIMIT_CPU`
+//! to what it has used plus the declared seconds times its threads, plus 5 s, before each). The
+//! limits are the genesis declaration's (`limits`), the same for every validator, so a candidate
+//! that exceeds them is refused by every honest validator: its fault, a reject vote, not a crash
+//! of the oracle. A child that dies is started again for the next candidate.
 //!
-//! The request goes to the child's standard input as one JSON line (the checked declaration,
-//! the sets' paths, the runtime settings) followed by the model's bytes; the child answers one
-//! JSON [`Outcome`] on its standard output. Its logs go to the oracle's standard error.
+//! The protocol, over the child's standard input and output: one JSON [`Request`] line, to which
+//! the child answers one [`Ready`] line; then per candidate, a line with the model's length
+//! followed by its bytes, to which the child answers one JSON [`Outcome`] line. Its logs go to
+//! the oracle's standard error.
 //!
-//! What the parent makes of the child's end:
+//! What the parent makes of a candidate's end:
 //! - an [`Outcome`]: the scores, the candidate's refusal, or the validator's own fault;
-//! - killed by a signal (`SIGKILL` from the kernel's limits, `SIGXCPU`, `SIGSEGV`, `SIGABRT` on
-//!   an allocation failure) or past the deadline: the candidate's fault ([`Outcome::Refused`]);
-//! - any other exit without an outcome (the program did not start, a bug of ours): the
+//! - the child killed by a signal (`SIGKILL`, `SIGXCPU`, `SIGSEGV`, `SIGABRT` on an allocation
+//!   failure) or past the deadline: the candidate's fault ([`Outcome::Refused`]);
+//! - any other end without an outcome (the program did not start, a bug of ours): the
 //!   validator's fault.
 
 use crate::{
@@ -35,7 +38,7 @@ use std::{
     time::Duration,
 };
 use tclearn_client::coalition::Refusal;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 /// The subcommand the child runs.
 pub const SUBCOMMAND: &str = "evaluate-candidate";
@@ -99,60 +102,138 @@ pub enum Outcome {
     },
 }
 
-/// The child's side: read the request and the model from standard input, evaluate, print the
-/// outcome. Returns the process's exit code.
+/// The child's answer to the [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ready {
+    /// ONNX Runtime, G and L are loaded.
+    Ready,
+    /// They could not be: the validator's fault.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The header of one candidate: its length in bytes, which follow.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Candidate {
+    model_bytes: u64,
+}
+
+/// What the child holds between candidates.
+struct Loaded {
+    request: Request,
+    engine: Engine,
+    global: TestSet,
+    local: Option<TestSet>,
+}
+
+/// The child's side: read the request, load, then evaluate candidates until the input ends.
+/// Returns the process's exit code.
 pub fn child_main() -> i32 {
-    let outcome = match read_request() {
-        Ok((request, model)) => evaluate(&request, &model),
-        Err(reason) => Outcome::ValidatorFault { reason },
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut stdout = std::io::stdout().lock();
+    let mut say = |value: &dyn erased::Json| -> bool {
+        value.line().is_some_and(|line| writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_ok())
     };
-    match serde_json::to_string(&outcome) {
-        Ok(line) => {
-            let mut stdout = std::io::stdout().lock();
-            if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_ok() {
-                0
-            } else {
-                3
-            }
+    let mut line = String::new();
+    let loaded = match input.read_line(&mut line) {
+        Ok(0) => return 0,
+        Ok(_) => serde_json::from_str::<Request>(&line).map_err(|e| format!("the request: {e}")).and_then(load),
+        Err(e) => Err(format!("reading the request: {e}")),
+    };
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(reason) => return if say(&Ready::Failed { reason }) { 0 } else { 3 },
+    };
+    if !say(&Ready::Ready) {
+        return 3;
+    }
+    loop {
+        line.clear();
+        match input.read_line(&mut line) {
+            Ok(0) => return 0,
+            Ok(_) => {}
+            Err(_) => return 3,
         }
-        Err(_) => 3,
+        let outcome = match serde_json::from_str::<Candidate>(&line) {
+            Ok(header) if header.model_bytes <= loaded.request.declaration.max_model_bytes => {
+                let mut model = vec![0u8; header.model_bytes as usize];
+                if input.read_exact(&mut model).is_err() {
+                    return 3;
+                }
+                limit_cpu_from_now(&loaded.request);
+                evaluate(&loaded, &model)
+            }
+            // The parent checks the size first: a header over it means the stream is not ours.
+            Ok(_) => return 3,
+            Err(e) => return if say(&Outcome::ValidatorFault { reason: format!("the candidate header: {e}") }) { 0 } else { 3 },
+        };
+        if !say(&outcome) {
+            return 3;
+        }
     }
 }
 
-fn read_request() -> Result<(Request, Vec<u8>), String> {
-    let mut input = std::io::stdin().lock();
-    let mut line = String::new();
-    input.read_line(&mut line).map_err(|e| format!("reading the request: {e}"))?;
-    let request: Request = serde_json::from_str(&line).map_err(|e| format!("the request: {e}"))?;
-    let mut model = Vec::new();
-    input
-        .take(request.declaration.max_model_bytes.saturating_add(1))
-        .read_to_end(&mut model)
-        .map_err(|e| format!("reading the model: {e}"))?;
-    Ok((request, model))
+/// JSON lines of either message type.
+mod erased {
+    pub trait Json {
+        fn line(&self) -> Option<String>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn line(&self) -> Option<String> {
+            serde_json::to_string(self).ok()
+        }
+    }
+}
+
+fn load(request: Request) -> Result<Loaded, String> {
+    let declaration = &request.declaration;
+    let engine = Engine::for_runtime(request.ort_library.as_deref(), request.threads, &declaration.runtime)
+        .map_err(|e| format!("engine: {e}"))?;
+    let open = |path: &std::path::Path, what: &str| {
+        TestSet::open(path, declaration.image.as_ref()).and_then(TestSet::decoded).map_err(|e| format!("{what}: {e}"))
+    };
+    let global = open(&request.global, "G")?;
+    let local = request.local.as_deref().map(|path| open(path, "L")).transpose()?;
+    Ok(Loaded { engine, global, local, request })
+}
+
+/// Lower this process's soft CPU-time limit to what it has used plus one evaluation's budget.
+fn limit_cpu_from_now(request: &Request) {
+    // SAFETY: `getrusage` writes the struct it is given and nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return;
+    }
+    let used = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec).max(0) as u64;
+    let budget = cpu_budget(Duration::from_secs(request.declaration.limits.seconds), request.threads);
+    let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `getrlimit` and `setrlimit` read or write the struct they are given and nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_CPU, &mut current) == 0 {
+            let soft = (used.saturating_add(budget) as libc::rlim_t).min(current.rlim_max);
+            libc::setrlimit(libc::RLIMIT_CPU, &libc::rlimit { rlim_cur: soft, rlim_max: current.rlim_max });
+        }
+    }
+}
+
+/// CPU seconds for every thread over the whole deadline, and a margin: the deadline is what
+/// normally ends a slow evaluation; this bounds a child whose parent is gone or stuck.
+fn cpu_budget(wall: Duration, threads: usize) -> u64 {
+    wall.as_secs().max(1).saturating_mul(threads.max(1) as u64).saturating_add(5)
 }
 
 /// Evaluate in this process, under the limits the parent set: running out of memory here is
 /// the candidate's fault, since the limit is the coalition's.
-fn evaluate(request: &Request, model: &[u8]) -> Outcome {
-    let declaration = &request.declaration;
-    let validator = |what: &str, e: &dyn std::fmt::Display| Outcome::ValidatorFault { reason: format!("{what}: {e}") };
-    let engine = match Engine::for_runtime(request.ort_library.as_deref(), request.threads, &declaration.runtime) {
-        Ok(engine) => engine,
-        Err(e) => return validator("engine", &e),
-    };
-    let global = match TestSet::open(&request.global, declaration.image.as_ref()) {
-        Ok(set) => set,
-        Err(e) => return validator("G", &e),
-    };
-    let local = match request.local.as_ref().map(|path| TestSet::open(path, declaration.image.as_ref())).transpose() {
-        Ok(set) => set,
-        Err(e) => return validator("L", &e),
-    };
+fn evaluate(loaded: &Loaded, model: &[u8]) -> Outcome {
+    let declaration = &loaded.request.declaration;
     let started = std::time::Instant::now();
-    let scored = evaluate::Candidate::load(&engine, declaration, model).and_then(|mut candidate| {
-        let g = candidate.score_set(declaration, &global, declaration.test_set_hash, started)?;
-        let l = match &local {
+    let scored = evaluate::Candidate::load(&loaded.engine, declaration, model).and_then(|mut candidate| {
+        let g = candidate.score_set(declaration, &loaded.global, declaration.test_set_hash, started)?;
+        let l = match &loaded.local {
             Some(set) => Some(candidate.score_set(declaration, set, None, std::time::Instant::now())?),
             None => None,
         };
@@ -173,81 +254,152 @@ fn evaluate(request: &Request, model: &[u8]) -> Outcome {
 /// The limits of one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Address space, bytes.
+    /// Address space of the child, bytes (ONNX Runtime, G and L included).
     pub memory_bytes: u64,
-    /// Wall-clock time; CPU time is this times the threads.
+    /// Wall-clock time of one candidate (and of loading); CPU time is this times the threads.
     pub wall: Duration,
-    /// Inference threads.
-    pub threads: usize,
 }
 
-/// Evaluate `model` in a child process running `program` (this binary), within `limits`.
-pub async fn evaluate_in_child(program: &std::path::Path, request: &Request, model: &[u8], limits: Limits) -> Outcome {
-    let validator = |reason: String| Outcome::ValidatorFault { reason };
-    let line = match serde_json::to_string(request) {
-        Ok(line) => line,
-        Err(e) => return validator(format!("encoding the request: {e}")),
-    };
-    let mut command = tokio::process::Command::new(program);
-    command.arg(SUBCOMMAND).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
-    // CPU time for every thread over the whole deadline, and a margin for starting up: the
-    // deadline is what normally ends a slow evaluation; this bounds a child whose parent died.
-    let cpu_seconds = limits.wall.as_secs().max(1).saturating_mul(limits.threads.max(1) as u64).saturating_add(5);
-    let memory = limits.memory_bytes;
-    // SAFETY: runs in the forked child before exec; it only calls `prctl`, `getrlimit` and
-    // `setrlimit`, which are async-signal-safe, and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            // Killed with its parent, whatever kills the parent.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            set_limit(libc::RLIMIT_AS, memory)?;
-            set_limit(libc::RLIMIT_CPU, cpu_seconds)?;
-            set_limit(libc::RLIMIT_CORE, 0)
-        });
+impl Limits {
+    /// The limits a declaration states.
+    pub fn of(declaration: &Declaration) -> Self {
+        Self {
+            memory_bytes: declaration.limits.memory_mib.saturating_mul(1 << 20),
+            wall: Duration::from_secs(declaration.limits.seconds),
+        }
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return validator(format!("starting {}: {e}", program.display())),
-    };
-    let Some(mut stdin) = child.stdin.take() else { return validator("no standard input to the child".into()) };
-    let input = [line.as_bytes(), b"\n", model].concat();
-    let write = async move {
-        // A child that dies early closes its input: what it says about itself is in its exit.
-        let _ = stdin.write_all(&input).await;
-        let _ = stdin.shutdown().await;
-    };
-    let run = async {
-        write.await;
-        child.wait_with_output().await
-    };
-    let output = match tokio::time::timeout(limits.wall, run).await {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return validator(format!("waiting for the evaluation: {e}")),
-        // Dropping the child kills it (`kill_on_drop`).
-        Err(_) => {
+}
+
+/// A running child.
+struct Running {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
+}
+
+/// Evaluates candidates in a child process that lives from one candidate to the next.
+pub struct Evaluator {
+    program: PathBuf,
+    request: Request,
+    limits: Limits,
+    running: Option<Running>,
+}
+
+impl Evaluator {
+    /// An evaluator running `program` (this binary) for `request`, within `limits`. The child
+    /// starts with the first candidate.
+    pub fn new(program: PathBuf, request: Request, limits: Limits) -> Self {
+        Self { program, request, limits, running: None }
+    }
+
+    /// Evaluate `model`.
+    pub async fn evaluate(&mut self, model: &[u8]) -> Outcome {
+        let max = self.request.declaration.max_model_bytes;
+        if model.len() as u64 > max {
             return Outcome::Refused {
                 refusal: ChildRefusal::ModelRefused,
-                reason: format!("the evaluation did not finish within the declared {:?}", limits.wall),
-            }
+                reason: format!("the model is {} bytes; the coalition's limit is {max}", model.len()),
+            };
         }
-    };
-    if let Ok(outcome) = serde_json::from_slice::<Outcome>(output.stdout.trim_ascii()) {
-        return outcome;
+        let mut running = match self.running.take() {
+            Some(running) => running,
+            None => match self.start().await {
+                Ok(running) => running,
+                Err(reason) => return Outcome::ValidatorFault { reason },
+            },
+        };
+        let header = match serde_json::to_string(&Candidate { model_bytes: model.len() as u64 }) {
+            Ok(header) => header,
+            Err(e) => return Outcome::ValidatorFault { reason: format!("encoding the header: {e}") },
+        };
+        let input = [header.as_bytes(), b"\n", model].concat();
+        let exchange = async {
+            // A child that dies early closes its input: what it says about itself is in its exit.
+            let written = running.stdin.write_all(&input).await.and(running.stdin.flush().await);
+            let mut line = String::new();
+            let read = running.stdout.read_line(&mut line).await;
+            (written, read, line)
+        };
+        match tokio::time::timeout(self.limits.wall, exchange).await {
+            Err(_) => {
+                // Dropping the child kills it (`kill_on_drop`); the next candidate starts another.
+                drop(running);
+                Outcome::Refused {
+                    refusal: ChildRefusal::ModelRefused,
+                    reason: format!("the evaluation did not finish within the declared {:?}", self.limits.wall),
+                }
+            }
+            Ok((_, Ok(n), line)) if n > 0 => match serde_json::from_str::<Outcome>(&line) {
+                Ok(outcome) => {
+                    self.running = Some(running);
+                    outcome
+                }
+                Err(e) => Outcome::ValidatorFault { reason: format!("the evaluation's answer: {e}") },
+            },
+            Ok(_) => self.ended(running).await,
+        }
     }
-    use std::os::unix::process::ExitStatusExt;
-    match output.status.signal() {
-        Some(signal) => Outcome::Refused {
-            refusal: ChildRefusal::ModelRefused,
-            reason: format!(
-                "the evaluation was killed by signal {signal}: it crashed or exceeded the declared limits ({} MiB, {:?})",
-                limits.memory_bytes >> 20,
-                limits.wall
-            ),
-        },
-        None => validator(format!("the evaluation exited with {} and no outcome", output.status)),
+
+    /// The outcome of a child that ended without answering.
+    async fn ended(&self, mut running: Running) -> Outcome {
+        use std::os::unix::process::ExitStatusExt;
+        let status = tokio::time::timeout(Duration::from_secs(5), running.child.wait()).await;
+        match status {
+            Ok(Ok(status)) => match status.signal() {
+                Some(signal) => Outcome::Refused {
+                    refusal: ChildRefusal::ModelRefused,
+                    reason: format!(
+                        "the evaluation was killed by signal {signal}: it crashed or exceeded the declared limits ({} MiB, {:?})",
+                        self.limits.memory_bytes >> 20,
+                        self.limits.wall
+                    ),
+                },
+                None => Outcome::ValidatorFault { reason: format!("the evaluation exited with {status} and no outcome") },
+            },
+            _ => Outcome::ValidatorFault { reason: "the evaluation closed its output and did not exit".into() },
+        }
     }
+
+    async fn start(&self) -> Result<Running, String> {
+        let line = serde_json::to_string(&self.request).map_err(|e| format!("encoding the request: {e}"))?;
+        let mut command = tokio::process::Command::new(&self.program);
+        command.arg(SUBCOMMAND).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        let memory = self.limits.memory_bytes;
+        // SAFETY: runs in the forked child before exec; it only calls `prctl`, `getrlimit` and
+        // `setrlimit`, which are async-signal-safe, and allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                // Killed with its parent, whatever kills the parent.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                set_limit(libc::RLIMIT_AS, memory)?;
+                set_limit(libc::RLIMIT_CORE, 0)
+            });
+        }
+        let mut child = command.spawn().map_err(|e| format!("starting {}: {e}", self.program.display()))?;
+        let mut stdin = child.stdin.take().ok_or("no standard input to the child")?;
+        let stdout = child.stdout.take().ok_or("no standard output from the child")?;
+        let mut stdout = tokio::io::BufReader::new(stdout);
+        let handshake = async {
+            stdin.write_all(format!("{line}\n").as_bytes()).await.map_err(|e| format!("sending the request: {e}"))?;
+            stdin.flush().await.map_err(|e| format!("sending the request: {e}"))?;
+            let mut answer = String::new();
+            stdout.read_line(&mut answer).await.map_err(|e| format!("reading the answer: {e}"))?;
+            serde_json::from_str::<Ready>(&answer).map_err(|e| format!("the evaluation process did not start ({e}): see its log"))
+        };
+        match tokio::time::timeout(self.limits.wall, handshake).await {
+            Ok(Ok(Ready::Ready)) => Ok(Running { child, stdin, stdout }),
+            Ok(Ok(Ready::Failed { reason })) => Err(reason),
+            Ok(Err(reason)) => Err(reason),
+            Err(_) => Err(format!("loading G and L took more than the declared {:?}", self.limits.wall)),
+        }
+    }
+}
+
+/// Evaluate `model` in a child process of its own (one candidate, then the child ends).
+pub async fn evaluate_in_child(program: &std::path::Path, request: &Request, model: &[u8], limits: Limits) -> Outcome {
+    Evaluator::new(program.to_path_buf(), request.clone(), limits).evaluate(model).await
 }
 
 /// Lower `resource`'s soft and hard limits to `value` (never above the hard limit in force).

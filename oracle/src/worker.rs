@@ -278,6 +278,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         coalition: None,
         spec: None,
         refused_seals: HashSet::new(),
+        evaluator: None,
         config,
     };
     tokio::pin!(shutdown);
@@ -371,6 +372,8 @@ struct Oracle {
     spec: Option<EvaluationSpec>,
     /// Seals this oracle found wrong (not the candidate, or a hash that covers something else).
     refused_seals: HashSet<H256>,
+    /// The child process that evaluates candidates, from the first one on.
+    evaluator: Option<sandbox::Evaluator>,
 }
 
 impl Oracle {
@@ -605,7 +608,7 @@ impl Oracle {
 
     /// Fetch and evaluate round `id`'s candidate: the report to commit.
     async fn evaluate(
-        &self,
+        &mut self,
         coalition: &Coalition,
         id: u64,
         round: &Round,
@@ -645,23 +648,23 @@ impl Oracle {
             ));
         }
         self.abort_if("evaluation-started");
-        let shared = &self.shared;
-        let request = sandbox::Request {
-            declaration: shared.declaration.clone(),
-            global: self.config.global_test_set.clone(),
-            local: self.config.local_test_set.clone(),
-            ort_library: self.config.ort_library.clone(),
-            threads: self.config.threads,
-        };
-        let limits = sandbox::Limits {
-            memory_bytes: shared.declaration.limits.memory_mib.saturating_mul(1 << 20),
-            wall: Duration::from_secs(shared.declaration.limits.seconds),
-            threads: self.config.threads,
-        };
-        let program = std::env::current_exe().map_err(|e| StepError::Other(format!("this program's path: {e}")))?;
+        if self.evaluator.is_none() {
+            // The child that evaluates, started with the first candidate and kept for the next.
+            let request = sandbox::Request {
+                declaration: self.shared.declaration.clone(),
+                global: self.config.global_test_set.clone(),
+                local: self.config.local_test_set.clone(),
+                ort_library: self.config.ort_library.clone(),
+                threads: self.config.threads,
+            };
+            let program = std::env::current_exe().map_err(|e| StepError::Other(format!("this program's path: {e}")))?;
+            let limits = sandbox::Limits::of(&self.shared.declaration);
+            self.evaluator = Some(sandbox::Evaluator::new(program, request, limits));
+        }
+        let evaluator = self.evaluator.as_mut().ok_or_else(|| StepError::Other("no evaluator".into()))?;
         let timer = self.telemetry.evaluation_seconds.start_timer();
         self.telemetry.evaluating.set(1);
-        let outcome = sandbox::evaluate_in_child(&program, &request, &bytes, limits).await;
+        let outcome = evaluator.evaluate(&bytes).await;
         self.telemetry.evaluating.set(0);
         self.journal()?.evaluation_ended(id)?;
         timer.observe_duration();

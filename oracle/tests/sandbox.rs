@@ -105,11 +105,7 @@ fn setup(dir: &Path, memory_mib: u64, seconds: u64) -> Request {
 }
 
 fn limits(request: &Request) -> Limits {
-    Limits {
-        memory_bytes: request.declaration.limits.memory_mib << 20,
-        wall: Duration::from_secs(request.declaration.limits.seconds),
-        threads: request.threads,
-    }
+    Limits::of(&request.declaration)
 }
 
 #[tokio::test]
@@ -165,4 +161,29 @@ async fn the_validators_own_faults_are_not_the_candidates() {
     std::fs::write(&request.global, &original).unwrap();
     let outcome = evaluate_in_child(Path::new("/nonexistent/oracle"), &request, &honest, limits(&request)).await;
     assert!(matches!(outcome, Outcome::ValidatorFault { .. }), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn one_child_serves_candidate_after_candidate_and_another_replaces_it_when_killed() {
+    use tclearn_oracle::sandbox::Evaluator;
+    let dir = tempfile::tempdir().unwrap();
+    let request = setup(dir.path(), 1024, 2);
+    let set = TestSet::open(&request.global, None).unwrap();
+    let honest = train_logistic(&set.inputs(0..set.samples).unwrap(), 2, &set.labels().unwrap(), 2, 200, 1.0).to_onnx();
+    let mut evaluator = Evaluator::new(program().to_path_buf(), request.clone(), limits(&request));
+    let Outcome::Scored { g: first, .. } = evaluator.evaluate(&honest).await else { panic!("scored") };
+    // Refused within the limits, the child lives on; killed at the deadline, another starts.
+    let too_big = evaluator.evaluate(&allocating(vec![1 << 16, 1 << 14])).await;
+    assert!(matches!(too_big, Outcome::Refused { .. }), "{too_big:?}");
+    let endless = evaluator.evaluate(&looping(1_000_000_000_000)).await;
+    assert!(matches!(endless, Outcome::Refused { .. }), "{endless:?}");
+    for _ in 0..3 {
+        let Outcome::Scored { g, .. } = evaluator.evaluate(&honest).await else { panic!("scored again") };
+        assert_eq!((g.fixed, g.digest), (first.fixed, first.digest));
+    }
+    // A model over the declared size never reaches the child.
+    let small = Request { declaration: Declaration { max_model_bytes: 100, ..request.declaration.clone() }, ..request };
+    let mut evaluator = Evaluator::new(Path::new("/nonexistent/oracle").to_path_buf(), small.clone(), limits(&small));
+    let outcome = evaluator.evaluate(&honest).await;
+    assert!(matches!(&outcome, Outcome::Refused { reason, .. } if reason.contains("limit is 100")), "{outcome:?}");
 }

@@ -123,6 +123,17 @@ pub struct TestSet {
 }
 
 impl TestSet {
+    /// The same set with every input decoded once and kept in memory (image sets are otherwise
+    /// decoded batch by batch, each file checked against its hash again): for a set scored
+    /// many times, as G is by a validator, at the cost of holding its tensors.
+    pub fn decoded(self) -> Result<Self> {
+        if matches!(self.inputs, Inputs::Loaded(_)) {
+            return Ok(self);
+        }
+        let inputs = self.inputs(0..self.samples)?.into_owned();
+        Ok(Self { inputs: Inputs::Loaded(inputs), ..self })
+    }
+
     /// Open `path` in whichever layout it has; `image` is the coalition's image declaration.
     pub fn open(path: &Path, image: Option<&ImageSpec>) -> Result<Self> {
         if path.is_file() {

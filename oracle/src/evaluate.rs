@@ -649,6 +649,10 @@ mod tests {
         declared.image = Some(spec);
         declared.batch_size = 32;
         let report = evaluate(&engine(), &declared, &cnn.to_onnx(), &set).unwrap();
+        // Decoded once and kept (as the evaluating child keeps G): the same tensors.
+        let decoded = set.clone().decoded().unwrap();
+        assert_eq!(decoded.inputs(0..120).unwrap(), set.inputs(0..120).unwrap());
+        assert_eq!(evaluate(&engine(), &declared, &cnn.to_onnx(), &decoded).unwrap().digest, report.digest);
 
         // Independently: files in class then name order, pixels normalised by hand (8×8 to 8×8
         // is the identity resize).

@@ -159,8 +159,7 @@ impl TestSet {
 
     /// One CSV file with the target in the last column.
     pub fn from_csv(path: &Path) -> Result<Self> {
-        let (hash, text) = read_text(path)?;
-        let table = parse_table(path, &text)?;
+        let (hash, table) = read_table(path)?;
         let width = table.width.checked_sub(1).filter(|w| *w > 0).ok_or_else(|| TestSetError::Line {
             path: path.to_path_buf(),
             line: table.first_line,
@@ -177,10 +176,8 @@ impl TestSet {
 
     /// Features and targets in two text files (one target per line).
     pub fn from_features_and_targets(features_path: &Path, targets_path: &Path) -> Result<Self> {
-        let (feature_hash, feature_text) = read_text(features_path)?;
-        let (target_hash, target_text) = read_text(targets_path)?;
-        let features = parse_table(features_path, &feature_text)?;
-        let targets = parse_table(targets_path, &target_text)?;
+        let (feature_hash, features) = read_table(features_path)?;
+        let (target_hash, targets) = read_table(targets_path)?;
         if features.rows != targets.rows {
             return Err(TestSetError::RowCountMismatch { features: features.rows, targets: targets.rows });
         }
@@ -274,27 +271,42 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| TestSetError::Io { path: path.to_path_buf(), source })
 }
 
+/// The SHA3-256 of a file's stored bytes and its content parsed as a table: the hash is taken
+/// on one thread while the content is gunzipped (when it is gzip) and parsed on others.
+fn read_table(path: &Path) -> Result<([u8; 32], Table)> {
+    let bytes = read(path)?;
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| sha3(&bytes));
+        let table = content(path, &bytes).and_then(|content| {
+            let text = std::str::from_utf8(&content)
+                .map_err(|_| TestSetError::Format { path: path.to_path_buf(), reason: "not UTF-8 text".into() })?;
+            parse_table(path, text)
+        });
+        let hash = hashing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((hash, table?))
+    })
+}
+
+/// A file's content from its stored bytes: gunzipped when it is gzip.
+fn content<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let content = zune_inflate::DeflateDecoder::new(bytes)
+            .decode_gzip()
+            .map_err(|e| TestSetError::Format { path: path.to_path_buf(), reason: format!("gzip: {e:?}") })?;
+        return Ok(Cow::Owned(content));
+    }
+    Ok(Cow::Borrowed(bytes))
+}
+
 /// The SHA3-256 of a file's stored bytes, and its content: gunzipped when it is gzip.
 fn read_content(path: &Path) -> Result<([u8; 32], Vec<u8>)> {
     let bytes = read(path)?;
     let hash = sha3(&bytes);
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let content = zune_inflate::DeflateDecoder::new(&bytes)
-            .decode_gzip()
-            .map_err(|e| TestSetError::Format { path: path.to_path_buf(), reason: format!("gzip: {e:?}") })?;
-        return Ok((hash, content));
-    }
-    Ok((hash, bytes))
+    let content = content(path, &bytes)?.into_owned();
+    Ok((hash, content))
 }
 
-/// The SHA3-256 of a file's stored bytes, and its text.
-fn read_text(path: &Path) -> Result<([u8; 32], String)> {
-    let (hash, content) = read_content(path)?;
-    let text = String::from_utf8(content)
-        .map_err(|_| TestSetError::Format { path: path.to_path_buf(), reason: "not UTF-8 text".into() })?;
-    Ok((hash, text))
-}
-
+#[derive(Debug)]
 struct Table {
     rows: usize,
     width: usize,
@@ -302,45 +314,126 @@ struct Table {
     first_line: usize,
 }
 
-fn fields(line: &str) -> Vec<&str> {
-    if line.contains(',') {
-        line.split(',').map(str::trim).collect()
-    } else {
-        line.split_whitespace().collect()
-    }
+/// The fields of a line: comma-separated (trimmed) if it has a comma, else separated by white
+/// space.
+fn fields(line: &str) -> impl Iterator<Item = &str> {
+    let commas = line.contains(',');
+    let (by_comma, by_space) = if commas { (Some(line.split(',').map(str::trim)), None) } else { (None, Some(line.split_whitespace())) };
+    by_comma.into_iter().flatten().chain(by_space.into_iter().flatten())
 }
 
-fn numbers(fields: &[&str]) -> Option<Vec<f64>> {
-    fields.iter().map(|f| f.parse::<f64>().ok()).collect()
+fn is_numeric(line: &str) -> bool {
+    fields(line).all(|f| f.parse::<f64>().is_ok())
 }
+
+/// Texts above this size are parsed on several threads.
+const PARALLEL_PARSE_BYTES: usize = 1 << 20;
 
 fn parse_table(path: &Path, text: &str) -> Result<Table> {
-    let mut lines = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()).peekable();
-    let bad = |line: usize, reason: String| TestSetError::Line { path: path.to_path_buf(), line: line + 1, reason };
-    // A header: a first line that is not all numbers.
-    if lines.peek().is_some_and(|(_, first)| numbers(&fields(first)).is_none()) {
-        lines.next();
-    }
-    let mut table = Table { rows: 0, width: 0, values: Vec::new(), first_line: 1 };
-    for (number, line) in lines {
-        let row = fields(line);
-        if table.rows == 0 {
-            table.width = row.len();
-            table.first_line = number + 1;
-        } else if row.len() != table.width {
-            return Err(bad(number, format!("{} fields, expected {}", row.len(), table.width)));
+    // A header: a first non-empty line that is not all numbers.
+    let mut start = 0;
+    let mut first_line = 0;
+    for (number, line) in text.split_inclusive('\n').enumerate() {
+        if !line.trim().is_empty() {
+            if !is_numeric(line.trim_end_matches(['\n', '\r'])) {
+                start += line.len();
+                first_line = number + 1;
+            }
+            break;
         }
-        for field in row {
+        start += line.len();
+        first_line = number + 1;
+    }
+    let body = &text[start..];
+    // Chunks that end at line ends, one per core for large texts.
+    let threads = if body.len() > PARALLEL_PARSE_BYTES {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    } else {
+        1
+    };
+    let mut chunks: Vec<&str> = Vec::with_capacity(threads);
+    let mut rest = body;
+    for remaining in (1..=threads).rev() {
+        let cut = if remaining == 1 {
+            rest.len()
+        } else {
+            let target = rest.len() / remaining;
+            rest[target..].find('\n').map_or(rest.len(), |i| target + i + 1)
+        };
+        let (chunk, tail) = rest.split_at(cut);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    // Line numbers where each chunk starts.
+    let mut offsets = Vec::with_capacity(chunks.len());
+    let mut line = first_line;
+    for chunk in &chunks {
+        offsets.push(line);
+        line += chunk.matches('\n').count();
+    }
+    let parsed: Vec<Result<Table>> = if chunks.len() == 1 {
+        vec![parse_rows(path, chunks[0], offsets[0])]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .zip(&offsets)
+                .map(|(chunk, offset)| scope.spawn(move || parse_rows(path, chunk, *offset)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        })
+    };
+    let mut table = Table { rows: 0, width: 0, values: Vec::new(), first_line: 1 };
+    for part in parsed {
+        let part = part?;
+        if part.rows == 0 {
+            continue;
+        }
+        if table.rows == 0 {
+            table.width = part.width;
+            table.first_line = part.first_line;
+            table.values.reserve(part.values.len() * chunks.len());
+        } else if part.width != table.width {
+            return Err(TestSetError::Line {
+                path: path.to_path_buf(),
+                line: part.first_line,
+                reason: format!("{} fields, expected {}", part.width, table.width),
+            });
+        }
+        table.rows += part.rows;
+        table.values.extend_from_slice(&part.values);
+    }
+    if table.rows == 0 {
+        return Err(TestSetError::Empty(path.to_path_buf()));
+    }
+    Ok(table)
+}
+
+/// The rows of `text`, whose first line is line `first_line` (0-based) of the file.
+fn parse_rows(path: &Path, text: &str, first_line: usize) -> Result<Table> {
+    let bad = |line: usize, reason: String| TestSetError::Line { path: path.to_path_buf(), line: line + 1, reason };
+    let mut table = Table { rows: 0, width: 0, values: Vec::with_capacity(text.len() / 8), first_line: 1 };
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let number = first_line + index;
+        let mut width = 0;
+        for field in fields(line) {
             let value: f64 = field.parse().map_err(|_| bad(number, format!("`{field}` is not a number")))?;
             if !value.is_finite() {
                 return Err(bad(number, format!("`{field}` is not finite")));
             }
             table.values.push(value);
+            width += 1;
+        }
+        if table.rows == 0 {
+            table.width = width;
+            table.first_line = number + 1;
+        } else if width != table.width {
+            return Err(bad(number, format!("{width} fields, expected {}", table.width)));
         }
         table.rows += 1;
-    }
-    if table.rows == 0 {
-        return Err(TestSetError::Empty(path.to_path_buf()));
     }
     Ok(table)
 }
@@ -372,6 +465,28 @@ mod tests {
         assert_eq!(labels.iter().filter(|l| **l == 0).count(), 212);
         assert_eq!(labels.iter().filter(|l| **l == 1).count(), 357);
         assert_eq!(set.hash, sha3(&std::fs::read(&path).unwrap()));
+    }
+
+    #[test]
+    fn a_large_table_parsed_on_several_threads_is_the_table_parsed_on_one() {
+        // 60,000 rows (about 2 MiB, above the parallel threshold) after a header.
+        let mut text = String::from("a,b,target\n");
+        for i in 0..60_000u32 {
+            text.push_str(&format!("{}.25, {},{}\r\n", i, f64::from(i) * -0.5, i % 3));
+        }
+        let path = Path::new("big.csv");
+        let table = parse_table(path, &text).unwrap();
+        let one_thread = parse_rows(path, &text[text.find('\n').unwrap() + 1..], 1).unwrap();
+        assert!(text.len() > PARALLEL_PARSE_BYTES);
+        assert_eq!((table.rows, table.width, table.first_line), (60_000, 3, 2));
+        assert_eq!(table.values, one_thread.values);
+        assert_eq!(&table.values[3..6], &[1.25, -0.5, 1.0]);
+        // An error in the last rows is reported at its line of the file.
+        let broken = text.replacen("59998.25", "x", 1);
+        let error = parse_table(path, &broken).unwrap_err().to_string();
+        assert!(error.contains("line 60000: `x` is not a number"), "{error}");
+        let ragged = format!("{text}1,2\n");
+        assert!(parse_table(path, &ragged).unwrap_err().to_string().contains("line 60002: 2 fields, expected 3"));
     }
 
     #[test]

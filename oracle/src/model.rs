@@ -479,20 +479,7 @@ fn graph_digest(graph: &Graph<'_>, outer: &Scope<'_>, depth: usize, ordered: &mu
 
     // Kahn's order, the next node always the one with the smallest canonical key among those
     // ready (file order only between nodes whose keys are equal).
-    let mut waiting: Vec<usize> = vec![0; graph.node.len()];
-    let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (index, node) in graph.node.iter().enumerate() {
-        let mut needs: Vec<&str> = node.input.iter().chain(&implicit[index]).copied().collect();
-        needs.sort_unstable();
-        needs.dedup();
-        for name in needs {
-            if name.is_empty() || scope.names.contains_key(name) || initializers.contains_key(name) {
-                continue;
-            }
-            waiting[index] += 1;
-            consumers.entry(name).or_default().push(index);
-        }
-    }
+    let (mut waiting, mut consumers) = dependencies(graph, &implicit, &initializers, &scope);
     let node_key = |index: usize, scope: &Scope<'_>, ordered: &mut bool| -> [u8; 32] {
         let node = &graph.node[index];
         let mut h = Canonical::new();
@@ -614,14 +601,15 @@ fn free_names<'a>(graph: &Graph<'a>, names: &mut Vec<&'a str>, depth: usize) {
     }
 }
 
-/// A topological order of `graph`'s nodes (file order among those ready), for the data-flow
-/// pass; nodes that never become ready are left out.
-fn plain_order(
-    graph: &Graph<'_>,
-    implicit: &[Vec<&str>],
+/// For each node of `graph`, how many of the values it reads (its inputs and its subgraphs'
+/// outer references) other nodes must produce first; and for each such value, the nodes that
+/// wait for it. Values in `scope` (inputs, enclosing graphs') and initializers wait for nothing.
+fn dependencies<'a>(
+    graph: &Graph<'a>,
+    implicit: &[Vec<&'a str>],
     initializers: &HashMap<&str, &TensorProto<'_>>,
     scope: &Scope<'_>,
-) -> Vec<usize> {
+) -> (Vec<usize>, HashMap<&'a str, Vec<usize>>) {
     let mut waiting: Vec<usize> = vec![0; graph.node.len()];
     let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, node) in graph.node.iter().enumerate() {
@@ -635,6 +623,18 @@ fn plain_order(
             }
         }
     }
+    (waiting, consumers)
+}
+
+/// A topological order of `graph`'s nodes (file order among those ready), for the data-flow
+/// pass; nodes that never become ready are left out.
+fn plain_order<'a>(
+    graph: &Graph<'a>,
+    implicit: &[Vec<&'a str>],
+    initializers: &HashMap<&str, &TensorProto<'_>>,
+    scope: &Scope<'_>,
+) -> Vec<usize> {
+    let (mut waiting, mut consumers) = dependencies(graph, implicit, initializers, scope);
     let mut ready: BinaryHeap<Reverse<usize>> = (0..graph.node.len()).filter(|i| waiting[*i] == 0).map(Reverse).collect();
     let mut order = Vec::new();
     while let Some(Reverse(index)) = ready.pop() {

@@ -4,6 +4,7 @@
 # (a fresh clone on the same machine) reuse it:
 #   $TCLEARN_CACHE/target            the root workspace (node, runtime, client, tests)
 #   $TCLEARN_CACHE/contracts-target  the contracts workspace
+#   $TCLEARN_CACHE/api-target        the members' API workspace (frontend-api)
 #   $TCLEARN_CACHE/artifacts         built contracts: <name>.contract / .polkavm / .json
 #   $TCLEARN_CACHE/tools             pinned tools (cargo-contract)
 #   $TCLEARN_CACHE/onnxruntime       the ONNX Runtime library from the PyPI wheel

@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(mask_labels(&[0.9, 0.500_001, 0.0], DEFAULT_TIE_MARGIN), Err(DigestError::NearTie { row: 1 }));
         assert_eq!(mask_labels(&[0.9, 0.499, 0.0], DEFAULT_TIE_MARGIN).unwrap(), vec![1, 0, 0]);
         assert_eq!(mask_labels(&[f32::INFINITY], DEFAULT_TIE_MARGIN), Err(DigestError::NotFinite { index: 0 }));
-        // A zero margin refuses only exact ties.
+        // A zero margin refuses nothing: the argmax takes the first of equal scores.
         assert_eq!(predicted_labels(&tie, 2, 0.0).unwrap(), vec![1, 1]);
     }
 

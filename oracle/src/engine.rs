@@ -51,10 +51,27 @@ pub enum EngineError {
     },
 }
 
+/// `library`, else [`default_library`], which must be a file: ort would ignore a later path
+/// silently, so a missing file is reported here instead.
+fn resolve_library(library: Option<&Path>) -> Result<PathBuf, EngineError> {
+    let path = match library {
+        Some(path) => path.to_path_buf(),
+        None => default_library().ok_or_else(|| EngineError::Library {
+            path: format!("$ORT_DYLIB_PATH, or libonnxruntime.so.{ONNXRUNTIME_VERSION} in scripts/setup.sh's cache"),
+            reason: "not set, and not installed (run scripts/setup.sh, or pass --ort-library)".into(),
+        })?,
+    };
+    if !path.is_file() {
+        return Err(EngineError::Library { path: path.display().to_string(), reason: "no such file".into() });
+    }
+    Ok(path)
+}
+
 /// The version an ONNX Runtime library reports (`OrtGetApiBase()->GetVersionString()`).
 fn library_version(path: &Path) -> Result<String, String> {
-    // SAFETY: the library is the one ort has already loaded and initialised (same path), so
-    // loading it again only takes a reference; `OrtGetApiBase` is ONNX Runtime's C entry point,
+    // SAFETY: loading ONNX Runtime's library runs nothing but its own initialisers (ort loads
+    // the same file the same way; if it already has, this only takes a reference);
+    // `OrtGetApiBase` is ONNX Runtime's C entry point,
     // takes nothing and returns a pointer to a static table whose `GetVersionString` returns a
     // static NUL-terminated string.
     unsafe {
@@ -113,18 +130,8 @@ impl Engine {
     /// threads. The library is loaded once per process; asking for another one afterwards is an
     /// error.
     pub fn new(library: Option<&Path>, threads: usize) -> Result<Self, EngineError> {
-        let path = match library {
-            Some(path) => path.to_path_buf(),
-            None => default_library().ok_or_else(|| EngineError::Library {
-                path: format!("$ORT_DYLIB_PATH, or libonnxruntime.so.{ONNXRUNTIME_VERSION} in scripts/setup.sh's cache"),
-                reason: "not set, and not installed (run scripts/setup.sh, or pass --ort-library)".into(),
-            })?,
-        };
+        let path = resolve_library(library)?;
         let library_error = |reason: String| EngineError::Library { path: path.display().to_string(), reason };
-        // ort would ignore a later path silently: a missing file is reported here instead.
-        if !path.is_file() {
-            return Err(library_error("no such file".into()));
-        }
         let _loading = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (loaded, environment) = match ENVIRONMENT.get() {
             Some(loaded) => loaded,
@@ -143,6 +150,18 @@ impl Engine {
         }
         let version = library_version(&path).map_err(library_error)?;
         Ok(Self { environment, threads: threads.max(1), optimization: Optimization::All, version })
+    }
+
+    /// Refuse the library [`Engine::new`] would load (`library`, else [`default_library`]) if it
+    /// is another version than `runtime` declares, without starting ONNX Runtime in this
+    /// process (the worker's evaluations run in a child process that does).
+    pub fn check_runtime(library: Option<&Path>, runtime: &RuntimeSpec) -> Result<(), EngineError> {
+        let path = resolve_library(library)?;
+        let loaded = library_version(&path).map_err(|reason| EngineError::Library { path: path.display().to_string(), reason })?;
+        if loaded != runtime.version {
+            return Err(EngineError::Version { loaded, declared: runtime.version.clone() });
+        }
+        Ok(())
     }
 
     /// Load ONNX Runtime as [`Engine::new`] does, and refuse a library of another version than
@@ -271,6 +290,17 @@ mod tests {
     fn the_version_is_the_one_setup_installs() {
         let env = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/env.sh")).unwrap();
         assert!(env.contains(&format!("ONNXRUNTIME_VERSION=\"{ONNXRUNTIME_VERSION}\"")), "scripts/env.sh pins another version");
+    }
+
+    #[test]
+    fn the_loaded_version_is_checked_against_the_declaration() {
+        let declared = |version: &str| RuntimeSpec { version: version.into(), ..RuntimeSpec::default() };
+        Engine::check_runtime(Some(&library()), &declared(ONNXRUNTIME_VERSION)).unwrap();
+        let error = Engine::check_runtime(Some(&library()), &declared("1.20.0")).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("ONNX Runtime {ONNXRUNTIME_VERSION} is loaded but the coalition's declaration says 1.20.0")), "{error}");
+        assert!(matches!(Engine::for_runtime(Some(&library()), 1, &declared("1.20.0")), Err(EngineError::Version { .. })));
+        assert_eq!(Engine::for_runtime(Some(&library()), 1, &declared(ONNXRUNTIME_VERSION)).unwrap().version(), ONNXRUNTIME_VERSION);
+        assert!(Engine::check_runtime(Some(Path::new("/nonexistent.so")), &declared(ONNXRUNTIME_VERSION)).is_err());
     }
 
     fn library() -> std::path::PathBuf {

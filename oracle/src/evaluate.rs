@@ -253,16 +253,13 @@ fn is_resource_exhaustion(reason: &str) -> bool {
         .any(|needle| reason.contains(needle))
 }
 
-/// The predicted class of each row of `width` outputs.
+/// The predicted class of each row of `width` outputs: the argmax of the row (the first on
+/// exact ties), or `p >= 0.5` for one output per row; no tie margin (that is the digest's).
 pub fn predicted_labels(outputs: &[f32], width: usize) -> Result<Vec<u32>, EvaluateError> {
     match width {
         0 => Err(EvaluateError::Outputs("no outputs".into())),
-        1 => outputs
-            .iter()
-            .enumerate()
-            .map(|(index, p)| if p.is_finite() { Ok(u32::from(*p >= 0.5)) } else { Err(DigestError::NotFinite { index }.into()) })
-            .collect(),
-        _ => Ok(digest::argmax_rows(outputs, width)?),
+        // With no margin, no row is a near tie.
+        _ => Ok(digest::predicted_labels(outputs, width, 0.0)?),
     }
 }
 

@@ -135,9 +135,7 @@ pub fn child_main() -> i32 {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut stdout = std::io::stdout().lock();
-    let mut say = |value: &dyn erased::Json| -> bool {
-        value.line().is_some_and(|line| writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_ok())
-    };
+    let mut say = |value: &dyn Say| value.say(&mut stdout);
     let mut line = String::new();
     let loaded = match input.read_line(&mut line) {
         Ok(0) => return 0,
@@ -177,15 +175,14 @@ pub fn child_main() -> i32 {
     }
 }
 
-/// JSON lines of either message type.
-mod erased {
-    pub trait Json {
-        fn line(&self) -> Option<String>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn line(&self) -> Option<String> {
-            serde_json::to_string(self).ok()
-        }
+/// A message the child writes: one JSON line, flushed.
+trait Say {
+    fn say(&self, out: &mut dyn Write) -> bool;
+}
+
+impl<T: Serialize> Say for T {
+    fn say(&self, out: &mut dyn Write) -> bool {
+        serde_json::to_string(self).is_ok_and(|line| writeln!(out, "{line}").and_then(|()| out.flush()).is_ok())
     }
 }
 

@@ -29,7 +29,6 @@ use std::{
     future::Future,
     net::SocketAddr,
     path::PathBuf,
-    sync::Arc,
     time::Duration,
 };
 use tclearn_client::{
@@ -239,8 +238,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Some(local) = &local {
         evaluate::ensure_fits(&declaration, local).map_err(|e| setup("L", &e))?;
     }
-    // Evaluations run in a child process; loading the library here checks its version at start.
-    Engine::for_runtime(config.ort_library.as_deref(), config.threads, &declaration.runtime).map_err(|e| setup("engine", &e))?;
+    // Evaluations run in a child process; the library's version is checked here, at start.
+    Engine::check_runtime(config.ort_library.as_deref(), &declaration.runtime).map_err(|e| setup("engine", &e))?;
     let metadata_text = std::fs::read_to_string(&config.metadata).map_err(|e| setup("metadata", &e))?;
     let metadata = ContractMetadata::parse(&metadata_text).map_err(|e| setup("metadata", &e))?;
     let vault = Vault::new(
@@ -269,7 +268,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         address: key.address(),
         account: key.account_id(),
         key,
-        shared: Arc::new(Shared { declaration, global, local }),
+        shared: Shared { declaration, global: SetSummary::of(&global), local: local.as_ref().map(SetSummary::of) },
         vault,
         data_dir,
         journal: None,
@@ -325,11 +324,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
 }
 
-/// The declaration as checked against the chain, and the sets checked at start.
+/// The declaration as checked against the chain, and what the start checks need of the sets
+/// (the evaluating child holds the sets themselves).
 struct Shared {
     declaration: Declaration,
-    global: TestSet,
-    local: Option<TestSet>,
+    global: SetSummary,
+    local: Option<SetSummary>,
+}
+
+/// A test set's hash and size.
+struct SetSummary {
+    hash: [u8; 32],
+    samples: usize,
+}
+
+impl SetSummary {
+    fn of(set: &TestSet) -> Self {
+        Self { hash: set.hash, samples: set.samples }
+    }
 }
 
 /// The pause before the next tick after `failures` failed ticks in a row: the polling interval,
@@ -359,7 +371,7 @@ struct Oracle {
     key: Keypair,
     address: H160,
     account: AccountId32,
-    shared: Arc<Shared>,
+    shared: Shared,
     vault: Vault,
     data_dir: PathBuf,
     /// Opened at the first connection, when the chain's genesis hash is known.
@@ -430,8 +442,7 @@ impl Oracle {
                     self.address
                 )));
             }
-            let shared = Arc::get_mut(&mut self.shared).ok_or_else(|| StepError::Other("evaluation in flight".into()))?;
-            shared.declaration = declaration;
+            self.shared.declaration = declaration;
             self.ensure_local_set(&coalition).await?;
             self.spec = Some(spec);
         }

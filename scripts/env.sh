@@ -8,6 +8,7 @@
 #   $TCLEARN_CACHE/artifacts         built contracts: <name>.contract / .polkavm / .json
 #   $TCLEARN_CACHE/tools             pinned tools (cargo-contract)
 #   $TCLEARN_CACHE/onnxruntime       the ONNX Runtime library from the PyPI wheel
+#   $TCLEARN_CACHE/moto-venv         moto's local S3 endpoint (moto_server), for the vault's tests
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
 export TCLEARN_CACHE="${TCLEARN_CACHE:-$HOME/.cache/tclearn}"
@@ -16,6 +17,10 @@ export TCLEARN_CONTRACTS_TARGET="${TCLEARN_CONTRACTS_TARGET:-$TCLEARN_CACHE/cont
 export TCLEARN_ARTIFACTS="${TCLEARN_ARTIFACTS:-$TCLEARN_CACHE/artifacts}"
 export TCLEARN_TOOLS="$TCLEARN_CACHE/tools"
 export TCLEARN_NODE="${TCLEARN_NODE:-$CARGO_TARGET_DIR/release/tclearn-node}"
+export TCLEARN_API_TARGET="${TCLEARN_API_TARGET:-$TCLEARN_CACHE/api-target}"
+# The members' API (frontend-api, a workspace of its own), as the end-to-end tests start it.
+export TCLEARN_API_BIN="${TCLEARN_API_BIN:-$TCLEARN_API_TARGET/debug/tclearn-api}"
+export TCLEARN_MOTO_SERVER="${TCLEARN_MOTO_SERVER:-$TCLEARN_CACHE/moto-venv/bin/moto_server}"
 # The runtime's wasm is built as a project of its own under $CARGO_TARGET_DIR; it finds the
 # workspace's Cargo.lock (and so the same pinned versions) only through this hint, since the
 # target dir is outside the clone.
@@ -27,5 +32,6 @@ export CARGO_UNSTABLE_JSON_TARGET_SPEC=true
 # Pinned versions (see README, "Stack").
 export CARGO_CONTRACT_VERSION="6.0.0-beta.2"
 export ONNXRUNTIME_VERSION="1.31.1"
+export MOTO_VERSION="5.2.5"
 
 log() { printf '\033[1m[%s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*" >&2; }

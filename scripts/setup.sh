@@ -6,8 +6,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 
-# 1. Debian packages the node build needs.
-packages=(protobuf-compiler clang libclang-dev curl unzip)
+# 1. Debian packages the node build needs, and Chromium for the dashboard's browser test.
+packages=(protobuf-compiler clang libclang-dev curl unzip chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -45,7 +45,20 @@ fi
 mkdir -p "$REPO_ROOT/.ort"
 ln -sf "$(ls "$ort_dir"/libonnxruntime.so.* | head -n 1)" "$REPO_ROOT/.ort/libonnxruntime.so"
 
-# 5. The node and the contracts.
+# 5. moto's local S3 endpoint, for the vault's S3 tests (a virtual environment in the cache).
+moto_venv="$TCLEARN_CACHE/moto-venv"
+if [ "$("$moto_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("moto"))' 2>/dev/null)" != "$MOTO_VERSION" ]; then
+    log "installing moto $MOTO_VERSION (a local S3 endpoint for the tests)"
+    python3 -m venv "$moto_venv"
+    "$moto_venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
+fi
+
+# 6. The dashboard: its npm dependencies from the lockfile, bundled (frontend-api/web/dist).
+command -v npm >/dev/null || { echo "Node.js and npm are required for the dashboard: https://nodejs.org" >&2; exit 1; }
+log "bundling the dashboard (npm ci, esbuild)"
+(cd "$REPO_ROOT/frontend-api/web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build >/dev/null)
+
+# 7. The node and the contracts.
 "$REPO_ROOT/scripts/build-node.sh"
 "$REPO_ROOT/scripts/build-contracts.sh"
 log "setup done"

@@ -7,8 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 log "contract unit tests"
 CARGO_TARGET_DIR="$TCLEARN_CONTRACTS_TARGET" cargo test --locked --manifest-path contracts/Cargo.toml
-log "members' API tests (frontend-api, a workspace of its own)"
-CARGO_TARGET_DIR="$TCLEARN_CACHE/api-target" cargo test --locked --manifest-path frontend-api/Cargo.toml
+log "members' API tests (frontend-api, a workspace of its own; it also builds the tclearn-api the end-to-end tests start)"
+CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo test --locked --manifest-path frontend-api/Cargo.toml
 log "workspace tests (unit and end-to-end)"
 cargo test --release --locked --workspace
 log "all tests passed"

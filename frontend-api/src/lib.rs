@@ -1,7 +1,254 @@
 //! # tclearn-api
 //!
 //! The members' side of TCLearn (level B of the paper: the model is private to the coalition).
-//! So far: [`vault`], the encrypted, content-addressed store of models and increments. The HTTP
-//! API, the audit log and the dashboard build on it.
+//! One service per coalition, which every member and every oracle talks to:
+//!
+//! - [`vault`]: models and increments, content-addressed by SHA3-256 and encrypted at rest;
+//! - [`auth`]: sign-in by an sr25519 signature of a challenge, as a browser wallet makes it;
+//! - [`chain`]: the coalition read through `tclearn-client`, and who may read which object;
+//! - [`audit`]: every upload, download and refusal in an RFC 6962 Merkle log, anchored on chain
+//!   in `contracts/audit-anchors`; [`verify`] checks a served log against those anchors;
+//! - [`api`]: the HTTP routes and their OpenAPI document; [`views`]: what they return;
+//! - [`client`]: the API from Rust (sign in, upload, download).
+//!
+//! [`bind`] sets everything up and binds the listener; [`Server::serve`] serves until shutdown;
+//! [`run`] does both.
 
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod chain;
+pub mod client;
+pub mod config;
 pub mod vault;
+pub mod verify;
+pub mod views;
+
+use api::{AppState, EventView, HttpError, HttpResult};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tclearn_client::{ContractMetadata, Keypair, H256};
+use tclearn_oracle::genesis::Declaration;
+
+/// The vault reference of object `hash`: what a member proposes with, and what an oracle
+/// resolves under the API's `/api/vault/`.
+pub fn vault_ref(hash: &[u8; 32]) -> String {
+    format!("objects/0x{}", hex::encode(hash))
+}
+
+/// Why the API could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A configuration that cannot work, with what to change.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The chain.
+    #[error("chain: {0}")]
+    Chain(String),
+    /// Listening or serving failed.
+    #[error("listening on {address}: {reason}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// A bound API, ready to serve.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    config: config::Config,
+    event_topics: Vec<(H256, &'static str)>,
+}
+
+fn read_metadata(path: &std::path::Path) -> Result<ContractMetadata, ServeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+    ContractMetadata::parse(&text).map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
+}
+
+/// The vault's master key: the configured one, else `vault.key` in the data directory, made
+/// (readable by its owner only) on first start.
+fn master_key(config: &config::Config) -> Result<vault::MasterKey, ServeError> {
+    let bad = |e: vault::VaultError| ServeError::Config(e.to_string());
+    if let Some(key) = &config.vault_key {
+        return vault::MasterKey::from_hex(&key.0).map_err(bad);
+    }
+    let path = config.vault_key_file.clone().unwrap_or_else(|| config.data_dir.join("vault.key"));
+    let io = |e: std::io::Error| ServeError::Config(format!("vault key {}: {e}", path.display()));
+    if config.vault_key_file.is_none() && !path.exists() {
+        use std::{io::Write, os::unix::fs::OpenOptionsExt};
+        std::fs::create_dir_all(&config.data_dir).map_err(io)?;
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes).map_err(|e| ServeError::Config(e.to_string()))?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+        file.write_all(hex::encode(bytes).as_bytes()).map_err(io)?;
+        tracing::info!(path = %path.display(), "created the vault's master key");
+    }
+    vault::MasterKey::from_hex(&std::fs::read_to_string(&path).map_err(io)?).map_err(bad)
+}
+
+/// The vault's object store: a directory, or `s3://bucket[/prefix]`.
+fn object_store(config: &config::Config) -> Result<Arc<dyn object_store::ObjectStore>, ServeError> {
+    let location = config.vault_store.clone().unwrap_or_else(|| config.data_dir.join("vault").display().to_string());
+    if location.starts_with("s3://") {
+        return vault::s3_store(&location, &config.vault_options).map_err(|e| ServeError::Config(e.to_string()));
+    }
+    std::fs::create_dir_all(&location).map_err(|e| ServeError::Config(format!("vault store {location}: {e}")))?;
+    let store = object_store::local::LocalFileSystem::new_with_prefix(&location)
+        .map_err(|e| ServeError::Config(format!("vault store {location}: {e}")))?;
+    Ok(Arc::new(store))
+}
+
+/// Set up from `config` and bind its address.
+pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
+    let mut declaration = Declaration::load(&config.genesis).map_err(|e| ServeError::Config(e.to_string()))?;
+    let metadata = read_metadata(&config.metadata)?;
+    let operator = Keypair::from_uri(&config.suri.0).map_err(|e| ServeError::Config(e.to_string()))?;
+    let event_topics = tclearn_client::coalition::events::NAMES
+        .iter()
+        .filter_map(|name| metadata.event_topic(name).ok().flatten().map(|topic| (topic, *name)))
+        .collect();
+    let submit_timeout = Duration::from_secs(config.submit_timeout);
+    let mut chain = chain::Chain::connect(&config.rpc, submit_timeout, operator, config.coalition, metadata)
+        .await
+        .map_err(|e| ServeError::Chain(format!("{}: {e}", config.rpc)))?;
+    let origin = chain.origin();
+    let spec = chain.coalition.evaluation_spec(&origin).await.map_err(|e| ServeError::Chain(e.to_string()))?;
+    declaration.check_chain(&spec).map_err(|e| ServeError::Config(e.to_string()))?;
+    if let Some(path) = &config.anchors_metadata {
+        let anchors_metadata = read_metadata(path)?;
+        let address = match config.audit_anchors {
+            Some(address) => Some(address),
+            None => chain.coalition.audit_anchors(&origin).await.map_err(|e| ServeError::Chain(e.to_string()))?,
+        };
+        match address {
+            Some(address) => chain.set_anchors(address, anchors_metadata),
+            None => tracing::warn!("no audit-anchors contract: the coalition records none and --audit-anchors is not set"),
+        }
+    }
+    let vault = vault::Vault::new(object_store(&config)?, master_key(&config)?, config.vault_max_bytes);
+    let audit = audit::AuditLog::open(&config.data_dir.join("audit.jsonl")).map_err(|e| ServeError::Config(e.to_string()))?;
+    let sessions = auth::Sessions::new(views::address(&config.coalition), config.challenge_ttl(), config.token_ttl());
+    let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.rpc.clone());
+    let state = Arc::new(AppState::new(chain, sessions, vault, audit, declaration.policy(), public_rpc));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServeError::Listen { address: config.listen, reason: e.to_string() })?;
+    Ok(Server { listener, state, config, event_topics })
+}
+
+impl Server {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serve until `shutdown` completes; the event follower and the anchoring schedule run
+    /// alongside.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let address = self.local_addr();
+        let follower = tokio::spawn(follow_events(self.state.clone(), self.event_topics));
+        let watchdog = tokio::spawn(keep_connected(self.state.clone()));
+        let anchoring = (self.config.anchor_every > 0)
+            .then(|| tokio::spawn(anchor_on_schedule(self.state.clone(), Duration::from_secs(self.config.anchor_every))));
+        let app = api::router(self.state.clone(), self.config.max_json_bytes, &self.config.web_dir);
+        tracing::info!(%address, "serving the members' API");
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        follower.abort();
+        watchdog.abort();
+        if let Some(task) = anchoring {
+            task.abort();
+        }
+        served.map_err(|e| ServeError::Listen { address, reason: e.to_string() })
+    }
+}
+
+/// Set up from `config` and serve until `shutdown`.
+pub async fn run(config: config::Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    bind(config).await?.serve(shutdown).await
+}
+
+/// Anchor the audit log's checkpoint, if it grew since the latest anchor; `None` if not.
+pub async fn anchor(state: &AppState) -> HttpResult<Option<views::AnchorView>> {
+    let chain = state.chain();
+    let Some(anchors) = &chain.anchors else {
+        return Err(HttpError::Refused("this API has no audit-anchors contract configured".into()));
+    };
+    let _one_at_a_time = state.anchoring.lock().await;
+    let checkpoint = state.audit.checkpoint();
+    let origin = chain.origin();
+    let latest = anchors.latest(&origin).await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    if checkpoint.size == 0 || latest.is_some_and(|(_, a)| a.log_length >= checkpoint.size) {
+        return Ok(None);
+    }
+    let (index, _) = anchors
+        .anchor(&chain.operator, H256::from(checkpoint.root), checkpoint.size)
+        .await
+        .map_err(|e| HttpError::Chain(e.to_string()))?;
+    tracing::info!(index, size = checkpoint.size, "anchored the audit log");
+    Ok(Some(views::AnchorView { index, log_length: checkpoint.size, root: format!("0x{}", hex::encode(checkpoint.root)) }))
+}
+
+async fn anchor_on_schedule(state: Arc<AppState>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(e) = anchor(&state).await {
+            tracing::warn!(error = ?e, "scheduled anchoring failed; trying again at the next one");
+        }
+    }
+}
+
+/// Every 2 s, check the connection to the node; when it is gone, connect again (the node was
+/// restarted, or the connection dropped).
+async fn keep_connected(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let chain = state.chain();
+        if chain.coalition.client().best_number().await.is_ok() {
+            continue;
+        }
+        match chain.reconnect().await {
+            Ok(fresh) => {
+                tracing::info!("connected to the node again");
+                state.set_chain(fresh);
+            }
+            Err(e) => tracing::warn!("the node is unreachable: {e}; trying again"),
+        }
+    }
+}
+
+/// Follow best blocks and broadcast the coalition's events.
+async fn follow_events(state: Arc<AppState>, topics: Vec<(H256, &'static str)>) {
+    let mut next = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let chain = state.chain();
+        let (client, contract) = (chain.coalition.client(), chain.coalition.address);
+        let Ok(best) = client.best_number().await else { continue };
+        // Start at the tip; after a gap, catch up at most 64 blocks.
+        let from = next.unwrap_or(best).max(best.saturating_sub(63));
+        for number in from..=best {
+            let Ok((_, events)) = client.block_contract_events(number).await else { break };
+            for event in events.iter().filter(|e| e.contract == contract) {
+                let name = event.topics.first().and_then(|t| topics.iter().find(|(topic, _)| topic == t)).map(|(_, n)| *n);
+                let view = EventView { block: number, name: name.unwrap_or("Unknown").into(), data: format!("0x{}", hex::encode(&event.data)) };
+                let _ = state.events.send(view);
+            }
+            next = Some(number + 1);
+        }
+    }
+}
+
+/// Make ring the process's TLS provider (the S3 store's and the verifier's HTTP clients use
+/// it). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

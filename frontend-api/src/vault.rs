@@ -25,7 +25,6 @@ use aes_gcm::{
 };
 use bytes::Bytes;
 use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use sha3::{Digest, Sha3_256};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -94,9 +93,27 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
-/// SHA3-256 of `bytes`: an object's name.
-pub fn object_hash(bytes: &[u8]) -> [u8; 32] {
-    Sha3_256::digest(bytes).into()
+/// SHA3-256 of `bytes`: an object's name, the hash candidates are proposed and fetched under.
+pub use tclearn_oracle::evaluate::model_hash as object_hash;
+
+/// An S3-compatible store at `url` (`s3://bucket[/prefix]`), configured from the standard
+/// `AWS_*` environment variables, then `options` (`aws_endpoint`, `aws_allow_http`,
+/// `aws_region`, ...: object_store's `AmazonS3ConfigKey` names).
+pub fn s3_store(url: &str, options: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, VaultError> {
+    let (bucket_url, prefix) = match url.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
+        Some((bucket, prefix)) => (format!("s3://{bucket}"), prefix.trim_matches('/').to_string()),
+        None => (url.to_string(), String::new()),
+    };
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url);
+    for (key, value) in options {
+        let key = key.parse::<object_store::aws::AmazonS3ConfigKey>().map_err(|_| VaultError::Storage(format!("unknown S3 option {key:?}")))?;
+        builder = builder.with_config(key, value);
+    }
+    let store = builder.build().map_err(storage)?;
+    if prefix.is_empty() {
+        return Ok(Arc::new(store));
+    }
+    Ok(Arc::new(object_store::prefix::PrefixStore::new(store, prefix)))
 }
 
 /// The vault.
@@ -121,6 +138,11 @@ impl Vault {
     /// A vault over `store`, its objects sealed with `key`, each at most `max_bytes`.
     pub fn new(store: Arc<dyn ObjectStore>, key: MasterKey, max_bytes: u64) -> Self {
         Self { store, key, max_bytes }
+    }
+
+    /// Largest object it takes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 
     /// Where object `hash` is stored.

@@ -9,6 +9,7 @@
 //! - [`engine`]: batched inference with ONNX Runtime; [`evaluate`]: metric and digest of one run;
 //! - [`metrics`], [`digest`]: the coalition's metrics and the prediction digest validators agree on;
 //! - [`genesis`]: the declaration that says how the coalition evaluates;
+//! - [`delta`]: weight deltas merged onto a block's model, by a rule anyone can recompute;
 //! - [`architectures`]: reference models built in code (an MLP, a small CNN) and a trainer.
 //!
 //! The chain side ([`worker`]): follows the coalition, commits and reveals reports, seals and
@@ -17,6 +18,7 @@
 //! genesis declares ([`sandbox`]).
 
 pub mod architectures;
+pub mod delta;
 pub mod digest;
 pub mod engine;
 pub mod evaluate;

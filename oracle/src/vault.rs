@@ -8,15 +8,21 @@
 //! The body is read up to the coalition's model size limit within one deadline, then its
 //! SHA3-256 must equal the hash on chain. URLs in errors and logs never show a query string
 //! (where a token could be). The client is hyper's, with rustls and the system's roots.
+//!
+//! With the coalition's members' API as the vault ([`Vault::members_api`]), a reference must be
+//! `objects/0x<hash>` naming exactly the candidate's hash, and the oracle signs in as the
+//! validator it is (an sr25519 signature of the API's challenge) to read it: the API serves a
+//! candidate only to its proposer and its round's validators.
 
 use crate::evaluate::model_hash;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
     rt::TokioExecutor,
 };
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+use tclearn_client::Keypair;
 
 /// Why a model could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -109,15 +115,35 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Signing in to the members' API: the validator's key and its current bearer token.
+#[derive(Clone)]
+struct SignIn {
+    /// The API's root URL.
+    root: String,
+    key: Keypair,
+    /// The token and when it expires (ms since the epoch).
+    token: Arc<tokio::sync::Mutex<Option<(String, u64)>>>,
+}
+
 /// A vault client.
 #[derive(Clone)]
 pub struct Vault {
     base: Option<String>,
     /// Origins absolute references may name: the base's and the configured ones.
     origins: Vec<String>,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     max_bytes: u64,
     timeout: Duration,
+    sign_in: Option<SignIn>,
+}
+
+/// The vault reference of object `hash` in the members' API's vault.
+pub fn members_api_ref(hash: &[u8; 32]) -> String {
+    format!("objects/0x{}", hex::encode(hash))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
 impl Vault {
@@ -143,7 +169,93 @@ impl Vault {
             .enable_http1()
             .build();
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Self { base: base.map(|b| b.trim_end_matches('/').to_string()), origins: allowed, client, max_bytes, timeout })
+        Ok(Self {
+            base: base.map(|b| b.trim_end_matches('/').to_string()),
+            origins: allowed,
+            client,
+            max_bytes,
+            timeout,
+            sign_in: None,
+        })
+    }
+
+    /// A client for the coalition's members' API at `root`, signing in with `key`: references
+    /// must name the candidate's own object (`objects/0x<hash>`).
+    pub fn members_api(root: &str, key: Keypair, max_bytes: u64, timeout: Duration) -> Result<Self, VaultError> {
+        let root = root.trim_end_matches('/').to_string();
+        let mut vault = Self::new(Some(&format!("{root}/api/vault")), &[], max_bytes, timeout)?;
+        vault.sign_in = Some(SignIn { root, key, token: Arc::default() });
+        Ok(vault)
+    }
+
+    /// One request within `deadline`: its status, and its whole body (at most `max_bytes`) if
+    /// the status is a success (an error's body is never read: its size says nothing about the
+    /// candidate).
+    async fn request(
+        &self,
+        request: hyper::Request<Full<Bytes>>,
+        url: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(u16, Vec<u8>), VaultError> {
+        let transport = |reason: String| VaultError::Transport { url: url.to_string(), reason };
+        let late = || transport(format!("the fetch did not finish within {:?}", self.timeout));
+        let response = tokio::time::timeout_at(deadline, self.client.request(request))
+            .await
+            .map_err(|_| late())?
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            return Ok((status, Vec::new()));
+        }
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        loop {
+            let frame = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| late())?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| transport(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                if (bytes.len() + data.len()) as u64 > self.max_bytes {
+                    return Err(VaultError::TooLarge { url: url.to_string(), max: self.max_bytes });
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok((status, bytes))
+    }
+
+    /// POST `body` as JSON to the members' API and read a JSON answer.
+    async fn post_json(&self, url: &str, body: serde_json::Value, deadline: tokio::time::Instant) -> Result<serde_json::Value, VaultError> {
+        let request = hyper::Request::post(url)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| VaultError::Config(e.to_string()))?;
+        let (status, bytes) = self.request(request, url, deadline).await?;
+        if !(200..300).contains(&status) {
+            return Err(VaultError::Status { url: url.to_string(), status });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| VaultError::Transport { url: url.to_string(), reason: format!("not JSON: {e}") })
+    }
+
+    /// A live bearer token: the current one, or a new sign-in.
+    async fn token(&self, sign_in: &SignIn, deadline: tokio::time::Instant) -> Result<String, VaultError> {
+        let mut token = sign_in.token.lock().await;
+        if let Some((value, expires)) = token.as_ref() {
+            if *expires > now_ms() + 10_000 {
+                return Ok(value.clone());
+            }
+        }
+        let account = sign_in.key.account_id().to_string();
+        let url = format!("{}/api/auth/challenge", sign_in.root);
+        let answer = self.post_json(&url, serde_json::json!({ "account": account }), deadline).await?;
+        let challenge = answer["challenge"].as_str().unwrap_or_default().to_string();
+        let signature = format!("0x{}", hex::encode(sign_in.key.sign(challenge.as_bytes())));
+        let url = format!("{}/api/auth/token", sign_in.root);
+        let answer = self
+            .post_json(&url, serde_json::json!({ "account": account, "challenge": challenge, "signature": signature }), deadline)
+            .await?;
+        let value = answer["token"].as_str().unwrap_or_default().to_string();
+        *token = Some((value.clone(), answer["expires_at"].as_u64().unwrap_or_default()));
+        Ok(value)
     }
 
     /// The URL of `vault_ref`.
@@ -172,33 +284,40 @@ impl Vault {
 
     /// Fetch `vault_ref` and check that its SHA3-256 is `expected`.
     pub async fn fetch(&self, vault_ref: &[u8], expected: &[u8; 32]) -> Result<Vec<u8>, VaultError> {
+        if self.sign_in.is_some() {
+            let reference = std::str::from_utf8(vault_ref).unwrap_or_default().trim();
+            let own = members_api_ref(expected);
+            if reference != own && reference != own.replace("/0x", "/") {
+                return Err(VaultError::Reference(format!(
+                    "{reference:?} does not name the candidate's object in the coalition's vault ({own})"
+                )));
+            }
+        }
         let full_url = self.url(vault_ref)?;
         let uri: hyper::Uri = full_url.parse().map_err(|e| VaultError::Reference(format!("{}: {e}", redact(&full_url))))?;
         let url = redact(&full_url);
-        let transport = |reason: String| VaultError::Transport { url: url.clone(), reason };
-        // One deadline for the whole fetch: a body trickling a byte at a time is cut off too.
+        // One deadline for the whole fetch, sign-in included: a body trickling a byte at a time
+        // is cut off too.
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let late = || transport(format!("the fetch did not finish within {:?}", self.timeout));
-        let response = tokio::time::timeout_at(deadline, self.client.get(uri))
-            .await
-            .map_err(|_| late())?
-            .map_err(|e| transport(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(VaultError::Status { url, status: response.status().as_u16() });
-        }
-        let mut body = response.into_body();
-        let mut bytes = Vec::new();
-        loop {
-            let frame = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| late())?;
-            let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| transport(e.to_string()))?;
-            if let Ok(data) = frame.into_data() {
-                if (bytes.len() + data.len()) as u64 > self.max_bytes {
-                    return Err(VaultError::TooLarge { url, max: self.max_bytes });
-                }
-                bytes.extend_from_slice(&data);
+        let mut signed_in_again = false;
+        let bytes = loop {
+            let mut request = hyper::Request::get(uri.clone());
+            if let Some(sign_in) = &self.sign_in {
+                let token = self.token(sign_in, deadline).await?;
+                request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
             }
-        }
+            let request = request.body(Full::default()).map_err(|e| VaultError::Config(e.to_string()))?;
+            let (status, bytes) = self.request(request, &url, deadline).await?;
+            match (status, &self.sign_in) {
+                (200..=299, _) => break bytes,
+                // The token expired or the API restarted: sign in once more.
+                (401, Some(sign_in)) if !signed_in_again => {
+                    *sign_in.token.lock().await = None;
+                    signed_in_again = true;
+                }
+                (status, _) => return Err(VaultError::Status { url, status }),
+            }
+        };
         let found = model_hash(&bytes);
         if &found != expected {
             return Err(VaultError::HashMismatch { url, expected: hex::encode(expected), found: hex::encode(found) });
@@ -313,6 +432,28 @@ mod tests {
         let no_base = Vault::new(None, &[], 1, Duration::from_secs(1)).unwrap();
         let error = no_base.url(b"a.onnx").unwrap_err();
         assert!(error.to_string().contains("no vault URL") && !error.is_candidates_fault(), "{error}");
+    }
+
+    #[tokio::test]
+    async fn through_the_members_api_a_reference_names_the_candidates_own_object_and_nothing_else() {
+        let key = Keypair::dev("Bob").unwrap();
+        // Port 9 (discard) on loopback: a request would fail as transport, not as a reference.
+        let vault = Vault::members_api("http://127.0.0.1:9/", key, 1024, Duration::from_secs(2)).unwrap();
+        let expected = [0xAB; 32];
+        assert_eq!(vault.url(members_api_ref(&expected).as_bytes()).unwrap(), format!("http://127.0.0.1:9/api/vault/objects/0x{}", "ab".repeat(32)));
+        for other in [
+            members_api_ref(&[0xCD; 32]),
+            format!("http://127.0.0.1:9/api/vault/objects/0x{}", "ab".repeat(32)),
+            "good.onnx".into(),
+            format!("objects/0x{}/../x", "ab".repeat(32)),
+        ] {
+            let error = vault.fetch(other.as_bytes(), &expected).await.unwrap_err();
+            assert!(matches!(error, VaultError::Reference(_)) && error.is_candidates_fault(), "{other}: {error}");
+        }
+        let unreachable = vault.fetch(members_api_ref(&expected).as_bytes(), &expected).await.unwrap_err();
+        assert!(!unreachable.is_candidates_fault(), "{unreachable}");
+        let without_prefix = vault.fetch(format!("objects/{}", "ab".repeat(32)).as_bytes(), &expected).await.unwrap_err();
+        assert!(!without_prefix.is_candidates_fault(), "the hash without 0x names it too: {without_prefix}");
     }
 
     #[test]

@@ -82,6 +82,10 @@ pub struct Config {
     /// at its origin are fetched too. HTTPS, or HTTP on loopback.
     #[arg(long, env = "TCLEARN_VAULT_URL")]
     pub vault_url: Option<String>,
+    /// The coalition's members' API (`tclearn-api`), as the vault: references must name the
+    /// candidate's own object there, and the oracle signs in with its key to read it.
+    #[arg(long, env = "TCLEARN_VAULT_API", conflicts_with_all = ["vault_url", "vault_origins"])]
+    pub vault_api: Option<String>,
     /// More origins (`https://host[:port]`) absolute vault references may name, comma-separated;
     /// a reference anywhere else is refused without a request.
     #[arg(long = "vault-origin", env = "TCLEARN_VAULT_ORIGINS", value_delimiter = ',')]
@@ -242,12 +246,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Engine::check_runtime(config.ort_library.as_deref(), &declaration.runtime).map_err(|e| setup("engine", &e))?;
     let metadata_text = std::fs::read_to_string(&config.metadata).map_err(|e| setup("metadata", &e))?;
     let metadata = ContractMetadata::parse(&metadata_text).map_err(|e| setup("metadata", &e))?;
-    let vault = Vault::new(
-        config.vault_url.as_deref(),
-        &config.vault_origins,
-        declaration.max_model_bytes,
-        Duration::from_secs(config.vault_timeout),
-    )
+    let vault_timeout = Duration::from_secs(config.vault_timeout);
+    let vault = match &config.vault_api {
+        Some(api) => Vault::members_api(api, load_key(&config)?, declaration.max_model_bytes, vault_timeout),
+        None => Vault::new(config.vault_url.as_deref(), &config.vault_origins, declaration.max_model_bytes, vault_timeout),
+    }
     .map_err(|e| setup("vault", &e))?;
     let data_dir = match &config.data_dir {
         Some(dir) => dir.clone(),

@@ -192,55 +192,81 @@ impl Node {
     }
 }
 
-/// A plain HTTP/1.1 server of the files in a directory (`GET /name`), standing in for the
-/// model vault in tests. Dropping it stops it.
-pub struct StaticFiles {
+/// The members' API binary (`tclearn-api`, built in frontend-api's own workspace):
+/// `$TCLEARN_API_BIN`, else `$TCLEARN_CACHE/api-target/debug/tclearn-api` (`scripts/test.sh`
+/// builds it before these tests run).
+pub fn api_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TCLEARN_API_BIN") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("TCLEARN_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/tclearn"));
+    cache.join("api-target/debug/tclearn-api")
+}
+
+/// A running `tclearn-api serve` for a coalition, its vault and audit log in a temporary
+/// directory; killed when dropped.
+pub struct MembersApi {
     /// Its base URL, `http://127.0.0.1:port`.
     pub url: String,
-    task: tokio::task::JoinHandle<()>,
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
-impl StaticFiles {
-    /// Serve `dir` on a free loopback port.
-    pub async fn serve(dir: PathBuf) -> Self {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("its address"));
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let dir = dir.clone();
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buffer[..n]),
-                        }
-                    }
-                    let line = String::from_utf8_lossy(&request).lines().next().unwrap_or_default().to_string();
-                    let path = line.split(' ').nth(1).unwrap_or("/").trim_start_matches('/').to_string();
-                    let file = (!path.contains("..")).then(|| dir.join(&path));
-                    let response = match file.map(std::fs::read) {
-                        Some(Ok(body)) => {
-                            let mut head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
-                            head.extend_from_slice(&body);
-                            head
-                        }
-                        _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
-                    };
-                    let _ = stream.write_all(&response).await;
-                    let _ = stream.shutdown().await;
-                });
+impl MembersApi {
+    /// Start it for the coalition at `coalition` on `node`, checking uploads against the
+    /// declaration at `genesis`; it reads the chain as Alice.
+    pub async fn start(node: &Node, coalition: H160, genesis: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let port = free_port();
+        let log = dir.path().join("api.log");
+        let binary = api_binary();
+        let child = Command::new(&binary)
+            .arg("serve")
+            .env("TCLEARN_API_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TCLEARN_RPC", &node.rpc_url)
+            .env("TCLEARN_COALITION", format!("{coalition:?}"))
+            .env("TCLEARN_COALITION_METADATA", artifacts_dir().join("coalition.json"))
+            .env("TCLEARN_API_SURI", "//Alice")
+            .env("TCLEARN_GENESIS", genesis)
+            .env("TCLEARN_API_DATA_DIR", dir.path().join("data"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("a log file"))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh builds it)", binary.display()));
+        let mut api = Self { url: format!("http://127.0.0.1:{port}"), child, log, _dir: dir };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if let Ok(Some(status)) = api.child.try_wait() {
+                panic!("tclearn-api exited with {status}:\n{}", api.log_tail());
             }
-        });
-        Self { url, task }
+            assert!(Instant::now() < deadline, "tclearn-api did not listen in time:\n{}", api.log_tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        api
     }
-}
 
-impl Drop for StaticFiles {
-    fn drop(&mut self) {
-        self.task.abort();
+    /// Sign in as `suri` and upload `models`: one JSON line per model, or a panic with the
+    /// API's refusal.
+    pub async fn upload(&self, suri: &str, models: &[PathBuf]) -> String {
+        let output = Command::new(api_binary())
+            .args(["upload", "--api", &self.url, "--suri", suri])
+            .args(models)
+            .output()
+            .await
+            .expect("tclearn-api upload runs");
+        assert!(output.status.success(), "upload: {}\n{}", String::from_utf8_lossy(&output.stderr), self.log_tail());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The end of its log.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 }
 

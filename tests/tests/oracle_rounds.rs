@@ -23,7 +23,7 @@ use tclearn_client::{
     coalition::{Coalition, Committed, Phase, Rejection, Revealed, Verdict},
     Keypair, H160, H256,
 };
-use tclearn_e2e::{artifact, artifacts_dir, free_port, oracle_binary, test_genesis, Node, NodeConfig, StaticFiles};
+use tclearn_e2e::{artifact, artifacts_dir, free_port, oracle_binary, test_genesis, MembersApi, Node, NodeConfig};
 use tclearn_oracle::{
     architectures::{train_logistic, Mlp},
     engine::Engine,
@@ -53,6 +53,10 @@ impl Oracle {
         command.env("TCLEARN_JOURNAL", dir.join(format!("{name}.redb")));
         command.env("TCLEARN_LOCAL_TEST_SET", dir.join(format!("l-{name}.csv")));
         for (key, value) in extra {
+            if *key == "TCLEARN_VAULT_URL" {
+                // Another vault than the members' API.
+                command.env_remove("TCLEARN_VAULT_API");
+            }
             command.env(key, value);
         }
         let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e} (cargo build --release --workspace)", oracle_binary().display()));
@@ -75,6 +79,11 @@ fn csv_rows(set: &TestSet, keep: impl Fn(usize) -> bool) -> String {
     text
 }
 
+/// The members' API's reference of `model`.
+fn vault_ref(model: &[u8]) -> Vec<u8> {
+    tclearn_oracle::vault::members_api_ref(&model_hash(model)).into_bytes()
+}
+
 fn negated(mlp: &Mlp) -> Mlp {
     let mut bad = mlp.clone();
     bad.output.weights.iter_mut().for_each(|w| *w = -*w);
@@ -93,7 +102,7 @@ struct Scene {
     env: Vec<(String, String)>,
     models: Vec<(&'static str, Vec<u8>)>,
     good_score: tclearn_oracle::evaluate::Evaluation,
-    _vault: StaticFiles,
+    _vault: MembersApi,
 }
 
 /// The scene on a node started with `node`, with rounds whose phases last `timeout` blocks.
@@ -165,21 +174,25 @@ async fn scene(node: NodeConfig, timeout: u32) -> Scene {
     (params.commit_timeout, params.reveal_timeout, params.seal_timeout, params.attest_timeout) = (timeout, timeout, timeout, timeout);
     genesis.architecture_hash = H256(architecture);
     genesis.parameter_hash = H256(model_hash(&models[0].1));
-    genesis.vault_ref = b"genesis.onnx".to_vec();
+    genesis.vault_ref = vault_ref(&models[0].1);
     genesis.test_set_hash = H256(g.hash);
     genesis.test_set_size = g.samples as u32;
     genesis.performance = genesis_score.fixed;
     let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis)
         .await
         .unwrap_or_else(|e| panic!("deploy: {e}\n{}", node.log_tail()));
-    let vault = StaticFiles::serve(vault_dir.clone()).await;
+    // The members' API is the vault: Alice uploads every model, the oracles sign in to read.
+    let vault = MembersApi::start(&node, coalition.address, &dir.path().join("genesis.json")).await;
+    let files: Vec<PathBuf> = models.iter().map(|(name, _)| vault_dir.join(name)).collect();
+    let uploaded = vault.upload("//Alice", &files).await;
+    assert_eq!(uploaded.lines().count(), models.len(), "{uploaded}");
     let env: Vec<(String, String)> = [
         ("TCLEARN_RPC", node.rpc_url.clone()),
         ("TCLEARN_COALITION", format!("{:?}", coalition.address)),
         ("TCLEARN_COALITION_METADATA", artifacts_dir().join("coalition.json").display().to_string()),
         ("TCLEARN_GENESIS", dir.path().join("genesis.json").display().to_string()),
         ("TCLEARN_GLOBAL_TEST_SET", dir.path().join("g.csv").display().to_string()),
-        ("TCLEARN_VAULT_URL", vault.url.clone()),
+        ("TCLEARN_VAULT_API", vault.url.clone()),
         ("TCLEARN_POLL_MS", "200".into()),
         ("RUST_LOG", "info".into()),
     ]
@@ -214,11 +227,11 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
 
     // Round 1: the good candidate is appended.
     let candidate = H256(model_hash(&models[1].1));
-    let (round, _) = c.propose(&alice, 0, candidate, b"good.onnx", 8, &data_ids(10)).await.unwrap();
+    let (round, _) = c.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids(10)).await.unwrap();
     let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
     let block = c.block(&me, 1).await.unwrap().unwrap();
-    assert_eq!((block.parameter_hash, block.vault_ref.as_slice()), (candidate, &b"good.onnx"[..]));
+    assert_eq!((block.parameter_hash, block.vault_ref.as_slice()), (candidate, &vault_ref(&models[1].1)[..]));
     for validator in &founders[1..] {
         let ballot = c.ballot(&me, round, *validator).await.unwrap().expect("every validator has a ballot");
         let report = ballot.report.expect("every oracle revealed");
@@ -232,7 +245,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
 
     // Round 2: the degraded candidate is rejected by every vote.
     let candidate = H256(model_hash(&models[2].1));
-    let (round, _) = c.propose(&alice, 1, candidate, b"degraded.onnx", 8, &data_ids(20)).await.unwrap();
+    let (round, _) = c.propose(&alice, 1, candidate, &vault_ref(&models[2].1), 8, &data_ids(20)).await.unwrap();
     let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Rejected(Rejection::Degrades), "{}", logs(&oracles));
     assert_eq!(c.height(&me).await.unwrap(), 1);
@@ -245,7 +258,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     let aborting = Oracle::start(&env, "Eve", dir.path(), &[("TCLEARN_ORACLE_ABORT_AFTER", "commit")]);
     let first_block = client.best_number().await.unwrap() + 1;
     let candidate = H256(model_hash(&models[3].1));
-    let (round, _) = c.propose(&alice, 1, candidate, b"third.onnx", 8, &data_ids(30)).await.unwrap();
+    let (round, _) = c.propose(&alice, 1, candidate, &vault_ref(&models[3].1), 8, &data_ids(30)).await.unwrap();
     let mut aborting = aborting;
     let status = tokio::time::timeout(ROUND_TIMEOUT, aborting.child.wait()).await.expect("Eve aborts").unwrap();
     assert!(!status.success(), "Eve was aborted: {status:?}\n{}", aborting.log());
@@ -297,7 +310,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     let mut eve = Oracle::start(&env, "Eve", dir.path(), &[("TCLEARN_ORACLE_ABORT_AFTER", "evaluation-started")]);
     let first_block = client.best_number().await.unwrap() + 1;
     let candidate = H256(model_hash(&models[4].1));
-    let (round, _) = c.propose(&alice, 2, candidate, b"fourth.onnx", 8, &data_ids(40)).await.unwrap();
+    let (round, _) = c.propose(&alice, 2, candidate, &vault_ref(&models[4].1), 8, &data_ids(40)).await.unwrap();
     for attempt in 1..=2 {
         let status = tokio::time::timeout(ROUND_TIMEOUT, eve.child.wait()).await.expect("Eve aborts").unwrap();
         assert!(!status.success() && eve.log().contains("aborting as asked"), "attempt {attempt}: {}", eve.log());
@@ -386,7 +399,7 @@ async fn oracles_advance_a_round_past_its_deadlines() {
     let me = alice.account_id();
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, b"good.onnx", 8, &data_ids).await.unwrap();
+    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     let state = coalition.round(&me, round).await.unwrap().unwrap();
     // Two commitments could not open the reveal phase (it needs all four): only `advance` past
@@ -416,7 +429,7 @@ async fn oracles_reconnect_after_the_node_restarts() {
     let me = alice.account_id();
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, b"good.onnx", 8, &data_ids).await.unwrap();
+    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
     for oracle in &oracles {
@@ -498,7 +511,7 @@ async fn a_round_completes_without_the_oracle_whose_vault_trickles_and_it_casts_
     }
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, b"good.onnx", 8, &data_ids).await.unwrap();
+    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "the three others carry the round\n{}", logs(&oracles));
     let state = coalition.round(&me, round).await.unwrap().unwrap();

@@ -3,34 +3,11 @@
 //! the two ways a call fails: the contract refuses (typed error decoded from its revert data) and
 //! the runtime refuses (module error by name).
 
-use codec::Decode;
-use tclearn_client::{decode_return, Error, Keypair, H256};
+use tclearn_client::{
+    anchors::{Anchor, AnchorError, Anchored},
+    decode_return, Error, Keypair, H256,
+};
 use tclearn_e2e::{artifact, Node, NodeConfig};
-
-/// `audit_anchors::Anchor`, as the contract encodes it.
-#[derive(Debug, Decode, PartialEq)]
-struct Anchor {
-    root: H256,
-    log_length: u64,
-    block: u32,
-    timestamp: u64,
-}
-
-/// `audit_anchors::Anchored`.
-#[derive(Debug, Decode, PartialEq)]
-struct Anchored {
-    index: u64,
-    root: H256,
-    log_length: u64,
-}
-
-/// `audit_anchors::Error`.
-#[derive(Debug, Decode, PartialEq)]
-enum AnchorError {
-    NotOperator,
-    LogNotGrown,
-    TooManyAnchors,
-}
 
 #[tokio::test]
 async fn deploy_call_and_read_back_state_and_event() {

@@ -67,7 +67,8 @@ impl Coalition {
         &self.client
     }
 
-    fn message(&self, label: &str) -> CallResult<CallData> {
+    /// The call data of message `label`, before its arguments.
+    pub fn message(&self, label: &str) -> CallResult<CallData> {
         Ok(self.metadata.message(label)?.call())
     }
 
@@ -285,6 +286,11 @@ impl Coalition {
     /// `parameters_block`: the first block with these parameters.
     pub async fn parameters_block(&self, origin: &AccountId32, parameter_hash: H256) -> CallResult<Option<u32>> {
         self.query(origin, self.message("parameters_block")?.arg(&parameter_hash)).await
+    }
+
+    /// `audit_anchors`: the vault's audit-anchors contract, if recorded.
+    pub async fn audit_anchors(&self, origin: &AccountId32) -> CallResult<Option<H160>> {
+        self.query(origin, self.message("audit_anchors")?).await
     }
 
     /// `data_id_block`.

@@ -147,6 +147,11 @@ impl CallData {
         self
     }
 
+    /// Call data someone else built (a wallet signing what the members' API prepared).
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
     /// The bytes to send.
     pub fn into_bytes(self) -> Vec<u8> {
         self.0

@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod anchors;
 mod client;
 pub mod coalition;
 mod contract;

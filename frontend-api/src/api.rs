@@ -1,0 +1,881 @@
+//! The HTTP API: routes, their OpenAPI description, and the error type that hides internals.
+
+use crate::{
+    audit::{AuditLog, Checkpoint, MAX_PAGE},
+    auth::{now_ms, parse_signature, AuthError, Sessions},
+    chain::{may_read, Chain, ChainError, Standing},
+    vault::{Vault, VaultError},
+    views::*,
+};
+use axum::{
+    body::{Body, Bytes},
+    extract::{DefaultBodyLimit, Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+    routing::{get, post},
+    Json, Router,
+};
+use futures::Stream;
+use serde::Deserialize;
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    sync::{Arc, Mutex},
+};
+use tclearn_client::{
+    account_to_address,
+    coalition::{Action, CallError, CoalitionError},
+    AccountId32, H160, H256,
+};
+use tclearn_oracle::model::{self, ModelPolicy};
+use tokio::sync::broadcast;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+/// Bytes per chunk of a streamed download.
+const DOWNLOAD_CHUNK: usize = 1 << 20;
+
+/// An HTTP error: a status and a message meant for the caller. Internal failures are logged and
+/// answered with a generic message.
+#[derive(Debug)]
+pub enum HttpError {
+    /// 400.
+    BadRequest(String),
+    /// 401: no valid token, or a failed sign-in.
+    Unauthorized(String),
+    /// 403.
+    Forbidden(String),
+    /// 404.
+    NotFound(String),
+    /// 413.
+    TooLarge(String),
+    /// 422: well-formed, and refused (a model that fails the checks, a call the contract
+    /// refuses).
+    Refused(String),
+    /// 502: the chain did not answer.
+    Chain(String),
+    /// 503.
+    Busy(String),
+    /// 500: logged with its detail, answered without it.
+    Internal(String),
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            Self::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            Self::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            Self::Chain(detail) => {
+                tracing::warn!(%detail, "chain request failed");
+                (StatusCode::BAD_GATEWAY, "the chain did not answer; try again".into())
+            }
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+            }
+        };
+        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is never read: the connection cannot carry another request.
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+impl From<ChainError> for HttpError {
+    fn from(e: ChainError) -> Self {
+        Self::Chain(e.to_string())
+    }
+}
+
+impl From<CallError> for HttpError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Contract(error) => Self::Refused(format!("the coalition refuses: {error:?}")),
+            CallError::Client(e) => Self::Chain(e.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for HttpError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Busy => Self::Busy(e.to_string()),
+            AuthError::MalformedSignature => Self::BadRequest(e.to_string()),
+            _ => Self::Unauthorized(e.to_string()),
+        }
+    }
+}
+
+/// Result of a handler.
+pub type HttpResult<T> = Result<T, HttpError>;
+
+/// Counters served at `/metrics`.
+pub struct Metrics {
+    registry: prometheus::Registry,
+    /// Objects stored.
+    pub uploads: prometheus::IntCounter,
+    /// Bytes stored.
+    pub upload_bytes: prometheus::IntCounter,
+    /// Objects served.
+    pub downloads: prometheus::IntCounter,
+    /// Bytes served.
+    pub download_bytes: prometheus::IntCounter,
+    /// Refusals (uploads, downloads, sign-ins).
+    pub refusals: prometheus::IntCounter,
+    /// Tokens issued.
+    pub tokens: prometheus::IntCounter,
+    /// Entries in the audit log.
+    pub audit_entries: prometheus::IntGauge,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = prometheus::Registry::new_custom(Some("tclearn_api".into()), None).expect("a registry");
+        let counter = |name: &str, help: &str| {
+            let c = prometheus::IntCounter::new(name, help).expect("a counter");
+            registry.register(Box::new(c.clone())).expect("registered once");
+            c
+        };
+        let uploads = counter("uploads_total", "Objects stored in the vault");
+        let upload_bytes = counter("upload_bytes_total", "Bytes stored in the vault");
+        let downloads = counter("downloads_total", "Objects served from the vault");
+        let download_bytes = counter("download_bytes_total", "Bytes served from the vault");
+        let refusals = counter("refusals_total", "Uploads, downloads and sign-ins refused");
+        let tokens = counter("tokens_total", "Bearer tokens issued");
+        let audit_entries = prometheus::IntGauge::new("audit_entries", "Entries in the audit log").expect("a gauge");
+        registry.register(Box::new(audit_entries.clone())).expect("registered once");
+        Self { registry, uploads, upload_bytes, downloads, download_bytes, refusals, tokens, audit_entries }
+    }
+}
+
+/// A contract event, as the event stream sends it.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct EventView {
+    /// The block it was emitted in.
+    pub block: u64,
+    /// The event's name (`RoundOpened`, `BlockAppended`, ...).
+    pub name: String,
+    /// Its SCALE-encoded fields, hex.
+    pub data: String,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The coalition on chain, over the current connection ([`AppState::chain`]).
+    pub chain_connection: std::sync::RwLock<Arc<Chain>>,
+    /// Sign-in.
+    pub sessions: Sessions,
+    /// The vault.
+    pub vault: Vault,
+    /// The audit log.
+    pub audit: AuditLog,
+    /// The model checks uploads pass.
+    pub policy: ModelPolicy,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Who uploaded each object (from the audit log).
+    pub uploaders: Mutex<HashMap<[u8; 32], Vec<H160>>>,
+    /// Contract events as they come.
+    pub events: broadcast::Sender<EventView>,
+    /// One anchoring at a time.
+    pub anchoring: tokio::sync::Mutex<()>,
+    /// The node RPC endpoint browsers connect to, to submit what their wallet signs.
+    pub public_rpc: String,
+}
+
+impl AppState {
+    /// The state; uploaders are read back from the audit log.
+    pub fn new(chain: Chain, sessions: Sessions, vault: Vault, audit: AuditLog, policy: ModelPolicy, public_rpc: String) -> Self {
+        let mut uploaders: HashMap<[u8; 32], Vec<H160>> = HashMap::new();
+        let size = audit.checkpoint().size;
+        let mut start = 0;
+        while start < size {
+            for line in audit.entries(start, MAX_PAGE) {
+                let Ok(entry) = serde_json::from_str::<crate::audit::Entry>(&line) else { continue };
+                if !entry.action.starts_with("upload") || entry.outcome != "ok" {
+                    continue;
+                }
+                let account = entry.account.as_deref().and_then(|a| AccountId32::from_str(a).ok());
+                let object = entry.object.as_deref().and_then(parse_hash);
+                if let (Some(account), Some(object)) = (account, object) {
+                    let list = uploaders.entry(object).or_default();
+                    let address = account_to_address(&account);
+                    if !list.contains(&address) {
+                        list.push(address);
+                    }
+                }
+            }
+            start += MAX_PAGE;
+        }
+        let metrics = Metrics::new();
+        metrics.audit_entries.set(size as i64);
+        Self {
+            chain_connection: std::sync::RwLock::new(Arc::new(chain)),
+            sessions,
+            vault,
+            audit,
+            policy,
+            metrics,
+            uploaders: Mutex::new(uploaders),
+            events: broadcast::channel(1024).0,
+            anchoring: tokio::sync::Mutex::new(()),
+            public_rpc,
+        }
+    }
+
+    /// The coalition over the current connection to the node.
+    pub fn chain(&self) -> Arc<Chain> {
+        self.chain_connection.read().expect("chain lock").clone()
+    }
+
+    /// Replace the connection (after the node went away).
+    pub fn set_chain(&self, chain: Chain) {
+        *self.chain_connection.write().expect("chain lock") = Arc::new(chain);
+    }
+
+    /// Append to the audit log; a log that cannot be written stops the request.
+    fn record(&self, account: Option<&AccountId32>, action: &str, object: Option<&[u8; 32]>, outcome: &str) -> HttpResult<()> {
+        self.audit
+            .append(now_ms(), account.map(|a| a.to_string()), action, object.map(|h| format!("0x{}", hex::encode(h))), outcome.into())
+            .map_err(|e| HttpError::Internal(e.to_string()))?;
+        self.metrics.audit_entries.inc();
+        Ok(())
+    }
+
+    /// Record a refusal and return `error`.
+    fn refuse(&self, account: Option<&AccountId32>, action: &str, object: Option<&[u8; 32]>, error: HttpError) -> HttpError {
+        let why = match &error {
+            HttpError::Internal(_) => "internal error".to_string(),
+            HttpError::Chain(_) => "the chain did not answer".to_string(),
+            HttpError::BadRequest(m)
+            | HttpError::Unauthorized(m)
+            | HttpError::Forbidden(m)
+            | HttpError::NotFound(m)
+            | HttpError::TooLarge(m)
+            | HttpError::Refused(m)
+            | HttpError::Busy(m) => m.clone(),
+        };
+        self.metrics.refusals.inc();
+        match self.record(account, action, object, &format!("refused: {why}")) {
+            Ok(()) => error,
+            Err(log_error) => log_error,
+        }
+    }
+}
+
+type Shared = Arc<AppState>;
+
+/// A `0x`-optional 32-byte hex hash.
+pub fn parse_hash(text: &str) -> Option<[u8; 32]> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(text.trim_start_matches("0x"), &mut hash).ok()?;
+    Some(hash)
+}
+
+/// An account: SS58, or 32 bytes of hex.
+pub fn parse_account(text: &str) -> Result<AccountId32, HttpError> {
+    if let Some(bytes) = parse_hash(text.trim()) {
+        return Ok(AccountId32(bytes));
+    }
+    AccountId32::from_str(text.trim()).map_err(|_| HttpError::BadRequest("an account is SS58 or 32 bytes of hex".into()))
+}
+
+/// The account of the request's bearer token.
+fn bearer(state: &AppState, headers: &HeaderMap) -> Result<AccountId32, HttpError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| HttpError::Unauthorized("sign in first: Authorization: Bearer <token>".into()))?;
+    Ok(state.sessions.account_of(token.trim())?)
+}
+
+/// The router, with every route of the API, and the dashboard from `web_dir` at `/`.
+pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path) -> Router {
+    // Uploads read their body themselves, within the vault's limit, to record a refusal.
+    let uploads = Router::new()
+        .route("/api/vault/candidates", post(upload_candidate))
+        .route("/api/vault/deltas", post(upload_delta))
+        .layer(DefaultBodyLimit::disable());
+    if !web_dir.join("index.html").exists() {
+        tracing::warn!(dir = %web_dir.display(), "the dashboard is not built: run `npm ci && npm run build` in frontend-api/web");
+    }
+    let dashboard = tower_http::services::ServeFile::new(web_dir.join("index.html"));
+    let assets = tower_http::services::ServeDir::new(web_dir);
+    Router::new()
+        .route_service("/", dashboard)
+        .nest_service("/assets", assets)
+        .route("/api/health", get(health))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/auth/challenge", post(challenge))
+        .route("/api/auth/token", post(token))
+        .route("/api/vault/objects/{hash}", get(download))
+        .route("/api/coalition", get(coalition))
+        .route("/api/members", get(members))
+        .route("/api/blocks", get(blocks))
+        .route("/api/blocks/{index}", get(block))
+        .route("/api/rounds/current", get(current_round))
+        .route("/api/rounds/{id}", get(round))
+        .route("/api/proposals", get(proposals))
+        .route("/api/events", get(events))
+        .route("/api/calls/{message}", post(call))
+        .route("/api/audit/checkpoint", get(checkpoint))
+        .route("/api/audit/entries", get(entries))
+        .route("/api/audit/proof/inclusion", get(inclusion))
+        .route("/api/audit/proof/consistency", get(consistency))
+        .route("/api/audit/anchor", post(anchor_now))
+        .route("/api/audit/anchors", get(anchors))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_json_bytes))
+        .merge(uploads)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "TCLearn members' API", description = "The vault, sign-in, the coalition and the audit log of one TCLearn coalition."),
+    paths(
+        health, openapi, challenge, token, upload_candidate, upload_delta, download, coalition, members, blocks, block,
+        current_round, round, proposals, events, call, checkpoint, entries, inclusion, consistency, anchor_now, anchors
+    ),
+    components(schemas(
+        Health, ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse, StoredObject, CoalitionView,
+        MemberView, BlockView, RoundView, BallotView, ProposalView, CheckpointView, EntriesView, ProofView,
+        AnchorView, CallView, EventView, CallRequest, crate::audit::Entry
+    ))
+)]
+pub struct ApiDoc;
+
+/// Liveness, and the chain's best block.
+#[utoipa::path(get, path = "/api/health", responses((status = 200, body = Health)))]
+async fn health(State(state): State<Shared>) -> HttpResult<Json<Health>> {
+    let best_block = state.chain().coalition.client().best_number().await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    Ok(Json(Health { status: "ok".into(), best_block, coalition: address(&state.chain().coalition.address) }))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "The OpenAPI document")))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// A sign-in challenge for a member's account.
+#[utoipa::path(post, path = "/api/auth/challenge", request_body = ChallengeRequest,
+    responses((status = 200, body = ChallengeResponse), (status = 403, description = "Not a member")))]
+async fn challenge(State(state): State<Shared>, Json(request): Json<ChallengeRequest>) -> HttpResult<Json<ChallengeResponse>> {
+    let account = parse_account(&request.account)?;
+    if !state.chain().is_member(&account_to_address(&account)).await? {
+        state.metrics.refusals.inc();
+        return Err(HttpError::Forbidden("not a member of this coalition".into()));
+    }
+    Ok(Json(ChallengeResponse { challenge: state.sessions.challenge(&account)? }))
+}
+
+/// A bearer token for a signed challenge.
+#[utoipa::path(post, path = "/api/auth/token", request_body = TokenRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, description = "Unknown, used or expired challenge, or a bad signature"), (status = 403, description = "Not a member")))]
+async fn token(State(state): State<Shared>, Json(request): Json<TokenRequest>) -> HttpResult<Json<TokenResponse>> {
+    let account = parse_account(&request.account)?;
+    let signature = parse_signature(&request.signature)?;
+    if let Err(error) = state.sessions.redeem(&account, &request.challenge, &signature) {
+        state.metrics.refusals.inc();
+        return Err(error.into());
+    }
+    if !state.chain().is_member(&account_to_address(&account)).await? {
+        state.metrics.refusals.inc();
+        return Err(HttpError::Forbidden("not a member of this coalition".into()));
+    }
+    let token = state.sessions.issue(&account)?;
+    state.metrics.tokens.inc();
+    Ok(Json(TokenResponse { token: token.token, expires_at: token.expires_ms }))
+}
+
+/// Store a candidate model (a whole ONNX file) after the oracles' model checks.
+#[utoipa::path(post, path = "/api/vault/candidates", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = StoredObject), (status = 401), (status = 413), (status = 422, description = "The model checks refuse it")),
+    security(("bearer" = [])))]
+async fn upload_candidate(State(state): State<Shared>, headers: HeaderMap, body: Body) -> HttpResult<Json<StoredObject>> {
+    const ACTION: &str = "upload-candidate";
+    let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
+    let refuse = |e| state.refuse(Some(&account), ACTION, None, e);
+    if !state.chain().is_member(&account_to_address(&account)).await? {
+        return Err(refuse(HttpError::Forbidden("not a member of this coalition".into())));
+    }
+    let limit = state.policy.max_bytes.min(state.vault.max_bytes());
+    let bytes = read_body(&state, &account, ACTION, body, limit).await?;
+    let hash = tclearn_oracle::evaluate::model_hash(&bytes);
+    if let Err(refusal) = check_model(&state, &bytes).await? {
+        return Err(state.refuse(Some(&account), ACTION, Some(&hash), HttpError::Refused(format!("the model checks refuse it: {refusal}"))));
+    }
+    store(&state, &account, ACTION, &bytes).await
+}
+
+/// Query of `POST /api/vault/deltas`.
+#[derive(Debug, Deserialize, IntoParams)]
+struct DeltaQuery {
+    /// The block whose model the delta applies to.
+    parent: u32,
+}
+
+/// Read a request body of at most `limit` bytes, refusing (and recording) a larger one.
+async fn read_body(state: &AppState, account: &AccountId32, action: &str, body: Body, limit: u64) -> HttpResult<Bytes> {
+    axum::body::to_bytes(body, limit as usize)
+        .await
+        .map_err(|_| state.refuse(Some(account), action, None, HttpError::TooLarge(format!("at most {limit} bytes"))))
+}
+
+/// Run the oracles' model checks on `bytes` (off the async threads).
+async fn check_model(state: &AppState, bytes: &Bytes) -> HttpResult<Result<model::CheckedModel, model::Refusal>> {
+    let (policy, bytes) = (state.policy.clone(), bytes.clone());
+    tokio::task::spawn_blocking(move || model::check(&bytes, &policy)).await.map_err(|e| HttpError::Internal(e.to_string()))
+}
+
+/// Store a weight delta merged onto block `parent`'s model: the merged model is the candidate
+/// (anyone can recompute it with `tclearn_oracle::delta::merge`), checked like any upload.
+#[utoipa::path(post, path = "/api/vault/deltas", params(DeltaQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = StoredObject, description = "The merged candidate"), (status = 401), (status = 404, description = "No such block, or its model is not in this vault"),
+        (status = 413), (status = 422, description = "The delta does not fit the parent, or the merged model fails the checks")),
+    security(("bearer" = [])))]
+async fn upload_delta(State(state): State<Shared>, headers: HeaderMap, Query(query): Query<DeltaQuery>, body: Body) -> HttpResult<Json<StoredObject>> {
+    const ACTION: &str = "upload-delta";
+    let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
+    if !state.chain().is_member(&account_to_address(&account)).await? {
+        return Err(state.refuse(Some(&account), ACTION, None, HttpError::Forbidden("not a member of this coalition".into())));
+    }
+    let limit = state.policy.max_bytes.min(state.vault.max_bytes());
+    let delta = read_body(&state, &account, ACTION, body, limit).await?;
+    let Some(block) = state.chain().coalition.block(&state.chain().origin(), query.parent).await? else {
+        return Err(state.refuse(Some(&account), ACTION, None, HttpError::NotFound(format!("no block {}", query.parent))));
+    };
+    let parent_hash = block.parameter_hash.0;
+    let parent = match state.vault.get(&parent_hash).await {
+        Ok(bytes) => bytes,
+        Err(VaultError::NotFound(_)) => {
+            let missing = HttpError::NotFound(format!("block {}'s model is not in this vault", query.parent));
+            return Err(state.refuse(Some(&account), ACTION, Some(&parent_hash), missing));
+        }
+        Err(e) => return Err(HttpError::Internal(e.to_string())),
+    };
+    let merged = tokio::task::spawn_blocking(move || tclearn_oracle::delta::merge(&parent, &delta))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))?;
+    let merged = match merged {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) => return Err(state.refuse(Some(&account), ACTION, Some(&parent_hash), HttpError::Refused(format!("the delta does not apply: {e}")))),
+    };
+    if let Err(refusal) = check_model(&state, &merged).await? {
+        let hash = tclearn_oracle::evaluate::model_hash(&merged);
+        return Err(state.refuse(Some(&account), ACTION, Some(&hash), HttpError::Refused(format!("the model checks refuse the merged model: {refusal}"))));
+    }
+    store(&state, &account, ACTION, &merged).await
+}
+
+/// Store `bytes` for `account` and record it.
+async fn store(state: &AppState, account: &AccountId32, action: &str, bytes: &Bytes) -> HttpResult<Json<StoredObject>> {
+    let hash = state.vault.put(bytes).await.map_err(|e| match e {
+        VaultError::TooLarge { .. } => state.refuse(Some(account), action, None, HttpError::TooLarge(e.to_string())),
+        e => HttpError::Internal(e.to_string()),
+    })?;
+    {
+        let mut uploaders = state.uploaders.lock().expect("uploaders lock");
+        let list = uploaders.entry(hash).or_default();
+        let address = account_to_address(account);
+        if !list.contains(&address) {
+            list.push(address);
+        }
+    }
+    state.record(Some(account), action, Some(&hash), "ok")?;
+    state.metrics.uploads.inc();
+    state.metrics.upload_bytes.inc_by(bytes.len() as u64);
+    Ok(Json(StoredObject { hash: format!("0x{}", hex::encode(hash)), vault_ref: crate::vault_ref(&hash), size: bytes.len() as u64 }))
+}
+
+/// An object of the vault: block models to members, a candidate to its proposer and its
+/// round's validators, an object no round names to the member who uploaded it.
+#[utoipa::path(get, path = "/api/vault/objects/{hash}", params(("hash" = String, Path, description = "SHA3-256, hex")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): Path<String>) -> HttpResult<Response> {
+    const ACTION: &str = "download";
+    let object = parse_hash(&hash);
+    let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, object.as_ref(), e))?;
+    let Some(object) = object else {
+        return Err(state.refuse(Some(&account), ACTION, None, HttpError::BadRequest("an object is named by 32 bytes of hex".into())));
+    };
+    let reader = account_to_address(&account);
+    let is_member = state.chain().is_member(&reader).await?;
+    let standing = state.chain().standing(&object).await?;
+    let uploaders = state.uploaders.lock().expect("uploaders lock").get(&object).cloned().unwrap_or_default();
+    if !may_read(&reader, is_member, &standing, &uploaders) {
+        let why = match standing {
+            _ if !is_member => "not a member of this coalition",
+            Standing::Candidate { .. } => "a candidate is readable only by its proposer and its round's validators",
+            _ => "readable only by the member who uploaded it until a round names it",
+        };
+        return Err(state.refuse(Some(&account), ACTION, Some(&object), HttpError::Forbidden(why.into())));
+    }
+    let bytes = match state.vault.get(&object).await {
+        Ok(bytes) => bytes,
+        Err(VaultError::NotFound(_)) => {
+            return Err(state.refuse(Some(&account), ACTION, Some(&object), HttpError::NotFound("no such object in this vault".into())))
+        }
+        Err(e) => return Err(HttpError::Internal(e.to_string())),
+    };
+    state.record(Some(&account), ACTION, Some(&object), "ok")?;
+    state.metrics.downloads.inc();
+    state.metrics.download_bytes.inc_by(bytes.len() as u64);
+    let size = bytes.len();
+    let chunks = (0..size.div_ceil(DOWNLOAD_CHUNK))
+        .map(move |i| Ok::<_, std::convert::Infallible>(bytes.slice(i * DOWNLOAD_CHUNK..((i + 1) * DOWNLOAD_CHUNK).min(size))));
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, size.to_string())],
+        Body::from_stream(futures::stream::iter(chunks)),
+    )
+        .into_response())
+}
+
+/// The coalition in brief.
+#[utoipa::path(get, path = "/api/coalition", responses((status = 200, body = CoalitionView)))]
+async fn coalition(State(state): State<Shared>) -> HttpResult<Json<CoalitionView>> {
+    let chain = state.chain();
+    let (c, origin) = (&chain.coalition, chain.origin());
+    let (height, open_round, members, spec, params) = tokio::try_join!(
+        c.height(&origin),
+        c.open_round(&origin),
+        c.members(&origin),
+        c.evaluation_spec(&origin),
+        c.hyperparameters(&origin)
+    )?;
+    let tip = c.block(&origin, height).await?;
+    let anchors = match &chain.anchors {
+        Some(anchors) => Some(anchors.address),
+        None => c.audit_anchors(&origin).await?,
+    };
+    Ok(Json(CoalitionView {
+        address: address(&c.address),
+        tip: height,
+        open_round,
+        members: members.len() as u32,
+        metric: format!("{:?}", spec.metric),
+        higher_is_better: spec.higher_is_better,
+        performance: tip.map(|b| b.performance),
+        lambda_ppm: params.lambda_ppm,
+        validators_per_round: params.validators_per_round,
+        quorum: format!("{}/{}", params.quorum.num, params.quorum.den),
+        audit_anchors: anchors.as_ref().map(address),
+        node_rpc: state.public_rpc.clone(),
+    }))
+}
+
+fn c_message(state: &AppState, label: &str) -> HttpResult<tclearn_client::CallData> {
+    state.chain().coalition.message(label).map_err(|e| HttpError::Internal(e.to_string()))
+}
+
+/// Members and their strengths.
+#[utoipa::path(get, path = "/api/members", responses((status = 200, body = Vec<MemberView>)))]
+async fn members(State(state): State<Shared>) -> HttpResult<Json<Vec<MemberView>>> {
+    let members = state.chain().coalition.members(&state.chain().origin()).await?;
+    let strengths = tclearn_client::coalition::rules::strengths(&members);
+    Ok(Json(
+        members
+            .iter()
+            .zip(strengths)
+            .map(|(m, (_, strength))| MemberView { address: address(&m.account), samples: m.samples, strength })
+            .collect(),
+    ))
+}
+
+/// Query of `GET /api/blocks`.
+#[derive(Debug, Deserialize, IntoParams)]
+struct BlocksQuery {
+    /// First block (default 0).
+    from: Option<u32>,
+    /// At most this many (default and maximum 256).
+    limit: Option<u32>,
+}
+
+/// The model chain.
+#[utoipa::path(get, path = "/api/blocks", params(BlocksQuery), responses((status = 200, body = Vec<BlockView>)))]
+async fn blocks(State(state): State<Shared>, Query(query): Query<BlocksQuery>) -> HttpResult<Json<Vec<BlockView>>> {
+    let chain = state.chain();
+    let origin = chain.origin();
+    let height = chain.coalition.height(&origin).await?; // the tip's index
+    let from = query.from.unwrap_or(0);
+    let to = from.saturating_add(query.limit.unwrap_or(256).min(256)).min(height.saturating_add(1));
+    let reads = (from..to).map(|index| chain.coalition.block(&origin, index));
+    let blocks = futures::future::try_join_all(reads).await?;
+    Ok(Json(blocks.iter().flatten().map(BlockView::from).collect()))
+}
+
+/// One block of the model chain.
+#[utoipa::path(get, path = "/api/blocks/{index}", params(("index" = u32, Path)), responses((status = 200, body = BlockView), (status = 404)))]
+async fn block(State(state): State<Shared>, Path(index): Path<u32>) -> HttpResult<Json<BlockView>> {
+    let block = state.chain().coalition.block(&state.chain().origin(), index).await?;
+    block.map(|b| Json(BlockView::from(&b))).ok_or_else(|| HttpError::NotFound(format!("no block {index}")))
+}
+
+async fn round_view(state: &AppState, id: u64) -> HttpResult<Option<RoundView>> {
+    let chain = state.chain();
+    let origin = chain.origin();
+    let Some(round) = chain.round(id).await? else { return Ok(None) };
+    let validators = chain.coalition.round_validators(&origin, id).await?;
+    let ballots = futures::future::try_join_all(validators.iter().map(|v| chain.coalition.ballot(&origin, id, *v))).await?;
+    let views = validators.iter().zip(&ballots).map(|(v, b)| BallotView::new(v, b.as_ref())).collect();
+    Ok(Some(RoundView::new(&round, views)))
+}
+
+/// The round in progress, or the latest one.
+#[utoipa::path(get, path = "/api/rounds/current", responses((status = 200, body = RoundView), (status = 404, description = "No round yet")))]
+async fn current_round(State(state): State<Shared>) -> HttpResult<Json<RoundView>> {
+    let id = match state.chain().coalition.open_round(&state.chain().origin()).await? {
+        Some(id) => id,
+        None => state.chain().round_count().await?.checked_sub(1).ok_or_else(|| HttpError::NotFound("no round yet".into()))?,
+    };
+    round_view(&state, id).await?.map(Json).ok_or_else(|| HttpError::NotFound(format!("no round {id}")))
+}
+
+/// One round: phase, validators, reveals, outcome and why.
+#[utoipa::path(get, path = "/api/rounds/{id}", params(("id" = u64, Path)), responses((status = 200, body = RoundView), (status = 404)))]
+async fn round(State(state): State<Shared>, Path(id): Path<u64>) -> HttpResult<Json<RoundView>> {
+    round_view(&state, id).await?.map(Json).ok_or_else(|| HttpError::NotFound(format!("no round {id}")))
+}
+
+/// Governance proposals and their tallies (the last 64).
+#[utoipa::path(get, path = "/api/proposals", responses((status = 200, body = Vec<ProposalView>)))]
+async fn proposals(State(state): State<Shared>) -> HttpResult<Json<Vec<ProposalView>>> {
+    let origin = state.chain().origin();
+    let mut views = Vec::new();
+    // Proposal ids are 0..n: read backwards until one is missing.
+    let mut id = 0u32;
+    while let Some(p) = state.chain().coalition.proposal(&origin, id).await? {
+        views.push(ProposalView::from(&p));
+        id += 1;
+        if id == u32::MAX {
+            break;
+        }
+    }
+    let skip = views.len().saturating_sub(64);
+    Ok(Json(views.split_off(skip)))
+}
+
+/// The contract's events as they are emitted on best blocks (server-sent events, each an
+/// [`EventView`] in JSON).
+#[utoipa::path(get, path = "/api/events", responses((status = 200, content_type = "text/event-stream", body = EventView)))]
+async fn events(State(state): State<Shared>) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let receiver = state.events.subscribe();
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(event) => {
+                    let sse = Event::default().json_data(&event).unwrap_or_default();
+                    return Some((Ok(sse), receiver));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `POST /api/calls/{message}`: the message's arguments.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallRequest {
+    /// `propose`: the tip the candidate builds on.
+    pub parent: Option<u32>,
+    /// `propose`: the candidate's hash.
+    pub candidate: Option<String>,
+    /// `propose`: its vault reference.
+    pub vault_ref: Option<String>,
+    /// `propose`: samples it was trained on.
+    pub samples: Option<u64>,
+    /// `propose`: the anonymised data IDs, hex.
+    pub data_ids: Option<Vec<String>>,
+    /// `vote`, `enact`: the proposal.
+    pub proposal: Option<u32>,
+    /// `vote`: aye or nay.
+    pub aye: Option<bool>,
+    /// `propose_action`: `add_member`, `remove_member`, `revert`, `set_audit_anchors`.
+    pub action: Option<String>,
+    /// `propose_action`: its argument (an address, or a block index).
+    pub argument: Option<String>,
+}
+
+fn required<T>(value: Option<T>, name: &str) -> HttpResult<T> {
+    value.ok_or_else(|| HttpError::BadRequest(format!("{name} is required")))
+}
+
+fn parse_address(text: &str) -> HttpResult<H160> {
+    H160::from_str(text.trim_start_matches("0x")).map_err(|_| HttpError::BadRequest(format!("{text:?} is not a 20-byte address")))
+}
+
+/// The call data of `message` with `request`'s arguments.
+pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpResult<tclearn_client::CallData> {
+    let data = c_message(state, message);
+    match message {
+        "propose" => {
+            let candidate = parse_hash(&required(request.candidate, "candidate")?)
+                .ok_or_else(|| HttpError::BadRequest("candidate is 32 bytes of hex".into()))?;
+            let data_ids = required(request.data_ids, "data_ids")?
+                .iter()
+                .map(|id| parse_hash(id).map(H256::from).ok_or_else(|| HttpError::BadRequest(format!("data id {id:?} is not 32 bytes of hex"))))
+                .collect::<HttpResult<Vec<_>>>()?;
+            Ok(data?
+                .arg(&required(request.parent, "parent")?)
+                .arg(&H256::from(candidate))
+                .arg(&required(request.vault_ref, "vault_ref")?.into_bytes())
+                .arg(&required(request.samples, "samples")?)
+                .arg(&data_ids))
+        }
+        "vote" => Ok(data?.arg(&required(request.proposal, "proposal")?).arg(&required(request.aye, "aye")?)),
+        "enact" => Ok(data?.arg(&required(request.proposal, "proposal")?)),
+        "propose_action" => {
+            let argument = required(request.argument, "argument")?;
+            let action = match required(request.action, "action")?.as_str() {
+                "add_member" => Action::AddMember(parse_address(&argument)?),
+                "remove_member" => Action::RemoveMember(parse_address(&argument)?),
+                "revert" => Action::Revert(argument.parse().map_err(|_| HttpError::BadRequest("revert takes a block index".into()))?),
+                "set_audit_anchors" => Action::SetAuditAnchors(Some(parse_address(&argument)?)),
+                other => return Err(HttpError::BadRequest(format!("unknown action {other:?}"))),
+            };
+            Ok(data?.arg(&action))
+        }
+        other => Err(HttpError::NotFound(format!("no call {other:?}: propose, propose_action, vote, enact"))),
+    }
+}
+
+/// A contract call for the signed-in member's wallet to sign: the call data, and the limits a
+/// dry run as that member needs. A call the contract would refuse is refused here, with its
+/// reason.
+#[utoipa::path(post, path = "/api/calls/{message}", params(("message" = String, Path, description = "propose, propose_action, vote, enact")),
+    request_body = CallRequest, responses((status = 200, body = CallView), (status = 401), (status = 422, description = "The contract refuses it")),
+    security(("bearer" = [])))]
+async fn call(State(state): State<Shared>, headers: HeaderMap, Path(message): Path<String>, Json(request): Json<CallRequest>) -> HttpResult<Json<CallView>> {
+    let account = bearer(&state, &headers)?;
+    let data = call_data(&state, &message, request)?.into_bytes();
+    let chain = state.chain();
+    let client = chain.coalition.client();
+    let contract = chain.coalition.address;
+    let dry_run = client.dry_run_call(&account, contract, &data, 0).await.map_err(|e| match &e {
+        tclearn_client::Error::Reverted { data, .. } => match data.as_slice() {
+            [0, 1, rest @ ..] => match <CoalitionError as codec::Decode>::decode(&mut &rest[..]) {
+                Ok(error) => HttpError::Refused(format!("the coalition refuses: {error:?}")),
+                Err(_) => HttpError::Refused("the coalition refuses this call".into()),
+            },
+            _ => HttpError::Refused("the coalition refuses this call".into()),
+        },
+        _ => HttpError::Chain(e.to_string()),
+    })?;
+    let (weight, deposit) = client.limits_for(&dry_run);
+    let needs_mapping = !client.is_mapped(&account).await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    Ok(Json(CallView {
+        needs_mapping,
+        contract: address(&contract),
+        call_data: format!("0x{}", hex::encode(&data)),
+        weight_ref_time: weight.ref_time,
+        weight_proof_size: weight.proof_size,
+        storage_deposit_limit: deposit.to_string(),
+    }))
+}
+
+fn checkpoint_view(c: &Checkpoint) -> CheckpointView {
+    CheckpointView { size: c.size, root: format!("0x{}", hex::encode(c.root)) }
+}
+
+/// The audit log's size and root.
+#[utoipa::path(get, path = "/api/audit/checkpoint", responses((status = 200, body = CheckpointView)))]
+async fn checkpoint(State(state): State<Shared>) -> Json<CheckpointView> {
+    Json(checkpoint_view(&state.audit.checkpoint()))
+}
+
+/// Query of `GET /api/audit/entries`.
+#[derive(Debug, Deserialize, IntoParams)]
+struct EntriesQuery {
+    /// First entry (default 0).
+    start: Option<u64>,
+    /// At most this many (default and maximum 1000).
+    count: Option<u64>,
+}
+
+/// Audit entries, as stored.
+#[utoipa::path(get, path = "/api/audit/entries", params(EntriesQuery), responses((status = 200, body = EntriesView)))]
+async fn entries(State(state): State<Shared>, Query(query): Query<EntriesQuery>) -> Json<EntriesView> {
+    let start = query.start.unwrap_or(0);
+    Json(EntriesView { start, entries: state.audit.entries(start, query.count.unwrap_or(MAX_PAGE)) })
+}
+
+/// Query of the inclusion proof.
+#[derive(Debug, Deserialize, IntoParams)]
+struct InclusionQuery {
+    /// The entry.
+    index: u64,
+}
+
+/// An inclusion proof of one entry in the current checkpoint.
+#[utoipa::path(get, path = "/api/audit/proof/inclusion", params(InclusionQuery), responses((status = 200, body = ProofView), (status = 404)))]
+async fn inclusion(State(state): State<Shared>, Query(query): Query<InclusionQuery>) -> HttpResult<Json<ProofView>> {
+    let (checkpoint, proof) = state.audit.inclusion(query.index).map_err(|e| HttpError::NotFound(e.to_string()))?;
+    Ok(Json(ProofView { checkpoint: checkpoint_view(&checkpoint), proof: hex::encode(proof) }))
+}
+
+/// Query of the consistency proof.
+#[derive(Debug, Deserialize, IntoParams)]
+struct ConsistencyQuery {
+    /// The earlier size.
+    from: u64,
+}
+
+/// A consistency proof from an earlier size to the current checkpoint.
+#[utoipa::path(get, path = "/api/audit/proof/consistency", params(ConsistencyQuery), responses((status = 200, body = ProofView), (status = 404)))]
+async fn consistency(State(state): State<Shared>, Query(query): Query<ConsistencyQuery>) -> HttpResult<Json<ProofView>> {
+    let (checkpoint, proof) = state.audit.consistency(query.from).map_err(|e| HttpError::NotFound(e.to_string()))?;
+    Ok(Json(ProofView { checkpoint: checkpoint_view(&checkpoint), proof: hex::encode(proof) }))
+}
+
+/// Anchor the audit log's checkpoint on chain now (any signed-in member may ask).
+#[utoipa::path(post, path = "/api/audit/anchor", responses((status = 200, body = AnchorView), (status = 401), (status = 422, description = "Nothing new to anchor")),
+    security(("bearer" = [])))]
+async fn anchor_now(State(state): State<Shared>, headers: HeaderMap) -> HttpResult<Json<AnchorView>> {
+    bearer(&state, &headers)?;
+    match crate::anchor(&state).await {
+        Ok(Some(view)) => Ok(Json(view)),
+        Ok(None) => Err(HttpError::Refused("nothing new to anchor".into())),
+        Err(e) => Err(e),
+    }
+}
+
+/// The anchors on chain, oldest first (empty without an audit-anchors contract).
+#[utoipa::path(get, path = "/api/audit/anchors", responses((status = 200, body = Vec<AnchorView>)))]
+async fn anchors(State(state): State<Shared>) -> HttpResult<Json<Vec<AnchorView>>> {
+    let chain = state.chain();
+    let Some(contract) = &chain.anchors else { return Ok(Json(Vec::new())) };
+    let all = contract.all(&chain.origin()).await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    Ok(Json(
+        all.iter()
+            .enumerate()
+            .map(|(index, a)| AnchorView { index: index as u64, log_length: a.log_length, root: format!("{:#x}", a.root) })
+            .collect(),
+    ))
+}
+
+/// Prometheus metrics.
+async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    let mut text = String::new();
+    let families = state.metrics.registry.gather();
+    match prometheus::TextEncoder::new().encode_utf8(&families, &mut text) {
+        Ok(()) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => HttpError::Internal(e.to_string()).into_response(),
+    }
+}

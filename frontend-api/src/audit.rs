@@ -1,0 +1,342 @@
+//! The audit log: every upload, download and refusal, appended to an RFC 6962 Merkle log.
+//!
+//! - An entry is one line of canonical JSON ([`Entry`]); its bytes, exactly as stored, are the
+//!   leaf. The log is a file of such lines, appended and synced one entry at a time, and read
+//!   back at start; the tree ([`ct_merkle`], SHA-256 as in RFC 6962) is rebuilt from it.
+//! - The API serves a checkpoint (size and root), entries, inclusion proofs against the current
+//!   checkpoint and consistency proofs from any earlier size.
+//! - The size and root are anchored on chain (`contracts/audit-anchors`); the contract refuses a
+//!   length that does not grow.
+//! - [`verify`] checks a served log against those anchors: an entry edited, removed, inserted or
+//!   reordered before an anchored length changes that prefix's root, and a log shorter than an
+//!   anchor was rolled back. Entries after the last anchor are covered only once anchored.
+
+use ct_merkle::{mem_backed_tree::MemoryBackedTree, ConsistencyProof, InclusionProof, RootHash};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::{
+    io::{BufRead, Write},
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+/// Most entries one page of `GET /api/audit/entries` returns.
+pub const MAX_PAGE: u64 = 1_000;
+
+/// Why the log failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The log file could not be read or written.
+    #[error("audit log {path}: {reason}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// A proof was asked for beyond the log.
+    #[error("the log has {size} entries; {asked} is out of range")]
+    OutOfRange {
+        /// Entries in the log.
+        size: u64,
+        /// What was asked.
+        asked: u64,
+    },
+}
+
+/// One audited event. Field order is the serialization order: the leaf's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Entry {
+    /// Position in the log.
+    pub index: u64,
+    /// When (ms since the Unix epoch).
+    pub time_ms: u64,
+    /// Who: the signed-in account (SS58), or none when the request carried no valid token.
+    pub account: Option<String>,
+    /// What was done: `upload-candidate`, `upload-delta`, `download`, ...
+    pub action: String,
+    /// The object concerned (SHA3-256, hex), if any.
+    pub object: Option<String>,
+    /// `ok`, or `refused: <why>`.
+    pub outcome: String,
+}
+
+/// A checkpoint: the log's size and root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Number of entries.
+    pub size: u64,
+    /// RFC 6962 root over them (SHA-256; the empty log's root is SHA-256 of nothing).
+    pub root: [u8; 32],
+}
+
+struct Inner {
+    file: std::fs::File,
+    tree: MemoryBackedTree<Sha256, Vec<u8>>,
+}
+
+/// The log.
+pub struct AuditLog {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+fn root_of(tree: &MemoryBackedTree<Sha256, Vec<u8>>) -> [u8; 32] {
+    let mut root = [0u8; 32];
+    root.copy_from_slice(tree.root().as_bytes());
+    root
+}
+
+impl AuditLog {
+    /// Open (or create) the log at `path` and rebuild its tree.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let io = |e: std::io::Error| AuditError::Io { path: path.to_path_buf(), reason: e.to_string() };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut tree = MemoryBackedTree::new();
+        if path.exists() {
+            let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+            for line in reader.split(b'\n') {
+                let line = line.map_err(io)?;
+                if !line.is_empty() {
+                    tree.push(line);
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        Ok(Self { path: path.to_path_buf(), inner: Mutex::new(Inner { file, tree }) })
+    }
+
+    /// Append an entry; returns it with its index.
+    pub fn append(
+        &self,
+        time_ms: u64,
+        account: Option<String>,
+        action: &str,
+        object: Option<String>,
+        outcome: String,
+    ) -> Result<Entry, AuditError> {
+        let mut inner = self.inner.lock().expect("audit lock");
+        let entry = Entry { index: inner.tree.len(), time_ms, account, action: action.into(), object, outcome };
+        let leaf = serde_json::to_vec(&entry).expect("an entry serializes");
+        let io = |e: std::io::Error| AuditError::Io { path: self.path.clone(), reason: e.to_string() };
+        inner.file.write_all(&[&leaf[..], b"\n"].concat()).map_err(io)?;
+        inner.file.sync_data().map_err(io)?;
+        inner.tree.push(leaf);
+        Ok(entry)
+    }
+
+    /// The current checkpoint.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let inner = self.inner.lock().expect("audit lock");
+        Checkpoint { size: inner.tree.len(), root: root_of(&inner.tree) }
+    }
+
+    /// Entries `start..start + count` (at most [`MAX_PAGE`]), as stored.
+    pub fn entries(&self, start: u64, count: u64) -> Vec<String> {
+        let inner = self.inner.lock().expect("audit lock");
+        let items = inner.tree.items();
+        let start = start.min(items.len() as u64) as usize;
+        let end = start.saturating_add(count.min(MAX_PAGE) as usize).min(items.len());
+        items[start..end].iter().map(|leaf| String::from_utf8_lossy(leaf).into_owned()).collect()
+    }
+
+    /// An inclusion proof of entry `index` in the current tree, with that checkpoint.
+    pub fn inclusion(&self, index: u64) -> Result<(Checkpoint, Vec<u8>), AuditError> {
+        let inner = self.inner.lock().expect("audit lock");
+        let size = inner.tree.len();
+        if index >= size {
+            return Err(AuditError::OutOfRange { size, asked: index });
+        }
+        let proof = inner.tree.prove_inclusion(index as usize);
+        Ok((Checkpoint { size, root: root_of(&inner.tree) }, proof.as_bytes().to_vec()))
+    }
+
+    /// A consistency proof from the tree of the first `from` entries to the current one.
+    pub fn consistency(&self, from: u64) -> Result<(Checkpoint, Vec<u8>), AuditError> {
+        let inner = self.inner.lock().expect("audit lock");
+        let size = inner.tree.len();
+        if from == 0 || from > size {
+            return Err(AuditError::OutOfRange { size, asked: from });
+        }
+        let proof = inner.tree.prove_consistency((size - from) as usize);
+        Ok((Checkpoint { size, root: root_of(&inner.tree) }, proof.as_bytes().to_vec()))
+    }
+}
+
+/// Whether `proof` shows `leaf` at `index` under `checkpoint`.
+pub fn verify_inclusion(checkpoint: &Checkpoint, leaf: &[u8], index: u64, proof: &[u8]) -> bool {
+    let root = RootHash::<Sha256>::new(checkpoint.root.into(), checkpoint.size);
+    root.verify_inclusion(&leaf, index, &InclusionProof::from_bytes(proof.to_vec())).is_ok()
+}
+
+/// Whether `proof` shows `old` to be a prefix of `new`.
+pub fn verify_consistency(old: &Checkpoint, new: &Checkpoint, proof: &[u8]) -> bool {
+    let old = RootHash::<Sha256>::new(old.root.into(), old.size);
+    let new_root = RootHash::<Sha256>::new(new.root.into(), new.size);
+    match ConsistencyProof::try_from_bytes(proof.to_vec()) {
+        Ok(proof) => new_root.verify_consistency(&old, &proof).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// What is wrong with a served log, against the anchors on chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Tampering {
+    /// The log is shorter than an anchored length: entries were removed from its end, or it was
+    /// restored from an older copy.
+    #[error("rolled back: anchor {anchor} covers {anchored} entries, the log has {served}")]
+    RolledBack {
+        /// The anchor's index.
+        anchor: u64,
+        /// Entries it covers.
+        anchored: u64,
+        /// Entries served.
+        served: u64,
+    },
+    /// The first `anchored` entries do not hash to the anchored root: an entry among them was
+    /// edited, removed, inserted or moved.
+    #[error("rewritten: the first {anchored} entries do not hash to anchor {anchor}'s root")]
+    Rewritten {
+        /// The anchor's index.
+        anchor: u64,
+        /// Entries it covers.
+        anchored: u64,
+    },
+    /// The served entries do not hash to the served checkpoint.
+    #[error("the served entries do not hash to the served checkpoint")]
+    CheckpointMismatch,
+    /// Anchors whose lengths do not grow (the contract refuses those: not this chain's contract).
+    #[error("anchor {0}'s length does not grow")]
+    AnchorsOutOfOrder(u64),
+}
+
+/// What a verification covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// Entries served.
+    pub entries: u64,
+    /// Anchors checked.
+    pub anchors: u64,
+    /// Entries covered by the latest anchor (the rest is not yet anchored).
+    pub anchored: u64,
+}
+
+/// Check `leaves` (the served log) against `anchors` (`(log_length, root)`, oldest first, as on
+/// chain) and the served `checkpoint`.
+pub fn verify(leaves: &[Vec<u8>], checkpoint: &Checkpoint, anchors: &[(u64, [u8; 32])]) -> Result<Verified, Tampering> {
+    let mut tree = MemoryBackedTree::<Sha256, &[u8]>::new();
+    let mut previous = 0u64;
+    for (index, &(length, root)) in anchors.iter().enumerate() {
+        let anchor = index as u64;
+        if length <= previous && index > 0 {
+            return Err(Tampering::AnchorsOutOfOrder(anchor));
+        }
+        previous = length;
+        if length > leaves.len() as u64 {
+            return Err(Tampering::RolledBack { anchor, anchored: length, served: leaves.len() as u64 });
+        }
+        while tree.len() < length {
+            tree.push(&leaves[tree.len() as usize]);
+        }
+        if tree.root().as_bytes().as_slice() != root {
+            return Err(Tampering::Rewritten { anchor, anchored: length });
+        }
+    }
+    while (tree.len() as usize) < leaves.len() {
+        tree.push(&leaves[tree.len() as usize]);
+    }
+    if checkpoint.size != tree.len() || tree.root().as_bytes().as_slice() != checkpoint.root {
+        return Err(Tampering::CheckpointMismatch);
+    }
+    Ok(Verified { entries: tree.len(), anchors: anchors.len() as u64, anchored: previous })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_with(n: u64) -> (tempfile::TempDir, AuditLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&dir.path().join("audit.jsonl")).unwrap();
+        for i in 0..n {
+            log.append(1_000 + i, Some(format!("5Member{i}")), "download", Some(format!("{i:064x}")), "ok".into())
+                .unwrap();
+        }
+        (dir, log)
+    }
+
+    fn leaves(log: &AuditLog) -> Vec<Vec<u8>> {
+        log.entries(0, MAX_PAGE).into_iter().map(String::into_bytes).collect()
+    }
+
+    #[test]
+    fn the_log_survives_a_restart_and_proves_inclusion_and_consistency() {
+        let (dir, log) = log_with(7);
+        let at_5 = {
+            let (dir5, log5) = log_with(5);
+            drop(dir5);
+            log5.checkpoint()
+        };
+        let checkpoint = log.checkpoint();
+        assert_eq!(checkpoint.size, 7);
+        drop(log);
+        let log = AuditLog::open(&dir.path().join("audit.jsonl")).unwrap();
+        assert_eq!(log.checkpoint(), checkpoint, "rebuilt from the file");
+        let entry: Entry = serde_json::from_str(&log.entries(3, 1)[0]).unwrap();
+        assert_eq!((entry.index, entry.action.as_str()), (3, "download"));
+
+        for index in 0..7 {
+            let (at, proof) = log.inclusion(index).unwrap();
+            let leaf = log.entries(index, 1).remove(0).into_bytes();
+            assert!(verify_inclusion(&at, &leaf, index, &proof));
+            assert!(!verify_inclusion(&at, &leaf, (index + 1) % 7, &proof));
+        }
+        let (now, proof) = log.consistency(5).unwrap();
+        assert!(verify_consistency(&at_5, &now, &proof));
+        let forged = Checkpoint { root: [7; 32], ..at_5 };
+        assert!(!verify_consistency(&forged, &now, &proof));
+        assert!(matches!(log.inclusion(7), Err(AuditError::OutOfRange { size: 7, asked: 7 })));
+        assert!(log.consistency(0).is_err() && log.consistency(8).is_err());
+        assert_eq!(log.entries(5, 100).len(), 2);
+    }
+
+    #[test]
+    fn edits_removals_reorders_and_rollbacks_before_an_anchor_are_detected() {
+        let (_dir, log) = log_with(10);
+        let all = leaves(&log);
+        let anchor = |n: usize| {
+            let (_d, l) = log_with(n as u64);
+            (n as u64, l.checkpoint().root)
+        };
+        let anchors = vec![anchor(4), anchor(8)];
+        let checkpoint = log.checkpoint();
+        assert_eq!(verify(&all, &checkpoint, &anchors), Ok(Verified { entries: 10, anchors: 2, anchored: 8 }));
+
+        let served = |leaves: &[Vec<u8>]| {
+            let mut tree = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+            leaves.iter().for_each(|leaf| tree.push(leaf.clone()));
+            Checkpoint { size: tree.len(), root: root_of(&tree) }
+        };
+        let mut edited = all.clone();
+        edited[2] = String::from_utf8(edited[2].clone()).unwrap().replace("download", "upload").into_bytes();
+        assert_eq!(verify(&edited, &served(&edited), &anchors), Err(Tampering::Rewritten { anchor: 0, anchored: 4 }));
+        let mut removed = all.clone();
+        removed.remove(5);
+        assert_eq!(verify(&removed, &served(&removed), &anchors), Err(Tampering::Rewritten { anchor: 1, anchored: 8 }));
+        let mut reordered = all.clone();
+        reordered.swap(0, 1);
+        assert!(matches!(verify(&reordered, &served(&reordered), &anchors), Err(Tampering::Rewritten { anchor: 0, .. })));
+        let rolled_back = all[..6].to_vec();
+        assert_eq!(
+            verify(&rolled_back, &served(&rolled_back), &anchors),
+            Err(Tampering::RolledBack { anchor: 1, anchored: 8, served: 6 })
+        );
+        // After the last anchor, an edit shows only against the served checkpoint until anchored.
+        let mut late = all.clone();
+        late[9] = b"{}".to_vec();
+        assert_eq!(verify(&late, &checkpoint, &anchors), Err(Tampering::CheckpointMismatch));
+        assert_eq!(verify(&all, &checkpoint, &[anchors[1], anchors[0]]), Err(Tampering::AnchorsOutOfOrder(1)));
+    }
+}

@@ -1,0 +1,114 @@
+//! The API's one configuration: every flag also reads an environment variable.
+
+use clap::Parser;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use tclearn_client::H160;
+
+/// A secret given on the command line or in the environment: never printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
+/// `tclearn-api serve`: the members' API, vault and audit log of one coalition.
+#[derive(Debug, Clone, Parser)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "TCLEARN_API_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Node RPC endpoint.
+    #[arg(long, env = "TCLEARN_RPC", default_value = "ws://127.0.0.1:9944")]
+    pub rpc: String,
+    /// The coalition contract's address.
+    #[arg(long, env = "TCLEARN_COALITION")]
+    pub coalition: H160,
+    /// The coalition contract's metadata (`coalition.json` from cargo-contract).
+    #[arg(long, env = "TCLEARN_COALITION_METADATA")]
+    pub metadata: PathBuf,
+    /// The audit-anchors contract's metadata (`audit_anchors.json`); without it the audit log
+    /// is not anchored.
+    #[arg(long, env = "TCLEARN_ANCHORS_METADATA")]
+    pub anchors_metadata: Option<PathBuf>,
+    /// The audit-anchors contract, when the coalition does not record one.
+    #[arg(long, env = "TCLEARN_AUDIT_ANCHORS")]
+    pub audit_anchors: Option<H160>,
+    /// The API's own account (a secret URI): reads the chain, and anchors the audit log when it
+    /// is the anchors' operator.
+    #[arg(long, env = "TCLEARN_API_SURI", hide_env_values = true)]
+    pub suri: Secret,
+    /// The coalition's genesis declaration (the oracles'): the model checks an upload passes.
+    #[arg(long, env = "TCLEARN_GENESIS")]
+    pub genesis: PathBuf,
+    /// Where the API keeps its audit log.
+    #[arg(long, env = "TCLEARN_API_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The vault's store: a directory, or `s3://bucket[/prefix]` (S3 settings from the standard
+    /// `AWS_*` variables, `AWS_ENDPOINT` for an S3-compatible endpoint). Default: `vault/` in
+    /// the data directory.
+    #[arg(long, env = "TCLEARN_VAULT_STORE")]
+    pub vault_store: Option<String>,
+    /// Options of an S3 store, `key=value`, comma-separated (`aws_endpoint=http://127.0.0.1:9000,
+    /// aws_allow_http=true`): object_store's S3 configuration keys, over the `AWS_*` variables.
+    #[arg(long = "vault-option", env = "TCLEARN_VAULT_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
+    pub vault_options: Vec<(String, String)>,
+    /// A file holding the vault's master key (64 hex digits).
+    #[arg(long, env = "TCLEARN_VAULT_KEY_FILE", conflicts_with = "vault_key")]
+    pub vault_key_file: Option<PathBuf>,
+    /// The vault's master key itself (64 hex digits); prefer the file.
+    #[arg(long, env = "TCLEARN_VAULT_KEY", hide_env_values = true)]
+    pub vault_key: Option<Secret>,
+    /// Largest object the vault takes, bytes (a model above the declaration's limit is refused
+    /// by the model checks first).
+    #[arg(long, env = "TCLEARN_VAULT_MAX_BYTES", default_value_t = 256 << 20)]
+    pub vault_max_bytes: u64,
+    /// Seconds a sign-in challenge stays valid.
+    #[arg(long, env = "TCLEARN_API_CHALLENGE_TTL", default_value_t = 120)]
+    pub challenge_ttl: u64,
+    /// Seconds a bearer token stays valid.
+    #[arg(long, env = "TCLEARN_API_TOKEN_TTL", default_value_t = 900)]
+    pub token_ttl: u64,
+    /// Seconds between anchorings of the audit log (0: only on demand).
+    #[arg(long, env = "TCLEARN_API_ANCHOR_EVERY", default_value_t = 600)]
+    pub anchor_every: u64,
+    /// Largest JSON request body, bytes.
+    #[arg(long, env = "TCLEARN_API_MAX_JSON_BYTES", default_value_t = 64 << 10)]
+    pub max_json_bytes: usize,
+    /// The node RPC endpoint the dashboard's browsers connect to (default: `--rpc`).
+    #[arg(long, env = "TCLEARN_PUBLIC_RPC")]
+    pub public_rpc: Option<String>,
+    /// The dashboard's built files (`npm run build` in `frontend-api/web`).
+    #[arg(long, env = "TCLEARN_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist"))]
+    pub web_dir: PathBuf,
+    /// Seconds the API waits for a transaction's block.
+    #[arg(long, env = "TCLEARN_API_SUBMIT_TIMEOUT", default_value_t = 60)]
+    pub submit_timeout: u64,
+}
+
+fn parse_option(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| format!("{text:?} is not key=value"))
+}
+
+impl Config {
+    /// How long a challenge stays valid.
+    pub fn challenge_ttl(&self) -> Duration {
+        Duration::from_secs(self.challenge_ttl)
+    }
+
+    /// How long a token stays valid.
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl)
+    }
+}

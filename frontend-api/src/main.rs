@@ -1,0 +1,106 @@
+//! `tclearn-api`: serve the members' API of one coalition, or verify a served audit log.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use tclearn_api::{config::Config, verify};
+use tclearn_client::{anchors::AuditAnchors, Client, ContractMetadata, Keypair, H160};
+
+#[derive(Parser)]
+#[command(name = "tclearn-api", version, about = "TCLearn's members' API: vault, sign-in, coalition, audit log")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (until SIGINT or SIGTERM).
+    Serve(Box<Config>),
+    /// Check the audit log an API serves against the anchors on chain: any entry edited,
+    /// removed, reordered or rolled back before the latest anchor is found.
+    AuditVerify(VerifyArgs),
+    /// Sign in and upload candidate models; prints one JSON line per model (hash, vault_ref,
+    /// size), or the API's refusal.
+    Upload(UploadArgs),
+}
+
+#[derive(clap::Args)]
+struct UploadArgs {
+    /// The API's base URL.
+    #[arg(long, env = "TCLEARN_API_URL")]
+    api: String,
+    /// The member's secret URI.
+    #[arg(long, env = "TCLEARN_KEY_URI", hide_env_values = true)]
+    suri: tclearn_api::config::Secret,
+    /// ONNX files to upload.
+    #[arg(required = true)]
+    models: Vec<PathBuf>,
+}
+
+async fn upload(args: UploadArgs) -> anyhow::Result<()> {
+    let key = Keypair::from_uri(&args.suri.0)?;
+    let session = tclearn_api::client::ApiClient::sign_in(&args.api, &key).await?;
+    for path in &args.models {
+        let model = std::fs::read(path).with_context(|| path.display().to_string())?;
+        let stored = session.upload_candidate(model).await.with_context(|| path.display().to_string())?;
+        println!("{}", serde_json::to_string(&stored)?);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The API's base URL.
+    #[arg(long, env = "TCLEARN_API_URL")]
+    api: String,
+    /// Node RPC endpoint.
+    #[arg(long, env = "TCLEARN_RPC", default_value = "ws://127.0.0.1:9944")]
+    rpc: String,
+    /// The audit-anchors contract.
+    #[arg(long, env = "TCLEARN_AUDIT_ANCHORS")]
+    audit_anchors: H160,
+    /// Its metadata (`audit_anchors.json`).
+    #[arg(long, env = "TCLEARN_ANCHORS_METADATA")]
+    anchors_metadata: PathBuf,
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.anchors_metadata).with_context(|| args.anchors_metadata.display().to_string())?;
+    let metadata = ContractMetadata::parse(&text)?;
+    let client = Client::connect(&args.rpc).await.with_context(|| format!("connecting to {}", args.rpc))?;
+    let anchors = AuditAnchors::at(client, args.audit_anchors, metadata);
+    // Reads need an origin, not a key: any well-formed account will do.
+    let origin = Keypair::dev("Alice")?.account_id();
+    let verified = verify::verify_served(&reqwest::Client::new(), &args.api, &anchors, &origin).await?;
+    println!(
+        "audit log verified: {} entries, {} anchors, the latest covering {} entries ({} not yet anchored)",
+        verified.entries,
+        verified.anchors,
+        verified.anchored,
+        verified.entries - verified.anchored
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    tclearn_api::install_crypto_provider();
+    match Cli::parse().command {
+        Command::Serve(config) => tclearn_api::run(*config, shutdown_signal()).await.context("tclearn-api serve")?,
+        Command::AuditVerify(args) => audit_verify(args).await?,
+        Command::Upload(args) => upload(args).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! What the API returns: JSON views of the coalition's on-chain records, with their OpenAPI
+//! schemas. Addresses and hashes are `0x` hex; fixed-point metrics stay integers (1.0 =
+//! 1,000,000, [`tclearn_client::coalition::METRIC_ONE`]).
+
+use serde::{Deserialize, Serialize};
+use tclearn_client::{
+    coalition::{Ballot, ModelBlock, Phase, Proposal, Round, Verdict},
+    H160, H256,
+};
+use utoipa::ToSchema;
+
+/// `0x` hex of an address.
+pub fn address(a: &H160) -> String {
+    format!("{a:#x}")
+}
+
+/// `0x` hex of a hash.
+pub fn hash(h: &H256) -> String {
+    format!("{h:#x}")
+}
+
+/// The service's health.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// The node's best block.
+    pub best_block: u64,
+    /// The coalition contract.
+    pub coalition: String,
+}
+
+/// `POST /api/auth/challenge`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeRequest {
+    /// The member's account: SS58, or 32 bytes of `0x` hex.
+    pub account: String,
+}
+
+/// A challenge to sign.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeResponse {
+    /// The text to sign (its UTF-8 bytes, raw or wrapped in `<Bytes>…</Bytes>`).
+    pub challenge: String,
+}
+
+/// `POST /api/auth/token`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// The account the challenge was issued to.
+    pub account: String,
+    /// The challenge, exactly as issued.
+    pub challenge: String,
+    /// The sr25519 signature, 64 bytes of hex.
+    pub signature: String,
+}
+
+/// A bearer token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// The token: send it as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// When it expires (ms since the Unix epoch).
+    pub expires_at: u64,
+}
+
+/// An object stored in the vault.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoredObject {
+    /// SHA3-256 of the object: the candidate hash to propose.
+    pub hash: String,
+    /// The vault reference to propose with.
+    pub vault_ref: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The coalition in brief.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CoalitionView {
+    /// The contract.
+    pub address: String,
+    /// The tip's index (0: only the genesis block).
+    pub tip: u32,
+    /// The round in progress, if any.
+    pub open_round: Option<u64>,
+    /// Number of members.
+    pub members: u32,
+    /// The metric validators compute.
+    pub metric: String,
+    /// Whether higher is better.
+    pub higher_is_better: bool,
+    /// The tip's performance (fixed point).
+    pub performance: Option<i64>,
+    /// lambda (ppm): a candidate must keep `lambda * performance`.
+    pub lambda_ppm: u32,
+    /// Validators drawn per round.
+    pub validators_per_round: u32,
+    /// The vote a round needs, as `num/den`.
+    pub quorum: String,
+    /// The audit-anchors contract, if the coalition records one.
+    pub audit_anchors: Option<String>,
+    /// The node RPC endpoint a browser submits signed calls to.
+    pub node_rpc: String,
+}
+
+/// A member and its strength `S_i = 1/N + D_i/D`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    /// Its address.
+    pub address: String,
+    /// Samples in its appended contributions (`D_i`).
+    pub samples: u64,
+    /// Its strength `S_i` in the contract's fixed point (`STRENGTH_ONE` = 1.0; the strengths
+    /// sum to 2.0).
+    pub strength: u64,
+}
+
+/// A block of the model chain.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BlockView {
+    /// Height.
+    pub index: u32,
+    /// Sealing time (ms).
+    pub timestamp: u64,
+    /// Its hash.
+    pub hash: String,
+    /// The previous block's hash.
+    pub previous_hash: String,
+    /// The model's parameter hash (the vault object).
+    pub parameter_hash: String,
+    /// Where the model is.
+    pub vault_ref: String,
+    /// The member whose increment it is.
+    pub contributor: Option<String>,
+    /// Samples the increment was trained on.
+    pub samples: u64,
+    /// Performance that accepted it (fixed point).
+    pub performance: i64,
+    /// The round that produced it.
+    pub round: Option<u64>,
+}
+
+impl From<&ModelBlock> for BlockView {
+    fn from(block: &ModelBlock) -> Self {
+        Self {
+            index: block.index,
+            timestamp: block.timestamp,
+            hash: hash(&block.block_hash),
+            previous_hash: hash(&block.previous_hash),
+            parameter_hash: hash(&block.parameter_hash),
+            vault_ref: String::from_utf8_lossy(&block.vault_ref).into_owned(),
+            contributor: block.contributor.as_ref().map(address),
+            samples: block.samples,
+            performance: block.performance,
+            round: block.round,
+        }
+    }
+}
+
+/// A validator's part in a round.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BallotView {
+    /// The validator.
+    pub validator: String,
+    /// Whether it committed.
+    pub committed: bool,
+    /// Whether it revealed.
+    pub revealed: bool,
+    /// Its G metric, if it revealed scores.
+    pub g_metric: Option<i64>,
+    /// Its L metric, if it revealed scores.
+    pub l_metric: Option<i64>,
+    /// Its refusal, if it revealed one.
+    pub refused: Option<String>,
+    /// Why its report was not counted.
+    pub deviation: Option<String>,
+    /// Whether its counted report keeps the tip's performance.
+    pub accepting: bool,
+    /// Whether it attested the seal.
+    pub attested: bool,
+}
+
+impl BallotView {
+    /// The view of `validator`'s `ballot` (none: drawn, nothing done yet).
+    pub fn new(validator: &H160, ballot: Option<&Ballot>) -> Self {
+        let report = ballot.and_then(|b| b.report.as_ref());
+        let (g_metric, l_metric, refused) = match report.map(|r| &r.verdict) {
+            Some(Verdict::Scored(scores)) => (Some(scores.g_metric), Some(scores.l_metric), None),
+            Some(Verdict::Refused(refusal)) => (None, None, Some(format!("{refusal:?}"))),
+            None => (None, None, None),
+        };
+        Self {
+            validator: address(validator),
+            committed: ballot.is_some_and(|b| b.commitment.is_some()),
+            revealed: report.is_some(),
+            g_metric,
+            l_metric,
+            refused,
+            deviation: ballot.and_then(|b| b.deviation).map(|d| format!("{d:?}")),
+            accepting: ballot.is_some_and(|b| b.accepting),
+            attested: ballot.is_some_and(|b| b.attested.is_some()),
+        }
+    }
+}
+
+/// A round.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoundView {
+    /// Round id.
+    pub id: u64,
+    /// The proposer.
+    pub proposer: String,
+    /// The tip it builds on.
+    pub parent: u32,
+    /// The candidate's hash.
+    pub candidate: String,
+    /// Samples it was trained on.
+    pub samples: u64,
+    /// The phase: drawing, commit, reveal, sealing, attesting, appended, rejected, failed.
+    pub phase: String,
+    /// Why it was rejected or failed.
+    pub reason: Option<String>,
+    /// Last block of the phase.
+    pub deadline: u32,
+    /// Commits so far.
+    pub commits: u32,
+    /// Reveals so far.
+    pub reveals: u32,
+    /// The merged performance, once tallied.
+    pub performance: Option<i64>,
+    /// Counted validators that accept.
+    pub accepts: u32,
+    /// Validators not counted.
+    pub deviants: u32,
+    /// The general sealing the block.
+    pub general: Option<String>,
+    /// The block appended.
+    pub block: Option<u32>,
+    /// The validators drawn and what each did.
+    pub validators: Vec<BallotView>,
+}
+
+/// A phase's name and, for an end without a block, why.
+pub fn phase(phase: &Phase) -> (String, Option<String>) {
+    match phase {
+        Phase::Drawing => ("drawing".into(), None),
+        Phase::Commit => ("commit".into(), None),
+        Phase::Reveal => ("reveal".into(), None),
+        Phase::Sealing => ("sealing".into(), None),
+        Phase::Attesting => ("attesting".into(), None),
+        Phase::Appended => ("appended".into(), None),
+        Phase::Rejected(why) => ("rejected".into(), Some(format!("{why:?}"))),
+        Phase::Failed(why) => ("failed".into(), Some(format!("{why:?}"))),
+    }
+}
+
+impl RoundView {
+    /// The view of `round`, with its validators' ballots.
+    pub fn new(round: &Round, ballots: Vec<BallotView>) -> Self {
+        let (phase, reason) = phase(&round.phase);
+        Self {
+            id: round.id,
+            proposer: address(&round.proposer),
+            parent: round.parent,
+            candidate: hash(&round.candidate),
+            samples: round.samples,
+            phase,
+            reason,
+            deadline: round.deadline,
+            commits: round.commits,
+            reveals: round.reveals,
+            performance: round.performance,
+            accepts: round.accepts,
+            deviants: round.deviants,
+            general: round.general.as_ref().map(address),
+            block: round.block,
+            validators: ballots,
+        }
+    }
+}
+
+/// A governance proposal and its tally.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProposalView {
+    /// Proposal id.
+    pub id: u32,
+    /// Who proposed it.
+    pub proposer: String,
+    /// What it does.
+    pub action: String,
+    /// Last block of voting.
+    pub voting_ends: u32,
+    /// First block it may be enacted in.
+    pub enactable_from: u32,
+    /// Members when it was created.
+    pub electorate: u32,
+    /// Aye votes.
+    pub ayes: u32,
+    /// Nay votes.
+    pub nays: u32,
+    /// open, enacted, rejected, failed, expired.
+    pub status: String,
+    /// Why it was rejected or failed.
+    pub reason: Option<String>,
+}
+
+impl From<&Proposal> for ProposalView {
+    fn from(p: &Proposal) -> Self {
+        use tclearn_client::coalition::ProposalStatus as S;
+        let (status, reason) = match p.status {
+            S::Open => ("open", None),
+            S::Enacted => ("enacted", None),
+            S::Expired => ("expired", None),
+            S::Rejected(why) => ("rejected", Some(format!("{why:?}"))),
+            S::Failed(why) => ("failed", Some(format!("{why:?}"))),
+        };
+        Self {
+            id: p.id,
+            proposer: address(&p.proposer),
+            action: format!("{:?}", p.action),
+            voting_ends: p.voting_ends,
+            enactable_from: p.enactable_from,
+            electorate: p.electorate,
+            ayes: p.ayes,
+            nays: p.nays,
+            status: status.into(),
+            reason,
+        }
+    }
+}
+
+/// An audit checkpoint.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointView {
+    /// Entries in the log.
+    pub size: u64,
+    /// RFC 6962 root (SHA-256), hex.
+    pub root: String,
+}
+
+/// A page of audit entries, each as stored (its bytes are the Merkle leaf).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EntriesView {
+    /// Index of the first.
+    pub start: u64,
+    /// The entries.
+    pub entries: Vec<String>,
+}
+
+/// A Merkle proof against a checkpoint.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProofView {
+    /// The checkpoint the proof is against.
+    pub checkpoint: CheckpointView,
+    /// The proof's hashes, concatenated, hex.
+    pub proof: String,
+}
+
+/// An anchoring of the audit log on chain.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AnchorView {
+    /// The anchor's index in the contract.
+    pub index: u64,
+    /// Entries it covers.
+    pub log_length: u64,
+    /// Its root, hex.
+    pub root: String,
+}
+
+/// A contract call for a member's wallet to sign (`Revive::call`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CallView {
+    /// Whether the member's account must first be mapped for contracts (`Revive::map_account`,
+    /// once per account).
+    pub needs_mapping: bool,
+    /// The contract to call.
+    pub contract: String,
+    /// The call data (selector and SCALE arguments), hex.
+    pub call_data: String,
+    /// Weight limit from a dry run as the member, with a margin.
+    pub weight_ref_time: u64,
+    /// Proof-size part of the weight limit.
+    pub weight_proof_size: u64,
+    /// Storage deposit limit, in plancks (a decimal string: it may exceed 2^53).
+    pub storage_deposit_limit: String,
+}

@@ -1,0 +1,409 @@
+//! The members' API driven through `run`'s parts (`bind`, `serve`) on `127.0.0.1:0`, against a
+//! real `tclearn-node --dev` running the coalition contract, over real HTTP.
+//!
+//! Coalition: Alice, Bob, Charlie and Dave; Eve is not a member. Models are logistic
+//! regressions over the breast-cancer set's 30 features (`tclearn_oracle::architectures`).
+
+mod common;
+
+use common::{config, logistic, scene, Api};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::{path::PathBuf, time::Duration};
+use tclearn_api::{audit::Tampering, verify::VerifyError};
+use tclearn_client::{
+    account_to_address,
+    anchors::AuditAnchors,
+    coalition::{Phase, DRAW_DELAY},
+    Keypair, H256,
+};
+use tclearn_e2e::{artifact, artifacts_dir, seal_blocks};
+use tclearn_oracle::{architectures::train_logistic, evaluate::model_hash};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_sign_in_upload_and_read_what_their_role_allows() {
+    let scene = scene().await;
+    let api = Api::start(config(&scene, scene.dir.path().join("api"), 3, None)).await;
+    let (status, health) = api.get("/api/health").await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert!(health["best_block"].as_u64().unwrap() >= 1);
+
+    // Sign-in: raw and wallet-wrapped signatures; a forged one, a replay, a non-member, and an
+    // expired token are refused.
+    let bob_token = api.sign_in("Bob", false).await;
+    let _wrapped = api.sign_in("Charlie", true).await;
+    let bob = Keypair::dev("Bob").unwrap();
+    let charlie = Keypair::dev("Charlie").unwrap();
+    let (_, body) = api.post("/api/auth/challenge", serde_json::json!({ "account": bob.account_id().to_string() })).await;
+    let challenge = body["challenge"].as_str().unwrap();
+    let forged = format!("0x{}", hex::encode(charlie.sign(challenge.as_bytes())));
+    let token_request =
+        |signature: &str| serde_json::json!({ "account": bob.account_id().to_string(), "challenge": challenge, "signature": signature });
+    let (status, body) = api.post("/api/auth/token", token_request(&forged)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "forged: {body}");
+    let genuine = format!("0x{}", hex::encode(bob.sign(challenge.as_bytes())));
+    let (status, body) = api.post("/api/auth/token", token_request(&genuine)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a challenge is spent by a failed attempt too: {body}");
+    let (_, body) = api.post("/api/auth/challenge", serde_json::json!({ "account": bob.account_id().to_string() })).await;
+    let challenge = body["challenge"].as_str().unwrap();
+    let signed = serde_json::json!({
+        "account": bob.account_id().to_string(), "challenge": challenge,
+        "signature": format!("0x{}", hex::encode(bob.sign(challenge.as_bytes())))
+    });
+    assert_eq!(api.post("/api/auth/token", signed.clone()).await.0, StatusCode::OK);
+    let (status, body) = api.post("/api/auth/token", signed).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "replayed: {body}");
+    assert!(body["error"].as_str().unwrap().contains("already used"), "{body}");
+    let eve = Keypair::dev("Eve").unwrap().account_id().to_string();
+    let (status, body) = api.post("/api/auth/challenge", serde_json::json!({ "account": eve })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "non-member: {body}");
+    let (status, _) = api.post("/api/auth/challenge", serde_json::json!({ "account": "not an account" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Upload and download: the hash is the model's SHA3-256, the bytes come back unchanged.
+    let candidate = logistic(1);
+    let (status, stored) = api.upload(&bob_token, candidate.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    let hash = format!("0x{}", hex::encode(model_hash(&candidate)));
+    assert_eq!(stored["hash"], hash.as_str());
+    assert_eq!(stored["vault_ref"], format!("objects/{hash}").as_str());
+    let (status, bytes) = api.download(Some(&bob_token), &hash).await;
+    assert_eq!((status, model_hash(&bytes)), (StatusCode::OK, model_hash(&candidate)), "the uploader reads it back");
+    let charlie_token = api.sign_in("Charlie", false).await;
+    assert_eq!(api.download(Some(&charlie_token), &hash).await.0, StatusCode::FORBIDDEN, "no round names it yet");
+    assert_eq!(api.download(None, &hash).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.download(Some("forged"), &hash).await.0, StatusCode::UNAUTHORIZED);
+
+    // Refused uploads: not a model; another architecture; nothing stored is lost.
+    let (status, body) = api.upload(&bob_token, b"not an onnx model".to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let mut other = logistic(2);
+    let wider = {
+        let rows = 10;
+        let x: Vec<f32> = (0..rows * 31).map(|i| (i % 13) as f32 / 13.0).collect();
+        train_logistic(&x, 31, &(0..rows).map(|i| (i % 2) as u32).collect::<Vec<_>>(), 2, 2, 0.1).to_onnx()
+    };
+    let (status, body) = api.upload(&bob_token, wider).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("model checks refuse it"), "{body}");
+    other.extend(vec![0u8; 2 << 20]);
+    assert_eq!(api.upload(&bob_token, other).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(api.download(Some(&bob_token), &hash).await.0, StatusCode::OK, "a refused upload loses nothing");
+
+    // The genesis model, once uploaded, is every member's to read.
+    let alice_token = api.sign_in("Alice", false).await;
+    let (status, _) = api.upload(&alice_token, scene.genesis_model.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let genesis_hash = format!("0x{}", hex::encode(model_hash(&scene.genesis_model)));
+    assert_eq!(api.download(Some(&charlie_token), &genesis_hash).await.0, StatusCode::OK, "block 0's model");
+
+    // A weight delta merged onto block 0's model: the candidate's hash is recomputed here, and
+    // its weights are the genesis weights plus the delta.
+    let genesis_w2 = {
+        let parsed = onnx_rs::parse(&scene.genesis_model).unwrap();
+        parsed.graph.as_ref().unwrap().get_initializer("w2").unwrap().as_f32().unwrap().into_owned()
+    };
+    let step: Vec<f32> = (0..60).map(|i| (i as f32 - 30.0) / 1000.0).collect();
+    let delta = tclearn_oracle::delta::encode(&[("w2", vec![30, 2], step.clone())]);
+    let bob_token = api.sign_in("Bob", false).await;
+    let post_delta = |parent: u32, body: Vec<u8>| {
+        api.http.post(format!("{}/api/vault/deltas?parent={parent}", api.url)).bearer_auth(&bob_token).body(body).send()
+    };
+    let response = post_delta(0, delta.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let merged: Value = response.json().await.unwrap();
+    let recomputed = tclearn_oracle::delta::merge(&scene.genesis_model, &delta).unwrap();
+    assert_eq!(merged["hash"], format!("0x{}", hex::encode(model_hash(&recomputed))).as_str());
+    let (status, bytes) = api.download(Some(&bob_token), merged["hash"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let merged_w2 = onnx_rs::parse(&bytes).unwrap().graph.unwrap().get_initializer("w2").unwrap().as_f32().unwrap().into_owned();
+    let expected: Vec<f32> = genesis_w2.iter().zip(&step).map(|(w, d)| w + d).collect();
+    assert_eq!(merged_w2, expected);
+    let wrong_shape = tclearn_oracle::delta::encode(&[("w2", vec![2, 30], step.clone())]);
+    assert_eq!(post_delta(0, wrong_shape).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(post_delta(0, scene.genesis_model.clone()).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY, "a model is not a delta");
+    assert_eq!(post_delta(5, delta.clone()).await.unwrap().status(), StatusCode::NOT_FOUND, "no block 5");
+
+    // Bob proposes his candidate; its round's validators may read it, the other member not.
+    let c = &scene.coalition;
+    let alice = Keypair::dev("Alice").unwrap();
+    let data_ids: Vec<H256> = (0..2).map(|i| H256::repeat_byte(0x40 + i)).collect();
+    let (round, _) = c.propose(&bob, 0, H256(model_hash(&candidate)), stored["vault_ref"].as_str().unwrap().as_bytes(), 2, &data_ids).await.unwrap();
+    seal_blocks(c.client(), &alice, DRAW_DELAY + 1).await;
+    assert_eq!(c.advance(&alice).await.unwrap().0, Phase::Commit);
+    let validators = c.round_validators(&alice.account_id(), round).await.unwrap();
+    assert_eq!(validators.len(), 2);
+    let names = ["Alice", "Charlie", "Dave"];
+    let address = |n: &str| account_to_address(&Keypair::dev(n).unwrap().account_id());
+    let drawn: Vec<&str> = names.iter().copied().filter(|n| validators.contains(&address(n))).collect();
+    let outsider = names.iter().copied().find(|n| !validators.contains(&address(n))).unwrap();
+    for validator in &drawn {
+        let token = api.sign_in(validator, false).await;
+        let (status, bytes) = api.download(Some(&token), &hash).await;
+        assert_eq!((status, bytes == candidate), (StatusCode::OK, true), "{validator}, drawn for round {round}");
+    }
+    let token = api.sign_in(outsider, false).await;
+    assert_eq!(api.download(Some(&token), &hash).await.0, StatusCode::FORBIDDEN, "{outsider} was not drawn");
+    let entries = api.audit_entries().await;
+    let outsider_account = Keypair::dev(outsider).unwrap().account_id().to_string();
+    let refusal = entries.iter().rev().find(|e| e["account"] == outsider_account.as_str()).unwrap();
+    assert_eq!((refusal["action"].as_str(), refusal["object"].as_str()), (Some("download"), Some(hash.as_str())));
+    assert!(refusal["outcome"].as_str().unwrap().starts_with("refused: a candidate is readable only"), "{refusal}");
+    assert!(entries.iter().any(|e| e["action"] == "upload-candidate" && e["outcome"].as_str().unwrap().starts_with("refused: the model checks")));
+
+    // The coalition's state.
+    let (_, coalition) = api.get("/api/coalition").await;
+    assert_eq!((coalition["tip"].as_u64(), coalition["members"].as_u64(), coalition["open_round"].as_u64()), (Some(0), Some(4), Some(round)));
+    let (_, members) = api.get("/api/members").await;
+    assert_eq!(members.as_array().unwrap().len(), 4);
+    let (_, blocks) = api.get("/api/blocks").await;
+    assert_eq!(blocks[0]["parameter_hash"], genesis_hash.as_str());
+    let (_, current) = api.get("/api/rounds/current").await;
+    assert_eq!((current["id"].as_u64(), current["phase"].as_str()), (Some(round), Some("commit")));
+    assert_eq!(current["validators"].as_array().unwrap().len(), 2);
+    assert_eq!(api.get("/api/rounds/99").await.0, StatusCode::NOT_FOUND);
+    let (_, document) = api.get("/api/openapi.json").await;
+    for path in ["/api/auth/token", "/api/vault/candidates", "/api/vault/objects/{hash}", "/api/rounds/{id}", "/api/audit/checkpoint"] {
+        assert!(document["paths"][path].is_object(), "{path} in the OpenAPI document");
+    }
+
+    // A governance call for a wallet to sign: built and dry-run as the member, signed and
+    // submitted elsewhere (here by the client, as a wallet would).
+    let alice_token = api.sign_in("Alice", false).await;
+    let (status, call) = api
+        .http
+        .post(format!("{}/api/calls/propose_action", api.url))
+        .bearer_auth(&alice_token)
+        .json(&serde_json::json!({ "action": "add_member", "argument": format!("{:#x}", address("Eve")) }))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    let call: Value = call.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{call}");
+    assert_eq!(call["contract"], format!("{:#x}", c.address).as_str());
+    let data = hex::decode(call["call_data"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let outcome = c.client().call(&alice, c.address, tclearn_client::CallData::from_bytes(data), 0).await.unwrap();
+    assert!(!outcome.included.contract_events.is_empty(), "ProposalCreated");
+    let (_, proposals) = api.get("/api/proposals").await;
+    assert_eq!(proposals[0]["status"], "open", "{proposals}");
+    let (status, body) = api
+        .http
+        .post(format!("{}/api/calls/vote", api.url))
+        .bearer_auth(&alice_token)
+        .json(&serde_json::json!({ "proposal": 7, "aye": true }))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    let body: Value = body.json().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no proposal 7: {body}");
+
+    // Tokens expire (3 s here).
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    assert_eq!(api.download(Some(&bob_token), &hash).await.0, StatusCode::UNAUTHORIZED, "expired");
+    api.stop().await;
+}
+
+/// Replace the API's audit log with `edit` applied to its lines.
+fn edit_log(data_dir: &std::path::Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let path = data_dir.join("audit.jsonl");
+    let mut lines: Vec<String> = std::fs::read_to_string(&path).unwrap().lines().map(String::from).collect();
+    edit(&mut lines);
+    std::fs::write(&path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detected() {
+    let scene = scene().await;
+    let alice = Keypair::dev("Alice").unwrap();
+    let client = scene.coalition.client().clone();
+    let anchors_artifact = artifact("audit_anchors");
+    let anchors = AuditAnchors::deploy(&client, &alice, &anchors_artifact).await.unwrap();
+    let data_dir = scene.dir.path().join("api");
+    let config = config(&scene, data_dir.clone(), 600, Some(anchors.address));
+    let api = Api::start(config.clone()).await;
+    let http = reqwest::Client::new();
+    let origin = alice.account_id();
+    let verify = |url: String| {
+        let (http, anchors, origin) = (http.clone(), anchors.clone(), origin.clone());
+        async move { tclearn_api::verify::verify_served(&http, &url, &anchors, &origin).await }
+    };
+
+    // Activity: uploads, downloads, refusals; anchored twice.
+    let bob = api.sign_in("Bob", false).await;
+    let anchor = |api: &Api, token: &str| {
+        let request = api.http.post(format!("{}/api/audit/anchor", api.url)).bearer_auth(token.to_string());
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    for seed in 1..4 {
+        let (_, stored) = api.upload(&bob, logistic(seed)).await;
+        api.download(Some(&bob), stored["hash"].as_str().unwrap()).await;
+        api.download(None, stored["hash"].as_str().unwrap()).await;
+    }
+    let (status, first) = anchor(&api, &bob).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!((first["index"].as_u64(), first["log_length"].as_u64()), (Some(0), Some(9)));
+    let (status, _) = anchor(&api, &bob).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nothing new to anchor");
+    api.upload(&bob, b"junk".to_vec()).await;
+    api.upload(&bob, logistic(9)).await;
+    let (_, second) = anchor(&api, &bob).await;
+    assert_eq!((second["index"].as_u64(), second["log_length"].as_u64()), (Some(1), Some(11)));
+    let on_chain = anchors.latest(&origin).await.unwrap().unwrap().1;
+    let (_, checkpoint) = api.get("/api/audit/checkpoint").await;
+    assert_eq!(format!("{:#x}", on_chain.root), checkpoint["root"].as_str().unwrap());
+    api.upload(&bob, logistic(10)).await;
+    let verified = verify(api.url.clone()).await.unwrap();
+    assert_eq!((verified.entries, verified.anchors, verified.anchored), (12, 2, 11));
+
+    // Inclusion and consistency proofs check out against the served checkpoints.
+    let (_, proof) = api.get("/api/audit/proof/inclusion?index=4").await;
+    let at = tclearn_api::audit::Checkpoint {
+        size: proof["checkpoint"]["size"].as_u64().unwrap(),
+        root: tclearn_api::api::parse_hash(proof["checkpoint"]["root"].as_str().unwrap()).unwrap(),
+    };
+    let (_, page) = api.get("/api/audit/entries?start=4&count=1").await;
+    let leaf = page["entries"][0].as_str().unwrap().as_bytes().to_vec();
+    assert!(tclearn_api::audit::verify_inclusion(&at, &leaf, 4, &hex::decode(proof["proof"].as_str().unwrap()).unwrap()));
+    let (_, proof) = api.get("/api/audit/proof/consistency?from=9").await;
+    let first_anchor = tclearn_api::audit::Checkpoint { size: 9, root: anchors.get(&origin, 0).await.unwrap().unwrap().root.0 };
+    assert!(tclearn_api::audit::verify_consistency(&first_anchor, &at, &hex::decode(proof["proof"].as_str().unwrap()).unwrap()));
+    api.stop().await;
+
+    // The operator tampers with the log on disk and restarts: each change is found.
+    let original = std::fs::read_to_string(data_dir.join("audit.jsonl")).unwrap();
+    let tampered = |edit: Box<dyn FnOnce(&mut Vec<String>)>| {
+        let (config, data_dir, original, verify) = (config.clone(), data_dir.clone(), original.clone(), verify.clone());
+        async move {
+            std::fs::write(data_dir.join("audit.jsonl"), &original).unwrap();
+            edit_log(&data_dir, edit);
+            let api = Api::start(config).await;
+            let outcome = verify(api.url.clone()).await;
+            api.stop().await;
+            outcome
+        }
+    };
+    let edited = tampered(Box::new(|lines| lines[4] = lines[4].replace("\"ok\"", "\"refused: made up\""))).await;
+    assert!(matches!(edited, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 0, anchored: 9 }))), "{edited:?}");
+    let removed = tampered(Box::new(|lines| {
+        lines.remove(9);
+    }))
+    .await;
+    assert!(matches!(removed, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 1, anchored: 11 }))), "{removed:?}");
+    let rolled_back = tampered(Box::new(|lines| lines.truncate(8))).await;
+    assert!(
+        matches!(rolled_back, Err(VerifyError::Tampered(Tampering::RolledBack { anchor: 0, anchored: 9, served: 8 }))),
+        "{rolled_back:?}"
+    );
+    let untouched = tampered(Box::new(|_| {})).await;
+    assert!(untouched.is_ok(), "{untouched:?}");
+
+    // The CLI says the same.
+    let cli = env!("CARGO_BIN_EXE_tclearn-api");
+    std::fs::write(data_dir.join("audit.jsonl"), &original).unwrap();
+    edit_log(&data_dir, |lines| lines.swap(1, 2));
+    let api = Api::start(config.clone()).await;
+    let output = tokio::process::Command::new(cli)
+        .args(["audit-verify", "--api", &api.url, "--rpc", &scene.node.rpc_url])
+        .args(["--audit-anchors", &format!("{:#x}", anchors.address)])
+        .arg("--anchors-metadata")
+        .arg(artifacts_dir().join("audit_anchors.json"))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("rewritten: the first 9 entries"), "{stderr}");
+    api.stop().await;
+}
+
+/// A local S3 endpoint: moto's server (`scripts/test.sh` installs it from PyPI), killed when
+/// dropped.
+struct Moto {
+    url: String,
+    _child: tokio::process::Child,
+}
+
+impl Moto {
+    async fn start() -> Self {
+        let binary = std::env::var_os("TCLEARN_MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|| {
+            let cache = std::env::var_os("TCLEARN_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tclearn")
+            });
+            cache.join("moto-venv/bin/moto_server")
+        });
+        let port = tclearn_e2e::free_port();
+        let child = tokio::process::Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh installs moto_server)", binary.display()));
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        tclearn_e2e::eventually(Duration::from_secs(30), "moto_server", || {
+            let request = http.put(format!("{url}/tclearn-vault"));
+            async move { request.send().await.ok().filter(|r| r.status().is_success()) }
+        })
+        .await;
+        Self { url, _child: child }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
+    let scene = scene().await;
+    let moto = Moto::start().await;
+    let mut config = config(&scene, scene.dir.path().join("api"), 600, None);
+    config.vault_store = Some("s3://tclearn-vault/coalition".into());
+    config.vault_options = [
+        ("aws_endpoint", moto.url.as_str()),
+        ("aws_allow_http", "true"),
+        ("aws_region", "us-east-1"),
+        ("aws_access_key_id", "test"),
+        ("aws_secret_access_key", "test"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let api = Api::start(config.clone()).await;
+    let token = api.sign_in("Bob", false).await;
+    let candidate = logistic(3);
+    let (status, stored) = api.upload(&token, candidate.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    let hash = stored["hash"].as_str().unwrap().to_string();
+    assert_eq!(api.upload(&token, candidate.clone()).await.1["hash"], hash.as_str(), "written once, found again");
+    let (status, bytes) = api.download(Some(&token), &hash).await;
+    assert_eq!((status, bytes == candidate), (StatusCode::OK, true));
+
+    // In the bucket: the envelope, not the model.
+    let bucket = tclearn_api::vault::s3_store("s3://tclearn-vault/coalition", &config.vault_options).unwrap();
+    let key = object_store::path::Path::from(format!("objects/{}", hash.trim_start_matches("0x")));
+    let raw = object_store::ObjectStoreExt::get(&bucket, &key).await.unwrap().bytes().await.unwrap();
+    assert!(raw.starts_with(b"tclearn/vault/v1"), "{} bytes at {key}", raw.len());
+    assert!(!raw.windows(64).any(|w| w == &candidate[candidate.len() - 64..]), "the weights are not in the clear");
+
+    // Another API on the same bucket and master key serves it.
+    api.stop().await;
+    let api = Api::start(config).await;
+    let token = api.sign_in("Bob", false).await;
+    let (status, bytes) = api.download(Some(&token), &hash).await;
+    assert_eq!((status, bytes == candidate), (StatusCode::OK, true));
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reads_the_chain_again_after_the_node_restarts() {
+    let mut scene = scene().await;
+    let api = Api::start(config(&scene, scene.dir.path().join("api"), 600, None)).await;
+    assert_eq!(api.get("/api/health").await.0, StatusCode::OK);
+    scene.node.restart().await;
+    let healthy = || async { (api.get("/api/health").await.0 == StatusCode::OK).then_some(()) };
+    tclearn_e2e::eventually(Duration::from_secs(30), "the API back on the restarted node", healthy).await;
+    api.sign_in("Dave", false).await;
+    api.stop().await;
+}

@@ -1,0 +1,164 @@
+//! What the API's tests share: a dev node running the coalition, and the API on
+//! `127.0.0.1:0` driven over real HTTP.
+#![allow(dead_code)]
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::path::PathBuf;
+use tclearn_api::config::Config;
+use tclearn_client::{coalition::Coalition, Keypair, H160, H256};
+use tclearn_e2e::{artifact, artifacts_dir, test_genesis, Node, NodeConfig};
+use tclearn_oracle::{architectures::train_logistic, evaluate::model_hash, genesis::Hash, model};
+
+pub const MEMBERS: [&str; 4] = ["Alice", "Bob", "Charlie", "Dave"];
+
+/// A model over 30 features and 2 classes, different for each `seed`.
+pub fn logistic(seed: usize) -> Vec<u8> {
+    let rows = 40;
+    let x: Vec<f32> = (0..rows * 30).map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32) / 1000.0).collect();
+    let y: Vec<u32> = (0..rows).map(|i| ((i + seed) % 2) as u32).collect();
+    train_logistic(&x, 30, &y, 2, 5, 0.1).to_onnx()
+}
+
+/// A node running the coalition, and a declaration the API checks uploads against.
+pub struct Scene {
+    pub dir: tempfile::TempDir,
+    pub node: Node,
+    pub coalition: Coalition,
+    pub genesis_model: Vec<u8>,
+}
+
+pub async fn scene() -> Scene {
+    scene_of(&MEMBERS).await
+}
+
+/// The scene with `founders` (dev names) as the coalition's members.
+pub async fn scene_of(founders: &[&str]) -> Scene {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis_model = logistic(0);
+    let architecture = model::architecture_hash(&onnx_rs::parse(&genesis_model).unwrap());
+    let declaration = serde_json::json!({
+        "metric": "accuracy",
+        "input": {"dims": [null, 30]},
+        "output": {"dims": [null, 2]},
+        "architecture_hash": Hash(architecture),
+    });
+    std::fs::write(dir.path().join("genesis.json"), declaration.to_string()).unwrap();
+    let node = Node::start(NodeConfig::dev_instant()).await;
+    let client = node.client().await;
+    let alice = Keypair::dev("Alice").unwrap();
+    let founders = founders.iter().map(|n| Keypair::dev(n).unwrap().address()).collect();
+    let mut genesis = test_genesis(2, founders);
+    genesis.architecture_hash = H256(architecture);
+    genesis.parameter_hash = H256(model_hash(&genesis_model));
+    genesis.vault_ref = tclearn_api::vault_ref(&model_hash(&genesis_model)).into_bytes();
+    let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis)
+        .await
+        .unwrap_or_else(|e| panic!("deploy: {e}\n{}", node.log_tail()));
+    Scene { dir, node, coalition, genesis_model }
+}
+
+pub fn config(scene: &Scene, data_dir: PathBuf, token_ttl: u64, anchors: Option<H160>) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rpc: scene.node.rpc_url.clone(),
+        coalition: scene.coalition.address,
+        metadata: artifacts_dir().join("coalition.json"),
+        anchors_metadata: anchors.map(|_| artifacts_dir().join("audit_anchors.json")),
+        audit_anchors: anchors,
+        suri: tclearn_api::config::Secret("//Alice".into()),
+        genesis: scene.dir.path().join("genesis.json"),
+        data_dir,
+        vault_store: None,
+        vault_options: Vec::new(),
+        vault_key_file: None,
+        vault_key: None,
+        vault_max_bytes: 1 << 20,
+        challenge_ttl: 60,
+        token_ttl,
+        anchor_every: 0,
+        max_json_bytes: 64 << 10,
+        submit_timeout: 30,
+        public_rpc: None,
+        web_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist")),
+    }
+}
+
+/// A running API and its base URL; stopped when dropped.
+pub struct Api {
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), tclearn_api::ServeError>>,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub async fn start(config: Config) -> Self {
+        tclearn_api::install_crypto_provider();
+        let server = tclearn_api::bind(config).await.expect("the API starts");
+        let url = format!("http://{}", server.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        Self { url, stop: Some(stop), task, http: reqwest::Client::new() }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        (&mut self.task).await.unwrap().unwrap();
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self.http.post(format!("{}{path}", self.url)).json(&body).send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sign in as `name`, signing the challenge with its key (wrapped as browser wallets do
+    /// when `wrapped`).
+    pub async fn sign_in(&self, name: &str, wrapped: bool) -> String {
+        let key = Keypair::dev(name).unwrap();
+        let account = key.account_id().to_string();
+        let (status, body) = self.post("/api/auth/challenge", serde_json::json!({ "account": account })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let challenge = body["challenge"].as_str().unwrap().to_string();
+        let message = if wrapped { format!("<Bytes>{challenge}</Bytes>") } else { challenge.clone() };
+        let signature = format!("0x{}", hex::encode(key.sign(message.as_bytes())));
+        let (status, body) =
+            self.post("/api/auth/token", serde_json::json!({ "account": account, "challenge": challenge, "signature": signature })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn upload(&self, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/vault/candidates", self.url))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn download(&self, token: Option<&str>, hash: &str) -> (StatusCode, Vec<u8>) {
+        let mut request = self.http.get(format!("{}/api/vault/objects/{hash}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.bytes().await.unwrap().to_vec())
+    }
+
+    pub async fn audit_entries(&self) -> Vec<Value> {
+        let (_, page) = self.get("/api/audit/entries?start=0&count=1000").await;
+        page["entries"].as_array().unwrap().iter().map(|e| serde_json::from_str(e.as_str().unwrap()).unwrap()).collect()
+    }
+}
+

@@ -1,0 +1,233 @@
+// TCLearn's dashboard: reads the members' API, follows its event stream, and has the member's
+// own wallet (the polkadot.js extension interface, `window.injectedWeb3`, which Talisman and
+// SubWallet also provide) sign in and sign contract calls. The key never leaves the wallet.
+
+import { ApiPromise, WsProvider } from '@polkadot/api';
+import { web3Accounts, web3Enable, web3FromAddress } from '@polkadot/extension-dapp';
+import { stringToHex } from '@polkadot/util';
+
+const METRIC_ONE = 1_000_000;
+const STRENGTH_ONE = 1_000_000_000;
+const $ = (id) => document.getElementById(id);
+const short = (hex) => (hex ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : '—');
+const metric = (fixed) => (fixed === null || fixed === undefined ? '—' : (fixed / METRIC_ONE).toFixed(4));
+const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+let coalition = null;
+let session = null; // { address, token }
+let chainApi = null;
+
+async function get(path) {
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return response.json();
+}
+
+async function post(path, body) {
+  const headers = { 'content-type': 'application/json' };
+  if (session) headers.authorization = `Bearer ${session.token}`;
+  const response = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.error || `${path}: ${response.status}`);
+  return answer;
+}
+
+// Each member's share of the model's improvement: the sum of the metric gains of the blocks it
+// contributed (a gain is measured against the block before; a revert, with no contributor,
+// counts for nobody, and the next block's gain is measured from the reverted state).
+export function contributions(blocks, higherIsBetter) {
+  const gains = new Map();
+  for (let i = 1; i < blocks.length; i += 1) {
+    const { contributor, performance } = blocks[i];
+    if (!contributor) continue;
+    const gain = (performance - blocks[i - 1].performance) * (higherIsBetter ? 1 : -1);
+    gains.set(contributor, (gains.get(contributor) || 0) + gain);
+  }
+  return gains;
+}
+
+function chart(blocks) {
+  const width = 440;
+  const height = 180;
+  const pad = 32;
+  if (blocks.length === 0) return '<p class="muted">no block</p>';
+  const values = blocks.map((b) => b.performance / METRIC_ONE);
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  const span = high - low || 1;
+  const x = (i) => pad + (blocks.length === 1 ? 0 : (i * (width - 2 * pad)) / (blocks.length - 1));
+  const y = (v) => height - pad - ((v - low) / span) * (height - 2 * pad);
+  const points = values.map((v, i) => `${x(i)},${y(v)}`).join(' ');
+  const dots = values
+    .map((v, i) => `<circle cx="${x(i)}" cy="${y(v)}" r="4" fill="${blocks[i].contributor ? '#1d3557' : '#e63946'}"><title>block ${i}: ${v.toFixed(4)}</title></circle>`)
+    .join('');
+  const labels = values.map((v, i) => `<text x="${x(i)}" y="${height - 10}" font-size="10" text-anchor="middle">${i}</text>`).join('');
+  return `<svg id="chain-chart" width="${width}" height="${height}" role="img" aria-label="metric per block">
+    <text x="4" y="${y(high) + 4}" font-size="10">${high.toFixed(3)}</text>
+    <text x="4" y="${y(low) + 4}" font-size="10">${low.toFixed(3)}</text>
+    <polyline points="${points}" fill="none" stroke="#457b9d" stroke-width="2"/>${dots}${labels}</svg>`;
+}
+
+async function renderChain() {
+  coalition = await get('/api/coalition');
+  $('coalition').textContent = `${short(coalition.address)} · tip ${coalition.tip} · ${coalition.metric} · λ ${coalition.lambda_ppm / 1e6} · ${coalition.members} members`;
+  const blocks = await get('/api/blocks');
+  $('chart').innerHTML = chart(blocks);
+  $('blocks').innerHTML = '<tr><th>block</th><th>contributor</th><th>metric</th><th>samples</th><th>hash</th></tr>' +
+    blocks.map((b) => `<tr><td>${b.index}</td><td>${b.contributor ? short(b.contributor) : (b.index ? 'revert' : 'genesis')}</td><td>${metric(b.performance)}</td><td>${b.samples}</td><td><code>${short(b.hash)}</code></td></tr>`).join('');
+  const members = await get('/api/members');
+  const gains = contributions(blocks, coalition.higher_is_better);
+  $('members').innerHTML = '<tr><th>member</th><th>samples</th><th>strength</th><th>contribution</th></tr>' +
+    members.map((m) => `<tr><td><code>${short(m.address)}</code></td><td>${m.samples}</td><td>${(m.strength / STRENGTH_ONE).toFixed(3)}</td><td>${metric(gains.get(m.address) || 0)}</td></tr>`).join('');
+}
+
+async function renderRound() {
+  const response = await fetch('/api/rounds/current');
+  if (response.status === 404) return;
+  const round = await response.json();
+  const rows = round.validators.map((v) => `<tr><td><code>${short(v.validator)}</code></td><td>${v.committed ? '✓' : ''}</td><td>${v.revealed ? '✓' : ''}</td><td>${v.refused ? escape(v.refused) : metric(v.g_metric)}</td><td>${v.deviation ? `<span class="bad">${escape(v.deviation)}</span>` : ''}</td><td>${v.attested ? '✓' : ''}</td></tr>`).join('');
+  $('round').innerHTML = `<p>Round ${round.id} by <code>${short(round.proposer)}</code> on block ${round.parent}: <b id="round-phase">${round.phase}</b>${round.reason ? ` (<span class="bad">${escape(round.reason)}</span>)` : ''} · merged ${metric(round.performance)} · ${round.accepts} accept, ${round.deviants} deviant${round.block !== null ? ` · block ${round.block}` : ''}</p>
+    <table><tr><th>validator</th><th>commit</th><th>reveal</th><th>G metric</th><th>deviation</th><th>attest</th></tr>${rows}</table>`;
+}
+
+async function renderProposals() {
+  const proposals = await get('/api/proposals');
+  $('proposals').innerHTML = '<tr><th>#</th><th>action</th><th>ayes</th><th>nays</th><th>status</th><th></th></tr>' +
+    proposals.map((p) => `<tr id="proposal-${p.id}"><td>${p.id}</td><td>${escape(p.action)}</td><td class="ayes">${p.ayes}</td><td class="nays">${p.nays}</td><td>${p.status}${p.reason ? ` (${escape(p.reason)})` : ''}</td><td>${p.status === 'open'
+      ? `<button data-proposal="${p.id}" data-aye="true">Aye</button><button data-proposal="${p.id}" data-aye="false">Nay</button><button data-enact="${p.id}">Enact</button>`
+      : ''}</td></tr>`).join('');
+  for (const button of document.querySelectorAll('button[data-proposal]')) {
+    button.onclick = () => act('vote', { proposal: Number(button.dataset.proposal), aye: button.dataset.aye === 'true' });
+  }
+  for (const button of document.querySelectorAll('button[data-enact]')) {
+    button.onclick = () => act('enact', { proposal: Number(button.dataset.enact) });
+  }
+}
+
+// RFC 6962 Merkle tree hash over `leaves` (Uint8Arrays), with SHA-256 from WebCrypto.
+export async function merkleRoot(leaves) {
+  const sha = async (...parts) => {
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    const joined = new Uint8Array(total);
+    let at = 0;
+    for (const part of parts) { joined.set(part, at); at += part.length; }
+    return new Uint8Array(await crypto.subtle.digest('SHA-256', joined));
+  };
+  const hash = async (from, to) => {
+    const n = to - from;
+    if (n === 0) return sha();
+    if (n === 1) return sha(new Uint8Array([0]), leaves[from]);
+    let k = 1;
+    while (k * 2 < n) k *= 2;
+    return sha(new Uint8Array([1]), await hash(from, from + k), await hash(from + k, to));
+  };
+  return hash(0, leaves.length);
+}
+
+const toHex = (bytes) => `0x${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+
+async function renderAudit() {
+  const checkpoint = await get('/api/audit/checkpoint');
+  const anchors = await get('/api/audit/anchors');
+  const latest = anchors[anchors.length - 1];
+  let verdict = '<span class="muted">not anchored yet</span>';
+  if (latest) {
+    const leaves = [];
+    while (leaves.length < latest.log_length) {
+      const page = await get(`/api/audit/entries?start=${leaves.length}&count=${Math.min(1000, latest.log_length - leaves.length)}`);
+      if (page.entries.length === 0) break;
+      for (const entry of page.entries) leaves.push(new TextEncoder().encode(entry));
+    }
+    const ok = leaves.length === latest.log_length && toHex(await merkleRoot(leaves)) === latest.root;
+    verdict = ok ? '<span id="audit-verdict" class="ok">verified against the chain</span>' : '<span id="audit-verdict" class="bad">does NOT match the anchored root</span>';
+  }
+  $('audit').innerHTML = `<p>${checkpoint.size} entries · root <code>${short(checkpoint.root)}</code></p>
+    <p>${anchors.length} anchors${latest ? ` · the latest covers ${latest.log_length} entries, root <code>${short(latest.root)}</code>` : ''} · ${verdict}</p>`;
+}
+
+function status(text, cls = 'muted') {
+  $('status').className = cls;
+  $('status').textContent = text;
+}
+
+async function connect() {
+  const extensions = await web3Enable('TCLearn');
+  if (extensions.length === 0) {
+    status('No wallet found: install the polkadot.js extension, Talisman or SubWallet.', 'bad');
+    return;
+  }
+  const accounts = await web3Accounts();
+  $('account').innerHTML = accounts.map((a) => `<option value="${a.address}">${escape(a.meta.name || a.address)}</option>`).join('');
+  $('sign-in').disabled = accounts.length === 0;
+}
+
+async function signIn() {
+  const address = $('account').value;
+  const injector = await web3FromAddress(address);
+  const { challenge } = await post('/api/auth/challenge', { account: address });
+  const { signature } = await injector.signer.signRaw({ address, data: stringToHex(challenge), type: 'bytes' });
+  const { token } = await post('/api/auth/token', { account: address, challenge, signature });
+  session = { address, token };
+  $('who').textContent = `signed in as ${short(address)}`;
+}
+
+async function chain() {
+  if (!chainApi) chainApi = await ApiPromise.create({ provider: new WsProvider(coalition.node_rpc), noInitWarn: true });
+  return chainApi;
+}
+
+// Submit `tx` signed by the member's wallet; resolves once in a block (or finalized: a node that
+// finalizes each block at once may report only that), rejects on a dispatch error.
+function submit(api, tx, address, signer) {
+  return new Promise((resolve, reject) => {
+    tx.signAndSend(address, { signer }, ({ status: txStatus, dispatchError }) => {
+      if (dispatchError) {
+        const reason = dispatchError.isModule ? (({ section, name }) => `${section}.${name}`)(api.registry.findMetaError(dispatchError.asModule)) : dispatchError.toString();
+        reject(new Error(reason));
+      } else if (txStatus.isInBlock) {
+        resolve(txStatus.asInBlock.toHex());
+      } else if (txStatus.isFinalized) {
+        resolve(txStatus.asFinalized.toHex());
+      } else if (txStatus.isDropped || txStatus.isInvalid || txStatus.isUsurped) {
+        reject(new Error(`the transaction was ${txStatus.type.toLowerCase()}`));
+      }
+    }).catch(reject);
+  });
+}
+
+// Have the API prepare `message` (dry-run as this member), then sign and submit it.
+async function act(message, args) {
+  try {
+    if (!session) throw new Error('sign in first');
+    status(`preparing ${message}…`);
+    const call = await post(`/api/calls/${message}`, args);
+    const api = await chain();
+    const { signer } = await web3FromAddress(session.address);
+    if (call.needs_mapping) {
+      status('mapping your account for contracts (once)…');
+      await submit(api, api.tx.revive.mapAccount(), session.address, signer);
+    }
+    status(`signing ${message}…`);
+    const weight = { refTime: call.weight_ref_time, proofSize: call.weight_proof_size };
+    const block = await submit(api, api.tx.revive.call(call.contract, 0, weight, call.storage_deposit_limit, call.call_data), session.address, signer);
+    status(`${message} is in block ${short(block)}`, 'ok');
+    await renderProposals();
+  } catch (error) {
+    status(`${message}: ${error.message}`, 'bad');
+  }
+}
+
+async function refresh() {
+  for (const render of [renderChain, renderRound, renderProposals, renderAudit]) {
+    try { await render(); } catch (error) { console.error(error); }
+  }
+}
+
+$('connect').onclick = () => connect().catch((e) => status(e.message, 'bad'));
+$('sign-in').onclick = () => signIn().catch((e) => status(`sign-in: ${e.message}`, 'bad'));
+refresh();
+const events = new EventSource('/api/events');
+let pending = null;
+// Every contract event (`{block, name, data}`) may change what is shown: refresh, at most
+// once per 300 ms burst.
+events.onmessage = () => { clearTimeout(pending); pending = setTimeout(refresh, 300); };

@@ -4,22 +4,8 @@ use clap::Parser;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use tclearn_client::H160;
 
-/// A secret given on the command line or in the environment: never printed.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_string()))
-    }
-}
+/// A secret given on the command line or in the environment: never printed (the oracle's).
+pub use tclearn_oracle::worker::Secret;
 
 /// `tclearn-api serve`: the members' API, vault and audit log of one coalition.
 #[derive(Debug, Clone, Parser)]

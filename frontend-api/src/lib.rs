@@ -30,9 +30,9 @@ use tclearn_client::{ContractMetadata, Keypair, H256};
 use tclearn_oracle::genesis::Declaration;
 
 /// The vault reference of object `hash`: what a member proposes with, and what an oracle
-/// resolves under the API's `/api/vault/`.
+/// resolves under the API's `/api/vault/` (the oracle's own rule, which it enforces).
 pub fn vault_ref(hash: &[u8; 32]) -> String {
-    format!("objects/0x{}", hex::encode(hash))
+    tclearn_oracle::vault::members_api_ref(hash)
 }
 
 /// Why the API could not start or stopped.

@@ -42,7 +42,7 @@ use tracing::{debug, info, warn};
 
 /// A secret (a secret URI): never printed.
 #[derive(Clone)]
-pub struct Secret(String);
+pub struct Secret(pub String);
 
 impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;

@@ -3,7 +3,9 @@
 # - coalition_weights: the coalition messages' weights and storage deposits for k = 4 and
 #   k = 16 validators, against the real node;
 # - evaluation: the oracle's evaluation throughput against Python onnxruntime (same version,
-#   model, data, threads and batch) and against a bare inference loop.
+#   model, data, threads and batch) and against a bare inference loop;
+# - members_api: the vault's throughput on a 100 MB model against a file copy, and the members'
+#   API's latency under a bounded load (wrk, from Debian's packages).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/setup.sh"
@@ -17,6 +19,13 @@ if ! "$venv/bin/python" -c "import onnxruntime, numpy, PIL; assert onnxruntime._
 fi
 export TCLEARN_BENCH_PYTHON="$venv/bin/python"
 
+# wrk, the load generator of the members' API benchmark.
+if ! command -v wrk >/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
 # --workspace keeps the features (and so the build) the same as the tests'.
 cargo bench --locked --workspace --bench coalition_weights
 cargo bench --locked --workspace --bench evaluation
+CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo bench --locked --manifest-path frontend-api/Cargo.toml --bench members_api

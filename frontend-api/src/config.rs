@@ -70,6 +70,12 @@ pub struct Config {
     /// Largest JSON request body, bytes.
     #[arg(long, env = "TCLEARN_API_MAX_JSON_BYTES", default_value_t = 64 << 10)]
     pub max_json_bytes: usize,
+    /// A PEM certificate chain: with `--tls-key`, the API serves HTTPS (rustls) only.
+    #[arg(long, env = "TCLEARN_API_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "TCLEARN_API_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The node RPC endpoint the dashboard's browsers connect to (default: `--rpc`).
     #[arg(long, env = "TCLEARN_PUBLIC_RPC")]
     pub public_rpc: Option<String>,

@@ -57,6 +57,7 @@ pub enum ServeError {
 /// A bound API, ready to serve.
 pub struct Server {
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<AppState>,
     config: config::Config,
     event_topics: Vec<(H256, &'static str)>,
@@ -132,10 +133,14 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     let sessions = auth::Sessions::new(views::address(&config.coalition), config.challenge_ttl(), config.token_ttl());
     let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.rpc.clone());
     let state = Arc::new(AppState::new(chain, sessions, vault, audit, declaration.policy(), public_rpc));
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen { address: config.listen, reason: e.to_string() })?;
-    Ok(Server { listener, state, config, event_topics })
+    Ok(Server { listener, tls, state, config, event_topics })
 }
 
 impl Server {
@@ -158,14 +163,76 @@ impl Server {
         let anchoring = (self.config.anchor_every > 0)
             .then(|| tokio::spawn(anchor_on_schedule(self.state.clone(), Duration::from_secs(self.config.anchor_every))));
         let app = api::router(self.state.clone(), self.config.max_json_bytes, &self.config.web_dir);
-        tracing::info!(%address, "serving the members' API");
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        tracing::info!(%address, tls = self.tls.is_some(), "serving the members' API");
+        let served = match self.tls {
+            None => axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await,
+            Some(acceptor) => serve_tls(self.listener, acceptor, app, shutdown).await,
+        };
         follower.abort();
         watchdog.abort();
         if let Some(task) = anchoring {
             task.abort();
         }
         served.map_err(|e| ServeError::Listen { address, reason: e.to_string() })
+    }
+}
+
+/// A TLS acceptor (rustls, ring) for the PEM certificate chain and key at `cert` and `key`.
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let bad = |what: &std::path::Path, e: &dyn std::fmt::Display| ServeError::Config(format!("TLS {}: {e}", what.display()));
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, &e))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(cert, &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| bad(cert, &e))?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+}
+
+/// Serve `app` over TLS until `shutdown`: each connection's handshake, then HTTP/1.1 or HTTP/2
+/// on it. At shutdown it stops accepting; connections in flight finish on their own tasks.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tower::Service;
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake: {e}"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                app.clone().call(request.map(axum::body::Body::new))
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, "connection: {e}");
+            }
+        });
     }
 }
 

@@ -199,6 +199,14 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     let body: Value = body.json().await.unwrap();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no proposal 7: {body}");
 
+    // Prometheus metrics count what happened.
+    let metrics = api.http.get(format!("{}/metrics", api.url)).send().await.unwrap().text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+    };
+    assert!(value("tclearn_api_uploads_total") >= 3.0 && value("tclearn_api_refusals_total") >= 5.0, "{metrics}");
+    assert_eq!(value("tclearn_api_audit_entries"), api.audit_entries().await.len() as f64);
+
     // Tokens expire (3 s here).
     tokio::time::sleep(Duration::from_millis(3_200)).await;
     assert_eq!(api.download(Some(&bob_token), &hash).await.0, StatusCode::UNAUTHORIZED, "expired");
@@ -358,7 +366,11 @@ impl Moto {
 async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     let scene = scene().await;
     let moto = Moto::start().await;
-    let mut config = config(&scene, scene.dir.path().join("api"), 600, None);
+    // This API also anchors its audit log on a schedule, every second.
+    let alice = Keypair::dev("Alice").unwrap();
+    let anchors = AuditAnchors::deploy(scene.coalition.client(), &alice, &artifact("audit_anchors")).await.unwrap();
+    let mut config = config(&scene, scene.dir.path().join("api"), 600, Some(anchors.address));
+    config.anchor_every = 1;
     config.vault_store = Some("s3://tclearn-vault/coalition".into());
     config.vault_options = [
         ("aws_endpoint", moto.url.as_str()),
@@ -387,6 +399,9 @@ async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     assert!(raw.starts_with(b"tclearn/vault/v1"), "{} bytes at {key}", raw.len());
     assert!(!raw.windows(64).any(|w| w == &candidate[candidate.len() - 64..]), "the weights are not in the clear");
 
+    let anchored = || async { anchors.latest(&alice.account_id()).await.unwrap().filter(|(_, a)| a.log_length >= 3) };
+    tclearn_e2e::eventually(Duration::from_secs(30), "the scheduled anchoring", anchored).await;
+
     // Another API on the same bucket and master key serves it.
     api.stop().await;
     let api = Api::start(config).await;
@@ -406,4 +421,33 @@ async fn the_api_reads_the_chain_again_after_the_node_restarts() {
     tclearn_e2e::eventually(Duration::from_secs(30), "the API back on the restarted node", healthy).await;
     api.sign_in("Dave", false).await;
     api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_the_api_serves_https_only() {
+    let scene = scene().await;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (scene.dir.path().join("cert.pem"), scene.dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let mut config = config(&scene, scene.dir.path().join("api"), 600, None);
+    (config.tls_cert, config.tls_key) = (Some(cert), Some(key));
+    tclearn_api::install_crypto_provider();
+    let server = tclearn_api::bind(config).await.unwrap();
+    let port = server.local_addr().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async move {
+        let _ = stopped.await;
+    }));
+
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let health = trusting.get(format!("https://localhost:{port}/api/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(reqwest::get(format!("http://localhost:{port}/api/health")).await.is_err(), "no plain HTTP on the TLS port");
+    assert!(reqwest::get(format!("https://localhost:{port}/api/health")).await.is_err(), "an unknown certificate is not trusted");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
 }

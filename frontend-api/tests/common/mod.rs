@@ -80,6 +80,8 @@ pub fn config(scene: &Scene, data_dir: PathBuf, token_ttl: u64, anchors: Option<
         max_json_bytes: 64 << 10,
         submit_timeout: 30,
         public_rpc: None,
+        tls_cert: None,
+        tls_key: None,
         web_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist")),
     }
 }

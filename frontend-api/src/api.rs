@@ -27,7 +27,7 @@ use std::{
 };
 use tclearn_client::{
     account_to_address,
-    coalition::{Action, CallError, CoalitionError},
+    coalition::{Action, CallError, CoalitionError, Fraction, Hyperparameter},
     AccountId32, H160, H256,
 };
 use tclearn_oracle::model::{self, ModelPolicy};
@@ -190,6 +190,8 @@ pub struct AppState {
     pub anchoring: tokio::sync::Mutex<()>,
     /// The node RPC endpoint browsers connect to, to submit what their wallet signs.
     pub public_rpc: String,
+    /// `GET /api/coalition` as of a best block.
+    pub coalition_at: tokio::sync::Mutex<Option<(H256, CoalitionView)>>,
 }
 
 impl AppState {
@@ -229,6 +231,7 @@ impl AppState {
             events: broadcast::channel(1024).0,
             anchoring: tokio::sync::Mutex::new(()),
             public_rpc,
+            coalition_at: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -414,8 +417,9 @@ async fn upload_candidate(State(state): State<Shared>, headers: HeaderMap, body:
     }
     let limit = state.policy.max_bytes.min(state.vault.max_bytes());
     let bytes = read_body(&state, &account, ACTION, body, limit).await?;
-    let hash = tclearn_oracle::evaluate::model_hash(&bytes);
     if let Err(refusal) = check_model(&state, &bytes).await? {
+        // Hashed here only to name the refused object in the log: the vault hashes what it stores.
+        let hash = tclearn_oracle::evaluate::model_hash(&bytes);
         return Err(state.refuse(Some(&account), ACTION, Some(&hash), HttpError::Refused(format!("the model checks refuse it: {refusal}"))));
     }
     store(&state, &account, ACTION, &bytes).await
@@ -549,6 +553,19 @@ async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): P
 #[utoipa::path(get, path = "/api/coalition", responses((status = 200, body = CoalitionView)))]
 async fn coalition(State(state): State<Shared>) -> HttpResult<Json<CoalitionView>> {
     let chain = state.chain();
+    let best = chain.coalition.client().best_hash().await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    if let Some((at, view)) = state.coalition_at.lock().await.as_ref() {
+        if *at == best {
+            return Ok(Json(view.clone()));
+        }
+    }
+    let view = coalition_view(&state, &chain).await?;
+    *state.coalition_at.lock().await = Some((best, view.clone()));
+    Ok(Json(view))
+}
+
+/// The coalition in brief, read from the chain.
+async fn coalition_view(state: &AppState, chain: &Chain) -> HttpResult<CoalitionView> {
     let (c, origin) = (&chain.coalition, chain.origin());
     let (height, open_round, members, spec, params) = tokio::try_join!(
         c.height(&origin),
@@ -562,7 +579,7 @@ async fn coalition(State(state): State<Shared>) -> HttpResult<Json<CoalitionView
         Some(anchors) => Some(anchors.address),
         None => c.audit_anchors(&origin).await?,
     };
-    Ok(Json(CoalitionView {
+    Ok(CoalitionView {
         address: address(&c.address),
         tip: height,
         open_round,
@@ -575,7 +592,7 @@ async fn coalition(State(state): State<Shared>) -> HttpResult<Json<CoalitionView
         quorum: format!("{}/{}", params.quorum.num, params.quorum.den),
         audit_anchors: anchors.as_ref().map(address),
         node_rpc: state.public_rpc.clone(),
-    }))
+    })
 }
 
 fn c_message(state: &AppState, label: &str) -> HttpResult<tclearn_client::CallData> {
@@ -585,7 +602,7 @@ fn c_message(state: &AppState, label: &str) -> HttpResult<tclearn_client::CallDa
 /// Members and their strengths.
 #[utoipa::path(get, path = "/api/members", responses((status = 200, body = Vec<MemberView>)))]
 async fn members(State(state): State<Shared>) -> HttpResult<Json<Vec<MemberView>>> {
-    let members = state.chain().coalition.members(&state.chain().origin()).await?;
+    let members = state.chain().members().await?;
     let strengths = tclearn_client::coalition::rules::strengths(&members);
     Ok(Json(
         members
@@ -707,9 +724,11 @@ pub struct CallRequest {
     pub proposal: Option<u32>,
     /// `vote`: aye or nay.
     pub aye: Option<bool>,
-    /// `propose_action`: `add_member`, `remove_member`, `revert`, `set_audit_anchors`.
+    /// `propose_action`: `add_member`, `remove_member`, `revert`, `set_audit_anchors`,
+    /// `set_hyperparameter`.
     pub action: Option<String>,
-    /// `propose_action`: its argument (an address, or a block index).
+    /// `propose_action`: its argument: an address, a block index, or `name=value` for a
+    /// hyperparameter (`lambda_ppm=950000`, `quorum=2/3`, `epochs=3`, ...).
     pub argument: Option<String>,
 }
 
@@ -719,6 +738,33 @@ fn required<T>(value: Option<T>, name: &str) -> HttpResult<T> {
 
 fn parse_address(text: &str) -> HttpResult<H160> {
     H160::from_str(text.trim_start_matches("0x")).map_err(|_| HttpError::BadRequest(format!("{text:?} is not a 20-byte address")))
+}
+
+/// A hyperparameter change written `name=value`, with the names of [`Hyperparameters`]'s fields.
+pub fn parse_hyperparameter(text: &str) -> HttpResult<Hyperparameter> {
+    let bad = |why: &str| HttpError::BadRequest(format!("{text:?}: {why}"));
+    let (name, value) = text.split_once('=').ok_or_else(|| bad("expected name=value"))?;
+    let (name, value) = (name.trim(), value.trim());
+    let int = || value.parse::<u64>().map_err(|_| bad("not a whole number"));
+    let small = || int().and_then(|v| u32::try_from(v).map_err(|_| bad("too large")));
+    Ok(match name {
+        "lambda_ppm" => Hyperparameter::Lambda(small()?),
+        "validators_per_round" => Hyperparameter::ValidatorsPerRound(small()?),
+        "quorum" => {
+            let (num, den) = value.split_once('/').ok_or_else(|| bad("a quorum is num/den"))?;
+            let part = |p: &str| p.trim().parse::<u32>().map_err(|_| bad("a quorum is num/den"));
+            Hyperparameter::Quorum(Fraction { num: part(num)?, den: part(den)? })
+        }
+        "commit_timeout" => Hyperparameter::CommitTimeout(small()?),
+        "reveal_timeout" => Hyperparameter::RevealTimeout(small()?),
+        "seal_timeout" => Hyperparameter::SealTimeout(small()?),
+        "attest_timeout" => Hyperparameter::AttestTimeout(small()?),
+        "min_batch_size" => Hyperparameter::MinBatchSize(int()?),
+        "learning_rate_e9" => Hyperparameter::LearningRate(int()?),
+        "epochs" => Hyperparameter::Epochs(small()?),
+        "batch_size" => Hyperparameter::BatchSize(small()?),
+        _ => return Err(bad("unknown hyperparameter")),
+    })
 }
 
 /// The call data of `message` with `request`'s arguments.
@@ -748,6 +794,7 @@ pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpR
                 "remove_member" => Action::RemoveMember(parse_address(&argument)?),
                 "revert" => Action::Revert(argument.parse().map_err(|_| HttpError::BadRequest("revert takes a block index".into()))?),
                 "set_audit_anchors" => Action::SetAuditAnchors(Some(parse_address(&argument)?)),
+                "set_hyperparameter" => Action::SetHyperparameter(parse_hyperparameter(&argument)?),
                 other => return Err(HttpError::BadRequest(format!("unknown action {other:?}"))),
             };
             Ok(data?.arg(&action))
@@ -877,5 +924,20 @@ async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     match prometheus::TextEncoder::new().encode_utf8(&families, &mut text) {
         Ok(()) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => HttpError::Internal(e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hyperparameter_changes_read_as_name_equals_value() {
+        assert_eq!(parse_hyperparameter("lambda_ppm=950000").unwrap(), Hyperparameter::Lambda(950_000));
+        assert_eq!(parse_hyperparameter(" quorum = 3/4 ").unwrap(), Hyperparameter::Quorum(Fraction { num: 3, den: 4 }));
+        assert_eq!(parse_hyperparameter("learning_rate_e9=5000000").unwrap(), Hyperparameter::LearningRate(5_000_000));
+        for bad in ["lambda_ppm", "lambda=1", "epochs=-1", "epochs=99999999999", "quorum=2", "quorum=a/b"] {
+            assert!(matches!(parse_hyperparameter(bad), Err(HttpError::BadRequest(_))), "{bad}");
+        }
     }
 }

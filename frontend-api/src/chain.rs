@@ -9,7 +9,7 @@ use std::{
 };
 use tclearn_client::{
     anchors::AuditAnchors,
-    coalition::{CallError, Coalition, Round},
+    coalition::{CallError, Coalition, Member, Round},
     AccountId32, Client, ContractMetadata, Keypair, H160, H256,
 };
 
@@ -68,6 +68,9 @@ pub struct Chain {
     pub anchors: Option<AuditAnchors>,
     /// Rounds known to exist: `0..known_rounds`.
     known_rounds: AtomicU64,
+    /// The members as of a best block: every request asks who is a member, and a contract read
+    /// costs tens of milliseconds on the node, so one read per block serves them all.
+    members_at: tokio::sync::Mutex<Option<(H256, std::sync::Arc<Vec<Member>>)>>,
     /// Where and how to connect again.
     rpc: String,
     submit_timeout: Duration,
@@ -90,6 +93,7 @@ impl Chain {
             operator,
             anchors: None,
             known_rounds: AtomicU64::new(0),
+            members_at: tokio::sync::Mutex::new(None),
             rpc: rpc.to_string(),
             submit_timeout,
             coalition_metadata,
@@ -118,9 +122,23 @@ impl Chain {
         self.operator.account_id()
     }
 
-    /// Whether `address` is a member.
+    /// The members at the best block (read once per best block).
+    pub async fn members(&self) -> Result<std::sync::Arc<Vec<Member>>, ChainError> {
+        let best = self.coalition.client().best_hash().await?;
+        if let Some((at, members)) = self.members_at.lock().await.as_ref() {
+            if *at == best {
+                return Ok(members.clone());
+            }
+        }
+        // Read at the best block or a later one: never older than what `best` names.
+        let members = std::sync::Arc::new(self.coalition.members(&self.origin()).await?);
+        *self.members_at.lock().await = Some((best, members.clone()));
+        Ok(members)
+    }
+
+    /// Whether `address` is a member at the best block.
     pub async fn is_member(&self, address: &H160) -> Result<bool, ChainError> {
-        Ok(self.coalition.members(&self.origin()).await?.iter().any(|member| &member.account == address))
+        Ok(self.members().await?.iter().any(|member| &member.account == address))
     }
 
     /// Round `id`.

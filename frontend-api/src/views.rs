@@ -76,7 +76,7 @@ pub struct StoredObject {
 }
 
 /// The coalition in brief.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CoalitionView {
     /// The contract.
     pub address: String,

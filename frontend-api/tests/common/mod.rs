@@ -59,15 +59,25 @@ pub async fn scene_of(founders: &[&str]) -> Scene {
 }
 
 pub fn config(scene: &Scene, data_dir: PathBuf, token_ttl: u64, anchors: Option<H160>) -> Config {
+    let mut config = base_config(&scene.node, scene.coalition.address, scene.dir.path().join("genesis.json"), data_dir);
+    config.token_ttl = token_ttl;
+    config.anchors_metadata = anchors.map(|_| artifacts_dir().join("audit_anchors.json"));
+    config.audit_anchors = anchors;
+    config
+}
+
+/// The API of the coalition at `coalition` on `node`, on `127.0.0.1:0`, reading the chain as
+/// Alice, with small limits (a 1 MiB vault object) and no anchoring.
+pub fn base_config(node: &Node, coalition: H160, genesis: PathBuf, data_dir: PathBuf) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        rpc: scene.node.rpc_url.clone(),
-        coalition: scene.coalition.address,
+        rpc: node.rpc_url.clone(),
+        coalition,
         metadata: artifacts_dir().join("coalition.json"),
-        anchors_metadata: anchors.map(|_| artifacts_dir().join("audit_anchors.json")),
-        audit_anchors: anchors,
+        anchors_metadata: None,
+        audit_anchors: None,
         suri: tclearn_api::config::Secret("//Alice".into()),
-        genesis: scene.dir.path().join("genesis.json"),
+        genesis,
         data_dir,
         vault_store: None,
         vault_options: Vec::new(),
@@ -75,7 +85,7 @@ pub fn config(scene: &Scene, data_dir: PathBuf, token_ttl: u64, anchors: Option<
         vault_key: None,
         vault_max_bytes: 1 << 20,
         challenge_ttl: 60,
-        token_ttl,
+        token_ttl: 600,
         anchor_every: 0,
         max_json_bytes: 64 << 10,
         submit_timeout: 30,

@@ -257,6 +257,12 @@ impl Client {
         Ok((hash, contract_events(events.iter())?))
     }
 
+    /// The best block's hash.
+    pub async fn best_hash(&self) -> Result<H256> {
+        let best = self.rpc.chain_get_block_hash(None).await.map_err(Error::rpc)?;
+        best.ok_or_else(|| Error::Rpc("no best block".into()))
+    }
+
     async fn at_best(
         &self,
     ) -> Result<subxt::client::ClientAtBlock<PolkadotConfig, subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>>>

@@ -5,6 +5,7 @@
 #   $TCLEARN_CACHE/target            the root workspace (node, runtime, client, tests)
 #   $TCLEARN_CACHE/contracts-target  the contracts workspace
 #   $TCLEARN_CACHE/api-target        the members' API workspace (frontend-api)
+#   $TCLEARN_CACHE/member-target     the member's workspace (member: CLI, trainer, accountant)
 #   $TCLEARN_CACHE/artifacts         built contracts: <name>.contract / .polkavm / .json
 #   $TCLEARN_CACHE/tools             pinned tools (cargo-contract)
 #   $TCLEARN_CACHE/onnxruntime       the ONNX Runtime library from the PyPI wheel
@@ -18,6 +19,7 @@ export TCLEARN_ARTIFACTS="${TCLEARN_ARTIFACTS:-$TCLEARN_CACHE/artifacts}"
 export TCLEARN_TOOLS="$TCLEARN_CACHE/tools"
 export TCLEARN_NODE="${TCLEARN_NODE:-$CARGO_TARGET_DIR/release/tclearn-node}"
 export TCLEARN_API_TARGET="${TCLEARN_API_TARGET:-$TCLEARN_CACHE/api-target}"
+export TCLEARN_MEMBER_TARGET="${TCLEARN_MEMBER_TARGET:-$TCLEARN_CACHE/member-target}"
 # The members' API (frontend-api, a workspace of its own), as the end-to-end tests start it.
 export TCLEARN_API_BIN="${TCLEARN_API_BIN:-$TCLEARN_API_TARGET/debug/tclearn-api}"
 export TCLEARN_MOTO_SERVER="${TCLEARN_MOTO_SERVER:-$TCLEARN_CACHE/moto-venv/bin/moto_server}"

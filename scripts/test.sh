@@ -9,6 +9,8 @@ log "contract unit tests"
 CARGO_TARGET_DIR="$TCLEARN_CONTRACTS_TARGET" cargo test --locked --manifest-path contracts/Cargo.toml
 log "members' API tests (frontend-api, a workspace of its own; it also builds the tclearn-api the end-to-end tests start)"
 CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo test --locked --manifest-path frontend-api/Cargo.toml
+log "member tests (member, a workspace of its own)"
+CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo test --locked --manifest-path member/Cargo.toml
 log "workspace tests (unit and end-to-end)"
 cargo test --release --locked --workspace
 log "all tests passed"

@@ -602,13 +602,25 @@ fn c_message(state: &AppState, label: &str) -> HttpResult<tclearn_client::CallDa
 /// Members and their strengths.
 #[utoipa::path(get, path = "/api/members", responses((status = 200, body = Vec<MemberView>)))]
 async fn members(State(state): State<Shared>) -> HttpResult<Json<Vec<MemberView>>> {
-    let members = state.chain().members().await?;
+    let chain = state.chain();
+    let members = chain.members().await?;
     let strengths = tclearn_client::coalition::rules::strengths(&members);
+    let origin = chain.origin();
+    let (height, spec) = tokio::try_join!(chain.coalition.height(&origin), chain.coalition.evaluation_spec(&origin))?;
+    let blocks = futures::future::try_join_all((0..=height).map(|index| chain.coalition.block(&origin, index))).await?;
+    let blocks: Vec<_> = blocks.into_iter().flatten().collect();
+    let shares = tclearn_client::coalition::contributions(&blocks, spec.higher_is_better);
+    let share = |member: &H160| shares.iter().find(|(m, _)| m == member).map_or(0, |(_, gain)| *gain);
     Ok(Json(
         members
             .iter()
             .zip(strengths)
-            .map(|(m, (_, strength))| MemberView { address: address(&m.account), samples: m.samples, strength })
+            .map(|(m, (_, strength))| MemberView {
+                address: address(&m.account),
+                samples: m.samples,
+                strength,
+                contribution: share(&m.account),
+            })
             .collect(),
     ))
 }

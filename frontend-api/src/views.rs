@@ -114,6 +114,9 @@ pub struct MemberView {
     /// Its strength `S_i` in the contract's fixed point (`STRENGTH_ONE` = 1.0; the strengths
     /// sum to 2.0).
     pub strength: u64,
+    /// Its share of the model's improvement: the metric gains (fixed point) of the blocks it
+    /// contributed ([`tclearn_client::coalition::contributions`]).
+    pub contribution: i64,
 }
 
 /// A block of the model chain.

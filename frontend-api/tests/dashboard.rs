@@ -102,6 +102,13 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
     let anchored = api.http.post(format!("{}/api/audit/anchor", api.url)).bearer_auth(&token).send().await.unwrap();
     assert!(anchored.status().is_success());
     assert_eq!(api.get("/").await.0, reqwest::StatusCode::OK, "the page is served");
+    // Each member's contribution: the gains of its blocks (0.80 -> 0.84 -> 0.87).
+    let (_, members) = api.get("/api/members").await;
+    let contribution = |key: &Keypair| {
+        let address = format!("{:#x}", key.address());
+        members.as_array().unwrap().iter().find(|m| m["address"] == address.as_str()).and_then(|m| m["contribution"].as_i64())
+    };
+    assert_eq!((contribution(&bob), contribution(&dave), contribution(&alice)), (Some(40_000), Some(30_000), Some(0)));
 
     // The browser.
     let web = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web"));

@@ -32,20 +32,6 @@ async function post(path, body) {
   return answer;
 }
 
-// Each member's share of the model's improvement: the sum of the metric gains of the blocks it
-// contributed (a gain is measured against the block before; a revert, with no contributor,
-// counts for nobody, and the next block's gain is measured from the reverted state).
-export function contributions(blocks, higherIsBetter) {
-  const gains = new Map();
-  for (let i = 1; i < blocks.length; i += 1) {
-    const { contributor, performance } = blocks[i];
-    if (!contributor) continue;
-    const gain = (performance - blocks[i - 1].performance) * (higherIsBetter ? 1 : -1);
-    gains.set(contributor, (gains.get(contributor) || 0) + gain);
-  }
-  return gains;
-}
-
 function chart(blocks) {
   const width = 440;
   const height = 180;
@@ -75,10 +61,10 @@ async function renderChain() {
   $('chart').innerHTML = chart(blocks);
   $('blocks').innerHTML = '<tr><th>block</th><th>contributor</th><th>metric</th><th>samples</th><th>hash</th></tr>' +
     blocks.map((b) => `<tr><td>${b.index}</td><td>${b.contributor ? short(b.contributor) : (b.index ? 'revert' : 'genesis')}</td><td>${metric(b.performance)}</td><td>${b.samples}</td><td><code>${short(b.hash)}</code></td></tr>`).join('');
+  // Contribution: the metric gains of the blocks each member contributed (the API's rule).
   const members = await get('/api/members');
-  const gains = contributions(blocks, coalition.higher_is_better);
   $('members').innerHTML = '<tr><th>member</th><th>samples</th><th>strength</th><th>contribution</th></tr>' +
-    members.map((m) => `<tr><td><code>${short(m.address)}</code></td><td>${m.samples}</td><td>${(m.strength / STRENGTH_ONE).toFixed(3)}</td><td>${metric(gains.get(m.address) || 0)}</td></tr>`).join('');
+    members.map((m) => `<tr><td><code>${short(m.address)}</code></td><td>${m.samples}</td><td>${(m.strength / STRENGTH_ONE).toFixed(3)}</td><td class="contribution">${metric(m.contribution)}</td></tr>`).join('');
 }
 
 async function renderRound() {

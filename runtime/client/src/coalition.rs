@@ -301,6 +301,26 @@ impl Coalition {
 
 /// A revert carries the message's `Result<Result<T, CoalitionError>, LangError>`, which for any
 /// `T` encodes an error as `0x00 0x01 error`: surface the contract's own error.
+/// Each contributor's share of the model's improvement: the sum of the metric gains of the
+/// blocks it contributed, each measured against the block before it (so a revert, which has no
+/// contributor, counts for nobody, and the next block's gain is measured from the reverted
+/// state). A gain is positive when the metric improved (`higher_is_better` says which way).
+/// Contributors in order of their first block.
+pub fn contributions(blocks: &[ModelBlock], higher_is_better: bool) -> Vec<(H160, i64)> {
+    let mut shares: Vec<(H160, i64)> = Vec::new();
+    for pair in blocks.windows(2) {
+        let [previous, block] = pair else { continue };
+        let Some(contributor) = block.contributor else { continue };
+        let change = block.performance.saturating_sub(previous.performance);
+        let gain = if higher_is_better { change } else { change.saturating_neg() };
+        match shares.iter_mut().find(|(member, _)| *member == contributor) {
+            Some((_, total)) => *total = total.saturating_add(gain),
+            None => shares.push((contributor, gain)),
+        }
+    }
+    shares
+}
+
 fn refusal(error: Error) -> CallError {
     let contract_error = match &error {
         Error::Reverted { data, .. } => match data.as_slice() {
@@ -325,6 +345,30 @@ mod tests {
         assert!(matches!(error, CallError::Contract(CoalitionError::StaleParent)), "{error}");
         let other = refusal(Error::Rpc("down".into()));
         assert!(matches!(other, CallError::Client(Error::Rpc(_))));
+    }
+
+    #[test]
+    fn contributions_sum_each_members_gains_and_reverts_count_for_nobody() {
+        let (alice, bob) = (H160::repeat_byte(1), H160::repeat_byte(2));
+        let block = |index: u32, contributor: Option<H160>, performance: i64| ModelBlock {
+            index,
+            timestamp: 0,
+            previous_hash: H256::zero(),
+            parameter_hash: H256::zero(),
+            vault_ref: Vec::new(),
+            contributor,
+            samples: 0,
+            strengths_hash: H256::zero(),
+            performance,
+            round: None,
+            block_hash: H256::zero(),
+        };
+        // 0.80 -> Alice 0.84 -> Bob 0.86 -> revert to 0.84 -> Alice 0.85.
+        let chain = [block(0, None, 800_000), block(1, Some(alice), 840_000), block(2, Some(bob), 860_000), block(3, None, 840_000), block(4, Some(alice), 850_000)];
+        assert_eq!(contributions(&chain, true), vec![(alice, 50_000), (bob, 20_000)]);
+        // For an error metric, lower is better: the same numbers are losses.
+        assert_eq!(contributions(&chain, false), vec![(alice, -50_000), (bob, -20_000)]);
+        assert!(contributions(&chain[..1], true).is_empty());
     }
 
     #[test]

@@ -1,0 +1,9 @@
+//! # tclearn-member
+//!
+//! The members' side of TCLearn, on each member's own machine: what a hospital runs to train on
+//! its data and take part in its coalition.
+//!
+//! So far: [`privacy`], the Rényi-DP accountant of DP-SGD (what a training run spends, as
+//! epsilon at a given delta).
+
+pub mod privacy;

@@ -3,9 +3,10 @@
 //! The members' side of TCLearn, on each member's own machine: what a hospital runs to train on
 //! its data and take part in its coalition.
 //!
-//! So far: [`dp_sgd`], DP-SGD's privacy step (Poisson sampling, per-example clipping, Gaussian
+//! So far: [`data_ids`], the anonymised data IDs a proposal lists; [`dp_sgd`], DP-SGD's privacy step (Poisson sampling, per-example clipping, Gaussian
 //! noise), and [`privacy`], the Rényi-DP accountant of DP-SGD (what a training run spends, as
 //! epsilon at a given delta).
 
+pub mod data_ids;
 pub mod dp_sgd;
 pub mod privacy;

@@ -827,15 +827,10 @@ async fn call(State(state): State<Shared>, headers: HeaderMap, Path(message): Pa
     let chain = state.chain();
     let client = chain.coalition.client();
     let contract = chain.coalition.address;
-    let dry_run = client.dry_run_call(&account, contract, &data, 0).await.map_err(|e| match &e {
-        tclearn_client::Error::Reverted { data, .. } => match data.as_slice() {
-            [0, 1, rest @ ..] => match <CoalitionError as codec::Decode>::decode(&mut &rest[..]) {
-                Ok(error) => HttpError::Refused(format!("the coalition refuses: {error:?}")),
-                Err(_) => HttpError::Refused("the coalition refuses this call".into()),
-            },
-            _ => HttpError::Refused("the coalition refuses this call".into()),
-        },
-        _ => HttpError::Chain(e.to_string()),
+    let dry_run = client.dry_run_call(&account, contract, &data, 0).await.map_err(|e| match e.contract_error::<CoalitionError>() {
+        Some(error) => HttpError::Refused(format!("the coalition refuses: {error:?}")),
+        None if matches!(e, tclearn_client::Error::Reverted { .. }) => HttpError::Refused("the coalition refuses this call".into()),
+        None => HttpError::Chain(e.to_string()),
     })?;
     let (weight, deposit) = client.limits_for(&dry_run);
     let needs_mapping = !client.is_mapped(&account).await.map_err(|e| HttpError::Chain(e.to_string()))?;

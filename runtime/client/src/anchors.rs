@@ -92,15 +92,8 @@ impl AuditAnchors {
         log_length: u64,
     ) -> Result<(u64, CallOutcome), AnchorsCallError> {
         let data = self.metadata.message("anchor")?.call().arg(&root).arg(&log_length);
-        let outcome = self.client.call(operator, self.address, data, 0).await.map_err(|error| match &error {
-            // A reverted message's data: `Ok(Err(error))` of the message's `Result`.
-            Error::Reverted { data, .. } => match data.as_slice() {
-                [0, 1, rest @ ..] => AnchorError::decode(&mut &rest[..])
-                    .map(AnchorsCallError::Contract)
-                    .unwrap_or(AnchorsCallError::Client(error)),
-                _ => AnchorsCallError::Client(error),
-            },
-            _ => AnchorsCallError::Client(error),
+        let outcome = self.client.call(operator, self.address, data, 0).await.map_err(|error| {
+            error.contract_error::<AnchorError>().map_or(AnchorsCallError::Client(error), AnchorsCallError::Contract)
         })?;
         let index = outcome.decode::<Result<u64, AnchorError>>()?.map_err(AnchorsCallError::Contract)?;
         Ok((index, outcome))

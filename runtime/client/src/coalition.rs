@@ -322,14 +322,7 @@ pub fn contributions(blocks: &[ModelBlock], higher_is_better: bool) -> Vec<(H160
 }
 
 fn refusal(error: Error) -> CallError {
-    let contract_error = match &error {
-        Error::Reverted { data, .. } => match data.as_slice() {
-            [0, 1, rest @ ..] => CoalitionError::decode(&mut &rest[..]).ok(),
-            _ => None,
-        },
-        _ => None,
-    };
-    contract_error.map_or(CallError::Client(error), CallError::Contract)
+    error.contract_error::<CoalitionError>().map_or(CallError::Client(error), CallError::Contract)
 }
 
 #[cfg(test)]

@@ -67,6 +67,18 @@ pub enum Error {
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 impl Error {
+    /// The contract's own error, if this is a revert of a message returning `Result<T, E>`: its
+    /// revert data is the message's `Ok(Err(error))`.
+    pub fn contract_error<E: codec::Decode>(&self) -> Option<E> {
+        match self {
+            Error::Reverted { data, .. } => match data.as_slice() {
+                [0, 1, rest @ ..] => E::decode(&mut &rest[..]).ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     pub(crate) fn rpc(error: impl std::fmt::Display) -> Self {
         Self::Rpc(error.to_string())
     }

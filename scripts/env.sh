@@ -4,8 +4,9 @@
 # (a fresh clone on the same machine) reuse it:
 #   $TCLEARN_CACHE/target            the root workspace (node, runtime, client, tests)
 #   $TCLEARN_CACHE/contracts-target  the contracts workspace
-#   $TCLEARN_CACHE/api-target        the members' API workspace (frontend-api)
-#   $TCLEARN_CACHE/member-target     the member's workspace (member: CLI, trainer, accountant)
+#   $TCLEARN_CACHE/api-target        the members' API workspace (frontend-api), and the member's
+#                                    (member: CLI, trainer, accountant), which builds on the API's
+#                                    client and so shares its built dependencies
 #   $TCLEARN_CACHE/artifacts         built contracts: <name>.contract / .polkavm / .json
 #   $TCLEARN_CACHE/tools             pinned tools (cargo-contract)
 #   $TCLEARN_CACHE/onnxruntime       the ONNX Runtime library from the PyPI wheel
@@ -19,7 +20,9 @@ export TCLEARN_ARTIFACTS="${TCLEARN_ARTIFACTS:-$TCLEARN_CACHE/artifacts}"
 export TCLEARN_TOOLS="$TCLEARN_CACHE/tools"
 export TCLEARN_NODE="${TCLEARN_NODE:-$CARGO_TARGET_DIR/release/tclearn-node}"
 export TCLEARN_API_TARGET="${TCLEARN_API_TARGET:-$TCLEARN_CACHE/api-target}"
-export TCLEARN_MEMBER_TARGET="${TCLEARN_MEMBER_TARGET:-$TCLEARN_CACHE/member-target}"
+export TCLEARN_MEMBER_TARGET="${TCLEARN_MEMBER_TARGET:-$TCLEARN_API_TARGET}"
+# The member's command line, as the demo and the end-to-end tests run it.
+export TCLEARN_BIN="${TCLEARN_BIN:-$TCLEARN_MEMBER_TARGET/debug/tclearn}"
 # The members' API (frontend-api, a workspace of its own), as the end-to-end tests start it.
 export TCLEARN_API_BIN="${TCLEARN_API_BIN:-$TCLEARN_API_TARGET/debug/tclearn-api}"
 export TCLEARN_MOTO_SERVER="${TCLEARN_MOTO_SERVER:-$TCLEARN_CACHE/moto-venv/bin/moto_server}"

@@ -19,7 +19,9 @@
 //! 4. **Propose**: a member proposes a candidate on the tip (its parent must be the tip), with its
 //!    vault reference, sample count (>= the minimum batch size) and one anonymised ID per training
 //!    sample (32-byte keyed hashes); an ID used by an appended block, or parameters equal to an
-//!    appended block's, are refused. **One round is open at a time**, no queue: a queued candidate
+//!    appended block's, are refused. It declares the differential privacy `(epsilon, delta)` its
+//!    training spent; the proposer's spends add up (`rules::spend_privacy`) and may not pass
+//!    the coalition's `privacy_budget`, a hyperparameter governance sets. **One round is open at a time**, no queue: a queued candidate
 //!    would be evaluated against a tip that changes under it.
 //! 5. **Draw**: the round waits in `Drawing` until `DRAW_DELAY` blocks after the proposal; the
 //!    first `advance` after that draws `min(k, N - 1)` validators, never the proposer, without
@@ -84,6 +86,10 @@
 //!   to a block already on the chain are refused, so re-proposing the tip earns nothing. Keyed
 //!   IDs from a coalition secret and audits of the vault's training data are the remedies off
 //!   chain.
+//! - **Privacy spends** are declared by the proposer: the chain cannot check how a candidate was
+//!   trained. The budget stops a member whose own accountant says it has spent enough (an
+//!   honest mistake, an automated trainer run once too often), not one that declares less than
+//!   it spent; the spend is on chain (`RoundOpened`) for an audit of the member's training.
 //!
 //! ## Invariants
 //! - The model chain is append-only; block `i + 1` carries block `i`'s hash.
@@ -95,7 +101,7 @@
 //! - No message panics on input: no indexing, no unchecked arithmetic, no unwrap.
 //!
 //! ## Storage a round leaves behind
-//! The round record (at most 265 bytes), its validators (at most 322), its candidate reference
+//! The round record (at most 299 bytes), its validators (at most 322), its candidate reference
 //! (at most 130), one ballot per validator that acted (at most 164 each) and, if sealed, the
 //! seal (at most 222); an appended round also one 8-byte entry per data ID. A proposal writes an
 //! entry per data ID (its claim, paid by the proposer) and keeps its IDs in chunks of 12 while the
@@ -127,7 +133,7 @@ pub mod coalition {
     use crate::{events::*, storage::Stored, HostKeccak};
     use coalition_types::{
         hashing, rules, Action, Ballot, BlockHeader, EvaluationSpec, Failure, Genesis, GovernanceParams,
-        Hyperparameters, LocalTestSet, Member, ModelBlock, Phase, Proposal, ProposalStatus, Report, Round, Seal,
+        Hyperparameters, LocalTestSet, Member, ModelBlock, Phase, PrivacySpend, Proposal, ProposalStatus, Report, Round, Seal,
         DATA_IDS_PER_CHUNK, DRAW_DELAY, MAX_DATA_IDS, MAX_LOCAL_SET, MAX_MEMBERS,
         MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VAULT_REF,
     };
@@ -441,6 +447,8 @@ pub mod coalition {
         /// - `BatchTooSmall`, `TooManyDataIds`, `DataIdCountMismatch`, `DuplicateDataId`,
         ///   `DataIdUsed`: the sample count and data IDs.
         /// - `NoEligibleValidators`: no other member can validate.
+        /// - `PrivacyBudgetExceeded`: `privacy` would take the proposer past the budget, or is
+        ///   `None` while a budget is set.
         #[ink(message)]
         pub fn propose(
             &mut self,
@@ -449,9 +457,10 @@ pub mod coalition {
             vault_ref: Vec<u8>,
             samples: u64,
             data_ids: Vec<H256>,
+            privacy: Option<PrivacySpend>,
         ) -> Result<u64> {
             let proposer = self.env().caller();
-            self.ensure_member(&proposer)?;
+            let (slot, mut member) = self.ensure_member_slot(&proposer)?;
             self.ensure_no_open_round()?;
             self.ensure_no_pending_governance()?;
             if parent != self.height {
@@ -474,6 +483,7 @@ pub mod coalition {
             if self.member_count < 2 {
                 return Err(Error::NoEligibleValidators);
             }
+            member.privacy_spent = rules::spend_privacy(member.privacy_spent, privacy, self.params.0.privacy_budget)?;
 
             let id = self.next_round;
             let next_round = id.checked_add(1).ok_or(Error::Overflow)?;
@@ -487,6 +497,7 @@ pub mod coalition {
                 parent_hash: tip.block_hash,
                 candidate,
                 samples,
+                privacy,
                 opened_at: now,
                 validators: 0,
                 seed: H256::zero(),
@@ -511,11 +522,21 @@ pub mod coalition {
             for (chunk, ids) in (0u32..).zip(data_ids.chunks(DATA_IDS_PER_CHUNK as usize)) {
                 self.open_data_ids.insert(chunk, &ids.to_vec());
             }
+            self.members.insert(slot, &Stored(member));
             self.rounds.insert(id, &Stored(round));
             self.candidate_refs.insert(id, &vault_ref);
             self.open_round = Some(id);
             self.next_round = next_round;
-            self.env().emit_event(RoundOpened { round: id, proposer, candidate, parent, vault_ref, samples, draw_block });
+            self.env().emit_event(RoundOpened {
+                round: id,
+                proposer,
+                candidate,
+                parent,
+                vault_ref,
+                samples,
+                privacy,
+                draw_block,
+            });
             Ok(id)
         }
 
@@ -851,6 +872,13 @@ pub mod coalition {
             }
         }
 
+        /// A member's slot and record.
+        fn ensure_member_slot(&self, account: &Address) -> Result<(u32, Member)> {
+            let slot = self.member_slots.get(account).ok_or(Error::NotMember)?;
+            let member = self.members.get(slot).ok_or(Error::NotMember)?;
+            Ok((slot, member.0))
+        }
+
         fn ensure_no_open_round(&self) -> Result<()> {
             match self.open_round {
                 Some(_) => Err(Error::RoundOpen),
@@ -985,7 +1013,7 @@ pub mod coalition {
         fn add_member(&mut self, account: Address) -> Result<()> {
             let slot = self.member_count;
             self.member_count = slot.checked_add(1).ok_or(Error::Overflow)?;
-            self.members.insert(slot, &Stored(Member { account, samples: 0 }));
+            self.members.insert(slot, &Stored(Member { account, samples: 0, privacy_spent: PrivacySpend::default() }));
             self.member_slots.insert(account, &slot);
             self.env().emit_event(MemberAdded { member: account });
             Ok(())

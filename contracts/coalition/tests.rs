@@ -7,7 +7,7 @@ use coalition_types::{
     hashing::{self, Keccak, NativeKeccak},
     rules::{self, STRENGTH_ONE},
     Action, Ballot, BlockHeader, Deviation, EvaluationSpec, Failure, Fraction, Genesis, GovernanceParams,
-    Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase, Proposal,
+    Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase, PrivacySpend, Proposal,
     ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal, Verdict, DRAW_DELAY,
     INPUT_BUFFER, MAX_DATA_IDS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_STORAGE_VALUE, MAX_VALIDATORS, MAX_VAULT_REF,
 };
@@ -34,6 +34,7 @@ fn params() -> Hyperparameters {
         learning_rate_e9: 10_000_000,
         epochs: 1,
         batch_size: 32,
+        privacy_budget: None,
     }
 }
 
@@ -106,7 +107,9 @@ const CANDIDATE: H256 = H256([0xD0; 32]);
 fn propose_candidate(contract: &mut Coalition, seed: u8, candidate: H256) -> u64 {
     as_caller(accounts().alice);
     let parent = contract.height();
-    contract.propose(parent, candidate, b"vault://candidate".to_vec(), 4, ids(seed, 4)).expect("a valid proposal")
+    contract
+        .propose(parent, candidate, b"vault://candidate".to_vec(), 4, ids(seed, 4), None)
+        .expect("a valid proposal")
 }
 
 /// Past the draw block, draw the validators.
@@ -230,36 +233,37 @@ fn proposals_are_checked_before_a_round_opens() {
     let a = accounts();
     let vault = b"vault://c".to_vec();
     as_caller(a.eve);
-    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 4)), Err(Error::NotMember));
+    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 4), None), Err(Error::NotMember));
     as_caller(a.alice);
-    assert_eq!(contract.propose(1, CANDIDATE, vault.clone(), 4, ids(1, 4)), Err(Error::StaleParent));
-    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 1, ids(1, 1)), Err(Error::BatchTooSmall));
-    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 3)), Err(Error::DataIdCountMismatch));
+    assert_eq!(contract.propose(1, CANDIDATE, vault.clone(), 4, ids(1, 4), None), Err(Error::StaleParent));
+    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 1, ids(1, 1), None), Err(Error::BatchTooSmall));
+    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 3), None), Err(Error::DataIdCountMismatch));
     let mut duplicated = ids(1, 3);
     duplicated.push(duplicated[0]);
-    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, duplicated), Err(Error::DuplicateDataId));
+    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, duplicated, None), Err(Error::DuplicateDataId));
     let too_many: Vec<H256> = (0..=MAX_DATA_IDS).map(|i| H256::from_low_u64_be(i.into())).collect();
     let n = too_many.len() as u64;
-    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), n, too_many), Err(Error::TooManyDataIds));
-    assert_eq!(contract.propose(0, CANDIDATE, vec![], 4, ids(1, 4)), Err(Error::InvalidVaultRef));
-    assert_eq!(contract.propose(0, CANDIDATE, vec![0; 129], 4, ids(1, 4)), Err(Error::InvalidVaultRef));
+    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), n, too_many, None), Err(Error::TooManyDataIds));
+    assert_eq!(contract.propose(0, CANDIDATE, vec![], 4, ids(1, 4), None), Err(Error::InvalidVaultRef));
+    assert_eq!(contract.propose(0, CANDIDATE, vec![0; 129], 4, ids(1, 4), None), Err(Error::InvalidVaultRef));
     // Re-proposing the tip's parameters earns nothing.
     let tip = contract.block(0).unwrap().parameter_hash;
-    assert_eq!(contract.propose(0, tip, vault.clone(), 4, ids(1, 4)), Err(Error::KnownParameters));
+    assert_eq!(contract.propose(0, tip, vault.clone(), 4, ids(1, 4), None), Err(Error::KnownParameters));
     assert_eq!(contract.open_round(), None);
     assert!(events::<RoundOpened>().is_empty());
 
     let round = propose(&mut contract, 1);
     as_caller(a.bob);
-    assert_eq!(contract.propose(0, H256::zero(), vault, 4, ids(9, 4)), Err(Error::RoundOpen));
+    assert_eq!(contract.propose(0, H256::zero(), vault, 4, ids(9, 4), None), Err(Error::RoundOpen));
     assert_eq!(contract.open_round(), Some(round.id));
 }
 
 #[test]
 fn the_largest_propose_fits_the_input_buffer() {
-    // Selector, parent, candidate, the longest vault reference, samples, MAX_DATA_IDS IDs.
+    // Selector, parent, candidate, the longest vault reference, samples, MAX_DATA_IDS IDs, a spend.
     let data_ids = vec![H256::zero(); MAX_DATA_IDS as usize];
-    let input = ([0u8; 4], 0u32, H256::zero(), vec![0u8; MAX_VAULT_REF as usize], 0u64, data_ids).encode();
+    let privacy = Some(PrivacySpend { epsilon: u64::MAX, delta: u64::MAX });
+    let input = ([0u8; 4], 0u32, H256::zero(), vec![0u8; MAX_VAULT_REF as usize], 0u64, data_ids, privacy).encode();
     assert!(input.len() <= INPUT_BUFFER, "{} bytes", input.len());
 }
 
@@ -328,7 +332,7 @@ fn k_caps_at_the_eligible_and_a_coalition_of_one_cannot_propose() {
 
     as_caller(a.alice);
     let mut alone = Coalition::new(genesis(vec![a.alice])).unwrap();
-    assert_eq!(alone.propose(0, CANDIDATE, b"v".to_vec(), 4, ids(200, 4)), Err(Error::NoEligibleValidators));
+    assert_eq!(alone.propose(0, CANDIDATE, b"v".to_vec(), 4, ids(200, 4), None), Err(Error::NoEligibleValidators));
 }
 
 #[ink::test]
@@ -383,9 +387,9 @@ fn an_accepted_round_is_sealed_attested_and_appended() {
 
     // Data IDs of an appended block, and its parameters, cannot be used again.
     as_caller(a.bob);
-    assert_eq!(contract.propose(1, H256::zero(), b"v".to_vec(), 4, ids(1, 4)), Err(Error::DataIdUsed));
-    assert_eq!(contract.propose(1, CANDIDATE, b"v".to_vec(), 4, ids(50, 4)), Err(Error::KnownParameters));
-    assert_eq!(contract.propose(0, H256::zero(), b"v".to_vec(), 4, ids(50, 4)), Err(Error::StaleParent));
+    assert_eq!(contract.propose(1, H256::zero(), b"v".to_vec(), 4, ids(1, 4), None), Err(Error::DataIdUsed));
+    assert_eq!(contract.propose(1, CANDIDATE, b"v".to_vec(), 4, ids(50, 4), None), Err(Error::KnownParameters));
+    assert_eq!(contract.propose(0, H256::zero(), b"v".to_vec(), 4, ids(50, 4), None), Err(Error::StaleParent));
 }
 
 #[ink::test]
@@ -681,6 +685,47 @@ fn a_round_whose_every_seal_goes_unattested_fails() {
     assert_eq!(contract.round(round.id).unwrap().phase, Phase::Failed(Failure::NotAttested));
 }
 
+#[ink::test]
+fn a_member_cannot_spend_past_the_privacy_budget() {
+    let mut contract = founded();
+    let a = accounts();
+    let budget = PrivacySpend { epsilon: 3 * PrivacySpend::EPSILON_ONE, delta: 2 * PrivacySpend::DELTA_ONE / 100_000 };
+    let set = Action::SetHyperparameter(Hyperparameter::PrivacyBudget(Some(budget)));
+    let voters = [(a.alice, true), (a.bob, true), (a.charlie, true)];
+    assert_eq!(decide(&mut contract, set, &voters), Ok(ProposalStatus::Enacted));
+    assert_eq!(contract.hyperparameters().privacy_budget, Some(budget));
+
+    // Epsilon 2.0 at delta 1e-5: within the budget, recorded on the round, its event and Alice.
+    let spend = PrivacySpend { epsilon: 2 * PrivacySpend::EPSILON_ONE, delta: PrivacySpend::DELTA_ONE / 100_000 };
+    let vault = b"vault://candidate".to_vec();
+    as_caller(a.alice);
+    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 4), None), Err(Error::PrivacyBudgetExceeded));
+    let id = contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 4), Some(spend)).unwrap();
+    assert_eq!(contract.round(id).unwrap().privacy, Some(spend));
+    assert_eq!(events::<RoundOpened>()[0].privacy, Some(spend));
+    let alice = |c: &Coalition| c.members().into_iter().find(|m| m.account == a.alice).unwrap();
+    assert_eq!(alice(&contract).privacy_spent, spend);
+
+    // The round is rejected: the spend stays (the candidate reached its validators).
+    draw(&mut contract);
+    let round = contract.round(id).unwrap();
+    commit_and_reveal(&mut contract, &round, |_| scores(500_000, 7, 0));
+    assert_eq!(contract.round(id).unwrap().phase, Phase::Rejected(Rejection::Degrades));
+    assert_eq!(alice(&contract).privacy_spent, spend);
+
+    // Another 2.0 would make 4.0 > 3.0: refused, nothing recorded; 1.0 more is exactly the budget.
+    as_caller(a.alice);
+    let refused = contract.propose(0, CANDIDATE, vault.clone(), 4, ids(20, 4), Some(spend));
+    assert_eq!(refused, Err(Error::PrivacyBudgetExceeded));
+    assert_eq!((alice(&contract).privacy_spent, contract.open_round()), (spend, None));
+    let last = PrivacySpend { epsilon: PrivacySpend::EPSILON_ONE, delta: PrivacySpend::DELTA_ONE / 100_000 };
+    contract.propose(0, CANDIDATE, vault.clone(), 4, ids(20, 4), Some(last)).unwrap();
+    assert_eq!(alice(&contract).privacy_spent, budget);
+    // Bob's budget is his own.
+    let bob = contract.members().into_iter().find(|m| m.account == a.bob).unwrap();
+    assert_eq!(bob.privacy_spent, PrivacySpend::default());
+}
+
 /// Propose, let the given members vote, then try to enact after the delay.
 fn decide(contract: &mut Coalition, action: Action, votes: &[(Address, bool)]) -> Result<ProposalStatus> {
     as_caller(votes.first().map_or(accounts().alice, |(v, _)| *v));
@@ -823,7 +868,7 @@ fn a_due_removal_goes_before_any_new_round() {
         contract.vote(removal, aye).unwrap();
     }
     as_caller(a.django);
-    let round = contract.propose(0, CANDIDATE, b"v".to_vec(), 4, ids(1, 4)).unwrap();
+    let round = contract.propose(0, CANDIDATE, b"v".to_vec(), 4, ids(1, 4), None).unwrap();
     advance_blocks(7);
     assert_eq!(contract.enact(removal), Err(Error::RoundOpen));
     assert_eq!(contract.advance(), Ok(Phase::Commit));
@@ -832,7 +877,7 @@ fn a_due_removal_goes_before_any_new_round() {
     assert_eq!(contract.open_round(), None);
     // ... and then no new round opens before it is enacted.
     as_caller(a.django);
-    assert_eq!(contract.propose(0, CANDIDATE, b"v".to_vec(), 4, ids(1, 4)), Err(Error::GovernancePending));
+    assert_eq!(contract.propose(0, CANDIDATE, b"v".to_vec(), 4, ids(1, 4), None), Err(Error::GovernancePending));
     as_caller(a.eve);
     assert_eq!(contract.enact(removal), Ok(ProposalStatus::Enacted));
     assert_eq!(contract.strength_of(a.django), None);
@@ -888,6 +933,8 @@ fn every_stored_value_fits_a_storage_item() {
     let big = Address::from([0xFF; 20]);
     let hash = H256::from([0xFF; 32]);
     let worst_report = report(u64::MAX, hash, scores(i64::MIN, 0xFF, u32::MAX));
+    let most = PrivacySpend { epsilon: u64::MAX, delta: u64::MAX };
+    let worst_params = Hyperparameters { privacy_budget: Some(most), ..params() };
     let round = Round {
         id: u64::MAX,
         proposer: big,
@@ -895,10 +942,11 @@ fn every_stored_value_fits_a_storage_item() {
         parent_hash: hash,
         candidate: hash,
         samples: u64::MAX,
+        privacy: Some(most),
         opened_at: u32::MAX,
         validators: MAX_VALIDATORS,
         seed: hash,
-        params: params(),
+        params: worst_params,
         phase: Phase::Rejected(Rejection::InconsistentPredictions),
         deadline: u32::MAX,
         commits: u32::MAX,
@@ -964,13 +1012,13 @@ fn every_stored_value_fits_a_storage_item() {
         ("Seal", seal.encoded_size()),
         ("Ballot", ballot.encoded_size()),
         ("Proposal", proposal.encoded_size()),
-        ("Member", Member { account: big, samples: u64::MAX }.encoded_size()),
+        ("Member", Member { account: big, samples: u64::MAX, privacy_spent: most }.encoded_size()),
         ("data ID chunk", vec![hash; coalition_types::DATA_IDS_PER_CHUNK as usize].encoded_size()),
         ("open proposals", vec![u32::MAX; coalition_types::MAX_OPEN_PROPOSALS as usize].encoded_size()),
         // The root struct's plain fields (the mappings add nothing to it).
         (
             "root",
-            (spec, params(), governance(), (u32::MAX, u32::MAX, Some(u64::MAX), u64::MAX, u32::MAX), Some(big))
+            (spec, worst_params, governance(), (u32::MAX, u32::MAX, Some(u64::MAX), u64::MAX, u32::MAX), Some(big))
                 .encoded_size() +
                 vec![u32::MAX; coalition_types::MAX_OPEN_PROPOSALS as usize].encoded_size(),
         ),
@@ -979,5 +1027,5 @@ fn every_stored_value_fits_a_storage_item() {
         assert!(size <= MAX_STORAGE_VALUE, "{what}: {size} bytes > {MAX_STORAGE_VALUE}");
     }
     // The sizes the module doc states.
-    assert_eq!((round.encoded_size(), ballot.encoded_size(), seal.encoded_size()), (265, 164, 222));
+    assert_eq!((round.encoded_size(), ballot.encoded_size(), seal.encoded_size()), (299, 164, 222));
 }

@@ -27,7 +27,7 @@ use std::{
 };
 use tclearn_client::{
     account_to_address,
-    coalition::{Action, CallError, CoalitionError, Fraction, Hyperparameter},
+    coalition::{Action, CallError, CoalitionError, Fraction, Hyperparameter, PrivacySpend},
     AccountId32, H160, H256,
 };
 use tclearn_oracle::model::{self, ModelPolicy};
@@ -590,6 +590,11 @@ async fn coalition_view(state: &AppState, chain: &Chain) -> HttpResult<Coalition
         lambda_ppm: params.lambda_ppm,
         validators_per_round: params.validators_per_round,
         quorum: format!("{}/{}", params.quorum.num, params.quorum.den),
+        learning_rate: params.learning_rate_e9 as f64 / 1e9,
+        epochs: params.epochs,
+        batch_size: params.batch_size,
+        min_batch_size: params.min_batch_size,
+        privacy_budget: params.privacy_budget.map(|b| PrivacyView { epsilon: b.epsilon_real(), delta: b.delta_real() }),
         audit_anchors: anchors.as_ref().map(address),
         node_rpc: state.public_rpc.clone(),
     })
@@ -620,6 +625,8 @@ async fn members(State(state): State<Shared>) -> HttpResult<Json<Vec<MemberView>
                 samples: m.samples,
                 strength,
                 contribution: share(&m.account),
+                epsilon_spent: m.privacy_spent.epsilon_real(),
+                delta_spent: m.privacy_spent.delta_real(),
             })
             .collect(),
     ))
@@ -732,6 +739,10 @@ pub struct CallRequest {
     pub samples: Option<u64>,
     /// `propose`: the anonymised data IDs, hex.
     pub data_ids: Option<Vec<String>>,
+    /// `propose`: the differential privacy epsilon the training spent (with `delta`).
+    pub epsilon: Option<f64>,
+    /// `propose`: the delta the training spent (with `epsilon`).
+    pub delta: Option<f64>,
     /// `vote`, `enact`: the proposal.
     pub proposal: Option<u32>,
     /// `vote`: aye or nay.
@@ -775,6 +786,14 @@ pub fn parse_hyperparameter(text: &str) -> HttpResult<Hyperparameter> {
         "learning_rate_e9" => Hyperparameter::LearningRate(int()?),
         "epochs" => Hyperparameter::Epochs(small()?),
         "batch_size" => Hyperparameter::BatchSize(small()?),
+        "privacy_budget" if value == "none" => Hyperparameter::PrivacyBudget(None),
+        "privacy_budget" => {
+            let (epsilon, delta) = value.split_once(',').ok_or_else(|| bad("a privacy budget is epsilon,delta or none"))?;
+            let real = |v: &str| v.trim().parse::<f64>().map_err(|_| bad("a privacy budget is epsilon,delta or none"));
+            let budget = PrivacySpend::from_real(real(epsilon)?, real(delta)?)
+                .ok_or_else(|| bad("epsilon and delta are finite and not negative"))?;
+            Hyperparameter::PrivacyBudget(Some(budget))
+        }
         _ => return Err(bad("unknown hyperparameter")),
     })
 }
@@ -790,12 +809,21 @@ pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpR
                 .iter()
                 .map(|id| parse_hash(id).map(H256::from).ok_or_else(|| HttpError::BadRequest(format!("data id {id:?} is not 32 bytes of hex"))))
                 .collect::<HttpResult<Vec<_>>>()?;
+            let privacy = match (request.epsilon, request.delta) {
+                (None, None) => None,
+                (Some(epsilon), Some(delta)) => Some(
+                    PrivacySpend::from_real(epsilon, delta)
+                        .ok_or_else(|| HttpError::BadRequest("epsilon and delta are finite and not negative".into()))?,
+                ),
+                _ => return Err(HttpError::BadRequest("epsilon and delta go together".into())),
+            };
             Ok(data?
                 .arg(&required(request.parent, "parent")?)
                 .arg(&H256::from(candidate))
                 .arg(&required(request.vault_ref, "vault_ref")?.into_bytes())
                 .arg(&required(request.samples, "samples")?)
-                .arg(&data_ids))
+                .arg(&data_ids)
+                .arg(&privacy))
         }
         "vote" => Ok(data?.arg(&required(request.proposal, "proposal")?).arg(&required(request.aye, "aye")?)),
         "enact" => Ok(data?.arg(&required(request.proposal, "proposal")?)),
@@ -943,7 +971,20 @@ mod tests {
         assert_eq!(parse_hyperparameter("lambda_ppm=950000").unwrap(), Hyperparameter::Lambda(950_000));
         assert_eq!(parse_hyperparameter(" quorum = 3/4 ").unwrap(), Hyperparameter::Quorum(Fraction { num: 3, den: 4 }));
         assert_eq!(parse_hyperparameter("learning_rate_e9=5000000").unwrap(), Hyperparameter::LearningRate(5_000_000));
-        for bad in ["lambda_ppm", "lambda=1", "epochs=-1", "epochs=99999999999", "quorum=2", "quorum=a/b"] {
+        let budget = PrivacySpend { epsilon: 3_500_000, delta: 10_000_000_000 };
+        assert_eq!(parse_hyperparameter("privacy_budget=3.5,1e-5").unwrap(), Hyperparameter::PrivacyBudget(Some(budget)));
+        assert_eq!(parse_hyperparameter("privacy_budget=none").unwrap(), Hyperparameter::PrivacyBudget(None));
+        for bad in [
+            "lambda_ppm",
+            "lambda=1",
+            "epochs=-1",
+            "epochs=99999999999",
+            "quorum=2",
+            "quorum=a/b",
+            "privacy_budget=3",
+            "privacy_budget=-1,1e-5",
+            "privacy_budget=inf,0",
+        ] {
             assert!(matches!(parse_hyperparameter(bad), Err(HttpError::BadRequest(_))), "{bad}");
         }
     }

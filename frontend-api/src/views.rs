@@ -98,10 +98,29 @@ pub struct CoalitionView {
     pub validators_per_round: u32,
     /// The vote a round needs, as `num/den`.
     pub quorum: String,
+    /// Local training's learning rate.
+    pub learning_rate: f64,
+    /// Local training's epochs.
+    pub epochs: u32,
+    /// Local training's batch size.
+    pub batch_size: u32,
+    /// Fewest samples a contribution may have.
+    pub min_batch_size: u64,
+    /// The differential privacy each member may spend in all, if governance set a budget.
+    pub privacy_budget: Option<PrivacyView>,
     /// The audit-anchors contract, if the coalition records one.
     pub audit_anchors: Option<String>,
     /// The node RPC endpoint a browser submits signed calls to.
     pub node_rpc: String,
+}
+
+/// Differential privacy `(epsilon, delta)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PrivacyView {
+    /// Epsilon.
+    pub epsilon: f64,
+    /// Delta.
+    pub delta: f64,
 }
 
 /// A member and its strength `S_i = 1/N + D_i/D`.
@@ -117,6 +136,10 @@ pub struct MemberView {
     /// Its share of the model's improvement: the metric gains (fixed point) of the blocks it
     /// contributed ([`tclearn_client::coalition::contributions`]).
     pub contribution: i64,
+    /// The differential privacy epsilon its proposals declared, summed.
+    pub epsilon_spent: f64,
+    /// The delta its proposals declared, summed.
+    pub delta_spent: f64,
 }
 
 /// A block of the model chain.
@@ -220,6 +243,8 @@ pub struct RoundView {
     pub candidate: String,
     /// Samples it was trained on.
     pub samples: u64,
+    /// The differential privacy its training spent, as the proposer declared it.
+    pub privacy: Option<PrivacyView>,
     /// The phase: drawing, commit, reveal, sealing, attesting, appended, rejected, failed.
     pub phase: String,
     /// Why it was rejected or failed.
@@ -268,6 +293,7 @@ impl RoundView {
             parent: round.parent,
             candidate: hash(&round.candidate),
             samples: round.samples,
+            privacy: round.privacy.map(|p| PrivacyView { epsilon: p.epsilon_real(), delta: p.delta_real() }),
             phase,
             reason,
             deadline: round.deadline,

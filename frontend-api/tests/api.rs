@@ -128,7 +128,7 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     let c = &scene.coalition;
     let alice = Keypair::dev("Alice").unwrap();
     let data_ids: Vec<H256> = (0..2).map(|i| H256::repeat_byte(0x40 + i)).collect();
-    let (round, _) = c.propose(&bob, 0, H256(model_hash(&candidate)), stored["vault_ref"].as_str().unwrap().as_bytes(), 2, &data_ids).await.unwrap();
+    let (round, _) = c.propose(&bob, 0, H256(model_hash(&candidate)), stored["vault_ref"].as_str().unwrap().as_bytes(), 2, &data_ids, None).await.unwrap();
     seal_blocks(c.client(), &alice, DRAW_DELAY + 1).await;
     assert_eq!(c.advance(&alice).await.unwrap().0, Phase::Commit);
     let validators = c.round_validators(&alice.account_id(), round).await.unwrap();

@@ -28,7 +28,7 @@ async fn append_block(c: &Coalition, proposer: &Keypair, candidate: H256, g_metr
     let key_of = |address: H160| keys.iter().find(|k| k.address() == address).unwrap();
     let parent = c.height(&me).await.unwrap();
     let data_ids: Vec<H256> = (0..4).map(|i| H256::repeat_byte(seed.wrapping_mul(8).wrapping_add(i))).collect();
-    let (round, _) = c.propose(proposer, parent, candidate, b"objects/candidate", 4, &data_ids).await.unwrap();
+    let (round, _) = c.propose(proposer, parent, candidate, b"objects/candidate", 4, &data_ids, None).await.unwrap();
     seal_blocks(c.client(), &alice, DRAW_DELAY + 1).await;
     assert_eq!(c.advance(&alice).await.unwrap().0, Phase::Commit);
     let validators = c.round_validators(&me, round).await.unwrap();

@@ -75,7 +75,7 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     let data_ids: Vec<H256> = (0..ids).map(|i| H256::from_low_u64_be(u64::from(i) + 1)).collect();
     let candidate = H256::repeat_byte(1);
     let (round, outcome) =
-        coalition.propose(&alice, 0, candidate, b"vault://candidate", u64::from(ids), &data_ids).await.unwrap();
+        coalition.propose(&alice, 0, candidate, b"vault://candidate", u64::from(ids), &data_ids, None).await.unwrap();
     rows.push(row(format!("propose ({ids} data IDs)"), &outcome));
     // Dry runs see the best block's number; the draw needs one past the draw block.
     seal_blocks(&client, &alice, DRAW_DELAY + 1).await;
@@ -144,7 +144,7 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     // removes its data IDs' claims.
     let data_ids: Vec<H256> = (0..ids).map(|i| H256::from_low_u64_be(u64::from(i) + 1_000_000)).collect();
     let candidate = H256::repeat_byte(2);
-    let (round, _) = coalition.propose(&alice, 1, candidate, b"vault://bad", u64::from(ids), &data_ids).await.unwrap();
+    let (round, _) = coalition.propose(&alice, 1, candidate, b"vault://bad", u64::from(ids), &data_ids, None).await.unwrap();
     seal_blocks(&client, &alice, DRAW_DELAY + 1).await;
     coalition.advance(&alice).await.unwrap();
     let validators = coalition.round_validators(&me, round).await.unwrap();

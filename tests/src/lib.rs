@@ -323,6 +323,7 @@ pub fn test_genesis(k: u32, founders: Vec<H160>) -> Genesis {
             learning_rate_e9: 10_000_000,
             epochs: 1,
             batch_size: 32,
+            privacy_budget: None,
         },
         governance: GovernanceParams {
             voting_period: 100,

@@ -6,7 +6,8 @@
 //!   metric with the right digest): each round ends as the honest validators find, and the liar
 //!   is recorded;
 //! - governance: a hyperparameter change, a member removal (and a second removal of the same
-//!   member that closes as failed instead of blocking governance), a revert.
+//!   member that closes as failed instead of blocking governance), a revert;
+//! - the privacy budget: a proposal that would pass it, or declares no spend, is refused.
 
 use tclearn_client::{
     account_to_address,
@@ -14,7 +15,7 @@ use tclearn_client::{
         events, BlockAppended, CallError, Coalition, CoalitionError, Deviation, Genesis, Hyperparameter, LocalTestSet,
         MemberRemoved, Phase, ProposalEnacted, ProposalFailed, ProposalStatus, Rejection, Report, RoundOpened,
         RoundTallied, Scores, Sealed, StrengthsUpdated, ValidatorDeviated, ValidatorsDrawn, Verdict, DRAW_DELAY,
-        MAX_DATA_IDS, Action, NativeKeccak, hashing,
+        MAX_DATA_IDS, Action, NativeKeccak, hashing, PrivacySpend,
     },
     ContractEvent, Keypair, H160, H256,
 };
@@ -62,7 +63,7 @@ impl Scene {
             })
             .collect();
         let (round, outcome) = c
-            .propose(&self.alice, parent, candidate, b"vault://candidate", u64::from(samples), &data_ids)
+            .propose(&self.alice, parent, candidate, b"vault://candidate", u64::from(samples), &data_ids, None)
             .await
             .unwrap_or_else(|e| panic!("propose: {e}\n{}", self.node.log_tail()));
         let opened: Vec<RoundOpened> = c.events(&outcome.included.contract_events, "RoundOpened").unwrap();
@@ -172,12 +173,12 @@ async fn three_rounds_accepted_degraded_inconsistent() {
     assert_eq!(c.data_id_block(&me, H256(last_id)).await.unwrap(), Some(1), "every data ID is used");
 
     // A stale parent, a reused data ID and the tip's own parameters are refused on chain.
-    let stale = c.propose(alice, 0, H256::repeat_byte(9), b"v", 4, &[H256::repeat_byte(99); 4]).await;
+    let stale = c.propose(alice, 0, H256::repeat_byte(9), b"v", 4, &[H256::repeat_byte(99); 4], None).await;
     assert!(matches!(stale, Err(CallError::Contract(CoalitionError::StaleParent))), "{stale:?}");
     let reused = [H256(last_id), H256::repeat_byte(50), H256::repeat_byte(51), H256::repeat_byte(52)];
-    let reused = c.propose(alice, 1, H256::repeat_byte(9), b"v", 4, &reused).await;
+    let reused = c.propose(alice, 1, H256::repeat_byte(9), b"v", 4, &reused, None).await;
     assert!(matches!(reused, Err(CallError::Contract(CoalitionError::DataIdUsed))), "{reused:?}");
-    let tip = c.propose(alice, 1, candidate, b"v", 4, &[50, 51, 52, 53].map(H256::repeat_byte)).await;
+    let tip = c.propose(alice, 1, candidate, b"v", 4, &[50, 51, 52, 53].map(H256::repeat_byte), None).await;
     assert!(matches!(tip, Err(CallError::Contract(CoalitionError::KnownParameters))), "{tip:?}");
 
     // Round 2: 0.70 loses more than 5% of 0.82.
@@ -310,5 +311,30 @@ async fn governance_enacts_removes_and_reverts() {
     assert_eq!((reverted.parameter_hash, reverted.performance), (genesis_block.parameter_hash, genesis_block.performance));
     assert_eq!(reverted.previous_hash, c.block(&me, 1).await.unwrap().unwrap().block_hash);
     assert_eq!(c.height(&me).await.unwrap(), 2);
+    scene.node.stop().await;
+}
+
+#[tokio::test]
+async fn a_proposal_past_the_privacy_budget_is_refused_on_chain() {
+    let budget = PrivacySpend::from_real(3.0, 1e-5).unwrap();
+    let scene = Scene::new(&["Bob", "Charlie"], 2, |genesis| genesis.hyperparameters.privacy_budget = Some(budget)).await;
+    let (c, alice) = (&scene.coalition, &scene.alice);
+    let me = alice.account_id();
+    assert_eq!(c.hyperparameters(&me).await.unwrap().privacy_budget, Some(budget));
+    let ids: Vec<H256> = (1..=4u8).map(H256::repeat_byte).collect();
+    let candidate = H256::repeat_byte(0xD1);
+    let propose = |privacy| c.propose(alice, 0, candidate, b"vault://candidate", 4, &ids, privacy);
+    let over = propose(PrivacySpend::from_real(3.5, 1e-6)).await;
+    assert!(matches!(over, Err(CallError::Contract(CoalitionError::PrivacyBudgetExceeded))), "{over:?}");
+    let undeclared = propose(None).await;
+    assert!(matches!(undeclared, Err(CallError::Contract(CoalitionError::PrivacyBudgetExceeded))), "{undeclared:?}");
+    let spend = PrivacySpend::from_real(2.5966, 1e-5);
+    let (round, outcome) = propose(spend).await.unwrap();
+    let opened: Vec<RoundOpened> = c.events(&outcome.included.contract_events, "RoundOpened").unwrap();
+    assert_eq!((opened[0].round, opened[0].privacy), (round, spend));
+    let members = c.members(&me).await.unwrap();
+    let spent = |who: H160| members.iter().find(|m| m.account == who).unwrap().privacy_spent;
+    assert_eq!(spent(alice.address()), spend.unwrap());
+    assert_eq!(spent(scene.validators[0].address()), PrivacySpend::default());
     scene.node.stop().await;
 }

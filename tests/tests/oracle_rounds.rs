@@ -227,7 +227,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
 
     // Round 1: the good candidate is appended.
     let candidate = H256(model_hash(&models[1].1));
-    let (round, _) = c.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids(10)).await.unwrap();
+    let (round, _) = c.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids(10), None).await.unwrap();
     let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
     let block = c.block(&me, 1).await.unwrap().unwrap();
@@ -245,7 +245,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
 
     // Round 2: the degraded candidate is rejected by every vote.
     let candidate = H256(model_hash(&models[2].1));
-    let (round, _) = c.propose(&alice, 1, candidate, &vault_ref(&models[2].1), 8, &data_ids(20)).await.unwrap();
+    let (round, _) = c.propose(&alice, 1, candidate, &vault_ref(&models[2].1), 8, &data_ids(20), None).await.unwrap();
     let phase = wait_for_end(c, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Rejected(Rejection::Degrades), "{}", logs(&oracles));
     assert_eq!(c.height(&me).await.unwrap(), 1);
@@ -258,7 +258,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     let aborting = Oracle::start(&env, "Eve", dir.path(), &[("TCLEARN_ORACLE_ABORT_AFTER", "commit")]);
     let first_block = client.best_number().await.unwrap() + 1;
     let candidate = H256(model_hash(&models[3].1));
-    let (round, _) = c.propose(&alice, 1, candidate, &vault_ref(&models[3].1), 8, &data_ids(30)).await.unwrap();
+    let (round, _) = c.propose(&alice, 1, candidate, &vault_ref(&models[3].1), 8, &data_ids(30), None).await.unwrap();
     let mut aborting = aborting;
     let status = tokio::time::timeout(ROUND_TIMEOUT, aborting.child.wait()).await.expect("Eve aborts").unwrap();
     assert!(!status.success(), "Eve was aborted: {status:?}\n{}", aborting.log());
@@ -310,7 +310,7 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     let mut eve = Oracle::start(&env, "Eve", dir.path(), &[("TCLEARN_ORACLE_ABORT_AFTER", "evaluation-started")]);
     let first_block = client.best_number().await.unwrap() + 1;
     let candidate = H256(model_hash(&models[4].1));
-    let (round, _) = c.propose(&alice, 2, candidate, &vault_ref(&models[4].1), 8, &data_ids(40)).await.unwrap();
+    let (round, _) = c.propose(&alice, 2, candidate, &vault_ref(&models[4].1), 8, &data_ids(40), None).await.unwrap();
     for attempt in 1..=2 {
         let status = tokio::time::timeout(ROUND_TIMEOUT, eve.child.wait()).await.expect("Eve aborts").unwrap();
         assert!(!status.success() && eve.log().contains("aborting as asked"), "attempt {attempt}: {}", eve.log());
@@ -399,7 +399,7 @@ async fn oracles_advance_a_round_past_its_deadlines() {
     let me = alice.account_id();
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids).await.unwrap();
+    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     let state = coalition.round(&me, round).await.unwrap().unwrap();
     // Two commitments could not open the reveal phase (it needs all four): only `advance` past
@@ -429,7 +429,7 @@ async fn oracles_reconnect_after_the_node_restarts() {
     let me = alice.account_id();
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids).await.unwrap();
+    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
     for oracle in &oracles {
@@ -511,7 +511,7 @@ async fn a_round_completes_without_the_oracle_whose_vault_trickles_and_it_casts_
     }
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids).await.unwrap();
+    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "the three others carry the round\n{}", logs(&oracles));
     let state = coalition.round(&me, round).await.unwrap().unwrap();

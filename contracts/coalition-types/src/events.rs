@@ -53,6 +53,8 @@ macro_rules! coalition_events {
                 vault_ref: ::coalition_types::alloc_vec::Vec<u8>,
                 /// Samples it was trained on.
                 samples: u64,
+                /// Differential privacy its training spent, as declared.
+                privacy: ::core::option::Option<::coalition_types::PrivacySpend>,
                 /// The block whose hash draws the validators.
                 draw_block: ::coalition_types::BlockNumber,
             }

@@ -25,7 +25,8 @@
 //! bound by one.
 
 use crate::{
-    hashing::Keccak, Address, Deviation, EvaluationSpec, Fraction, Member, Rejection, Report, Scores, Verdict, H256,
+    hashing::Keccak, Address, Deviation, Error, EvaluationSpec, Fraction, Member, PrivacySpend, Rejection, Report,
+    Scores, Verdict, H256,
 };
 use alloc::vec::Vec;
 
@@ -48,6 +49,34 @@ pub fn strength(members: u32, samples: u64, total_samples: u64) -> u64 {
         .and_then(|product| product.checked_div(u128::from(total_samples)))
         .map_or(0, |share| u64::try_from(share).unwrap_or(STRENGTH_ONE));
     base.saturating_add(data)
+}
+
+/// A member's privacy spend after a proposal that declares `spend`, given the coalition's
+/// `budget`: spends add up (basic composition).
+///
+/// With a budget, a proposal must declare its spend and the sum must stay within the budget on
+/// both epsilon and delta. Without one, a declared spend is still recorded (saturating).
+///
+/// # Errors
+/// [`Error::PrivacyBudgetExceeded`]: the sum passes the budget (or overflows), or a budget is
+/// set and the proposal declares nothing.
+pub fn spend_privacy(
+    spent: PrivacySpend,
+    spend: Option<PrivacySpend>,
+    budget: Option<PrivacySpend>,
+) -> Result<PrivacySpend, Error> {
+    match (budget, spend) {
+        (None, None) => Ok(spent),
+        (None, Some(spend)) => Ok(PrivacySpend {
+            epsilon: spent.epsilon.saturating_add(spend.epsilon),
+            delta: spent.delta.saturating_add(spend.delta),
+        }),
+        (Some(_), None) => Err(Error::PrivacyBudgetExceeded),
+        (Some(budget), Some(spend)) => spent
+            .checked_add(spend)
+            .filter(|total| total.within(&budget))
+            .ok_or(Error::PrivacyBudgetExceeded),
+    }
 }
 
 /// `D`: every member's samples together.

@@ -2,8 +2,8 @@
 //! minority (the guarantees stated in [`crate::rules`]).
 
 use crate::{
-    rules::*, Address, Deviation, EvaluationSpec, Fraction, MetricKind, Refusal, Rejection, Report, Scores,
-    TestKeccak, Verdict, H256, METRIC_ONE,
+    rules::*, Address, Deviation, Error, EvaluationSpec, Fraction, MetricKind, PrivacySpend, Refusal, Rejection,
+    Report, Scores, TestKeccak, Verdict, H256, METRIC_ONE,
 };
 use proptest::prelude::*;
 
@@ -21,6 +21,62 @@ fn strengths_sum_to_two_with_data_and_one_without() {
     // 1/N terms sum to 1, D_i/D terms to 1; floor rounding loses at most one part per term.
     assert!((2 * STRENGTH_ONE - 6..=2 * STRENGTH_ONE).contains(&sum), "{sum}");
     assert_eq!(strength(3, 600, 1000), STRENGTH_ONE / 3 + STRENGTH_ONE * 6 / 10);
+}
+
+fn spend(epsilon: u64, delta: u64) -> PrivacySpend {
+    PrivacySpend { epsilon, delta }
+}
+
+#[test]
+fn privacy_spends_add_up_within_the_budget() {
+    let budget = Some(spend(3_000_000, 10_000_000_000));
+    let once = spend_privacy(PrivacySpend::default(), Some(spend(1_200_000, 5_000_000_000)), budget);
+    assert_eq!(once, Ok(spend(1_200_000, 5_000_000_000)));
+    // Exactly at the budget passes; one part more on either count does not.
+    let full = spend_privacy(spend(1_200_000, 5_000_000_000), Some(spend(1_800_000, 5_000_000_000)), budget);
+    assert_eq!(full, Ok(spend(3_000_000, 10_000_000_000)));
+    let over_epsilon = spend_privacy(spend(1_200_000, 0), Some(spend(1_800_001, 0)), budget);
+    assert_eq!(over_epsilon, Err(Error::PrivacyBudgetExceeded));
+    let over_delta = spend_privacy(spend(0, 5_000_000_000), Some(spend(0, 5_000_000_001)), budget);
+    assert_eq!(over_delta, Err(Error::PrivacyBudgetExceeded));
+    // A budget needs a declared spend; without a budget anything is recorded.
+    assert_eq!(spend_privacy(PrivacySpend::default(), None, budget), Err(Error::PrivacyBudgetExceeded));
+    assert_eq!(spend_privacy(spend(5, 5), None, None), Ok(spend(5, 5)));
+    assert_eq!(spend_privacy(spend(u64::MAX, 1), Some(spend(1, 1)), None), Ok(spend(u64::MAX, 2)));
+    assert_eq!(
+        spend_privacy(spend(u64::MAX, 0), Some(spend(1, 0)), Some(spend(u64::MAX, u64::MAX))),
+        Err(Error::PrivacyBudgetExceeded)
+    );
+}
+
+#[test]
+fn real_privacy_spends_round_up() {
+    assert_eq!(PrivacySpend::from_real(2.5966, 1e-5), Some(spend(2_596_600, 10_000_000_000)));
+    assert_eq!(PrivacySpend::from_real(0.000_000_1, 0.0), Some(spend(1, 0)), "never rounded down to free");
+    assert_eq!(PrivacySpend::from_real(1.25, 0.5).map(|s| (s.epsilon_real(), s.delta_real())), Some((1.25, 0.5)));
+    for bad in [-1.0, f64::NAN, f64::INFINITY, 1e20] {
+        assert_eq!(PrivacySpend::from_real(bad, 1e-5), None, "{bad}");
+        assert_eq!(PrivacySpend::from_real(1.0, bad), None, "{bad}");
+    }
+}
+
+proptest! {
+    /// Whatever a member declares, in any order, what it has spent never passes the budget.
+    #[test]
+    fn no_sequence_of_proposals_spends_past_the_budget(
+        budget in (0u64..10_000_000, 0u64..1_000_000_000),
+        spends in proptest::collection::vec(proptest::option::of((0u64..4_000_000, 0u64..400_000_000)), 0..20),
+    ) {
+        let budget = spend(budget.0, budget.1);
+        let mut spent = PrivacySpend::default();
+        for declared in spends {
+            if let Ok(total) = spend_privacy(spent, declared.map(|(e, d)| spend(e, d)), Some(budget)) {
+                prop_assert!(total.epsilon >= spent.epsilon && total.delta >= spent.delta);
+                spent = total;
+            }
+            prop_assert!(spent.within(&budget));
+        }
+    }
 }
 
 #[test]

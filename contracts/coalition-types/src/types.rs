@@ -124,6 +124,65 @@ pub struct Hyperparameters {
     pub epochs: u32,
     /// Local training: batch size.
     pub batch_size: u32,
+    /// The most differential privacy each member may spend on its proposals, summed over them
+    /// (basic composition); `None`: no budget, and proposals need not declare a spend.
+    pub privacy_budget: Option<PrivacySpend>,
+}
+
+/// Differential privacy spent, `(epsilon, delta)`, in fixed point: what a proposal's training
+/// spent, what a member spent in all, or the budget. Spends add up (basic composition), which
+/// over-counts but never under-counts; a member's own accountant (the Rényi DP accountant of
+/// `tclearn privacy`) gives the tighter spend of one training run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct PrivacySpend {
+    /// Epsilon, in units of `1 / EPSILON_ONE` (millionths).
+    pub epsilon: u64,
+    /// Delta, in units of `1 / DELTA_ONE` (10^-15).
+    pub delta: u64,
+}
+
+impl PrivacySpend {
+    /// 1.0 for epsilon.
+    pub const EPSILON_ONE: u64 = 1_000_000;
+    /// 1.0 for delta.
+    pub const DELTA_ONE: u64 = 1_000_000_000_000_000;
+
+    /// Both spends together, or `None` on overflow.
+    pub fn checked_add(self, other: Self) -> Option<Self> {
+        Some(Self { epsilon: self.epsilon.checked_add(other.epsilon)?, delta: self.delta.checked_add(other.delta)? })
+    }
+
+    /// The fixed point of a real `(epsilon, delta)`, rounded up so that a declared spend never
+    /// under-counts; `None` for a negative, infinite or unrepresentable value.
+    pub fn from_real(epsilon: f64, delta: f64) -> Option<Self> {
+        Some(Self { epsilon: scale_up(epsilon, Self::EPSILON_ONE)?, delta: scale_up(delta, Self::DELTA_ONE)? })
+    }
+
+    /// Epsilon as a real number.
+    pub fn epsilon_real(&self) -> f64 {
+        self.epsilon as f64 / Self::EPSILON_ONE as f64
+    }
+
+    /// Delta as a real number.
+    pub fn delta_real(&self) -> f64 {
+        self.delta as f64 / Self::DELTA_ONE as f64
+    }
+
+    /// Whether this spend is within `budget` on both counts.
+    pub fn within(&self, budget: &Self) -> bool {
+        self.epsilon <= budget.epsilon && self.delta <= budget.delta
+    }
+}
+
+/// `value · one`, rounded up, if it is a finite non-negative value that fits a `u64`.
+fn scale_up(value: f64, one: u64) -> Option<u64> {
+    let scaled = value * one as f64;
+    // 2^64 as f64; the comparisons are false for NaN.
+    if !(scaled >= 0.0 && scaled < 18_446_744_073_709_551_616.0) {
+        return None;
+    }
+    let truncated = scaled as u64;
+    Some(if (truncated as f64) < scaled { truncated.saturating_add(1) } else { truncated })
 }
 
 /// One hyperparameter with its new value: what a governance proposal changes.
@@ -151,6 +210,8 @@ pub enum Hyperparameter {
     Epochs(u32),
     /// `batch_size`.
     BatchSize(u32),
+    /// `privacy_budget`.
+    PrivacyBudget(Option<PrivacySpend>),
 }
 
 impl Hyperparameters {
@@ -168,6 +229,7 @@ impl Hyperparameters {
             Hyperparameter::LearningRate(v) => self.learning_rate_e9 = v,
             Hyperparameter::Epochs(v) => self.epochs = v,
             Hyperparameter::BatchSize(v) => self.batch_size = v,
+            Hyperparameter::PrivacyBudget(v) => self.privacy_budget = v,
         }
         self
     }
@@ -294,6 +356,9 @@ pub struct Member {
     pub account: Address,
     /// Samples in its appended contributions.
     pub samples: u64,
+    /// Differential privacy its proposals declared, summed (whatever their verdict: a
+    /// candidate reaches the validators either way).
+    pub privacy_spent: PrivacySpend,
 }
 
 /// A member's local test set L, registered once: the hash its oracle checks at start and the
@@ -531,6 +596,8 @@ pub struct Round {
     pub candidate: H256,
     /// Samples it was trained on (= its data IDs).
     pub samples: u64,
+    /// Differential privacy its training spent, as the proposer declared it.
+    pub privacy: Option<PrivacySpend>,
     /// Block of the proposal.
     pub opened_at: BlockNumber,
     /// Number of validators drawn (`min(k, N - 1)`), once drawn.
@@ -749,4 +816,7 @@ pub enum Error {
     InvalidRevert,
     /// A counter would overflow.
     Overflow,
+    /// The proposal would take the proposer's privacy spend past the coalition's budget, or
+    /// declares no spend while a budget is set.
+    PrivacyBudgetExceeded,
 }

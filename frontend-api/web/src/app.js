@@ -63,8 +63,9 @@ async function renderChain() {
     blocks.map((b) => `<tr><td>${b.index}</td><td>${b.contributor ? short(b.contributor) : (b.index ? 'revert' : 'genesis')}</td><td>${metric(b.performance)}</td><td>${b.samples}</td><td><code>${short(b.hash)}</code></td></tr>`).join('');
   // Contribution: the metric gains of the blocks each member contributed (the API's rule).
   const members = await get('/api/members');
-  $('members').innerHTML = '<tr><th>member</th><th>samples</th><th>strength</th><th>contribution</th></tr>' +
-    members.map((m) => `<tr><td><code>${short(m.address)}</code></td><td>${m.samples}</td><td>${(m.strength / STRENGTH_ONE).toFixed(3)}</td><td class="contribution">${metric(m.contribution)}</td></tr>`).join('');
+  const budget = coalition.privacy_budget ? ` of ${coalition.privacy_budget.epsilon}` : '';
+  $('members').innerHTML = '<tr><th>member</th><th>samples</th><th>strength</th><th>contribution</th><th>privacy spent (ε)</th></tr>' +
+    members.map((m) => `<tr><td><code>${short(m.address)}</code></td><td>${m.samples}</td><td>${(m.strength / STRENGTH_ONE).toFixed(3)}</td><td class="contribution">${metric(m.contribution)}</td><td class="privacy">${m.epsilon_spent.toFixed(3)}${budget}</td></tr>`).join('');
 }
 
 async function renderRound() {

@@ -15,7 +15,8 @@ pub use coalition_types::{
     events::{self, *},
     hashing::{self, NativeKeccak},
     rules, Action, Ballot, BlockHeader, Deviation, Error as CoalitionError, EvaluationSpec, Failure, Fraction, Genesis,
-    GovernanceParams, Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase, Proposal,
+    GovernanceParams, Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase,
+    PrivacySpend, Proposal,
     ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal, Verdict, DRAW_DELAY,
     MAX_DATA_IDS, MAX_MEMBERS, MAX_VALIDATORS, METRIC_ONE,
 };
@@ -102,7 +103,9 @@ impl Coalition {
             .ok_or(CallError::Client(Error::Decode { what: label, reason: "no such event".into() }))
     }
 
-    /// `propose`: open a round. Returns the round id (from `RoundOpened`).
+    /// `propose`: open a round, declaring the differential privacy the training spent. Returns
+    /// the round id (from `RoundOpened`).
+    #[allow(clippy::too_many_arguments)] // One argument per argument of the message.
     pub async fn propose(
         &self,
         signer: &Keypair,
@@ -111,6 +114,7 @@ impl Coalition {
         vault_ref: &[u8],
         samples: u64,
         data_ids: &[H256],
+        privacy: Option<PrivacySpend>,
     ) -> CallResult<(u64, CallOutcome)> {
         let data = self
             .message("propose")?
@@ -118,7 +122,8 @@ impl Coalition {
             .arg(&candidate)
             .arg(&vault_ref.to_vec())
             .arg(&samples)
-            .arg(&data_ids.to_vec());
+            .arg(&data_ids.to_vec())
+            .arg(&privacy);
         let (_, outcome) = self.send::<u64>(signer, data).await?;
         let opened: RoundOpened = self.last_event(&outcome, "RoundOpened")?;
         Ok((opened.round, outcome))

@@ -3,10 +3,14 @@
 //! The members' side of TCLearn, on each member's own machine: what a hospital runs to train on
 //! its data and take part in its coalition.
 //!
-//! So far: [`data_ids`], the anonymised data IDs a proposal lists; [`dp_sgd`], DP-SGD's privacy step (Poisson sampling, per-example clipping, Gaussian
-//! noise), and [`privacy`], the Rényi-DP accountant of DP-SGD (what a training run spends, as
-//! epsilon at a given delta).
+//! - [`trainer`]: local training of the coalition's perceptron with burn's autodiff, SGD or
+//!   DP-SGD, written as ONNX by burn-onnx;
+//! - [`dp_sgd`]: DP-SGD's privacy step (Poisson sampling, per-example clipping, Gaussian noise);
+//! - [`privacy`]: the Rényi-DP accountant of DP-SGD (what a training run spends, as epsilon at a
+//!   given delta);
+//! - [`data_ids`]: the anonymised data IDs a proposal lists.
 
 pub mod data_ids;
 pub mod dp_sgd;
 pub mod privacy;
+pub mod trainer;

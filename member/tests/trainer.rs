@@ -1,0 +1,149 @@
+//! The trainer on the real breast-cancer data (vendored in `datasets/breast-cancer`): the loss
+//! falls, with and without DP-SGD; the per-example gradients are the loss's; the ONNX it writes
+//! computes what burn computes (through ONNX Runtime) and keeps the genesis architecture hash.
+
+use std::path::PathBuf;
+use tclearn_member::{
+    dp_sgd::DpSgd,
+    privacy,
+    trainer::{self, MlpParameters, Table, Training},
+};
+use tclearn_oracle::{
+    engine::{default_library, Engine},
+    genesis::{Declaration, Metric},
+    model::{self, TensorSpec},
+};
+
+/// The 569 rows, each with its row number as identifier.
+fn breast_cancer() -> Table {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/breast-cancer/breast_cancer.csv");
+    let text = std::fs::read_to_string(&path).expect("the vendored data set");
+    let mut table = Table { ids: Vec::new(), features: Vec::new(), labels: Vec::new(), width: 30 };
+    for (row, line) in text.lines().skip(1).enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        table.features.extend(fields[..30].iter().map(|v| v.parse::<f32>().unwrap()));
+        table.labels.push(fields[30].parse().unwrap());
+        table.ids.push(format!("wdbc-{row}"));
+    }
+    table
+}
+
+fn training(privacy: Option<DpSgd>) -> Training {
+    Training { learning_rate: 0.1, epochs: 5, batch_size: 32, privacy, delta: 1e-5, seed: 7 }
+}
+
+#[test]
+fn the_loss_falls_on_breast_cancer_and_the_held_out_accuracy_rises() {
+    let (train, held_out) = breast_cancer().split_local(0.2, 1);
+    let genesis = MlpParameters::init(&train, 16, 2, 3).unwrap();
+    let mut model = genesis.clone();
+    let report = trainer::train(&mut model, &train, &training(None), |_, _| {}).unwrap();
+    assert_eq!((report.examples, report.steps), (455, 15 * 5));
+    assert!(report.loss_after < 0.5 * report.loss_before, "{report:?}");
+    assert!(model.accuracy(&held_out) > 0.93, "held-out accuracy {}", model.accuracy(&held_out));
+    assert!(model.accuracy(&held_out) > genesis.accuracy(&held_out));
+    assert_eq!((model.shift.clone(), model.scale.clone()), (genesis.shift, genesis.scale), "standardisation is not trained");
+}
+
+#[test]
+fn dp_sgd_learns_and_reports_what_the_accountant_charges() {
+    let (train, held_out) = breast_cancer().split_local(0.2, 1);
+    let mut model = MlpParameters::init(&train, 16, 2, 3).unwrap();
+    let dp = DpSgd { clip_norm: 1.0, noise_multiplier: 1.0 };
+    let report = trainer::train(&mut model, &train, &training(Some(dp)), |_, _| {}).unwrap();
+    assert!(report.loss_after < 0.7 * report.loss_before, "{report:?}");
+    assert!(model.accuracy(&held_out) > 0.85, "held-out accuracy {}", model.accuracy(&held_out));
+    let (epsilon, _) = privacy::dp_sgd_epsilon(32.0 / 455.0, 1.0, report.steps, 1e-5).unwrap();
+    assert_eq!(report.privacy, Some((epsilon, 1e-5)));
+    assert!(epsilon > 0.5 && epsilon < 10.0, "{epsilon}");
+}
+
+#[test]
+fn per_example_gradients_are_the_derivatives_of_each_examples_loss() {
+    let data = breast_cancer().select(&[0, 1, 200, 568]);
+    let model = MlpParameters::init(&data, 4, 2, 5).unwrap();
+    let gradients = model.per_example_gradients(&data, &[0, 1, 2, 3]);
+    let trained = model.trained();
+    for (example, gradient) in gradients.iter().enumerate() {
+        let alone = data.select(&[example]);
+        // Central differences in f64 would need an f64 model; f32 steps of 1e-2 are within 2e-3.
+        for coordinate in [0, 7, trained.len() - 1, trained.len() - 3, 4 * 30 + 1] {
+            let loss_at = |delta: f32| {
+                let mut moved = model.clone();
+                let mut values = trained.clone();
+                values[coordinate] += delta;
+                let (w1, rest) = values.split_at(model.w1.len());
+                let (b1, rest) = rest.split_at(model.b1.len());
+                let (w2, b2) = rest.split_at(model.w2.len());
+                (moved.w1, moved.b1, moved.w2, moved.b2) = (w1.to_vec(), b1.to_vec(), w2.to_vec(), b2.to_vec());
+                moved.loss(&alone)
+            };
+            let numeric = (loss_at(1e-2) - loss_at(-1e-2)) / 2e-2;
+            let analytic = f64::from(gradient[coordinate]);
+            assert!((numeric - analytic).abs() < 2e-3, "example {example}, coordinate {coordinate}: {numeric} vs {analytic}");
+        }
+    }
+}
+
+#[test]
+fn the_exported_onnx_computes_what_burn_computes_and_keeps_the_architecture() {
+    let data = breast_cancer();
+    let genesis = MlpParameters::init(&data, 16, 2, 3).unwrap();
+    let mut trained = genesis.clone();
+    trainer::train(&mut trained, &data, &Training { epochs: 1, ..training(None) }, |_, _| {}).unwrap();
+    let (genesis_onnx, trained_onnx) = (genesis.to_onnx().unwrap(), trained.to_onnx().unwrap());
+
+    // Read back, the weights are the trained ones.
+    assert_eq!(MlpParameters::from_onnx(&trained_onnx).unwrap(), trained);
+
+    // The oracle's checks pass, with the genesis architecture hash.
+    let spec = |width| TensorSpec { dims: vec![None, Some(width)] };
+    let mut policy = Declaration::new(Metric::Accuracy, spec(30), spec(2)).policy();
+    let architecture = model::check(&genesis_onnx, &policy).unwrap().architecture_hash;
+    policy.architecture_hash = Some(architecture);
+    assert_eq!(model::check(&trained_onnx, &policy).unwrap().architecture_hash, architecture);
+    // Another width is another architecture.
+    let wider = MlpParameters::init(&data, 17, 2, 3).unwrap().to_onnx().unwrap();
+    assert!(model::check(&wider, &policy).is_err());
+
+    // ONNX Runtime's logits are burn's, to 1e-4, on all 569 rows, in batches of any size.
+    let engine = Engine::new(default_library().as_deref(), 1).expect("ONNX Runtime (scripts/setup.sh installs it)");
+    let mut session = engine.load(&trained_onnx).unwrap();
+    let onnx = session.predict(&data.features, &[30], 100).unwrap();
+    let burn = trained.logits(&data);
+    assert_eq!((onnx.width, onnx.values.len()), (2, burn.len()));
+    let worst = onnx.values.iter().zip(&burn).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-4, "largest difference {worst}");
+}
+
+#[test]
+fn bad_data_and_settings_are_refused_with_their_reason() {
+    let data = breast_cancer();
+    let mut model = MlpParameters::init(&data, 4, 2, 1).unwrap();
+    let mut narrow = data.select(&[0, 1]);
+    narrow.width = 15;
+    let error = trainer::train(&mut model, &narrow, &training(None), |_, _| {}).unwrap_err();
+    assert_eq!(error.to_string(), "15 features per row; the model takes 30");
+    let mut three = data.select(&[0, 1]);
+    three.labels[1] = 2;
+    assert_eq!(trainer::train(&mut model, &three, &training(None), |_, _| {}).unwrap_err().to_string(), "label 2; the model has 2 classes");
+    let zero = Training { epochs: 0, ..training(None) };
+    assert!(trainer::train(&mut model, &data, &zero, |_, _| {}).is_err());
+    let no_noise = training(Some(DpSgd { clip_norm: 1.0, noise_multiplier: 0.0 }));
+    assert!(trainer::train(&mut model, &data, &no_noise, |_, _| {}).is_err());
+    assert!(MlpParameters::from_onnx(b"not onnx").is_err());
+
+    let dir = std::env::temp_dir().join(format!("tclearn-trainer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "id,a,b,label\nx,1,2,0\ny,1,oops,1\n").unwrap();
+    assert_eq!(Table::read_csv(&bad).unwrap_err().to_string(), format!("{}, line 3: \"oops\" is not a number", bad.display()));
+    std::fs::write(&bad, "id,a,b,label\nx,1,2,0\ny,1,1\n").unwrap();
+    assert!(Table::read_csv(&bad).unwrap_err().to_string().contains("line 3: 1 features; earlier rows have 2"));
+    let good = dir.join("good.csv");
+    std::fs::write(&good, "id,a,b,label\nx,1,2,0\ny,3,4,1\n").unwrap();
+    let table = Table::read_csv(&good).unwrap();
+    assert_eq!((table.ids.clone(), table.features.clone(), table.labels.clone()), (vec!["x".into(), "y".into()], vec![1.0, 2.0, 3.0, 4.0], vec![0, 1]));
+    assert_eq!(table.to_test_set_csv(), "1,2,0\n3,4,1\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -322,6 +322,7 @@ pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path) -
         .route("/api/auth/challenge", post(challenge))
         .route("/api/auth/token", post(token))
         .route("/api/vault/objects/{hash}", get(download))
+        .route("/api/vault/data-id-key", get(data_id_key))
         .route("/api/coalition", get(coalition))
         .route("/api/members", get(members))
         .route("/api/blocks", get(blocks))
@@ -349,11 +350,11 @@ pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path) -
 #[openapi(
     info(title = "TCLearn members' API", description = "The vault, sign-in, the coalition and the audit log of one TCLearn coalition."),
     paths(
-        health, openapi, challenge, token, upload_candidate, upload_delta, download, coalition, members, blocks, block,
+        health, openapi, challenge, token, upload_candidate, upload_delta, download, data_id_key, coalition, members, blocks, block,
         current_round, round, proposals, events, call, checkpoint, entries, inclusion, consistency, anchor_now, anchors
     ),
     components(schemas(
-        Health, ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse, StoredObject, CoalitionView,
+        Health, ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse, StoredObject, DataIdKeyView, CoalitionView,
         MemberView, BlockView, RoundView, BallotView, ProposalView, CheckpointView, EntriesView, ProofView,
         AnchorView, CallView, EventView, CallRequest, crate::audit::Entry
     ))
@@ -503,6 +504,21 @@ async fn store(state: &AppState, account: &AccountId32, action: &str, bytes: &By
     state.metrics.uploads.inc();
     state.metrics.upload_bytes.inc_by(bytes.len() as u64);
     Ok(Json(StoredObject { hash: format!("0x{}", hex::encode(hash)), vault_ref: crate::vault_ref(&hash), size: bytes.len() as u64 }))
+}
+
+/// The coalition's secret that keys the anonymised data IDs, to members only (audited).
+#[utoipa::path(get, path = "/api/vault/data-id-key", responses((status = 200, body = DataIdKeyView), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpResult<Json<DataIdKeyView>> {
+    const ACTION: &str = "data-id-key";
+    let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
+    let chain = state.chain();
+    if !chain.is_member(&account_to_address(&account)).await? {
+        return Err(state.refuse(Some(&account), ACTION, None, HttpError::Forbidden("not a member of this coalition".into())));
+    }
+    let key = state.vault.data_id_key(&chain.coalition.address.0);
+    state.record(Some(&account), ACTION, None, "ok")?;
+    Ok(Json(DataIdKeyView { key: hex::encode(key.as_ref()) }))
 }
 
 /// An object of the vault: block models to members, a candidate to its proposer and its

@@ -1,7 +1,7 @@
 //! A Rust client of the members' API: sign in with an sr25519 key, upload, download. What
 //! `tclearn-api upload` uses, and what the members' CLI builds on.
 
-use crate::views::{ChallengeResponse, StoredObject, TokenResponse};
+use crate::views::{AnchorView, ChallengeResponse, DataIdKeyView, StoredObject, TokenResponse};
 use tclearn_client::Keypair;
 
 /// Why a call to the API failed.
@@ -49,6 +49,13 @@ async fn json<T: serde::de::DeserializeOwned>(url: &str, response: reqwest::Resp
     response.json().await.map_err(|e| ClientError::Transport { url: url.into(), reason: e.to_string() })
 }
 
+/// A read of one of the API's public routes (`/api/coalition`, `/api/members`, ...) at `base`.
+pub async fn read<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> Result<T, ClientError> {
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let response = answer(&url, reqwest::Client::new().get(&url).send().await).await?;
+    json(&url, response).await
+}
+
 impl ApiClient {
     /// Sign in to the API at `base` as `key`.
     pub async fn sign_in(base: &str, key: &Keypair) -> Result<Self, ClientError> {
@@ -70,6 +77,21 @@ impl ApiClient {
     pub async fn upload_candidate(&self, model: Vec<u8>) -> Result<StoredObject, ClientError> {
         let url = format!("{}/api/vault/candidates", self.base);
         let response = answer(&url, self.http.post(&url).bearer_auth(&self.token).body(model).send().await).await?;
+        json(&url, response).await
+    }
+
+    /// The coalition's secret that keys the anonymised data IDs, hex (members only).
+    pub async fn data_id_key(&self) -> Result<String, ClientError> {
+        let url = format!("{}/api/vault/data-id-key", self.base);
+        let response = answer(&url, self.http.get(&url).bearer_auth(&self.token).send().await).await?;
+        let DataIdKeyView { key } = json(&url, response).await?;
+        Ok(key)
+    }
+
+    /// Ask the API to anchor its audit log on chain now.
+    pub async fn anchor(&self) -> Result<AnchorView, ClientError> {
+        let url = format!("{}/api/audit/anchor", self.base);
+        let response = answer(&url, self.http.post(&url).bearer_auth(&self.token).send().await).await?;
         json(&url, response).await
     }
 

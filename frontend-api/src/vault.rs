@@ -82,6 +82,18 @@ impl MasterKey {
         Ok(Self(key))
     }
 
+    /// The coalition's secret for anonymised data IDs: SHA3-256 of a label, this key and the
+    /// coalition's address. Members read it from the vault; it is the same for every member, so
+    /// the same patient at two hospitals gets the same ID, and unknown to anyone else.
+    pub fn data_id_key(&self, coalition: &[u8; 20]) -> Zeroizing<[u8; 32]> {
+        use sha3::{Digest, Sha3_256};
+        let mut hasher = Sha3_256::new();
+        hasher.update(b"tclearn data-id key v1");
+        hasher.update(self.0.as_ref());
+        hasher.update(coalition);
+        Zeroizing::new(hasher.finalize().into())
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.as_ref()))
     }
@@ -135,6 +147,11 @@ fn storage(error: object_store::Error) -> VaultError {
 }
 
 impl Vault {
+    /// The coalition's secret for anonymised data IDs ([`MasterKey::data_id_key`]).
+    pub fn data_id_key(&self, coalition: &[u8; 20]) -> Zeroizing<[u8; 32]> {
+        self.key.data_id_key(coalition)
+    }
+
     /// A vault over `store`, its objects sealed with `key`, each at most `max_bytes`.
     pub fn new(store: Arc<dyn ObjectStore>, key: MasterKey, max_bytes: u64) -> Self {
         Self { store, key, max_bytes }

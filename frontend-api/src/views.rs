@@ -114,6 +114,13 @@ pub struct CoalitionView {
     pub node_rpc: String,
 }
 
+/// `GET /api/vault/data-id-key`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DataIdKeyView {
+    /// The coalition's secret for anonymised data IDs, 32 bytes of hex.
+    pub key: String,
+}
+
 /// Differential privacy `(epsilon, delta)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PrivacyView {

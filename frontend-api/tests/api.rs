@@ -74,6 +74,23 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert_eq!(api.download(None, &hash).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(api.download(Some("forged"), &hash).await.0, StatusCode::UNAUTHORIZED);
 
+    // The coalition's data-ID secret: the same for every member, to members only.
+    let key_of = |token: Option<String>| {
+        let request = api.http.get(format!("{}/api/vault/data-id-key", api.url));
+        async move {
+            let response = match token {
+                Some(token) => request.bearer_auth(token).send().await.unwrap(),
+                None => request.send().await.unwrap(),
+            };
+            (response.status(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, bobs) = key_of(Some(bob_token.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bobs["key"].as_str().unwrap().len(), 64);
+    assert_eq!(key_of(Some(charlie_token.clone())).await.1, bobs, "every member gets the same secret");
+    assert_eq!(key_of(None).await.0, StatusCode::UNAUTHORIZED);
+
     // Refused uploads: not a model; another architecture; nothing stored is lost.
     let (status, body) = api.upload(&bob_token, b"not an onnx model".to_vec()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");

@@ -163,6 +163,17 @@ impl Table {
         (self.select(train), self.select(local))
     }
 
+    /// The rows as [`Table::read_csv`] reads them: a header, then `identifier,feature,…,label`.
+    pub fn to_member_csv(&self) -> String {
+        let header: Vec<String> = (0..self.width).map(|j| format!("x{j}")).collect();
+        let mut out = format!("id,{},label\n", header.join(","));
+        for i in 0..self.len() {
+            let row: Vec<String> = self.row(i).iter().map(|v| v.to_string()).collect();
+            out.push_str(&format!("{},{},{}\n", self.ids[i], row.join(","), self.labels[i]));
+        }
+        out
+    }
+
     /// The rows as the oracle reads a test set: `feature,…,label` per line, no header.
     pub fn to_test_set_csv(&self) -> String {
         let mut out = String::new();
@@ -470,6 +481,8 @@ pub struct TrainReport {
     pub privacy: Option<(f64, f64)>,
     /// Poisson sampling rate (batch size over rows).
     pub sampling_rate: f64,
+    /// Per-example gradients computed (the examples of every batch).
+    pub gradients: u64,
     /// Seconds spent in SGD steps.
     pub seconds: f64,
 }
@@ -510,11 +523,13 @@ pub fn train(
     let started = std::time::Instant::now();
     let mut order: Vec<usize> = (0..n).collect();
     let width = parameters.trained().len();
+    let mut gradients = 0u64;
     for step in 0..steps {
         let gradient = match training.privacy {
             Some(dp) => {
                 let rows = crate::dp_sgd::poisson_sample(n, q, &mut rng);
                 let per_example = parameters.per_example_gradients(data, &rows);
+                gradients += per_example.len() as u64;
                 dp.gradient(&per_example, width, (q * n as f64) as f32, &mut rng)
             }
             None => {
@@ -524,6 +539,7 @@ pub fn train(
                 }
                 let rows = &order[at..(at + batch).min(n)];
                 let per_example = parameters.per_example_gradients(data, rows);
+                gradients += per_example.len() as u64;
                 let mut sum = vec![0f32; width];
                 for g in &per_example {
                     sum.iter_mut().zip(g).for_each(|(s, v)| *s += v);
@@ -545,5 +561,5 @@ pub fn train(
         }
         None => None,
     };
-    Ok(TrainReport { examples: n, steps, loss_before, loss_after: parameters.loss(data), privacy, sampling_rate: q, seconds })
+    Ok(TrainReport { examples: n, steps, loss_before, loss_after: parameters.loss(data), privacy, sampling_rate: q, gradients, seconds })
 }

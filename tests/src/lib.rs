@@ -229,6 +229,8 @@ impl MembersApi {
             .env("TCLEARN_RPC", &node.rpc_url)
             .env("TCLEARN_COALITION", format!("{coalition:?}"))
             .env("TCLEARN_COALITION_METADATA", artifacts_dir().join("coalition.json"))
+            // The audit-anchors contract the coalition records, if any (Alice operates it).
+            .env("TCLEARN_ANCHORS_METADATA", artifacts_dir().join("audit_anchors.json"))
             .env("TCLEARN_API_SURI", "//Alice")
             .env("TCLEARN_GENESIS", genesis)
             .env("TCLEARN_API_DATA_DIR", dir.path().join("data"))
@@ -267,6 +269,46 @@ impl MembersApi {
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// A running `oracle run` as the dev account `name` (`//Name`), configured by `env` (node,
+/// coalition, genesis declaration, G, vault), with its journal in `dir` and its local test set
+/// at `dir/l-<name>.csv`; `extra` settings go last. Killed when dropped.
+pub struct Oracle {
+    /// The process.
+    pub child: Child,
+    /// Its log (standard error).
+    pub log: PathBuf,
+}
+
+impl Oracle {
+    /// Start it.
+    pub fn start(env: &[(String, String)], name: &str, dir: &Path, extra: &[(&str, &str)]) -> Self {
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let log = dir.join(format!("{name}-{stamp}.log"));
+        let file = std::fs::File::create(&log).expect("a log file");
+        let mut command = Command::new(oracle_binary());
+        command.arg("run").envs(env.iter().cloned()).stdout(Stdio::null()).stderr(file).kill_on_drop(true);
+        command.env("TCLEARN_KEY_URI", format!("//{name}"));
+        command.env("TCLEARN_JOURNAL", dir.join(format!("{name}.redb")));
+        command.env("TCLEARN_LOCAL_TEST_SET", dir.join(format!("l-{name}.csv")));
+        for (key, value) in extra {
+            if *key == "TCLEARN_VAULT_URL" {
+                // Another vault than the members' API.
+                command.env_remove("TCLEARN_VAULT_API");
+            }
+            command.env(key, value);
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (cargo build --release --workspace)", oracle_binary().display()));
+        Self { child, log }
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

@@ -15,7 +15,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
     time::Duration,
 };
 use tclearn_client::{
@@ -23,7 +22,7 @@ use tclearn_client::{
     coalition::{Coalition, Committed, Phase, Rejection, Revealed, Verdict},
     Keypair, H160, H256,
 };
-use tclearn_e2e::{artifact, artifacts_dir, free_port, oracle_binary, test_genesis, MembersApi, Node, NodeConfig};
+use tclearn_e2e::{artifact, artifacts_dir, free_port, test_genesis, MembersApi, Node, NodeConfig, Oracle};
 use tclearn_oracle::{
     architectures::{train_logistic, Mlp},
     engine::Engine,
@@ -32,41 +31,9 @@ use tclearn_oracle::{
     model,
     testset::TestSet,
 };
-use tokio::process::{Child, Command};
 
 const VALIDATORS: [&str; 4] = ["Bob", "Charlie", "Dave", "Eve"];
 const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// One `oracle run` process, killed when dropped.
-struct Oracle {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Oracle {
-    fn start(env: &[(String, String)], name: &str, dir: &Path, extra: &[(&str, &str)]) -> Self {
-        let log = dir.join(format!("{name}-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut command = Command::new(oracle_binary());
-        command.arg("run").envs(env.iter().cloned()).stdout(Stdio::null()).stderr(file).kill_on_drop(true);
-        command.env("TCLEARN_KEY_URI", format!("//{name}"));
-        command.env("TCLEARN_JOURNAL", dir.join(format!("{name}.redb")));
-        command.env("TCLEARN_LOCAL_TEST_SET", dir.join(format!("l-{name}.csv")));
-        for (key, value) in extra {
-            if *key == "TCLEARN_VAULT_URL" {
-                // Another vault than the members' API.
-                command.env_remove("TCLEARN_VAULT_API");
-            }
-            command.env(key, value);
-        }
-        let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e} (cargo build --release --workspace)", oracle_binary().display()));
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
 
 /// Rows of `set` whose index satisfies `keep`, as CSV text (target last, no header).
 fn csv_rows(set: &TestSet, keep: impl Fn(usize) -> bool) -> String {

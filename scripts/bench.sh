@@ -5,7 +5,9 @@
 # - evaluation: the oracle's evaluation throughput against Python onnxruntime (same version,
 #   model, data, threads and batch) and against a bare inference loop;
 # - members_api: the vault's throughput on a 100 MB model against a file copy, and the members'
-#   API's latency under a bounded load (wrk, from Debian's packages).
+#   API's latency under a bounded load (wrk, from Debian's packages);
+# - trainer: the member's DP-SGD trainer (burn) in per-example gradients per second, against the
+#   same run in NumPy.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/setup.sh"
@@ -29,3 +31,4 @@ fi
 cargo bench --locked --workspace --bench coalition_weights
 cargo bench --locked --workspace --bench evaluation
 CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo bench --locked --manifest-path frontend-api/Cargo.toml --bench members_api
+CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo bench --locked --manifest-path member/Cargo.toml --bench trainer

@@ -37,6 +37,22 @@ pub struct Global {
     /// The member's key file (written by `tclearn key new` or `import`).
     #[arg(long, global = true, env = "TCLEARN_KEY_FILE")]
     pub key: Option<PathBuf>,
+    /// An address book: names to show for members, `ADDRESS=NAME` (repeatable, or
+    /// comma-separated in the environment).
+    #[arg(long = "name", global = true, env = "TCLEARN_NAMES", value_delimiter = ',', value_parser = output::parse_name)]
+    pub names: Vec<(String, String)>,
+}
+
+impl Global {
+    /// A member's name from the address book, else its shortened address.
+    pub fn who(&self, address: &str) -> String {
+        self.name_of(address).unwrap_or_else(|| output::short(address))
+    }
+
+    /// A member's name from the address book.
+    pub fn name_of(&self, address: &str) -> Option<String> {
+        self.names.iter().find(|(a, _)| a.eq_ignore_ascii_case(address.trim())).map(|(_, n)| n.clone())
+    }
 }
 
 #[derive(Subcommand)]
@@ -72,6 +88,10 @@ enum Command {
     /// The coalition's models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Write the coalition's story so far: every round (proposer, validators, scores, verdict
+    /// and why), the model chain, members, and a chart of the metric per block, to `--out`
+    /// (`summary.json`, `metric.svg`).
+    Report(commands::ReportArgs),
     /// Found a coalition: evaluate the genesis model on G, deploy the coalition and its
     /// audit-anchors contract, write the oracles' genesis declaration.
     Found(Box<commands::FoundArgs>),
@@ -165,6 +185,7 @@ async fn main() {
         Command::Audit(AuditCommand::Anchor) => commands::audit_anchor(&g).await,
         Command::Upload(args) => commands::upload(&g, args).await,
         Command::Model(ModelCommand::Init(args)) => commands::model_init(&g, args),
+        Command::Report(args) => commands::report(&g, args).await,
         Command::Found(args) => commands::found(&g, *args).await,
         Command::Privacy(PrivacyCommand::Epsilon { sampling_rate, noise_multiplier, steps, delta }) => {
             commands::privacy_epsilon(&g, sampling_rate, noise_multiplier, steps, delta)

@@ -22,6 +22,12 @@ pub fn strength(fixed: u64) -> f64 {
     fixed as f64 / STRENGTH_ONE as f64
 }
 
+/// `ADDRESS=NAME`.
+pub fn parse_name(text: &str) -> Result<(String, String), String> {
+    let (address, name) = text.split_once('=').ok_or("expected ADDRESS=NAME")?;
+    Ok((address.trim().to_lowercase(), name.trim().to_string()))
+}
+
 /// `0x1234…abcd`.
 pub fn short(text: &str) -> String {
     if text.len() <= 14 {

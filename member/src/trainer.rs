@@ -323,8 +323,8 @@ impl MlpParameters {
         [&self.w1, &self.b1, &self.w2, &self.b2].into_iter().flatten().copied().collect()
     }
 
-    /// Replace the trained numbers from a vector laid out as [`Self::trained`].
-    fn set_trained(&mut self, values: &[f32]) {
+    /// Replace the trained numbers from a vector laid out as [`Self::trained`] (as long).
+    pub fn set_trained(&mut self, values: &[f32]) {
         let mut rest = values;
         for part in [&mut self.w1, &mut self.b1, &mut self.w2, &mut self.b2] {
             let (head, tail) = rest.split_at(part.len());

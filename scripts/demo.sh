@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The demo: four hospitals hold shards of the Breast Cancer Wisconsin data (datasets/breast-cancer)
+# and train one model together without sharing a row. One of them, Dave's, is malicious: it
+# proposes increments trained on flipped labels, scaled, or drowned in noise.
+#
+# It starts its own dev node, founds the coalition (the genesis model, G, a privacy budget),
+# starts the members' API with its vault and one oracle per member (each with its own local test
+# set L), then plays rounds through the `tclearn` CLI: each member trains with DP-SGD on patients
+# not yet in a block, proposes, and the round is followed to its verdict. It ends with the model
+# chain, strengths, contributions and privacy spent, and writes `summary.json` and a chart of the
+# metric per block (`metric.svg`) to --out (default demo-out/), with every process's log.
+#
+#   scripts/demo.sh [--out DIR]
+#
+# It sets up what is missing first (scripts/setup.sh). Its processes stop on exit and on Ctrl-C.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+OUT="$REPO_ROOT/demo-out"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) OUT="$2"; shift 2 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        *) echo "unknown argument $1 (scripts/demo.sh [--out DIR])" >&2; exit 2 ;;
+    esac
+done
+started=$(date +%s.%N)
+
+# ---- What is missing: the toolchain, ONNX Runtime, the node and contracts, the API and the CLI.
+"$REPO_ROOT/scripts/setup.sh"
+log "building tclearn-api and tclearn"
+CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/frontend-api/Cargo.toml"
+CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/member/Cargo.toml"
+TCLEARN="$TCLEARN_BIN"
+ORACLE="$(dirname "$TCLEARN_NODE")/oracle"
+
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+rm -rf "$OUT/logs" "$OUT/summary.json" "$OUT/metric.svg"
+mkdir -p "$OUT/logs"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'echo; log "interrupted"; exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+    local port=$1 what=$2 pid=$3
+    for _ in $(seq 1 600); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        kill -0 "$pid" 2>/dev/null || { echo "$what exited; its log is in $OUT/logs" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "$what did not listen on port $port within 60 s" >&2
+    exit 1
+}
+
+# ---- The data: G is every 5th row, hospital h holds the rows r with r mod 5 = h + 1. Each row's
+# identifier is its row number, as a hospital's record number would be.
+HOSPITALS=(Alice Bob Charlie Dave)
+MALICIOUS=Dave
+awk -F, -v work="$WORK" '
+    NR == 1 { next }
+    {
+        r = NR - 2; label = $NF
+        if (r % 5 == 0) { print > (work "/g.csv"); next }
+        h = r % 5 - 1
+        file = work "/hospital-" h ".csv"
+        if (!(file in started)) {
+            header = "id"; for (j = 0; j < NF - 1; j++) header = header ",x" j
+            print header ",label" > file; started[file] = 1
+        }
+        print "wdbc-" r "," $0 > file
+    }' "$REPO_ROOT/datasets/breast-cancer/breast_cancer.csv"
+
+key_of() { echo "$WORK/$1.key"; }
+tclearn_as() { local who=$1; shift; TCLEARN_KEY_FILE="$(key_of "$who")" "$TCLEARN" "$@"; }
+declare -A ADDRESS
+for h in "${!HOSPITALS[@]}"; do
+    name=${HOSPITALS[$h]}
+    echo "//$name" | tclearn_as "$name" key import >/dev/null
+    ADDRESS[$name]=$(tclearn_as "$name" key show --json | sed -E 's/.*"address":"(0x[0-9a-f]+)".*/\1/')
+    # Each hospital keeps 20% of its rows as its local test set L, for its oracle.
+    tclearn_as "$name" split --data "$WORK/hospital-$h.csv" --local-share 0.2 --seed 1 \
+        --train "$WORK/$name-train.csv" --local "$WORK/$name-local.csv" >/dev/null
+done
+# tclearn's address book: members by name in its tables.
+TCLEARN_NAMES=$(for name in "${HOSPITALS[@]}"; do printf '%s=%s,' "${ADDRESS[$name]}" "$name"; done)
+export TCLEARN_NAMES="${TCLEARN_NAMES%,}"
+
+# ---- The chain.
+RPC_PORT=$(free_port)
+log "starting a dev node (a block every 500 ms)"
+"$TCLEARN_NODE" --dev --sealing 500 --base-path "$WORK/node" --rpc-port "$RPC_PORT" \
+    --listen-addr "/ip4/127.0.0.1/tcp/$(free_port)" --no-prometheus --no-telemetry --no-mdns \
+    >"$OUT/logs/node.log" 2>&1 &
+PIDS+=($!)
+wait_port "$RPC_PORT" "the node" "${PIDS[-1]}"
+export TCLEARN_RPC="ws://127.0.0.1:$RPC_PORT"
+
+# ---- Founding: Alice's genesis model (standardised on her rows, weights at random), G, a
+# privacy budget of epsilon 50 per member.
+tclearn_as Alice model init --data "$WORK/Alice-train.csv" --hidden 16 --seed 7 --out "$WORK/genesis.onnx" >/dev/null
+log "founding the coalition"
+founded=$(tclearn_as Alice found --json --model "$WORK/genesis.onnx" --test-set "$WORK/g.csv" \
+    --founders "${ADDRESS[Bob]},${ADDRESS[Charlie]},${ADDRESS[Dave]}" --validators-per-round 3 --lambda 0.95 \
+    --phase-blocks 40 --min-batch-size 10 --learning-rate 0.1 --epochs 5 --batch-size 16 \
+    --privacy-budget 50,1e-4 --declaration "$WORK/genesis.json")
+COALITION=$(echo "$founded" | sed -E 's/.*"coalition":"(0x[0-9a-f]+)".*/\1/')
+
+API_PORT=$(free_port)
+export TCLEARN_API_URL="http://127.0.0.1:$API_PORT"
+log "starting the members' API and its vault"
+TCLEARN_API_LISTEN="127.0.0.1:$API_PORT" TCLEARN_COALITION="$COALITION" \
+    TCLEARN_COALITION_METADATA="$TCLEARN_ARTIFACTS/coalition.json" \
+    TCLEARN_ANCHORS_METADATA="$TCLEARN_ARTIFACTS/audit_anchors.json" \
+    TCLEARN_API_SURI="//Alice" TCLEARN_GENESIS="$WORK/genesis.json" TCLEARN_API_DATA_DIR="$WORK/api" \
+    "$TCLEARN_API_BIN" serve >"$OUT/logs/api.log" 2>&1 &
+PIDS+=($!)
+wait_port "$API_PORT" "the members' API" "${PIDS[-1]}"
+tclearn_as Alice upload "$WORK/genesis.onnx" >/dev/null
+
+log "starting one oracle per member"
+for name in "${HOSPITALS[@]}"; do
+    TCLEARN_COALITION="$COALITION" TCLEARN_COALITION_METADATA="$TCLEARN_ARTIFACTS/coalition.json" \
+        TCLEARN_GENESIS="$WORK/genesis.json" TCLEARN_GLOBAL_TEST_SET="$WORK/g.csv" \
+        TCLEARN_LOCAL_TEST_SET="$WORK/$name-local.csv" TCLEARN_VAULT_API="$TCLEARN_API_URL" \
+        TCLEARN_KEY_FILE="$(key_of "$name")" TCLEARN_JOURNAL="$WORK/$name-oracle.redb" TCLEARN_POLL_MS=250 \
+        "$ORACLE" run >"$OUT/logs/oracle-$name.log" 2>&1 &
+    PIDS+=($!)
+done
+
+echo
+echo "Coalition $COALITION: ${HOSPITALS[*]}; $MALICIOUS is malicious."
+echo "Dashboard: $TCLEARN_API_URL/"
+echo
+
+# ---- The rounds: who proposes, and how a malicious increment is spoiled.
+SCHEDULE=(Alice Dave:flip-labels Bob Charlie Dave:scale:-10 Alice Dave:noise:3 Bob)
+round=0
+for entry in "${SCHEDULE[@]}"; do
+    name=${entry%%:*}
+    attack=""
+    [ "$entry" != "$name" ] && attack=${entry#*:}
+    round=$((round + 1))
+    if [ -n "$attack" ]; then
+        echo "━━ $name proposes (malicious: $attack)"
+        extra=(--attack "$attack")
+    else
+        echo "━━ $name proposes"
+        extra=()
+    fi
+    tclearn_as "$name" train --data "$WORK/$name-train.csv" --out "$WORK/candidate-$round" --max-samples 30 \
+        --noise-multiplier 1.0 --clip-norm 1.0 --seed "$round" "${extra[@]}"
+    set +e
+    tclearn_as "$name" propose --candidate "$WORK/candidate-$round" --wait-secs 300
+    verdict=$?
+    set -e
+    [ $verdict -le 2 ] || exit $verdict
+    echo
+done
+
+# ---- The audit log, anchored and verified; the chain; the report.
+tclearn_as Bob audit anchor >/dev/null
+tclearn_as Bob audit verify
+echo
+tclearn_as Alice status
+wall=$(python3 -c "import time; print(round(time.time() - $started, 1))")
+tclearn_as Alice report --out "$OUT" --malicious "${ADDRESS[$MALICIOUS]}" --wall-seconds "$wall"
+
+# ---- The promise: every honest increment appended, every malicious one rejected, and the model
+# better on G than the genesis model.
+python3 - "$OUT/summary.json" <<'PY'
+import json, sys
+summary = json.load(open(sys.argv[1]))
+bad = [r for r in summary["rounds"] if (r["verdict"] == "appended") == r["malicious"]]
+for r in bad:
+    print(f"round {r['round']} by {r['proposer_name']} (malicious: {r['malicious']}): {r['verdict']} {r['reason'] or ''}")
+print(f"{summary['metric']} on G: genesis {summary['genesis_metric']:.4f}, final model {summary['final_g_metric']:.4f}; "
+      f"{len(summary['rounds'])} rounds in {summary['wall_seconds']} s")
+if bad or summary["final_g_metric"] <= summary["genesis_metric"]:
+    sys.exit("the demo did not go as the coalition promises")
+PY
+log "done: $OUT/summary.json, $OUT/metric.svg, logs in $OUT/logs"

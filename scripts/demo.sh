@@ -161,7 +161,10 @@ for entry in "${SCHEDULE[@]}"; do
     tclearn_as "$name" train --data "$WORK/$name-train.csv" --out "$WORK/candidate-$round" --max-samples 30 \
         --noise-multiplier 1.0 --clip-norm 1.0 --seed "$round" "${extra[@]}"
     set +e
-    tclearn_as "$name" propose --candidate "$WORK/candidate-$round" --wait-secs 300
+    # Charlie sends his increment as a delta (the weight changes), the others their whole model.
+    delta=()
+    [ "$name" = Charlie ] && delta=(--delta)
+    tclearn_as "$name" propose --candidate "$WORK/candidate-$round" --wait-secs 300 "${delta[@]}"
     verdict=$?
     set -e
     [ $verdict -le 2 ] || exit $verdict

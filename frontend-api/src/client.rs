@@ -88,6 +88,14 @@ impl ApiClient {
         Ok(key)
     }
 
+    /// Upload a delta (a file of weight changes) to merge onto block `parent`'s model; the
+    /// stored object is the merged model.
+    pub async fn upload_delta(&self, parent: u32, delta: Vec<u8>) -> Result<StoredObject, ClientError> {
+        let url = format!("{}/api/vault/deltas?parent={parent}", self.base);
+        let response = answer(&url, self.http.post(&url).bearer_auth(&self.token).body(delta).send().await).await?;
+        json(&url, response).await
+    }
+
     /// Ask the API to anchor its audit log on chain now.
     pub async fn anchor(&self) -> Result<AnchorView, ClientError> {
         let url = format!("{}/api/audit/anchor", self.base);

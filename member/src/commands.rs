@@ -32,7 +32,7 @@ use tclearn_member::{
     data_ids::DataIdKey,
     dp_sgd::DpSgd,
     privacy,
-    trainer::{self, MlpParameters, Table, Training},
+    trainer::{self, CnnParameters, MlpParameters, Model, Network, Table, Training},
 };
 
 // ---- Keys -----------------------------------------------------------------------------------
@@ -431,7 +431,7 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
     let tip: BlockView = api::read(&g.api, &format!("/api/blocks/{}", view.tip)).await?;
     let tip_model = session.download(&tip.parameter_hash).await.context("downloading the tip's model")?;
-    let mut model = MlpParameters::from_onnx(&tip_model)?;
+    let mut model = Model::from_onnx(&tip_model)?;
     let parent = model.clone();
 
     // The rows not yet in a block, by their anonymised IDs.
@@ -462,7 +462,7 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     let rows: Vec<usize> = fresh.iter().map(|(row, _)| *row).collect();
     let mut training_rows = data.select(&rows);
     if args.attack == Some(Attack::FlipLabels) {
-        let classes = model.classes as u32;
+        let classes = model.classes() as u32;
         training_rows.labels.iter_mut().for_each(|l| *l = (*l + 1) % classes);
     }
     let seed = args.seed.unwrap_or_else(|| rand::rng().random());
@@ -489,15 +489,15 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
         Some(Attack::Noise(deviation)) => {
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
             let normal = rand_distr::Normal::new(0.0f32, deviation).map_err(|e| anyhow!("noise:{deviation}: {e}"))?;
-            for w in [&mut model.w1, &mut model.b1, &mut model.w2, &mut model.b2] {
-                w.iter_mut().for_each(|v| *v += rand_distr::Distribution::sample(&normal, &mut rng));
-            }
+            let noised: Vec<f32> = model.trained().iter().map(|v| v + rand_distr::Distribution::sample(&normal, &mut rng)).collect();
+            model.set_trained(&noised);
         }
         _ => {}
     }
     let onnx = model.to_onnx()?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     std::fs::write(args.out.join("candidate.onnx"), &onnx)?;
+    std::fs::write(args.out.join("delta.onnx"), trainer::delta(&parent, &model))?;
     let file = CandidateFile {
         parent: view.tip,
         model_hash: format!("0x{}", hex::encode(tclearn_oracle::evaluate::model_hash(&onnx))),
@@ -535,9 +535,13 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
 /// `tclearn propose`.
 #[derive(clap::Args)]
 pub struct ProposeArgs {
-    /// The folder `tclearn train` wrote (`candidate.onnx`, `candidate.json`).
+    /// The folder `tclearn train` wrote (`candidate.onnx`, `delta.onnx`, `candidate.json`).
     #[arg(long)]
     candidate: PathBuf,
+    /// Send the weight changes (`delta.onnx`) instead of the whole model: the vault merges
+    /// them onto the parent block's model, and the merged model is proposed.
+    #[arg(long)]
+    delta: bool,
     /// Give up following the round after this many seconds.
     #[arg(long, default_value_t = 600)]
     wait_secs: u64,
@@ -550,13 +554,19 @@ pub async fn propose(g: &Global, args: ProposeArgs) -> Result<i32> {
         &std::fs::read_to_string(args.candidate.join("candidate.json")).with_context(|| args.candidate.join("candidate.json").display().to_string())?,
     )
     .context("candidate.json")?;
-    let onnx = std::fs::read(args.candidate.join("candidate.onnx")).with_context(|| args.candidate.join("candidate.onnx").display().to_string())?;
+    let file = args.candidate.join(if args.delta { "delta.onnx" } else { "candidate.onnx" });
+    let onnx = std::fs::read(&file).with_context(|| file.display().to_string())?;
     let (coalition, view) = coalition(g).await?;
     let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
     let uploading = output::spinner(&format!("uploading {} bytes to the vault", onnx.len()), g.json);
-    let stored: StoredObject = session.upload_candidate(onnx).await.context("the vault refused the candidate")?;
+    let stored: StoredObject = if args.delta {
+        session.upload_delta(meta.parent, onnx).await.context("the vault refused the delta")?
+    } else {
+        session.upload_candidate(onnx).await.context("the vault refused the candidate")?
+    };
     uploading.finish_and_clear();
-    if stored.hash != meta.model_hash {
+    // A merged delta is the trained model up to float rounding, so its hash is its own.
+    if !args.delta && stored.hash != meta.model_hash {
         bail!("the vault stored {} but candidate.json names {}: the folder was changed after training", stored.hash, meta.model_hash);
     }
     let candidate = H256(parse_hash(&stored.hash)?);
@@ -796,9 +806,15 @@ pub struct InitArgs {
     /// The founder's data (`identifier,feature,…,label` rows): it sets the standardisation.
     #[arg(long)]
     data: PathBuf,
-    /// Hidden units.
-    #[arg(long, default_value_t = 16)]
+    /// Hidden units of the tabular perceptron.
+    #[arg(long, default_value_t = 16, conflicts_with = "image")]
     hidden: usize,
+    /// Make the image network instead, for rows that are images of `CxHxW` pixels (`1x8x8`).
+    #[arg(long, value_parser = parse_image)]
+    image: Option<[usize; 3]>,
+    /// The image network's convolution filters.
+    #[arg(long, default_value_t = 8, requires = "image")]
+    filters: usize,
     /// Classes.
     #[arg(long, default_value_t = 2)]
     classes: usize,
@@ -810,17 +826,31 @@ pub struct InitArgs {
     out: PathBuf,
 }
 
+fn parse_image(text: &str) -> Result<[usize; 3], String> {
+    let sides: Vec<usize> = text.split('x').map(|v| v.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(|_| "CxHxW, like 1x8x8".to_string())?;
+    <[usize; 3]>::try_from(sides).map_err(|_| "CxHxW, like 1x8x8".to_string())
+}
+
 /// `tclearn model init`.
 pub fn model_init(g: &Global, args: InitArgs) -> Result<i32> {
     let data = Table::read_csv(&args.data)?;
-    let model = MlpParameters::init(&data, args.hidden, args.classes, args.seed)?;
-    let onnx = model.to_onnx()?;
+    let (onnx, what) = match args.image {
+        Some(image) => {
+            let model = CnnParameters::init(&data, image, args.filters, args.classes, args.seed)?;
+            let [c, h, w] = image;
+            (model.to_onnx()?, format!("{c}x{h}x{w} image network with {} filters and {} classes", args.filters, args.classes))
+        }
+        None => {
+            let model = MlpParameters::init(&data, args.hidden, args.classes, args.seed)?;
+            (model.to_onnx()?, format!("{}-{}-{} perceptron", model.inputs, model.hidden, model.classes))
+        }
+    };
     std::fs::write(&args.out, &onnx).with_context(|| args.out.display().to_string())?;
     let hash = format!("0x{}", hex::encode(tclearn_oracle::evaluate::model_hash(&onnx)));
     if g.json {
-        println!("{}", json!({ "out": args.out, "hash": hash, "inputs": model.inputs, "hidden": model.hidden, "classes": model.classes }));
+        println!("{}", json!({ "out": args.out, "hash": hash, "model": what }));
     } else {
-        println!("{}-{}-{} perceptron, hash {}, written to {}", model.inputs, model.hidden, model.classes, short(&hash), args.out.display());
+        println!("{what}, hash {}, written to {}", short(&hash), args.out.display());
     }
     Ok(0)
 }

@@ -1,7 +1,12 @@
 //! Local training: a member's increment, trained on its own data with burn's autodiff and
 //! written as ONNX with burn-onnx's exporter.
 //!
-//! The model is the coalition's tabular perceptron ([`TabularMlp`]):
+//! Two networks ([`Network`]; [`Model`] reads either back from ONNX): for tables, the
+//! perceptron below; for images given as rows of pixels, a small convolutional network
+//! ([`ImageCnn`]: a 3×3 convolution, ReLU, 2×2 max pooling, a dense layer), whose per-example
+//! gradients come from one grouped convolution (group `k` carries example `k`'s own kernel).
+//!
+//! The tabular model is the coalition's perceptron ([`TabularMlp`]):
 //! `logits = W2·relu(W1·((x − shift) ⊙ scale) + b1) + b2`. `shift` and `scale` standardise the
 //! raw features; they are fixed at genesis ([`MlpParameters::init`], from the founder's data)
 //! and never trained, so that every member trains in the same space and validators evaluate
@@ -202,6 +207,157 @@ impl Dense {
     }
 }
 
+/// What the trainer needs of a model: its numbers, its logits, per-example gradients of its
+/// loss, and its ONNX form.
+pub trait Network: Clone {
+    /// Raw features per row.
+    fn inputs(&self) -> usize;
+
+    /// Classes.
+    fn classes(&self) -> usize;
+
+    /// Every trained number, in the order [`Network::set_trained`] and the gradients use.
+    fn trained(&self) -> Vec<f32>;
+
+    /// Replace the trained numbers from a vector laid out as [`Network::trained`] (as long).
+    fn set_trained(&mut self, values: &[f32]);
+
+    /// The trained tensors as ONNX names them: name, dimensions, values (in the order of
+    /// [`Network::trained`]).
+    fn tensors(&self) -> Vec<(&'static str, Vec<i64>, Vec<f32>)>;
+
+    /// Logits of `data`'s rows, row-major, computed by burn on its CPU backend.
+    fn logits(&self, data: &Table) -> Vec<f32>;
+
+    /// Per-example gradients of the cross-entropy for `rows` of `data`, one vector per row laid
+    /// out as [`Network::trained`], from one backward pass (see the module documentation).
+    fn per_example_gradients(&self, data: &Table, rows: &[usize]) -> Vec<Vec<f32>>;
+
+    /// The model as ONNX (opset 18, batch dimension free), exported by burn-onnx.
+    ///
+    /// # Errors
+    /// [`TrainError::Export`]: burn-onnx refused the graph.
+    fn to_onnx(&self) -> Result<Vec<u8>, TrainError>;
+
+    /// Share of `data`'s rows whose highest logit is their label.
+    fn accuracy(&self, data: &Table) -> f64 {
+        let logits = self.logits(data);
+        let correct = logits.chunks(self.classes()).zip(&data.labels).filter(|(row, label)| argmax(row) == **label as usize).count();
+        correct as f64 / data.len().max(1) as f64
+    }
+
+    /// Mean cross-entropy of `data`'s rows.
+    fn loss(&self, data: &Table) -> f64 {
+        let logits = self.logits(data);
+        let total: f64 = logits
+            .chunks(self.classes())
+            .zip(&data.labels)
+            .map(|(row, label)| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let log_sum = row.iter().map(|v| f64::from(v - max).exp()).sum::<f64>().ln() + f64::from(max);
+                log_sum - f64::from(row[*label as usize])
+            })
+            .sum();
+        total / data.len().max(1) as f64
+    }
+}
+
+/// Mean and `1 / standard deviation` of each feature of `data` (1 for a constant feature).
+fn standardisation(data: &Table) -> (Vec<f32>, Vec<f32>) {
+    let n = data.len().max(1) as f64;
+    (0..data.width)
+        .map(|j| {
+            let mean = (0..data.len()).map(|i| f64::from(data.row(i)[j])).sum::<f64>() / n;
+            let var = (0..data.len()).map(|i| (f64::from(data.row(i)[j]) - mean).powi(2)).sum::<f64>() / n;
+            (mean as f32, if var > 0.0 { (1.0 / var.sqrt()) as f32 } else { 1.0 })
+        })
+        .unzip()
+}
+
+/// Draws of `count` weights uniform in `±1/√fan_in`, from `seed`.
+fn uniform(seed: u64) -> impl FnMut(usize, usize) -> Vec<f32> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    move |fan_in, count| {
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        (0..count).map(|_| rng.random_range(-bound..bound)).collect()
+    }
+}
+
+/// Fill `parts` in order from `values`.
+fn set_parts<const N: usize>(parts: [&mut Vec<f32>; N], values: &[f32]) {
+    let mut rest = values;
+    for part in parts {
+        let (head, tail) = rest.split_at(part.len().min(rest.len()));
+        part[..head.len()].copy_from_slice(head);
+        rest = tail;
+    }
+}
+
+/// The standardised features of `rows` (row-major) and their one-hot labels over `classes`.
+fn standardised_batch(data: &Table, rows: &[usize], shift: &[f32], scale: &[f32], classes: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut x = Vec::with_capacity(rows.len() * data.width);
+    let mut onehot = vec![0f32; rows.len() * classes];
+    for (k, &row) in rows.iter().enumerate() {
+        x.extend(data.row(row).iter().zip(shift.iter().zip(scale)).map(|(v, (s, m))| (v - s) * m));
+        onehot[k * classes + data.labels[row] as usize] = 1.0;
+    }
+    (x, onehot)
+}
+
+/// `copies` copies of `values` as one leaf of `shape` that keeps its gradient.
+fn replicated<const D: usize>(values: &[f32], copies: usize, shape: [usize; D], device: &Device) -> Tensor<D> {
+    let all: Vec<f32> = (0..copies).flat_map(|_| values.iter().copied()).collect();
+    Tensor::<D>::from_data(TensorData::new(all, shape), device).require_grad()
+}
+
+/// A leaf's gradient, flat.
+fn gradient<const D: usize>(leaf: &Tensor<D>, grads: &burn::tensor::Gradients) -> Vec<f32> {
+    leaf.grad(grads).and_then(|g| g.into_data().try_to_vec::<f32>().ok()).unwrap_or_default()
+}
+
+/// Per-example vectors from per-copy gradients: copy `k` of part `p` is `sizes[p]` values at
+/// `k * sizes[p]`.
+fn per_example(parts: &[Vec<f32>], sizes: &[usize], copies: usize) -> Vec<Vec<f32>> {
+    (0..copies)
+        .map(|k| parts.iter().zip(sizes).flat_map(|(part, size)| part.get(k * size..(k + 1) * size).unwrap_or_default().iter().copied()).collect())
+        .collect()
+}
+
+/// Export `module`'s `forward` over a batch of samples of `shape`, the batch dimension free.
+fn export<M: Module, const D: usize>(
+    module: &M,
+    shape: [usize; D],
+    forward: fn(&M, Tensor<D>) -> Tensor<2>,
+) -> Result<Vec<u8>, TrainError> {
+    let device = Device::flex();
+    let batch = |n: usize| {
+        let mut dims = shape;
+        dims[0] = n;
+        Tensor::<D>::zeros(dims, &device)
+    };
+    let axes: [AxisSpec; D] = std::array::from_fn(|axis| if axis == 0 { AxisSpec::dynamic("batch") } else { AxisSpec::Static });
+    OnnxExporter::new()
+        .export_dynamic(module, batch(2), batch(3), &[InputSpec::new(axes)], forward)
+        .map(|model| model.into_bytes())
+        .map_err(|e| TrainError::Export(format!("{e}")))
+}
+
+/// The initializers of an ONNX model, by name: shape and values.
+fn initializers(bytes: &[u8]) -> Result<std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>, TrainError> {
+    let model = onnx_rs::parse(bytes).map_err(|e| TrainError::Model(format!("not ONNX: {e:?}")))?;
+    let graph = model.graph.as_ref().ok_or_else(|| TrainError::Model("no graph".into()))?;
+    graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_type() == DataType::Float)
+        .map(|t| Ok((t.name().to_string(), (t.dims().iter().map(|d| *d as usize).collect(), floats(t)?))))
+        .collect()
+}
+
+fn take(found: &mut std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>, name: &str) -> Result<(Vec<usize>, Vec<f32>), TrainError> {
+    found.remove(name).ok_or_else(|| TrainError::Model(format!("no initializer {name:?}")))
+}
+
 /// The coalition's tabular perceptron as a burn module: what is exported to ONNX and run for
 /// inference. Training works on [`MlpParameters`].
 #[derive(Module, Debug)]
@@ -247,9 +403,6 @@ pub struct MlpParameters {
     pub b2: Vec<f32>,
 }
 
-/// The ONNX initializer names burn-onnx gives the module's parameters.
-const NAMES: [&str; 6] = ["shift", "scale", "hidden.weight", "hidden.bias", "output.weight", "output.bias"];
-
 impl MlpParameters {
     /// A genesis model: standardisation from `data` (mean and standard deviation of each
     /// feature), weights drawn uniformly in `±1/√fan_in` from `seed`.
@@ -260,20 +413,8 @@ impl MlpParameters {
         if data.is_empty() || data.width == 0 || classes < 2 || hidden == 0 {
             return Err(TrainError::Data("a model needs rows, features, two classes or more and a hidden unit".into()));
         }
-        let n = data.len() as f64;
-        let mut shift = vec![0f32; data.width];
-        let mut scale = vec![1f32; data.width];
-        for j in 0..data.width {
-            let mean = (0..data.len()).map(|i| f64::from(data.row(i)[j])).sum::<f64>() / n;
-            let var = (0..data.len()).map(|i| (f64::from(data.row(i)[j]) - mean).powi(2)).sum::<f64>() / n;
-            shift[j] = mean as f32;
-            scale[j] = if var > 0.0 { (1.0 / var.sqrt()) as f32 } else { 1.0 };
-        }
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let mut uniform = |fan_in: usize, count: usize| -> Vec<f32> {
-            let bound = 1.0 / (fan_in as f32).sqrt();
-            (0..count).map(|_| rng.random_range(-bound..bound)).collect()
-        };
+        let (shift, scale) = standardisation(data);
+        let mut uniform = uniform(seed);
         Ok(Self {
             inputs: data.width,
             hidden,
@@ -294,19 +435,16 @@ impl MlpParameters {
     /// [`TrainError::Model`]: not ONNX, a missing or non-float initializer, or shapes that do
     /// not chain.
     pub fn from_onnx(bytes: &[u8]) -> Result<Self, TrainError> {
-        let model = onnx_rs::parse(bytes).map_err(|e| TrainError::Model(format!("not ONNX: {e:?}")))?;
-        let graph = model.graph.as_ref().ok_or_else(|| TrainError::Model("no graph".into()))?;
-        let find = |name: &str| -> Result<(Vec<usize>, Vec<f32>), TrainError> {
-            let tensor = graph
-                .initializer
-                .iter()
-                .find(|t| t.name() == name)
-                .ok_or_else(|| TrainError::Model(format!("no initializer {name:?}")))?;
-            Ok((tensor.dims().iter().map(|d| *d as usize).collect(), floats(tensor)?))
-        };
-        let [shift, scale, w1, b1, w2, b2] = NAMES.map(find);
-        let ((shift_dims, shift), (_, scale), (w1_dims, w1), (_, b1), (w2_dims, w2), (_, b2)) =
-            (shift?, scale?, w1?, b1?, w2?, b2?);
+        let mut found = initializers(bytes)?;
+        let mut next = |name: &str| take(&mut found, name);
+        let ((shift_dims, shift), (_, scale), (w1_dims, w1), (_, b1), (w2_dims, w2), (_, b2)) = (
+            next("shift")?,
+            next("scale")?,
+            next("hidden.weight")?,
+            next("hidden.bias")?,
+            next("output.weight")?,
+            next("output.bias")?,
+        );
         let (inputs, hidden, classes) = match (shift_dims.as_slice(), w1_dims.as_slice(), w2_dims.as_slice()) {
             ([1, i], [i2, h], [h2, c]) if i == i2 && h == h2 => (*i, *h, *c),
             _ => return Err(TrainError::Model(format!("shapes {shift_dims:?}, {w1_dims:?}, {w2_dims:?} do not chain"))),
@@ -316,21 +454,6 @@ impl MlpParameters {
             return Err(TrainError::Model("a bias or the standardisation has the wrong length".into()));
         }
         Ok(parameters)
-    }
-
-    /// Every trained number, in the order of [`Self::set_trained`]: `w1, b1, w2, b2`.
-    pub fn trained(&self) -> Vec<f32> {
-        [&self.w1, &self.b1, &self.w2, &self.b2].into_iter().flatten().copied().collect()
-    }
-
-    /// Replace the trained numbers from a vector laid out as [`Self::trained`] (as long).
-    pub fn set_trained(&mut self, values: &[f32]) {
-        let mut rest = values;
-        for part in [&mut self.w1, &mut self.b1, &mut self.w2, &mut self.b2] {
-            let (head, tail) = rest.split_at(part.len());
-            part.copy_from_slice(head);
-            rest = tail;
-        }
     }
 
     /// The burn module on `device`.
@@ -346,59 +469,47 @@ impl MlpParameters {
             output: Dense { weight: matrix(&self.w2, self.hidden), bias: matrix(&self.b2, 1) },
         }
     }
+}
 
-    /// Logits of `data`'s rows, row-major, computed by burn on its CPU backend.
-    pub fn logits(&self, data: &Table) -> Vec<f32> {
+impl Network for MlpParameters {
+    fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// `w1, b1, w2, b2`.
+    fn trained(&self) -> Vec<f32> {
+        [&self.w1, &self.b1, &self.w2, &self.b2].into_iter().flatten().copied().collect()
+    }
+
+    fn set_trained(&mut self, values: &[f32]) {
+        set_parts([&mut self.w1, &mut self.b1, &mut self.w2, &mut self.b2], values);
+    }
+
+    fn tensors(&self) -> Vec<(&'static str, Vec<i64>, Vec<f32>)> {
+        let (i, h, c) = (self.inputs as i64, self.hidden as i64, self.classes as i64);
+        vec![
+            ("hidden.weight", vec![i, h], self.w1.clone()),
+            ("hidden.bias", vec![1, h], self.b1.clone()),
+            ("output.weight", vec![h, c], self.w2.clone()),
+            ("output.bias", vec![1, c], self.b2.clone()),
+        ]
+    }
+
+    fn logits(&self, data: &Table) -> Vec<f32> {
         let device = Device::flex();
         let x = Tensor::<2>::from_data(TensorData::new(data.features.clone(), [data.len(), data.width]), &device);
         self.module(&device).forward(x).into_data().try_to_vec::<f32>().unwrap_or_default()
     }
 
-    /// Share of `data`'s rows whose highest logit is their label.
-    pub fn accuracy(&self, data: &Table) -> f64 {
-        let logits = self.logits(data);
-        let correct = logits
-            .chunks(self.classes)
-            .zip(&data.labels)
-            .filter(|(row, label)| argmax(row) == **label as usize)
-            .count();
-        correct as f64 / data.len().max(1) as f64
+    fn to_onnx(&self) -> Result<Vec<u8>, TrainError> {
+        export(&self.module(&Device::flex()), [0, self.inputs], TabularMlp::forward)
     }
 
-    /// Mean cross-entropy of `data`'s rows.
-    pub fn loss(&self, data: &Table) -> f64 {
-        let logits = self.logits(data);
-        let total: f64 = logits
-            .chunks(self.classes)
-            .zip(&data.labels)
-            .map(|(row, label)| {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let log_sum = row.iter().map(|v| f64::from(v - max).exp()).sum::<f64>().ln() + f64::from(max);
-                log_sum - f64::from(row[*label as usize])
-            })
-            .sum();
-        total / data.len().max(1) as f64
-    }
-
-    /// The model as ONNX (opset 18, batch dimension free), exported by burn-onnx.
-    ///
-    /// # Errors
-    /// [`TrainError::Export`]: burn-onnx refused the graph.
-    pub fn to_onnx(&self) -> Result<Vec<u8>, TrainError> {
-        let device = Device::flex();
-        let module = self.module(&device);
-        let sample = Tensor::<2>::zeros([2, self.inputs], &device);
-        let validation = Tensor::<2>::zeros([3, self.inputs], &device);
-        let specs = [InputSpec::new([AxisSpec::dynamic("batch"), AxisSpec::Static])];
-        OnnxExporter::new()
-            .export_dynamic(&module, sample, validation, &specs, TabularMlp::forward)
-            .map(|model| model.into_bytes())
-            .map_err(|e| TrainError::Export(format!("{e}")))
-    }
-
-    /// Per-example gradients of the cross-entropy for `rows` of `data`, one vector per row laid
-    /// out as [`Self::trained`], from one backward pass (see the module documentation).
-    pub fn per_example_gradients(&self, data: &Table, rows: &[usize]) -> Vec<Vec<f32>> {
+    fn per_example_gradients(&self, data: &Table, rows: &[usize]) -> Vec<Vec<f32>> {
         let b = rows.len();
         if b == 0 {
             return Vec::new();
@@ -406,17 +517,9 @@ impl MlpParameters {
         let device = Device::flex().autodiff();
         let (i, h, c) = (self.inputs, self.hidden, self.classes);
         // Standardised inputs and one-hot labels are constants; each example's weights a leaf.
-        let mut x = Vec::with_capacity(b * i);
-        let mut onehot = vec![0f32; b * c];
-        for (k, &row) in rows.iter().enumerate() {
-            x.extend(data.row(row).iter().zip(self.shift.iter().zip(&self.scale)).map(|(v, (s, m))| (v - s) * m));
-            onehot[k * c + data.labels[row] as usize] = 1.0;
-        }
+        let (x, onehot) = standardised_batch(data, rows, &self.shift, &self.scale, c);
         let constant = |values: Vec<f32>, shape: [usize; 3]| Tensor::<3>::from_data(TensorData::new(values, shape), &device);
-        let leaf = |values: &[f32], shape: [usize; 3]| {
-            let copies: Vec<f32> = (0..b).flat_map(|_| values.iter().copied()).collect();
-            Tensor::<3>::from_data(TensorData::new(copies, shape), &device).require_grad()
-        };
+        let leaf = |values: &[f32], shape: [usize; 3]| replicated(values, b, shape, &device);
         let x = constant(x, [b, 1, i]);
         let onehot = constant(onehot, [b, 1, c]);
         let (w1, b1, w2, b2) = (leaf(&self.w1, [b, i, h]), leaf(&self.b1, [b, 1, h]), leaf(&self.w2, [b, h, c]), leaf(&self.b2, [b, 1, c]));
@@ -424,13 +527,322 @@ impl MlpParameters {
         let logits = hidden.matmul(w2.clone()) + b2.clone();
         let loss = -(log_softmax(logits, 2) * onehot).sum();
         let grads = loss.backward();
-        let take = |leaf: &Tensor<3>| leaf.grad(&grads).map(|g| g.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default();
-        let parts = [take(&w1), take(&b1), take(&w2), take(&b2)];
-        let sizes = [i * h, h, h * c, c];
-        (0..b)
-            .map(|k| parts.iter().zip(sizes).flat_map(|(part, size)| part[k * size..(k + 1) * size].iter().copied()).collect())
-            .collect()
+        let parts = [gradient(&w1, &grads), gradient(&b1, &grads), gradient(&w2, &grads), gradient(&b2, &grads)];
+        per_example(&parts, &[i * h, h, h * c, c], b)
     }
+}
+
+/// A 3×3 convolution, padding 1, stride 1: `weight` is `[filters, channels, 3, 3]`.
+#[derive(Module, Debug)]
+pub struct Conv {
+    /// `[filters, channels, 3, 3]`.
+    weight: Param<Tensor<4>>,
+    /// One per filter.
+    bias: Param<Tensor<1>>,
+}
+
+fn conv_options(groups: usize) -> burn::tensor::ops::ConvOptions<2> {
+    burn::tensor::ops::ConvOptions::new([1, 1], [1, 1], [1, 1], groups)
+}
+
+fn pool(x: Tensor<4>) -> Tensor<4> {
+    burn::tensor::module::max_pool2d(x, burn::tensor::ops::MaxPoolOptions::new([2, 2]))
+}
+
+/// The coalition's small convolutional network for `[batch, channels, height, width]` images:
+/// `dense(flatten(maxpool2(relu(conv3x3((x − shift) ⊙ scale)))))`. Its ONNX input is the
+/// image batch, as the oracle reads an image test set; the trainer holds images as rows of
+/// pixels (a [`Table`]).
+#[derive(Module, Debug)]
+pub struct ImageCnn {
+    /// Subtracted from each raw pixel, `[1, channels, height, width]` (fixed at genesis).
+    shift: Param<Tensor<4>>,
+    /// Multiplies each shifted pixel, `[1, channels, height, width]` (fixed at genesis).
+    scale: Param<Tensor<4>>,
+    /// The convolution, followed by ReLU and 2×2 max pooling.
+    conv: Conv,
+    /// From the pooled maps to one logit per class.
+    output: Dense,
+    /// Channels, height, width of an image.
+    #[module(skip)]
+    image: [usize; 3],
+}
+
+impl ImageCnn {
+    /// Logits of a `[batch, channels, height, width]` batch.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let [batch, _, _, _] = x.dims();
+        let x = (x - self.shift.val()) * self.scale.val();
+        let maps = relu(burn::tensor::module::conv2d(x, self.conv.weight.val(), Some(self.conv.bias.val()), conv_options(1)));
+        let pooled = pool(maps);
+        let [_, f, ph, pw] = pooled.dims();
+        self.output.forward(pooled.reshape([batch, f * ph * pw]))
+    }
+}
+
+/// The convolutional network's numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CnnParameters {
+    /// Channels, height and width of an image (even sides).
+    pub image: [usize; 3],
+    /// Convolution filters.
+    pub filters: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Standardisation shift, one per pixel (not trained).
+    pub shift: Vec<f32>,
+    /// Standardisation scale, one per pixel (not trained).
+    pub scale: Vec<f32>,
+    /// `filters × channels × 3 × 3`.
+    pub kernel: Vec<f32>,
+    /// One per filter.
+    pub kernel_bias: Vec<f32>,
+    /// `filters·(height/2)·(width/2) × classes`, row-major.
+    pub w: Vec<f32>,
+    /// One per class.
+    pub b: Vec<f32>,
+}
+
+impl CnnParameters {
+    /// A genesis model for images of `image` (channels, height, width; even sides) given as
+    /// rows of `data`: standardisation per pixel from `data`, weights uniform in `±1/√fan_in`.
+    ///
+    /// # Errors
+    /// [`TrainError::Data`]: rows that are not images of that shape, odd sides, no filter, or
+    /// fewer than two classes.
+    pub fn init(data: &Table, image: [usize; 3], filters: usize, classes: usize, seed: u64) -> Result<Self, TrainError> {
+        let [c, h, w] = image;
+        if data.is_empty() || c * h * w != data.width || h % 2 != 0 || w % 2 != 0 || h == 0 || w == 0 || filters == 0 || classes < 2 {
+            return Err(TrainError::Data(format!(
+                "a {c}x{h}x{w} image network needs rows of {} pixels (even sides), a filter and two classes; the rows have {}",
+                c * h * w,
+                data.width
+            )));
+        }
+        let (shift, scale) = standardisation(data);
+        let mut uniform = uniform(seed);
+        let flat = filters * (h / 2) * (w / 2);
+        Ok(Self {
+            image,
+            filters,
+            classes,
+            shift,
+            scale,
+            kernel: uniform(c * 9, filters * c * 9),
+            kernel_bias: uniform(c * 9, filters),
+            w: uniform(flat, flat * classes),
+            b: uniform(flat, classes),
+        })
+    }
+
+    /// The parameters of an ONNX model this trainer wrote, read from its initializers by name.
+    ///
+    /// # Errors
+    /// [`TrainError::Model`]: not ONNX, a missing initializer, or shapes that do not chain.
+    pub fn from_onnx(bytes: &[u8]) -> Result<Self, TrainError> {
+        let mut found = initializers(bytes)?;
+        let mut next = |name: &str| take(&mut found, name);
+        let ((shift_dims, shift), (_, scale), (kernel_dims, kernel), (_, kernel_bias), (w_dims, w), (_, b)) = (
+            next("shift")?,
+            next("scale")?,
+            next("conv.weight")?,
+            next("conv.bias")?,
+            next("output.weight")?,
+            next("output.bias")?,
+        );
+        let (filters, c, classes, flat) = match (kernel_dims.as_slice(), w_dims.as_slice()) {
+            ([f, c, 3, 3], [flat, k]) => (*f, *c, *k, *flat),
+            _ => return Err(TrainError::Model(format!("shapes {kernel_dims:?}, {w_dims:?} are not the image network's"))),
+        };
+        let image = match shift_dims.as_slice() {
+            [1, c2, h, w] if *c2 == c && filters * (h / 2) * (w / 2) == flat => [c, *h, *w],
+            _ => return Err(TrainError::Model(format!("images {shift_dims:?} and {flat} pooled values do not chain"))),
+        };
+        Ok(Self { image, filters, classes, shift, scale, kernel, kernel_bias, w, b })
+    }
+
+    /// The burn module on `device`.
+    pub fn module(&self, device: &Device) -> ImageCnn {
+        let matrix = |values: &[f32], rows: usize| {
+            let shape = [rows, values.len() / rows.max(1)];
+            Param::from_tensor(Tensor::<2>::from_data(TensorData::new(values.to_vec(), shape), device))
+        };
+        let [c, h, w] = self.image;
+        let image = |values: &[f32]| Param::from_tensor(Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, c, h, w]), device));
+        ImageCnn {
+            shift: image(&self.shift),
+            scale: image(&self.scale),
+            conv: Conv {
+                weight: Param::from_tensor(Tensor::<4>::from_data(TensorData::new(self.kernel.clone(), [self.filters, c, 3, 3]), device)),
+                bias: Param::from_tensor(Tensor::<1>::from_data(TensorData::new(self.kernel_bias.clone(), [self.filters]), device)),
+            },
+            output: Dense { weight: matrix(&self.w, self.w.len() / self.classes.max(1)), bias: matrix(&self.b, 1) },
+            image: self.image,
+        }
+    }
+}
+
+impl Network for CnnParameters {
+    fn inputs(&self) -> usize {
+        self.image.iter().product()
+    }
+
+    fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// `kernel, kernel_bias, w, b`.
+    fn trained(&self) -> Vec<f32> {
+        [&self.kernel, &self.kernel_bias, &self.w, &self.b].into_iter().flatten().copied().collect()
+    }
+
+    fn set_trained(&mut self, values: &[f32]) {
+        set_parts([&mut self.kernel, &mut self.kernel_bias, &mut self.w, &mut self.b], values);
+    }
+
+    fn tensors(&self) -> Vec<(&'static str, Vec<i64>, Vec<f32>)> {
+        let (f, c, k) = (self.filters as i64, self.image[0] as i64, self.classes as i64);
+        let flat = (self.w.len() / self.classes.max(1)) as i64;
+        vec![
+            ("conv.weight", vec![f, c, 3, 3], self.kernel.clone()),
+            ("conv.bias", vec![f], self.kernel_bias.clone()),
+            ("output.weight", vec![flat, k], self.w.clone()),
+            ("output.bias", vec![1, k], self.b.clone()),
+        ]
+    }
+
+    fn logits(&self, data: &Table) -> Vec<f32> {
+        let device = Device::flex();
+        let [c, h, w] = self.image;
+        let x = Tensor::<4>::from_data(TensorData::new(data.features.clone(), [data.len(), c, h, w]), &device);
+        self.module(&device).forward(x).into_data().try_to_vec::<f32>().unwrap_or_default()
+    }
+
+    fn to_onnx(&self) -> Result<Vec<u8>, TrainError> {
+        let [c, h, w] = self.image;
+        export(&self.module(&Device::flex()), [0, c, h, w], ImageCnn::forward)
+    }
+
+    /// One grouped convolution carries every example's own kernel (group `k` is example `k`),
+    /// and batched matrix products its own dense layer.
+    fn per_example_gradients(&self, data: &Table, rows: &[usize]) -> Vec<Vec<f32>> {
+        let n = rows.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let device = Device::flex().autodiff();
+        let ([c, h, w], f, k) = (self.image, self.filters, self.classes);
+        let flat = f * (h / 2) * (w / 2);
+        let (x, onehot) = standardised_batch(data, rows, &self.shift, &self.scale, k);
+        let x = Tensor::<4>::from_data(TensorData::new(x, [1, n * c, h, w]), &device);
+        let onehot = Tensor::<3>::from_data(TensorData::new(onehot, [n, 1, k]), &device);
+        let kernel = replicated(&self.kernel, n, [n * f, c, 3, 3], &device);
+        let kernel_bias = replicated(&self.kernel_bias, n, [n * f], &device);
+        let dense = replicated(&self.w, n, [n, flat, k], &device);
+        let bias = replicated(&self.b, n, [n, 1, k], &device);
+        let maps = relu(burn::tensor::module::conv2d(x, kernel.clone(), Some(kernel_bias.clone()), conv_options(n)));
+        let pooled = pool(maps.reshape([n, f, h, w])).reshape([n, 1, flat]);
+        let logits = pooled.matmul(dense.clone()) + bias.clone();
+        let loss = -(log_softmax(logits, 2) * onehot).sum();
+        let grads = loss.backward();
+        let parts = [gradient(&kernel, &grads), gradient(&kernel_bias, &grads), gradient(&dense, &grads), gradient(&bias, &grads)];
+        per_example(&parts, &[f * c * 9, f, flat * k, k], n)
+    }
+}
+
+/// A model this trainer writes: the tabular perceptron or the image network, told apart by
+/// their initializers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    /// [`MlpParameters`].
+    Mlp(MlpParameters),
+    /// [`CnnParameters`].
+    Cnn(CnnParameters),
+}
+
+impl Model {
+    /// The model an ONNX file holds.
+    ///
+    /// # Errors
+    /// [`TrainError::Model`]: neither network.
+    pub fn from_onnx(bytes: &[u8]) -> Result<Self, TrainError> {
+        let names = initializers(bytes)?;
+        if names.contains_key("conv.weight") {
+            CnnParameters::from_onnx(bytes).map(Self::Cnn)
+        } else {
+            MlpParameters::from_onnx(bytes).map(Self::Mlp)
+        }
+    }
+}
+
+impl Network for Model {
+    fn inputs(&self) -> usize {
+        match self {
+            Self::Mlp(m) => m.inputs(),
+            Self::Cnn(m) => m.inputs(),
+        }
+    }
+
+    fn classes(&self) -> usize {
+        match self {
+            Self::Mlp(m) => m.classes(),
+            Self::Cnn(m) => m.classes(),
+        }
+    }
+
+    fn trained(&self) -> Vec<f32> {
+        match self {
+            Self::Mlp(m) => m.trained(),
+            Self::Cnn(m) => m.trained(),
+        }
+    }
+
+    fn set_trained(&mut self, values: &[f32]) {
+        match self {
+            Self::Mlp(m) => m.set_trained(values),
+            Self::Cnn(m) => m.set_trained(values),
+        }
+    }
+
+    fn tensors(&self) -> Vec<(&'static str, Vec<i64>, Vec<f32>)> {
+        match self {
+            Self::Mlp(m) => m.tensors(),
+            Self::Cnn(m) => m.tensors(),
+        }
+    }
+
+    fn logits(&self, data: &Table) -> Vec<f32> {
+        match self {
+            Self::Mlp(m) => m.logits(data),
+            Self::Cnn(m) => m.logits(data),
+        }
+    }
+
+    fn per_example_gradients(&self, data: &Table, rows: &[usize]) -> Vec<Vec<f32>> {
+        match self {
+            Self::Mlp(m) => m.per_example_gradients(data, rows),
+            Self::Cnn(m) => m.per_example_gradients(data, rows),
+        }
+    }
+
+    fn to_onnx(&self) -> Result<Vec<u8>, TrainError> {
+        match self {
+            Self::Mlp(m) => m.to_onnx(),
+            Self::Cnn(m) => m.to_onnx(),
+        }
+    }
+}
+
+/// The increment from `parent` to `trained` as a delta file: every trained tensor's change, as
+/// `tclearn_oracle::delta` reads it (the members' API merges it onto the parent block's model).
+pub fn delta<N: Network>(parent: &N, trained: &N) -> Vec<u8> {
+    let changes: Vec<(&str, Vec<i64>, Vec<f32>)> = trained
+        .tensors()
+        .into_iter()
+        .zip(parent.tensors())
+        .map(|((name, dims, after), (_, _, before))| (name, dims, after.iter().zip(&before).map(|(a, b)| a - b).collect()))
+        .collect();
+    tclearn_oracle::delta::encode(&changes)
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -493,17 +905,17 @@ pub struct TrainReport {
 /// # Errors
 /// [`TrainError::Data`] (labels or width that do not fit the model), [`TrainError::Setting`]
 /// (no epoch, no batch, a learning rate or privacy setting out of range).
-pub fn train(
-    parameters: &mut MlpParameters,
+pub fn train<N: Network>(
+    parameters: &mut N,
     data: &Table,
     training: &Training,
     mut on_step: impl FnMut(u64, u64),
 ) -> Result<TrainReport, TrainError> {
-    if data.width != parameters.inputs {
-        return Err(TrainError::Data(format!("{} features per row; the model takes {}", data.width, parameters.inputs)));
+    if data.width != parameters.inputs() {
+        return Err(TrainError::Data(format!("{} features per row; the model takes {}", data.width, parameters.inputs())));
     }
-    if let Some(label) = data.labels.iter().find(|l| **l as usize >= parameters.classes) {
-        return Err(TrainError::Data(format!("label {label}; the model has {} classes", parameters.classes)));
+    if let Some(label) = data.labels.iter().find(|l| **l as usize >= parameters.classes()) {
+        return Err(TrainError::Data(format!("label {label}; the model has {} classes", parameters.classes())));
     }
     if training.epochs == 0 || training.batch_size == 0 || !(training.learning_rate > 0.0 && training.learning_rate.is_finite()) {
         return Err(TrainError::Setting("epochs, batch size and learning rate must be positive".into()));

@@ -21,3 +21,27 @@ fn privacy_epsilon_prints_the_accountants_answer_or_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("the sampling rate is a probability; got 1.5"));
 }
+
+#[test]
+fn model_init_makes_a_perceptron_or_an_image_network_or_says_why_not() {
+    let dir = std::env::temp_dir().join(format!("tclearn-init-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("images.csv");
+    let header: Vec<String> = (0..16).map(|j| format!("p{j}")).collect();
+    let rows: String = (0..6).map(|r| format!("img-{r},{},{}\n", (0..16).map(|p| ((r * 7 + p) % 17).to_string()).collect::<Vec<_>>().join(","), r % 3)).collect();
+    std::fs::write(&data, format!("id,{},label\n{rows}", header.join(","))).unwrap();
+    let out_path = dir.join("cnn.onnx");
+    let out = tclearn(&["model", "init", "--json", "--data", data.to_str().unwrap(), "--image", "1x4x4", "--filters", "2", "--classes", "3", "--out", out_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["model"], "1x4x4 image network with 2 filters and 3 classes");
+    let model = tclearn_member::trainer::Model::from_onnx(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert!(matches!(model, tclearn_member::trainer::Model::Cnn(_)));
+
+    let out = tclearn(&["model", "init", "--data", data.to_str().unwrap(), "--image", "1x8x8", "--out", out_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs rows of 64 pixels (even sides), a filter and two classes; the rows have 16"));
+    let out = tclearn(&["model", "init", "--data", data.to_str().unwrap(), "--image", "4by4", "--out", out_path.to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("CxHxW, like 1x8x8"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

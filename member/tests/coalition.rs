@@ -1,6 +1,6 @@
 //! `tclearn` against a dev node, the members' API and three real oracles, as a hospital uses it:
-//! keys, a genesis model, founding, splitting off L, training with DP-SGD, proposing and
-//! following the round to its block, a proposal refused past the privacy budget with its
+//! keys, a genesis model, founding, splitting off L, training with DP-SGD, proposing (a delta)
+//! and following the round to its block, a proposal refused past the privacy budget with its
 //! reason, governance (a proposal and a vote), status, an audited download, the audit log
 //! verified against the chain.
 
@@ -123,7 +123,8 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     assert_eq!((trained["samples"].as_u64(), trained["parent"].as_u64()), (Some(150), Some(0)));
     assert!(trained["loss_after"].as_f64() < trained["loss_before"].as_f64(), "{trained}");
     let epsilon = trained["epsilon"].as_f64().unwrap();
-    let out = cli.run(&alice, &["propose", "--json", "--candidate", &path("round1"), "--wait-secs", "240"]);
+    // As a delta: the vault merges it onto block 0's model.
+    let out = cli.run(&alice, &["propose", "--json", "--delta", "--candidate", &path("round1"), "--wait-secs", "240"]);
     let logs = || oracles.iter().map(|o| o.log().lines().rev().take(15).collect::<Vec<_>>().join("\n")).collect::<Vec<_>>().join("\n---\n");
     assert!(out.status.success(), "propose: {}\n{}\n{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout), logs(), node.log_tail());
     let round: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -1,17 +1,19 @@
-//! The trainer on the real breast-cancer data (vendored in `datasets/breast-cancer`): the loss
-//! falls, with and without DP-SGD; the per-example gradients are the loss's; the ONNX it writes
-//! computes what burn computes (through ONNX Runtime) and keeps the genesis architecture hash.
+//! The trainer on real data (vendored in `datasets/`): the perceptron on breast cancer, the
+//! image network on handwritten digits. The loss falls, with and without DP-SGD; the per-example
+//! gradients are the loss's; the ONNX it writes computes what burn computes (through ONNX
+//! Runtime) and keeps the genesis architecture hash.
 
 use std::path::PathBuf;
 use tclearn_member::{
     dp_sgd::DpSgd,
     privacy,
-    trainer::{self, MlpParameters, Table, Training},
+    trainer::{self, CnnParameters, MlpParameters, Model, Network, Table, Training},
 };
 use tclearn_oracle::{
     engine::{default_library, Engine},
     genesis::{Declaration, Metric},
     model::{self, TensorSpec},
+    testset::TestSet,
 };
 
 /// The 569 rows, each with its row number as identifier.
@@ -62,27 +64,9 @@ fn dp_sgd_learns_and_reports_what_the_accountant_charges() {
 fn per_example_gradients_are_the_derivatives_of_each_examples_loss() {
     let data = breast_cancer().select(&[0, 1, 200, 568]);
     let model = MlpParameters::init(&data, 4, 2, 5).unwrap();
-    let gradients = model.per_example_gradients(&data, &[0, 1, 2, 3]);
-    let trained = model.trained();
-    for (example, gradient) in gradients.iter().enumerate() {
-        let alone = data.select(&[example]);
-        // Central differences in f64 would need an f64 model; f32 steps of 1e-2 are within 2e-3.
-        for coordinate in [0, 7, trained.len() - 1, trained.len() - 3, 4 * 30 + 1] {
-            let loss_at = |delta: f32| {
-                let mut moved = model.clone();
-                let mut values = trained.clone();
-                values[coordinate] += delta;
-                let (w1, rest) = values.split_at(model.w1.len());
-                let (b1, rest) = rest.split_at(model.b1.len());
-                let (w2, b2) = rest.split_at(model.w2.len());
-                (moved.w1, moved.b1, moved.w2, moved.b2) = (w1.to_vec(), b1.to_vec(), w2.to_vec(), b2.to_vec());
-                moved.loss(&alone)
-            };
-            let numeric = (loss_at(1e-2) - loss_at(-1e-2)) / 2e-2;
-            let analytic = f64::from(gradient[coordinate]);
-            assert!((numeric - analytic).abs() < 2e-3, "example {example}, coordinate {coordinate}: {numeric} vs {analytic}");
-        }
-    }
+    let n = model.trained().len();
+    // Central differences in f32 at steps of 1e-2 are within 2e-3.
+    check_gradients(&model, &data, &[0, 7, n - 1, n - 3, 4 * 30 + 1], 1e-2);
 }
 
 #[test]
@@ -95,6 +79,11 @@ fn the_exported_onnx_computes_what_burn_computes_and_keeps_the_architecture() {
 
     // Read back, the weights are the trained ones.
     assert_eq!(MlpParameters::from_onnx(&trained_onnx).unwrap(), trained);
+    // As a delta merged onto the parent (what the members' API does), within float rounding.
+    let merged = tclearn_oracle::delta::merge(&genesis_onnx, &trainer::delta(&genesis, &trained)).unwrap();
+    let merged = MlpParameters::from_onnx(&merged).unwrap();
+    let worst = merged.trained().iter().zip(trained.trained()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-6 && merged.shift == trained.shift, "{worst}");
 
     // The oracle's checks pass, with the genesis architecture hash.
     let spec = |width| TensorSpec { dims: vec![None, Some(width)] };
@@ -146,4 +135,89 @@ fn bad_data_and_settings_are_refused_with_their_reason() {
     assert_eq!((table.ids.clone(), table.features.clone(), table.labels.clone()), (vec!["x".into(), "y".into()], vec![1.0, 2.0, 3.0, 4.0], vec![0, 1]));
     assert_eq!(table.to_test_set_csv(), "1,2,0\n3,4,1\n");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The 1,797 digits, 64 pixels each, read by the oracle's test-set reader (it decodes gzip).
+fn digits() -> Table {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/digits/digits.csv.gz");
+    let set = TestSet::open(&path, None).expect("the vendored data set");
+    Table {
+        ids: (0..set.samples).map(|i| format!("digit-{i}")).collect(),
+        features: set.inputs(0..set.samples).unwrap().into_owned(),
+        labels: set.labels().unwrap(),
+        width: 64,
+    }
+}
+
+/// Each example's gradient in a batch is its gradient alone, and central differences of steps
+/// `step` of its loss agree with it at `coordinates`.
+fn check_gradients<N: Network>(model: &N, data: &Table, coordinates: &[usize], step: f32) {
+    let gradients = model.per_example_gradients(data, &(0..data.len()).collect::<Vec<_>>());
+    let trained = model.trained();
+    for (example, gradient) in gradients.iter().enumerate() {
+        assert_eq!(gradient.len(), trained.len());
+        let single = &model.per_example_gradients(data, &[example])[0];
+        let apart = gradient.iter().zip(single).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(apart < 1e-5, "example {example}: in a batch and alone differ by {apart}");
+        let alone = data.select(&[example]);
+        for &coordinate in coordinates {
+            let loss_at = |delta: f32| {
+                let mut moved = model.clone();
+                let mut values = trained.clone();
+                values[coordinate] += delta;
+                moved.set_trained(&values);
+                moved.loss(&alone)
+            };
+            let numeric = (loss_at(step) - loss_at(-step)) / f64::from(2.0 * step);
+            let analytic = f64::from(gradient[coordinate]);
+            assert!((numeric - analytic).abs() < 2e-3, "example {example}, coordinate {coordinate}: {numeric} vs {analytic}");
+        }
+    }
+}
+
+#[test]
+fn the_image_networks_per_example_gradients_are_each_examples() {
+    // Continuous pixels: digits' integer pixels tie in max pooling, where the loss has kinks
+    // that central differences straddle.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    let data = Table {
+        ids: (0..5).map(|i| i.to_string()).collect(),
+        features: (0..5 * 64).map(|_| rng.random_range(0.0..16.0)).collect(),
+        labels: vec![0, 3, 9, 3, 1],
+        width: 64,
+    };
+    let model = CnnParameters::init(&data, [1, 8, 8], 4, 10, 5).unwrap();
+    let n = model.trained().len();
+    // Kernel weights, a kernel bias, dense weights, a dense bias; small steps, so that few
+    // ReLU and pooling kinks lie between the two points.
+    check_gradients(&model, &data, &[0, 5, 35, 36, 37, 40, 100, n - 11, n - 1], 1e-3);
+}
+
+#[test]
+fn the_image_network_learns_digits_and_its_onnx_computes_what_burn_computes() {
+    let (train, held_out) = digits().split_local(0.2, 2);
+    let genesis = CnnParameters::init(&train, [1, 8, 8], 8, 10, 3).unwrap();
+    let mut model = genesis.clone();
+    let report = trainer::train(&mut model, &train, &Training { epochs: 3, ..training(None) }, |_, _| {}).unwrap();
+    assert!(report.loss_after < 0.3 * report.loss_before, "{report:?}");
+    assert!(model.accuracy(&held_out) > 0.9, "held-out accuracy {}", model.accuracy(&held_out));
+    let dp = training(Some(DpSgd { clip_norm: 1.0, noise_multiplier: 1.0 }));
+    let mut private = genesis.clone();
+    let report = trainer::train(&mut private, &train, &Training { epochs: 2, ..dp }, |_, _| {}).unwrap();
+    assert!(private.accuracy(&held_out) > 0.6 && report.privacy.is_some(), "DP-SGD: {}", private.accuracy(&held_out));
+
+    let (genesis_onnx, trained_onnx) = (genesis.to_onnx().unwrap(), model.to_onnx().unwrap());
+    assert_eq!(Model::from_onnx(&trained_onnx).unwrap(), Model::Cnn(model.clone()));
+    // Its input is the image batch, as the oracle reads an image test set.
+    let input = TensorSpec { dims: vec![None, Some(1), Some(8), Some(8)] };
+    let mut policy = Declaration::new(Metric::Accuracy, input, TensorSpec { dims: vec![None, Some(10)] }).policy();
+    let architecture = model::check(&genesis_onnx, &policy).unwrap().architecture_hash;
+    policy.architecture_hash = Some(architecture);
+    assert_eq!(model::check(&trained_onnx, &policy).unwrap().architecture_hash, architecture);
+    let engine = Engine::new(default_library().as_deref(), 1).expect("ONNX Runtime (scripts/setup.sh installs it)");
+    let onnx = engine.load(&trained_onnx).unwrap().predict(&held_out.features, &[1, 8, 8], 50).unwrap();
+    let burn = model.logits(&held_out);
+    let worst = onnx.values.iter().zip(&burn).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(onnx.values.len() == burn.len() && worst < 1e-4, "largest difference {worst}");
 }

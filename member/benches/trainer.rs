@@ -6,26 +6,16 @@
 //! each, interleaved. Python is `$TCLEARN_BENCH_PYTHON` (scripts/bench.sh makes a venv with
 //! NumPy).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::{path::PathBuf, process::Command};
 use tclearn_member::{
     dp_sgd::DpSgd,
-    trainer::{self, MlpParameters, Table, Training},
+    trainer::{self, MlpParameters, Training},
 };
 
 const RUNS: usize = 5;
-
-fn breast_cancer() -> (PathBuf, Table) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/breast-cancer/breast_cancer.csv");
-    let text = std::fs::read_to_string(&path).expect("the vendored data set");
-    let mut table = Table { ids: Vec::new(), features: Vec::new(), labels: Vec::new(), width: 30 };
-    for (row, line) in text.lines().skip(1).enumerate() {
-        let fields: Vec<&str> = line.split(',').collect();
-        table.features.extend(fields[..30].iter().map(|v| v.parse::<f32>().unwrap()));
-        table.labels.push(fields[30].parse().unwrap());
-        table.ids.push(format!("wdbc-{row}"));
-    }
-    (path, table)
-}
 
 fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
     values.sort_by(f64::total_cmp);
@@ -34,7 +24,7 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
 
 fn main() {
     let python = std::env::var("TCLEARN_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let (path, data) = breast_cancer();
+    let (path, data) = (common::breast_cancer_path(), common::breast_cancer());
     let reference = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/dp_sgd_reference.py");
     println!("| model | batch | epochs | burn (gradients/s) | NumPy (gradients/s) | burn / NumPy | loss after, burn / NumPy |");
     println!("|---|---:|---:|---:|---:|---:|---:|");

@@ -3,6 +3,9 @@
 //! gradients are the loss's; the ONNX it writes computes what burn computes (through ONNX
 //! Runtime) and keeps the genesis architecture hash.
 
+mod common;
+
+use common::breast_cancer;
 use std::path::PathBuf;
 use tclearn_member::{
     dp_sgd::DpSgd,
@@ -15,20 +18,6 @@ use tclearn_oracle::{
     model::{self, TensorSpec},
     testset::TestSet,
 };
-
-/// The 569 rows, each with its row number as identifier.
-fn breast_cancer() -> Table {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/breast-cancer/breast_cancer.csv");
-    let text = std::fs::read_to_string(&path).expect("the vendored data set");
-    let mut table = Table { ids: Vec::new(), features: Vec::new(), labels: Vec::new(), width: 30 };
-    for (row, line) in text.lines().skip(1).enumerate() {
-        let fields: Vec<&str> = line.split(',').collect();
-        table.features.extend(fields[..30].iter().map(|v| v.parse::<f32>().unwrap()));
-        table.labels.push(fields[30].parse().unwrap());
-        table.ids.push(format!("wdbc-{row}"));
-    }
-    table
-}
 
 fn training(privacy: Option<DpSgd>) -> Training {
     Training { learning_rate: 0.1, epochs: 5, batch_size: 32, privacy, delta: 1e-5, seed: 7 }

@@ -58,6 +58,16 @@ command -v npm >/dev/null || { echo "Node.js and npm are required for the dashbo
 log "bundling the dashboard (npm ci, esbuild)"
 (cd "$REPO_ROOT/frontend-api/web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build >/dev/null)
 
+# 6b. zombienet's CLI (npm, pinned in zombienet/package-lock.json), for scripts/network.sh. Its
+# lock replaces @zombienet/utils' GitHub dependency `toml` with the registry's toml 3.0.0
+# (package.json "overrides"): GitHub is out of reach here, npm's registry is not.
+zombienet_lock="$(sha256sum "$REPO_ROOT/zombienet/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$REPO_ROOT/zombienet/node_modules/.tclearn-lock" 2>/dev/null)" != "$zombienet_lock" ]; then
+    log "installing zombienet's CLI (npm ci)"
+    (cd "$REPO_ROOT/zombienet" && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts >/dev/null)
+    echo "$zombienet_lock" >"$REPO_ROOT/zombienet/node_modules/.tclearn-lock"
+fi
+
 # 7. The node and the contracts.
 "$REPO_ROOT/scripts/build-node.sh"
 "$REPO_ROOT/scripts/build-contracts.sh"

@@ -219,6 +219,11 @@ impl MembersApi {
     /// Start it for the coalition at `coalition` on `node`, checking uploads against the
     /// declaration at `genesis`; it reads the chain as Alice.
     pub async fn start(node: &Node, coalition: H160, genesis: &Path) -> Self {
+        Self::start_at(&node.rpc_url, coalition, genesis).await
+    }
+
+    /// The same against the node at `rpc_url` (one of a network's).
+    pub async fn start_at(rpc_url: &str, coalition: H160, genesis: &Path) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
         let log = dir.path().join("api.log");
@@ -226,7 +231,7 @@ impl MembersApi {
         let child = Command::new(&binary)
             .arg("serve")
             .env("TCLEARN_API_LISTEN", format!("127.0.0.1:{port}"))
-            .env("TCLEARN_RPC", &node.rpc_url)
+            .env("TCLEARN_RPC", rpc_url)
             .env("TCLEARN_COALITION", format!("{coalition:?}"))
             .env("TCLEARN_COALITION_METADATA", artifacts_dir().join("coalition.json"))
             // The audit-anchors contract the coalition records, if any (Alice operates it).

@@ -15,6 +15,7 @@
 # It sets up what is missing first (scripts/setup.sh). Its processes stop on exit and on Ctrl-C.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/coalition.sh"
 
 OUT="$REPO_ROOT/demo-out"
 while [ $# -gt 0 ]; do
@@ -51,35 +52,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; log "interrupted"; exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    local port=$1 what=$2 pid=$3
-    for _ in $(seq 1 600); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        kill -0 "$pid" 2>/dev/null || { echo "$what exited; its log is in $OUT/logs" >&2; exit 1; }
-        sleep 0.1
-    done
-    echo "$what did not listen on port $port within 60 s" >&2
-    exit 1
-}
 
 # ---- The data: G is every 5th row, hospital h holds the rows r with r mod 5 = h + 1. Each row's
 # identifier is its row number, as a hospital's record number would be.
 HOSPITALS=(Alice Bob Charlie Dave)
 MALICIOUS=Dave
-awk -F, -v work="$WORK" '
-    NR == 1 { next }
-    {
-        r = NR - 2; label = $NF
-        if (r % 5 == 0) { print > (work "/g.csv"); next }
-        h = r % 5 - 1
-        file = work "/hospital-" h ".csv"
-        if (!(file in started)) {
-            header = "id"; for (j = 0; j < NF - 1; j++) header = header ",x" j
-            print header ",label" > file; started[file] = 1
-        }
-        print "wdbc-" r "," $0 > file
-    }' "$REPO_ROOT/datasets/breast-cancer/breast_cancer.csv"
+shard_breast_cancer "$WORK"
 
 key_of() { echo "$WORK/$1.key"; }
 tclearn_as() { local who=$1; shift; TCLEARN_KEY_FILE="$(key_of "$who")" "$TCLEARN" "$@"; }

@@ -12,6 +12,7 @@
 # process it started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/coalition.sh"
 
 WORK=""
 while [ $# -gt 0 ]; do
@@ -48,16 +49,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; log "stopping"; exit 130' INT TERM
 
-wait_port() {
-    local port=$1 what=$2
-    for _ in $(seq 1 1200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "$what did not listen on port $port within 120 s; logs are in $WORK" >&2
-    exit 1
-}
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # ---- The chain: zombienet finds tclearn-node on PATH.
 mkdir -p "$WORK/bin"
@@ -72,19 +63,7 @@ for name in "${VALIDATORS[@]}"; do wait_port "${RPC[$name]}" "$name's node"; don
 export TCLEARN_RPC="ws://127.0.0.1:${RPC[alice]}"
 
 # ---- Members: the four validators' dev accounts; their data, the breast-cancer shards of the demo.
-awk -F, -v work="$WORK" '
-    NR == 1 { next }
-    {
-        r = NR - 2
-        if (r % 5 == 0) { print > (work "/g.csv"); next }
-        h = r % 5 - 1
-        file = work "/hospital-" h ".csv"
-        if (!(file in started)) {
-            header = "id"; for (j = 0; j < NF - 1; j++) header = header ",x" j
-            print header ",label" > file; started[file] = 1
-        }
-        print "wdbc-" r "," $0 > file
-    }' "$REPO_ROOT/datasets/breast-cancer/breast_cancer.csv"
+shard_breast_cancer "$WORK"
 tclearn_as() { local who=$1; shift; TCLEARN_KEY_FILE="$WORK/$who.key" "$TCLEARN" "$@"; }
 declare -A ADDRESS
 names=()

@@ -195,11 +195,10 @@ struct BlockStatus {
 
 /// `tclearn status`.
 pub async fn status(g: &Global) -> Result<i32> {
-    let read = |path: &'static str| api::read::<serde_json::Value>(&g.api, path);
-    let coalition: CoalitionView = serde_json::from_value(read("/api/coalition").await.context("the members' API")?)?;
-    let blocks: Vec<BlockView> = serde_json::from_value(read("/api/blocks").await?)?;
-    let members: Vec<MemberView> = serde_json::from_value(read("/api/members").await?)?;
-    let proposals: Vec<ProposalView> = serde_json::from_value(read("/api/proposals").await?)?;
+    let coalition: CoalitionView = api::read(&g.api, "/api/coalition").await.context("the members' API")?;
+    let blocks: Vec<BlockView> = api::read(&g.api, "/api/blocks").await?;
+    let members: Vec<MemberView> = api::read(&g.api, "/api/members").await?;
+    let proposals: Vec<ProposalView> = api::read(&g.api, "/api/proposals").await?;
     let round: Option<RoundView> = api::read(&g.api, "/api/rounds/current").await.ok();
     let mut with_privacy = Vec::new();
     for block in blocks {

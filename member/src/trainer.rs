@@ -342,8 +342,11 @@ fn export<M: Module, const D: usize>(
         .map_err(|e| TrainError::Export(format!("{e}")))
 }
 
-/// The initializers of an ONNX model, by name: shape and values.
-fn initializers(bytes: &[u8]) -> Result<std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>, TrainError> {
+/// A model's float initializers by name: shape and values.
+type Initializers = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// The float initializers of an ONNX model.
+fn initializers(bytes: &[u8]) -> Result<Initializers, TrainError> {
     let model = onnx_rs::parse(bytes).map_err(|e| TrainError::Model(format!("not ONNX: {e:?}")))?;
     let graph = model.graph.as_ref().ok_or_else(|| TrainError::Model("no graph".into()))?;
     graph
@@ -354,7 +357,7 @@ fn initializers(bytes: &[u8]) -> Result<std::collections::HashMap<String, (Vec<u
         .collect()
 }
 
-fn take(found: &mut std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>, name: &str) -> Result<(Vec<usize>, Vec<f32>), TrainError> {
+fn take(found: &mut Initializers, name: &str) -> Result<(Vec<usize>, Vec<f32>), TrainError> {
     found.remove(name).ok_or_else(|| TrainError::Model(format!("no initializer {name:?}")))
 }
 
@@ -435,7 +438,11 @@ impl MlpParameters {
     /// [`TrainError::Model`]: not ONNX, a missing or non-float initializer, or shapes that do
     /// not chain.
     pub fn from_onnx(bytes: &[u8]) -> Result<Self, TrainError> {
-        let mut found = initializers(bytes)?;
+        Self::from_initializers(initializers(bytes)?)
+    }
+
+    /// The parameters in a model's initializers ([`initializers`]).
+    fn from_initializers(mut found: Initializers) -> Result<Self, TrainError> {
         let mut next = |name: &str| take(&mut found, name);
         let ((shift_dims, shift), (_, scale), (w1_dims, w1), (_, b1), (w2_dims, w2), (_, b2)) = (
             next("shift")?,
@@ -640,7 +647,11 @@ impl CnnParameters {
     /// # Errors
     /// [`TrainError::Model`]: not ONNX, a missing initializer, or shapes that do not chain.
     pub fn from_onnx(bytes: &[u8]) -> Result<Self, TrainError> {
-        let mut found = initializers(bytes)?;
+        Self::from_initializers(initializers(bytes)?)
+    }
+
+    /// The parameters in a model's initializers ([`initializers`]).
+    fn from_initializers(mut found: Initializers) -> Result<Self, TrainError> {
         let mut next = |name: &str| take(&mut found, name);
         let ((shift_dims, shift), (_, scale), (kernel_dims, kernel), (_, kernel_bias), (w_dims, w), (_, b)) = (
             next("shift")?,
@@ -766,11 +777,11 @@ impl Model {
     /// # Errors
     /// [`TrainError::Model`]: neither network.
     pub fn from_onnx(bytes: &[u8]) -> Result<Self, TrainError> {
-        let names = initializers(bytes)?;
-        if names.contains_key("conv.weight") {
-            CnnParameters::from_onnx(bytes).map(Self::Cnn)
+        let found = initializers(bytes)?;
+        if found.contains_key("conv.weight") {
+            CnnParameters::from_initializers(found).map(Self::Cnn)
         } else {
-            MlpParameters::from_onnx(bytes).map(Self::Mlp)
+            MlpParameters::from_initializers(found).map(Self::Mlp)
         }
     }
 }

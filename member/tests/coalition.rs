@@ -4,9 +4,12 @@
 //! reason, governance (a proposal and a vote), status, an audited download, the audit log
 //! verified against the chain.
 
+mod common;
+
+use common::breast_cancer_rows;
 use std::{
     io::Write,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output, Stdio},
 };
 use tclearn_client::Keypair;
@@ -52,26 +55,17 @@ impl Cli {
     }
 }
 
-/// The breast-cancer rows as `identifier,features,label` (with a header), and as the oracle's
-/// test-set rows, by row number.
-fn data(rows: impl Iterator<Item = usize>, with_ids: bool) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/breast-cancer/breast_cancer.csv");
-    let lines: Vec<String> = std::fs::read_to_string(path).unwrap().lines().skip(1).map(String::from).collect();
-    let header = if with_ids { format!("id,{},label\n", (0..30).map(|j| format!("x{j}")).collect::<Vec<_>>().join(",")) } else { String::new() };
-    header + &rows.map(|r| if with_ids { format!("wdbc-{r},{}\n", lines[r]) } else { format!("{}\n", lines[r]) }).collect::<String>()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let path = |name: &str| d.join(name).display().to_string();
     // G: every 5th row; each validator's L: 25 rows of its own; Alice's data: the other rows.
-    std::fs::write(d.join("g.csv"), data((0..569).filter(|r| r % 5 == 0), false)).unwrap();
+    std::fs::write(d.join("g.csv"), breast_cancer_rows((0..569).filter(|r| r % 5 == 0), false)).unwrap();
     for (v, name) in VALIDATORS.iter().enumerate() {
-        std::fs::write(d.join(format!("l-{name}.csv")), data((0..569).filter(|r| r % 5 == 1).skip(25 * v).take(25), false)).unwrap();
+        std::fs::write(d.join(format!("l-{name}.csv")), breast_cancer_rows((0..569).filter(|r| r % 5 == 1).skip(25 * v).take(25), false)).unwrap();
     }
-    std::fs::write(d.join("alice.csv"), data((0..569).filter(|r| r % 5 >= 2), true)).unwrap();
+    std::fs::write(d.join("alice.csv"), breast_cancer_rows((0..569).filter(|r| r % 5 >= 2), true)).unwrap();
 
     let node = Node::start(NodeConfig::dev_interval(300)).await;
     let mut cli = Cli {

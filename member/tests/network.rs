@@ -8,6 +8,9 @@
 //!
 //! zombienet is `zombienet/node_modules/.bin/zombienet` (`scripts/setup.sh` installs it).
 
+mod common;
+
+use common::breast_cancer_rows;
 use std::{
     io::Write,
     path::{Path, PathBuf},
@@ -99,14 +102,6 @@ fn ok(env: &[(String, String)], key: &Path, args: &[&str]) -> serde_json::Value 
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
-/// Breast-cancer rows by row number, with identifiers (a header first) or as a test set.
-fn rows(rows: impl Iterator<Item = usize>, with_ids: bool) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/breast-cancer/breast_cancer.csv");
-    let lines: Vec<String> = std::fs::read_to_string(path).unwrap().lines().skip(1).map(String::from).collect();
-    let header = if with_ids { format!("id,{},label\n", (0..30).map(|j| format!("x{j}")).collect::<Vec<_>>().join(",")) } else { String::new() };
-    header + &rows.map(|r| if with_ids { format!("wdbc-{r},{}\n", lines[r]) } else { format!("{}\n", lines[r]) }).collect::<String>()
-}
-
 async fn finalized(url: &str) -> Option<(u64, Client)> {
     let client = Client::connect(url).await.ok()?;
     Some((client.finalized_number().await.ok()?, client))
@@ -151,11 +146,11 @@ async fn rounds_complete_and_finalize_on_four_validators_and_survive_a_killed_no
 
     // The data and keys: G every fifth row, each validator's L 25 rows of its own, Alice's rows.
     let path = |name: &str| d.join(name).display().to_string();
-    std::fs::write(d.join("g.csv"), rows((0..569).filter(|r| r % 5 == 0), false)).unwrap();
+    std::fs::write(d.join("g.csv"), breast_cancer_rows((0..569).filter(|r| r % 5 == 0), false)).unwrap();
     for (v, name) in NAMES.iter().enumerate() {
-        std::fs::write(d.join(format!("l-{}.csv", capitalised(name))), rows((0..569).filter(|r| r % 5 == 1).skip(25 * v).take(25), false)).unwrap();
+        std::fs::write(d.join(format!("l-{}.csv", capitalised(name))), breast_cancer_rows((0..569).filter(|r| r % 5 == 1).skip(25 * v).take(25), false)).unwrap();
     }
-    std::fs::write(d.join("data.csv"), rows((0..569).filter(|r| r % 5 >= 2), true)).unwrap();
+    std::fs::write(d.join("data.csv"), breast_cancer_rows((0..569).filter(|r| r % 5 >= 2), true)).unwrap();
     let mut env: Vec<(String, String)> =
         vec![("TCLEARN_RPC".into(), network.url(0)), ("TCLEARN_ARTIFACTS".into(), artifacts_dir().display().to_string())];
     let keys: Vec<PathBuf> = NAMES.iter().map(|n| d.join(format!("{n}.key"))).collect();

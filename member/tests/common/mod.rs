@@ -1,4 +1,5 @@
-//! The vendored data sets as the trainer's tests and benchmark read them.
+//! The vendored data sets as the member's tests and benchmark read them.
+#![allow(dead_code)] // Each test crate uses its own part.
 
 use std::path::PathBuf;
 use tclearn_member::trainer::Table;
@@ -20,4 +21,13 @@ pub fn breast_cancer() -> Table {
         table.ids.push(format!("wdbc-{row}"));
     }
     table
+}
+
+/// Breast-cancer rows by row number: as a member's data (`identifier,features,label` after a
+/// header, identifiers `wdbc-<row>`) or as an oracle's test set (`features,label`).
+pub fn breast_cancer_rows(rows: impl Iterator<Item = usize>, with_ids: bool) -> String {
+    let text = std::fs::read_to_string(breast_cancer_path()).expect("the vendored data set");
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let header = if with_ids { format!("id,{},label\n", (0..30).map(|j| format!("x{j}")).collect::<Vec<_>>().join(",")) } else { String::new() };
+    header + &rows.map(|r| if with_ids { format!("wdbc-{r},{}\n", lines[r]) } else { format!("{}\n", lines[r]) }).collect::<String>()
 }

@@ -7,7 +7,10 @@
 # - members_api: the vault's throughput on a 100 MB model against a file copy, and the members'
 #   API's latency under a bounded load (wrk, from Debian's packages);
 # - trainer: the member's DP-SGD trainer (burn) in per-example gradients per second, against the
-#   same run in NumPy.
+#   same run in NumPy;
+# - round_latency: seconds and blocks from `tclearn propose` to the appended block on the
+#   four-validator network (zombienet), by phase (submit, draw, commit, reveal, seal, attest),
+#   and the oracles' evaluation time.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/setup.sh"
@@ -32,3 +35,4 @@ cargo bench --locked --workspace --bench coalition_weights
 cargo bench --locked --workspace --bench evaluation
 CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo bench --locked --manifest-path frontend-api/Cargo.toml --bench members_api
 CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo bench --locked --manifest-path member/Cargo.toml --bench trainer
+CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo bench --locked --manifest-path member/Cargo.toml --bench round_latency

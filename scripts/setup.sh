@@ -6,8 +6,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 
-# 1. Debian packages the node build needs, and Chromium for the dashboard's browser test.
-packages=(protobuf-compiler clang libclang-dev curl unzip chromium)
+# 1. Debian packages the node build needs, Chromium for the dashboard's browser test, and
+#    nftables for the network tier's partition (member/tests/network.rs).
+packages=(protobuf-compiler clang libclang-dev curl unzip chromium nftables)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

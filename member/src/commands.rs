@@ -773,6 +773,91 @@ pub async fn audit_anchor(g: &Global) -> Result<i32> {
     Ok(0)
 }
 
+/// `tclearn audit blocks`.
+#[derive(clap::Args)]
+pub struct AuditBlocksArgs {
+    /// G, the coalition's global test set, as its oracles read it.
+    #[arg(long)]
+    pub test_set: PathBuf,
+    /// The oracles' genesis declaration (`tclearn found --declaration`).
+    #[arg(long)]
+    pub declaration: PathBuf,
+    /// The first block to audit.
+    #[arg(long, default_value_t = 1)]
+    pub from: u32,
+}
+
+/// `tclearn audit blocks`: re-evaluate every appended block's model on G and compare it with
+/// each of its round's validators' revealed G scores (`tclearn_member::audit`). Exits 3 when a
+/// revealed report is proven forged.
+pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
+    use tclearn_member::audit::{check_report, Check};
+    use tclearn_oracle::{engine::Engine, evaluate::evaluate, genesis::Declaration, testset::TestSet};
+    let key = load_key(g)?;
+    let (c, _) = coalition(g).await?;
+    let me = key.account_id();
+    let declaration = Declaration::load(&args.declaration)?;
+    let set = TestSet::open(&args.test_set, declaration.image.as_ref()).with_context(|| args.test_set.display().to_string())?;
+    let spec = c.evaluation_spec(&me).await?;
+    if spec.test_set_hash.0 != set.hash {
+        bail!("{} is not the coalition's G (its hash is not the one on chain)", args.test_set.display());
+    }
+    let engine = Engine::for_runtime(None, 1, &declaration.runtime).context("ONNX Runtime (scripts/setup.sh installs it)")?;
+    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
+    let mut rows = Vec::new();
+    let mut table = output::table(&["block", "round", "validator", "revealed G", "re-evaluated G", "audit"]);
+    for index in args.from..=c.height(&me).await? {
+        let block = c.block(&me, index).await?.ok_or_else(|| anyhow!("block {index} is missing"))?;
+        // Genesis and reverts had no round: nothing was reported on them.
+        let Some(round) = block.round else { continue };
+        let hash = format!("0x{}", hex::encode(block.parameter_hash.0));
+        let bytes = session.download(&hash).await.with_context(|| format!("block {index}'s model from the vault"))?;
+        if tclearn_oracle::evaluate::model_hash(&bytes) != block.parameter_hash.0 {
+            bail!("the vault served bytes that do not hash to block {index}'s parameters {hash}");
+        }
+        let evaluation = evaluate(&engine, &declaration, &bytes, &set).with_context(|| format!("re-evaluating block {index} on G"))?;
+        for validator in c.round_validators(&me, round).await? {
+            let report = c.ballot(&me, round, validator).await?.and_then(|ballot| ballot.report);
+            let check = check_report(report.as_ref(), evaluation.fixed, H256(evaluation.digest.0), spec.metric_tolerance);
+            let revealed = match report.map(|r| r.verdict) {
+                Some(tclearn_client::coalition::Verdict::Scored(scores)) => Some(scores.g_metric),
+                _ => None,
+            };
+            let verdict = match check {
+                Check::Matches => "matches".to_string(),
+                Check::ForgedDigest { revealed } => format!("FORGED: G digest {} is not the model's", short(&format!("{revealed:?}"))),
+                Check::ForgedMetric { .. } => "FORGED: G metric is not the model's".to_string(),
+                Check::Refused => "refused the candidate".to_string(),
+                Check::Silent => "revealed nothing".to_string(),
+            };
+            let name = g.who(&format!("{validator:?}"));
+            table.add_row(vec![
+                index.to_string(),
+                round.to_string(),
+                name.clone(),
+                revealed.map_or("-".into(), |m| format!("{:.4}", metric(m))),
+                format!("{:.4}", metric(evaluation.fixed)),
+                verdict.clone(),
+            ]);
+            rows.push(json!({
+                "block": index, "round": round, "validator": format!("{validator:?}"), "name": name,
+                "revealed_g_metric": revealed, "g_metric": evaluation.fixed, "forged": check.is_forged(), "audit": verdict,
+            }));
+        }
+    }
+    let forged: Vec<&serde_json::Value> = rows.iter().filter(|r| r["forged"] == true).collect();
+    if g.json {
+        println!("{}", json!({ "reports": rows, "forged": forged.len() }));
+    } else {
+        println!("{table}");
+        match forged.len() {
+            0 => println!("every revealed G score matches its block's model"),
+            n => println!("{n} revealed reports are not what the blocks' models do on G: their validators lied"),
+        }
+    }
+    Ok(if forged.is_empty() { 0 } else { 3 })
+}
+
 /// `tclearn upload`.
 #[derive(clap::Args)]
 pub struct UploadArgs {

@@ -8,8 +8,11 @@
 //! - [`dp_sgd`]: DP-SGD's privacy step (Poisson sampling, per-example clipping, Gaussian noise);
 //! - [`privacy`]: the Rényi-DP accountant of DP-SGD (what a training run spends, as epsilon at a
 //!   given delta);
-//! - [`data_ids`]: the anonymised data IDs a proposal lists.
+//! - [`data_ids`]: the anonymised data IDs a proposal lists;
+//! - [`audit`]: the model chain audited after the fact, each validator's revealed G scores
+//!   against its block's model re-evaluated.
 
+pub mod audit;
 pub mod data_ids;
 pub mod dp_sgd;
 pub mod privacy;

@@ -135,6 +135,9 @@ enum AuditCommand {
     Verify,
     /// Ask the API to anchor its log's current root on chain now.
     Anchor,
+    /// Re-evaluate every appended block's model on G and check each validator's revealed G
+    /// scores against it: what finds validators that lied together (exit 3 if any did).
+    Blocks(commands::AuditBlocksArgs),
 }
 
 #[derive(Subcommand)]
@@ -183,6 +186,7 @@ async fn main() {
         Command::Download(args) => commands::download(&g, args).await,
         Command::Audit(AuditCommand::Verify) => commands::audit_verify(&g).await,
         Command::Audit(AuditCommand::Anchor) => commands::audit_anchor(&g).await,
+        Command::Audit(AuditCommand::Blocks(args)) => commands::audit_blocks(&g, args).await,
         Command::Upload(args) => commands::upload(&g, args).await,
         Command::Model(ModelCommand::Init(args)) => commands::model_init(&g, args),
         Command::Report(args) => commands::report(&g, args).await,

@@ -1,4 +1,5 @@
 # Shared by scripts/demo.sh and scripts/network.sh; source it after env.sh, don't run it.
+# The functions that start processes add their pids to the caller's PIDS array.
 
 # A free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -32,4 +33,42 @@ shard_breast_cancer() {
             }
             print "wdbc-" r "," $0 > file
         }' "$REPO_ROOT/datasets/breast-cancer/breast_cancer.csv"
+}
+
+# Set up what is missing and build the members' API and tclearn; TCLEARN and ORACLE then name the
+# member's command line and the oracle.
+build_programs() {
+    "$REPO_ROOT/scripts/setup.sh"
+    log "building tclearn-api and tclearn"
+    CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/frontend-api/Cargo.toml"
+    CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/member/Cargo.toml"
+    TCLEARN="$TCLEARN_BIN"
+    ORACLE="$(dirname "$TCLEARN_NODE")/oracle"
+}
+
+# Start the members' API for $COALITION on $TCLEARN_RPC (genesis declaration and vault in
+# $WORK), logging to file $1, and wait until it listens; exports TCLEARN_API_URL, and its pid
+# joins PIDS.
+start_api() {
+    local port
+    port=$(free_port)
+    export TCLEARN_API_URL="http://127.0.0.1:$port"
+    TCLEARN_API_LISTEN="127.0.0.1:$port" TCLEARN_COALITION="$COALITION" \
+        TCLEARN_COALITION_METADATA="$TCLEARN_ARTIFACTS/coalition.json" \
+        TCLEARN_ANCHORS_METADATA="$TCLEARN_ARTIFACTS/audit_anchors.json" \
+        TCLEARN_API_SURI="//Alice" TCLEARN_GENESIS="$WORK/genesis.json" TCLEARN_API_DATA_DIR="$WORK/api" \
+        "$TCLEARN_API_BIN" serve >"$1" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port" "the members' API" "${PIDS[-1]}"
+}
+
+# Start member $1's oracle on $TCLEARN_RPC (its key $WORK/$1.key, its local test set
+# $WORK/$1-local.csv, its journal in $WORK), logging to file $2; its pid joins PIDS.
+start_oracle() {
+    TCLEARN_COALITION="$COALITION" TCLEARN_COALITION_METADATA="$TCLEARN_ARTIFACTS/coalition.json" \
+        TCLEARN_GENESIS="$WORK/genesis.json" TCLEARN_GLOBAL_TEST_SET="$WORK/g.csv" \
+        TCLEARN_LOCAL_TEST_SET="$WORK/$1-local.csv" TCLEARN_VAULT_API="$TCLEARN_API_URL" \
+        TCLEARN_KEY_FILE="$WORK/$1.key" TCLEARN_JOURNAL="$WORK/$1-oracle.redb" \
+        "$ORACLE" run >"$2" 2>&1 &
+    PIDS+=($!)
 }

@@ -28,12 +28,7 @@ done
 started=$(date +%s.%N)
 
 # ---- What is missing: the toolchain, ONNX Runtime, the node and contracts, the API and the CLI.
-"$REPO_ROOT/scripts/setup.sh"
-log "building tclearn-api and tclearn"
-CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/frontend-api/Cargo.toml"
-CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/member/Cargo.toml"
-TCLEARN="$TCLEARN_BIN"
-ORACLE="$(dirname "$TCLEARN_NODE")/oracle"
+build_programs
 
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
@@ -59,8 +54,7 @@ HOSPITALS=(Alice Bob Charlie Dave)
 MALICIOUS=Dave
 shard_breast_cancer "$WORK"
 
-key_of() { echo "$WORK/$1.key"; }
-tclearn_as() { local who=$1; shift; TCLEARN_KEY_FILE="$(key_of "$who")" "$TCLEARN" "$@"; }
+tclearn_as() { local who=$1; shift; TCLEARN_KEY_FILE="$WORK/$who.key" "$TCLEARN" "$@"; }
 declare -A ADDRESS
 for h in "${!HOSPITALS[@]}"; do
     name=${HOSPITALS[$h]}
@@ -94,26 +88,13 @@ founded=$(tclearn_as Alice found --json --model "$WORK/genesis.onnx" --test-set 
     --privacy-budget 50,1e-4 --declaration "$WORK/genesis.json")
 COALITION=$(echo "$founded" | sed -E 's/.*"coalition":"(0x[0-9a-f]+)".*/\1/')
 
-API_PORT=$(free_port)
-export TCLEARN_API_URL="http://127.0.0.1:$API_PORT"
 log "starting the members' API and its vault"
-TCLEARN_API_LISTEN="127.0.0.1:$API_PORT" TCLEARN_COALITION="$COALITION" \
-    TCLEARN_COALITION_METADATA="$TCLEARN_ARTIFACTS/coalition.json" \
-    TCLEARN_ANCHORS_METADATA="$TCLEARN_ARTIFACTS/audit_anchors.json" \
-    TCLEARN_API_SURI="//Alice" TCLEARN_GENESIS="$WORK/genesis.json" TCLEARN_API_DATA_DIR="$WORK/api" \
-    "$TCLEARN_API_BIN" serve >"$OUT/logs/api.log" 2>&1 &
-PIDS+=($!)
-wait_port "$API_PORT" "the members' API" "${PIDS[-1]}"
+start_api "$OUT/logs/api.log"
 tclearn_as Alice upload "$WORK/genesis.onnx" >/dev/null
 
 log "starting one oracle per member"
 for name in "${HOSPITALS[@]}"; do
-    TCLEARN_COALITION="$COALITION" TCLEARN_COALITION_METADATA="$TCLEARN_ARTIFACTS/coalition.json" \
-        TCLEARN_GENESIS="$WORK/genesis.json" TCLEARN_GLOBAL_TEST_SET="$WORK/g.csv" \
-        TCLEARN_LOCAL_TEST_SET="$WORK/$name-local.csv" TCLEARN_VAULT_API="$TCLEARN_API_URL" \
-        TCLEARN_KEY_FILE="$(key_of "$name")" TCLEARN_JOURNAL="$WORK/$name-oracle.redb" TCLEARN_POLL_MS=250 \
-        "$ORACLE" run >"$OUT/logs/oracle-$name.log" 2>&1 &
-    PIDS+=($!)
+    TCLEARN_POLL_MS=250 start_oracle "$name" "$OUT/logs/oracle-$name.log"
 done
 
 echo

@@ -23,12 +23,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-"$REPO_ROOT/scripts/setup.sh"
-log "building tclearn-api and tclearn"
-CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/frontend-api/Cargo.toml"
-CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/member/Cargo.toml"
-TCLEARN="$TCLEARN_BIN"
-ORACLE="$(dirname "$TCLEARN_NODE")/oracle"
+build_programs
 ZOMBIENET="$REPO_ROOT/zombienet/node_modules/.bin/zombienet"
 
 KEEP=1
@@ -86,27 +81,13 @@ founded=$(tclearn_as alice found --json --model "$WORK/genesis.onnx" --test-set 
     --phase-blocks 20 --min-batch-size 10 --privacy-budget 50,1e-4 --declaration "$WORK/genesis.json")
 COALITION=$(echo "$founded" | sed -E 's/.*"coalition":"(0x[0-9a-f]+)".*/\1/')
 
-API_PORT=$(free_port)
-export TCLEARN_API_URL="http://127.0.0.1:$API_PORT"
 log "starting the members' API"
-TCLEARN_API_LISTEN="127.0.0.1:$API_PORT" TCLEARN_COALITION="$COALITION" \
-    TCLEARN_COALITION_METADATA="$TCLEARN_ARTIFACTS/coalition.json" \
-    TCLEARN_ANCHORS_METADATA="$TCLEARN_ARTIFACTS/audit_anchors.json" \
-    TCLEARN_API_SURI="//Alice" TCLEARN_GENESIS="$WORK/genesis.json" TCLEARN_API_DATA_DIR="$WORK/api" \
-    "$TCLEARN_API_BIN" serve >"$WORK/api.log" 2>&1 &
-PIDS+=($!)
-wait_port "$API_PORT" "the members' API"
+start_api "$WORK/api.log"
 tclearn_as alice upload "$WORK/genesis.onnx" >/dev/null
 
 log "starting one oracle per validator, each on its own node"
 for name in "${VALIDATORS[@]}"; do
-    TCLEARN_RPC="ws://127.0.0.1:${RPC[$name]}" TCLEARN_COALITION="$COALITION" \
-        TCLEARN_COALITION_METADATA="$TCLEARN_ARTIFACTS/coalition.json" \
-        TCLEARN_GENESIS="$WORK/genesis.json" TCLEARN_GLOBAL_TEST_SET="$WORK/g.csv" \
-        TCLEARN_LOCAL_TEST_SET="$WORK/$name-local.csv" TCLEARN_VAULT_API="$TCLEARN_API_URL" \
-        TCLEARN_KEY_FILE="$WORK/$name.key" TCLEARN_JOURNAL="$WORK/$name-oracle.redb" \
-        "$ORACLE" run >"$WORK/oracle-$name.log" 2>&1 &
-    PIDS+=($!)
+    TCLEARN_RPC="ws://127.0.0.1:${RPC[$name]}" start_oracle "$name" "$WORK/oracle-$name.log"
 done
 
 cat <<EOF

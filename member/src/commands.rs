@@ -717,6 +717,15 @@ pub struct DownloadArgs {
     out: PathBuf,
 }
 
+/// The model stored under `hash` in the vault, checked to hash to it.
+async fn download_model(session: &ApiClient, hash: &str) -> Result<Vec<u8>> {
+    let bytes = session.download(hash).await?;
+    if tclearn_oracle::evaluate::model_hash(&bytes) != parse_hash(hash)? {
+        bail!("the vault served bytes that do not hash to {hash}");
+    }
+    Ok(bytes)
+}
+
 /// `tclearn download`.
 pub async fn download(g: &Global, args: DownloadArgs) -> Result<i32> {
     let key = load_key(g)?;
@@ -726,10 +735,7 @@ pub async fn download(g: &Global, args: DownloadArgs) -> Result<i32> {
         (None, None) => bail!("--block or --hash"),
     };
     let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
-    let bytes = session.download(&hash).await?;
-    if tclearn_oracle::evaluate::model_hash(&bytes) != parse_hash(&hash)? {
-        bail!("the vault served bytes that do not hash to {hash}");
-    }
+    let bytes = download_model(&session, &hash).await?;
     std::fs::write(&args.out, &bytes).with_context(|| args.out.display().to_string())?;
     if g.json {
         println!("{}", json!({ "hash": hash, "size": bytes.len(), "out": args.out }));
@@ -811,10 +817,7 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
         // Genesis and reverts had no round: nothing was reported on them.
         let Some(round) = block.round else { continue };
         let hash = format!("0x{}", hex::encode(block.parameter_hash.0));
-        let bytes = session.download(&hash).await.with_context(|| format!("block {index}'s model from the vault"))?;
-        if tclearn_oracle::evaluate::model_hash(&bytes) != block.parameter_hash.0 {
-            bail!("the vault served bytes that do not hash to block {index}'s parameters {hash}");
-        }
+        let bytes = download_model(&session, &hash).await.with_context(|| format!("block {index}'s model"))?;
         let evaluation = evaluate(&engine, &declaration, &bytes, &set).with_context(|| format!("re-evaluating block {index} on G"))?;
         for validator in c.round_validators(&me, round).await? {
             let report = c.ballot(&me, round, validator).await?.and_then(|ballot| ballot.report);

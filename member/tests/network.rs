@@ -105,6 +105,13 @@ async fn opened(c: &Coalition, id: u64) -> u64 {
     id
 }
 
+/// Wait for a `tclearn propose` whose round must be appended.
+async fn appended(net: &CoalitionNetwork, propose: tokio::process::Child) {
+    let (status, round, err) = proposed(propose, ROUND).await;
+    assert!(status.success(), "{err}\n{}", net.logs());
+    assert_eq!(round["phase"], "appended", "{round}");
+}
+
 /// Alice proposes `candidate` as round `id`; returns once its panel is drawn: the clock started
 /// at the proposal, the running `tclearn propose`, the round, and the honest G scores.
 async fn drawn(net: &CoalitionNetwork, candidate: &Path, id: u64) -> (Clock, tokio::process::Child, Round, (i64, H256)) {
@@ -228,9 +235,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     // 1. Alice proposes; the round is appended, and every node finalizes the block it is in.
     let r = candidate(&net, ALICE);
     let clock = Clock::start(&c).await;
-    let (status, round, err) = proposed(net.propose(ALICE, &r), ROUND).await;
-    assert!(status.success(), "{err}\n{}", net.logs());
-    assert_eq!(round["phase"], "appended", "{round}");
+    appended(&net, net.propose(ALICE, &r)).await;
     let (wall, blocks) = clock.stop(&c).await;
     let best = c.client().best_number().await.unwrap();
     finalized_everywhere(&net.network, &[0, 1, 2, 3], best, Duration::from_secs(120)).await;
@@ -246,9 +251,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     opened(&c, 1).await;
     net.wait_round(1, "the draw", ROUND, |r| r.phase != Phase::Drawing).await;
     let dave_node = net.network.kill("dave");
-    let (status, round, err) = proposed(propose, ROUND).await;
-    assert!(status.success(), "{err}\n{}", net.logs());
-    assert_eq!(round["phase"], "appended", "{round}");
+    appended(&net, propose).await;
     let (wall, blocks) = clock.stop(&c).await;
     let best = c.client().best_number().await.unwrap();
     finalized_everywhere(&net.network, &[0, 1, 2], best, Duration::from_secs(120)).await;
@@ -291,9 +294,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     net.oracles[DAVE].take().unwrap().child.wait().await.unwrap();
     assert!(c.round(&me, 2).await.unwrap().unwrap().block.is_none(), "killed before the round ended");
     net.oracles[DAVE] = Some(net.start_oracle(DAVE, &[]));
-    let (status, round, err) = proposed(propose, ROUND).await;
-    assert!(status.success(), "{err}\n{}", net.logs());
-    assert_eq!(round["phase"], "appended", "{round}");
+    appended(&net, propose).await;
     let (wall, blocks) = clock.stop(&c).await;
     let last = c.client().best_number().await.unwrap();
     for i in [CHARLIE, DAVE] {
@@ -431,9 +432,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     assert!(dave_ballot.is_none_or(|b| b.commitment.is_none()), "nothing of Dave's reached the others");
     drop(partition);
     let healed = Instant::now();
-    let (status, round, err) = proposed(propose, ROUND).await;
-    assert!(status.success(), "{err}\n{}", net.logs());
-    assert_eq!(round["phase"], "appended", "{round}");
+    appended(&net, propose).await;
     let (wall, blocks) = clock.stop(&c).await;
     let ballot = c.ballot(&me, id, address(DAVE)).await.unwrap().unwrap();
     assert!(ballot.report.is_some() && ballot.accepting, "Dave's oracle took part after the heal: {ballot:?}\n{}", net.logs());
@@ -479,9 +478,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let [charlie_node, dave_node] = stopped;
     net.network.restart(charlie_node, None);
     net.network.restart(dave_node, Some(PARTITION_GROUP));
-    let (status, round, err) = proposed(propose, ROUND).await;
-    assert!(status.success(), "{err}\n{}", net.logs());
-    assert_eq!(round["phase"], "appended", "{round}");
+    appended(&net, propose).await;
     let (wall, blocks) = clock.stop(&c).await;
     let last = c.client().best_number().await.unwrap();
     finalized_everywhere(&net.network, &[0, 1, 2, 3], last, Duration::from_secs(180)).await;

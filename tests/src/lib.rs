@@ -3,14 +3,19 @@
 //! - The node binary is `$TCLEARN_NODE`, else `$CARGO_TARGET_DIR/release/tclearn-node`, else
 //!   `target/release/tclearn-node` of this workspace (`scripts/test.sh` sets the first).
 //! - Built contracts are read from `$TCLEARN_ARTIFACTS` (`scripts/build-contracts.sh` fills it).
-//! - Each node gets a temporary base path and free loopback ports, writes its log to a file in
-//!   that base path, and is killed when its [`Node`] is dropped. A node that does not come up
-//!   fails the test with the tail of its log.
+//! - Each node gets a temporary base path and free loopback ports ([`free_port`]), writes its
+//!   log to a file in that base path, and is killed when its [`Node`] is dropped. A node that
+//!   does not come up fails the test with the tail of its log.
 
 use std::{
     net::TcpListener,
+    ops::RangeInclusive,
     path::{Path, PathBuf},
     process::Stdio,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        OnceLock,
+    },
     time::{Duration, Instant},
 };
 use tclearn_client::{
@@ -52,12 +57,58 @@ pub fn artifact(name: &str) -> ContractArtifact {
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-contracts.sh)", bundle.display()))
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; the node binds it right after).
+/// A free TCP port on 127.0.0.1 for a process the test starts (a node, the API, an oracle's
+/// metrics) to bind: free when asked, and never the same port twice in one test process.
+///
+/// It is taken outside the kernel's ephemeral range, from which every outgoing connection's local
+/// port and every bind to port 0 come. A port from inside that range could be taken between this
+/// check and the process's bind: a node then served its IPv4 RPC on another port and the test
+/// waited on the asked one until it timed out.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static PORTS: OnceLock<(RangeInclusive<u16>, usize)> = OnceLock::new();
+    let (ports, offset) = PORTS.get_or_init(|| {
+        let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let ports = non_ephemeral_ports(&ephemeral);
+        // Test processes that run side by side start at different places in the range.
+        let offset = (std::process::id() as usize).wrapping_mul(7919) % range_len(&ports);
+        (ports, offset)
+    });
+    let len = range_len(ports);
+    for _ in 0..len {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = *ports.start() + ((offset + step) % len) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {ports:?}")
+}
+
+/// The largest range of unprivileged ports outside the ephemeral range that `ip_local_port_range`
+/// states ("low high"; Linux's default, 32768–60999, when it cannot be read).
+fn non_ephemeral_ports(ip_local_port_range: &str) -> RangeInclusive<u16> {
+    let mut bounds = ip_local_port_range.split_whitespace().map(str::parse::<u16>);
+    let (low, high) = match (bounds.next(), bounds.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if low <= high => (low, high),
+        _ => (32768, 60999),
+    };
+    let below = 1024..=low.saturating_sub(1);
+    #[allow(clippy::reversed_empty_ranges)]
+    let above = high.checked_add(1).map_or(1..=0, |start| start.max(1024)..=u16::MAX);
+    match (range_len(&below), range_len(&above)) {
+        (0, 0) => panic!("the ephemeral range {low}-{high} leaves no port to hand out"),
+        (b, a) if b >= a => below,
+        _ => above,
+    }
+}
+
+fn range_len(range: &RangeInclusive<u16>) -> usize {
+    if range.is_empty() {
+        0
+    } else {
+        usize::from(range.end() - range.start()) + 1
+    }
 }
 
 /// A running node.
@@ -380,5 +431,42 @@ pub fn test_genesis(k: u32, founders: Vec<H160>) -> Genesis {
         },
         founders,
         audit_anchors: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_outside_the_ephemeral_range_and_never_handed_out_twice() {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let mut bounds = range.split_whitespace().filter_map(|b| b.parse::<u16>().ok());
+        let (low, high) = (bounds.next().unwrap_or(32768), bounds.next().unwrap_or(60999));
+        let ports: Vec<u16> = (0..500).map(|_| free_port()).collect();
+        for port in &ports {
+            assert!(!(low..=high).contains(port), "{port} is in the ephemeral range {low}-{high}");
+            assert!(*port >= 1024, "{port} is privileged");
+        }
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+    }
+
+    #[test]
+    fn the_larger_side_of_the_ephemeral_range_is_used() {
+        assert_eq!(non_ephemeral_ports("32768\t60999\n"), 1024..=32767);
+        assert_eq!(non_ephemeral_ports("1024 50000"), 50001..=65535);
+        assert_eq!(non_ephemeral_ports("10000 65535"), 1024..=9999);
+        // Unreadable: Linux's default.
+        assert_eq!(non_ephemeral_ports("garbage"), 1024..=32767);
+        assert_eq!(non_ephemeral_ports("60999 32768"), 1024..=32767);
+    }
+
+    #[test]
+    #[should_panic(expected = "leaves no port")]
+    fn an_ephemeral_range_over_every_port_is_refused() {
+        non_ephemeral_ports("1024 65535");
     }
 }

@@ -57,7 +57,12 @@ impl Network {
         let rpc: Vec<u16> = NAMES.iter().map(|_| free_port()).collect();
         let mut toml = String::from("[settings]\ntimeout = 300\nprovider = \"native\"\n\n[relaychain]\ndefault_command = \"tclearn-node\"\nchain = \"local\"\n");
         for (name, port) in NAMES.iter().zip(&rpc) {
-            toml.push_str(&format!("\n[[relaychain.nodes]]\nname = \"{name}\"\nvalidator = true\nrpc_port = {port}\n"));
+            // Every port from our allocator: zombienet's own picks come from the kernel's
+            // ephemeral range, where another socket can take them before the node binds.
+            let (p2p, prometheus) = (free_port(), free_port());
+            toml.push_str(&format!(
+                "\n[[relaychain.nodes]]\nname = \"{name}\"\nvalidator = true\nrpc_port = {port}\np2p_port = {p2p}\nprometheus_port = {prometheus}\n"
+            ));
         }
         std::fs::write(dir.join("network.toml"), toml).unwrap();
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());

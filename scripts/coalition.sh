@@ -1,8 +1,32 @@
 # Shared by scripts/demo.sh and scripts/network.sh; source it after env.sh, don't run it.
 # The functions that start processes add their pids to the caller's PIDS array.
 
-# A free TCP port on 127.0.0.1.
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A free TCP port on 127.0.0.1, other than the ports given as arguments, for a process of ours to
+# bind. It comes from outside the kernel's ephemeral range, where every outgoing connection and
+# every bind to port 0 take theirs, so that no other socket can take it before our process binds it
+# (as tests/src/lib.rs's free_port does).
+free_port() {
+    python3 - "$@" <<'EOF'
+import random, socket, sys
+try:
+    low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+except (OSError, ValueError):
+    low, high = 32768, 60999
+ports = max(range(1024, low), range(max(high + 1, 1024), 65536), key=len)
+taken = {int(port) for port in sys.argv[1:]}
+for port in random.sample(ports, len(ports)):
+    if port in taken:
+        continue
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    sys.exit(0)
+sys.exit(f"no free loopback port in {ports.start}-{ports.stop - 1}")
+EOF
+}
 
 # Wait until `what` listens on `port` (120 s), failing early if process `pid` (optional) exits.
 wait_port() {

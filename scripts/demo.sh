@@ -72,7 +72,7 @@ export TCLEARN_NAMES="${TCLEARN_NAMES%,}"
 RPC_PORT=$(free_port)
 log "starting a dev node (a block every 500 ms)"
 "$TCLEARN_NODE" --dev --sealing 500 --base-path "$WORK/node" --rpc-port "$RPC_PORT" \
-    --listen-addr "/ip4/127.0.0.1/tcp/$(free_port)" --no-prometheus --no-telemetry --no-mdns \
+    --listen-addr "/ip4/127.0.0.1/tcp/$(free_port "$RPC_PORT")" --no-prometheus --no-telemetry --no-mdns \
     >"$OUT/logs/node.log" 2>&1 &
 PIDS+=($!)
 wait_port "$RPC_PORT" "the node" "${PIDS[-1]}"

@@ -68,13 +68,12 @@ pub fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     static PORTS: OnceLock<(RangeInclusive<u16>, usize)> = OnceLock::new();
     let (ports, offset) = PORTS.get_or_init(|| {
-        let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-        let ports = non_ephemeral_ports(&ephemeral);
+        let ports = non_ephemeral_ports(ephemeral_ports());
         // Test processes that run side by side start at different places in the range.
-        let offset = (std::process::id() as usize).wrapping_mul(7919) % range_len(&ports);
+        let offset = (std::process::id() as usize).wrapping_mul(7919) % ports.len();
         (ports, offset)
     });
-    let len = range_len(ports);
+    let len = ports.len();
     for _ in 0..len {
         let step = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = *ports.start() + ((offset + step) % len) as u16;
@@ -85,30 +84,37 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in {ports:?}")
 }
 
-/// The largest range of unprivileged ports outside the ephemeral range that `ip_local_port_range`
-/// states ("low high"; Linux's default, 32768–60999, when it cannot be read).
-fn non_ephemeral_ports(ip_local_port_range: &str) -> RangeInclusive<u16> {
+/// This machine's ephemeral port range (`/proc/sys/net/ipv4/ip_local_port_range`).
+fn ephemeral_ports() -> RangeInclusive<u16> {
+    parse_port_range(&std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default())
+}
+
+/// An `ip_local_port_range` ("low high"); Linux's default, 32768–60999, when it cannot be read.
+fn parse_port_range(ip_local_port_range: &str) -> RangeInclusive<u16> {
     let mut bounds = ip_local_port_range.split_whitespace().map(str::parse::<u16>);
-    let (low, high) = match (bounds.next(), bounds.next()) {
-        (Some(Ok(low)), Some(Ok(high))) if low <= high => (low, high),
-        _ => (32768, 60999),
-    };
+    match (bounds.next(), bounds.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if low <= high => low..=high,
+        _ => 32768..=60999,
+    }
+}
+
+/// The largest range of unprivileged ports outside the `ephemeral` range.
+fn non_ephemeral_ports(ephemeral: RangeInclusive<u16>) -> RangeInclusive<u16> {
+    let (low, high) = ephemeral.into_inner();
     let below = 1024..=low.saturating_sub(1);
     #[allow(clippy::reversed_empty_ranges)]
     let above = high.checked_add(1).map_or(1..=0, |start| start.max(1024)..=u16::MAX);
-    match (range_len(&below), range_len(&above)) {
+    match (below.len(), above.len()) {
         (0, 0) => panic!("the ephemeral range {low}-{high} leaves no port to hand out"),
         (b, a) if b >= a => below,
         _ => above,
     }
 }
 
-fn range_len(range: &RangeInclusive<u16>) -> usize {
-    if range.is_empty() {
-        0
-    } else {
-        usize::from(range.end() - range.start()) + 1
-    }
+/// The last `n` lines of `text`, for failure messages.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A running node.
@@ -224,9 +230,7 @@ impl Node {
     /// The last lines of the node's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(40);
-        format!("--- last lines of {} ---\n{}", self.log.display(), lines[start..].join("\n"))
+        format!("--- last lines of {} ---\n{}", self.log.display(), last_lines(&text, 40))
     }
 
     /// The node's libp2p peer id, read from its log (`Local node identity is: ...`).
@@ -323,8 +327,7 @@ impl MembersApi {
 
     /// The end of its log.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        last_lines(&std::fs::read_to_string(&self.log).unwrap_or_default(), 40)
     }
 }
 
@@ -440,12 +443,10 @@ mod tests {
 
     #[test]
     fn free_ports_are_outside_the_ephemeral_range_and_never_handed_out_twice() {
-        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
-        let mut bounds = range.split_whitespace().filter_map(|b| b.parse::<u16>().ok());
-        let (low, high) = (bounds.next().unwrap_or(32768), bounds.next().unwrap_or(60999));
+        let ephemeral = ephemeral_ports();
         let ports: Vec<u16> = (0..500).map(|_| free_port()).collect();
         for port in &ports {
-            assert!(!(low..=high).contains(port), "{port} is in the ephemeral range {low}-{high}");
+            assert!(!ephemeral.contains(port), "{port} is in the ephemeral range {ephemeral:?}");
             assert!(*port >= 1024, "{port} is privileged");
         }
         let mut distinct = ports.clone();
@@ -456,17 +457,18 @@ mod tests {
 
     #[test]
     fn the_larger_side_of_the_ephemeral_range_is_used() {
-        assert_eq!(non_ephemeral_ports("32768\t60999\n"), 1024..=32767);
-        assert_eq!(non_ephemeral_ports("1024 50000"), 50001..=65535);
-        assert_eq!(non_ephemeral_ports("10000 65535"), 1024..=9999);
+        let ports = |text: &str| non_ephemeral_ports(parse_port_range(text));
+        assert_eq!(ports("32768\t60999\n"), 1024..=32767);
+        assert_eq!(ports("1024 50000"), 50001..=65535);
+        assert_eq!(ports("10000 65535"), 1024..=9999);
         // Unreadable: Linux's default.
-        assert_eq!(non_ephemeral_ports("garbage"), 1024..=32767);
-        assert_eq!(non_ephemeral_ports("60999 32768"), 1024..=32767);
+        assert_eq!(ports("garbage"), 1024..=32767);
+        assert_eq!(ports("60999 32768"), 1024..=32767);
     }
 
     #[test]
     #[should_panic(expected = "leaves no port")]
     fn an_ephemeral_range_over_every_port_is_refused() {
-        non_ephemeral_ports("1024 65535");
+        non_ephemeral_ports(1024..=65535);
     }
 }

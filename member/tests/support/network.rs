@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tclearn_client::{coalition::Coalition, Client, Keypair, H160};
-use tclearn_e2e::{artifact, artifacts_dir, free_port, node_binary, MembersApi, Oracle};
+use tclearn_e2e::{artifact, artifacts_dir, free_port, last_lines, node_binary, MembersApi, Oracle};
 
 /// The validators, in zombienet's order; node `i` is `NAMES[i]`'s.
 pub const NAMES: [&str; 4] = ["alice", "bob", "charlie", "dave"];
@@ -142,8 +142,7 @@ impl Network {
     }
 
     pub fn log_tail(&self, name: &str) -> String {
-        let log = std::fs::read_to_string(self.dir.join("zombie").join(format!("{name}.log"))).unwrap_or_default();
-        log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        last_lines(&std::fs::read_to_string(self.dir.join("zombie").join(format!("{name}.log"))).unwrap_or_default(), 20)
     }
 }
 
@@ -315,12 +314,7 @@ impl CoalitionNetwork {
 
     /// The last lines of every oracle's log.
     pub fn logs(&self) -> String {
-        self.oracles
-            .iter()
-            .flatten()
-            .map(|o| o.log().lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))
-            .collect::<Vec<_>>()
-            .join("\n---\n")
+        self.oracles.iter().flatten().map(|o| last_lines(&o.log(), 8)).collect::<Vec<_>>().join("\n---\n")
     }
 
     pub fn path(&self, name: &str) -> String {

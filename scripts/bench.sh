@@ -30,9 +30,7 @@ if ! command -v wrk >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 
-# --workspace keeps the features (and so the build) the same as the tests'.
-cargo bench --locked --workspace --bench coalition_weights
-cargo bench --locked --workspace --bench evaluation
-CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo bench --locked --manifest-path frontend-api/Cargo.toml --bench members_api
-CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo bench --locked --manifest-path member/Cargo.toml --bench trainer
-CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo bench --locked --manifest-path member/Cargo.toml --bench round_latency
+# --workspace and the tests' features keep the build the same as the tests'.
+for bench in coalition_weights evaluation members_api trainer round_latency; do
+    cargo bench --locked --workspace --features "$TCLEARN_TEST_FEATURES" --bench "$bench"
+done

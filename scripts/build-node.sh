@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Build tclearn-node (and the rest of the root workspace) in release mode into the shared cache.
+# Build tclearn-node (the node workspace, runtime/) in release mode into the shared cache.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$REPO_ROOT"
-log "building the workspace (tclearn-node) into $CARGO_TARGET_DIR"
-cargo build --release --locked --workspace
+cd "$REPO_ROOT/runtime"
+log "building the node workspace (tclearn-node) into $TCLEARN_NODE_TARGET"
+CARGO_TARGET_DIR="$TCLEARN_NODE_TARGET" cargo build --release --locked --workspace
 test -x "$TCLEARN_NODE"

@@ -59,15 +59,15 @@ shard_breast_cancer() {
         }' "$REPO_ROOT/datasets/breast-cancer/breast_cancer.csv"
 }
 
-# Set up what is missing and build the members' API and tclearn; TCLEARN and ORACLE then name the
+# Set up what is missing and build the off-chain programs (the root workspace, with the features
+# the tests build: the malicious member's training is the demo's); TCLEARN and ORACLE then name the
 # member's command line and the oracle.
 build_programs() {
     "$REPO_ROOT/scripts/setup.sh"
-    log "building tclearn-api and tclearn"
-    CARGO_TARGET_DIR="$TCLEARN_API_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/frontend-api/Cargo.toml"
-    CARGO_TARGET_DIR="$TCLEARN_MEMBER_TARGET" cargo build --locked --quiet --manifest-path "$REPO_ROOT/member/Cargo.toml"
+    log "building the off-chain programs (oracle, tclearn-api, tclearn)"
+    (cd "$REPO_ROOT" && cargo build --release --locked --quiet --workspace --features "$TCLEARN_TEST_FEATURES")
     TCLEARN="$TCLEARN_BIN"
-    ORACLE="$(dirname "$TCLEARN_NODE")/oracle"
+    ORACLE="$TCLEARN_ORACLE_BIN"
 }
 
 # Start the members' API for $COALITION on $TCLEARN_RPC (genesis declaration and vault in

@@ -8,21 +8,19 @@
 //!    runs) of `GET /api/coalition` (8 s) and of token issuance (`POST /api/auth/token`, 1 s,
 //!    each request with its own challenge, signed beforehand).
 //!
-//! Run by `scripts/bench.sh` (`cargo bench --manifest-path frontend-api/Cargo.toml`).
+//! Run by `scripts/bench.sh` (`cargo bench --workspace --bench members_api`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::{path::Path, time::Instant};
-use tclearn_api::client::ApiClient;
+use tclearn_api_client::client::ApiClient;
 use tclearn_client::{coalition::Coalition, Keypair, H256};
 use tclearn_e2e::{artifact, test_genesis, Node, NodeConfig};
-use tclearn_oracle::{
-    architectures::{Dense, Mlp},
-    evaluate::model_hash,
-    genesis::Hash,
-    model,
-};
+use tclearn_model::architectures::{Dense, Mlp};
+use tclearn_model::hash::model_hash;
+use tclearn_model::genesis::Hash;
+use tclearn_model::checks as model;
 
 const RUNS: usize = 5;
 const WRK_RUNS: usize = 3;
@@ -87,7 +85,7 @@ fn wrk(url: &str, seconds: u32, script: Option<(&Path, &Path)>) -> (f64, f64, f6
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    tclearn_api::install_crypto_provider();
+    tclearn_api_client::install_crypto_provider();
     // The API's warnings (a chain read that failed under load, ...) on stderr.
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("warn")).with_writer(std::io::stderr).init();
     let dir = tempfile::tempdir_in(std::env::var_os("TCLEARN_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string())).unwrap();

@@ -1,10 +1,13 @@
 //! The HTTP API: routes, their OpenAPI description, and the error type that hides internals.
 
 use crate::{
-    audit::{AuditLog, Checkpoint, MAX_PAGE},
+    audit::AuditLog,
     auth::{now_ms, parse_signature, AuthError, Sessions},
     chain::{may_read, Chain, ChainError, Standing},
     vault::{Vault, VaultError},
+};
+use tclearn_api_client::{
+    audit::{Checkpoint, MAX_PAGE},
     views::*,
 };
 use axum::{
@@ -27,10 +30,10 @@ use std::{
 };
 use tclearn_client::{
     account_to_address,
-    coalition::{Action, CallError, CoalitionError, Fraction, Hyperparameter, PrivacySpend},
-    AccountId32, H160, H256,
+    coalition::{CallError, CoalitionError, PrivacySpend},
+    parse, AccountId32, H160, H256,
 };
-use tclearn_oracle::model::{self, ModelPolicy};
+use tclearn_model::checks::{self as model, ModelPolicy};
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -207,7 +210,7 @@ impl AppState {
                     continue;
                 }
                 let account = entry.account.as_deref().and_then(|a| AccountId32::from_str(a).ok());
-                let object = entry.object.as_deref().and_then(parse_hash);
+                let object = entry.object.as_deref().and_then(|h| parse::hash(h).ok());
                 if let (Some(account), Some(object)) = (account, object) {
                     let list = uploaders.entry(object).or_default();
                     let address = account_to_address(&account);
@@ -277,19 +280,9 @@ impl AppState {
 
 type Shared = Arc<AppState>;
 
-/// A `0x`-optional 32-byte hex hash.
-pub fn parse_hash(text: &str) -> Option<[u8; 32]> {
-    let mut hash = [0u8; 32];
-    hex::decode_to_slice(text.trim_start_matches("0x"), &mut hash).ok()?;
-    Some(hash)
-}
-
-/// An account: SS58, or 32 bytes of hex.
-pub fn parse_account(text: &str) -> Result<AccountId32, HttpError> {
-    if let Some(bytes) = parse_hash(text.trim()) {
-        return Ok(AccountId32(bytes));
-    }
-    AccountId32::from_str(text.trim()).map_err(|_| HttpError::BadRequest("an account is SS58 or 32 bytes of hex".into()))
+/// A protocol value the request got wrong: a bad request, with the parser's reason.
+fn bad_value(e: parse::ParseError) -> HttpError {
+    HttpError::BadRequest(e.to_string())
 }
 
 /// The account of the request's bearer token.
@@ -378,7 +371,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[utoipa::path(post, path = "/api/auth/challenge", request_body = ChallengeRequest,
     responses((status = 200, body = ChallengeResponse), (status = 403, description = "Not a member")))]
 async fn challenge(State(state): State<Shared>, Json(request): Json<ChallengeRequest>) -> HttpResult<Json<ChallengeResponse>> {
-    let account = parse_account(&request.account)?;
+    let account = parse::account(&request.account).map_err(bad_value)?;
     if !state.chain().is_member(&account_to_address(&account)).await? {
         state.metrics.refusals.inc();
         return Err(HttpError::Forbidden("not a member of this coalition".into()));
@@ -390,7 +383,7 @@ async fn challenge(State(state): State<Shared>, Json(request): Json<ChallengeReq
 #[utoipa::path(post, path = "/api/auth/token", request_body = TokenRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "Unknown, used or expired challenge, or a bad signature"), (status = 403, description = "Not a member")))]
 async fn token(State(state): State<Shared>, Json(request): Json<TokenRequest>) -> HttpResult<Json<TokenResponse>> {
-    let account = parse_account(&request.account)?;
+    let account = parse::account(&request.account).map_err(bad_value)?;
     let signature = parse_signature(&request.signature)?;
     if let Err(error) = state.sessions.redeem(&account, &request.challenge, &signature) {
         state.metrics.refusals.inc();
@@ -420,7 +413,7 @@ async fn upload_candidate(State(state): State<Shared>, headers: HeaderMap, body:
     let bytes = read_body(&state, &account, ACTION, body, limit).await?;
     if let Err(refusal) = check_model(&state, &bytes).await? {
         // Hashed here only to name the refused object in the log: the vault hashes what it stores.
-        let hash = tclearn_oracle::evaluate::model_hash(&bytes);
+        let hash = tclearn_model::hash::model_hash(&bytes);
         return Err(state.refuse(Some(&account), ACTION, Some(&hash), HttpError::Refused(format!("the model checks refuse it: {refusal}"))));
     }
     store(&state, &account, ACTION, &bytes).await
@@ -447,7 +440,7 @@ async fn check_model(state: &AppState, bytes: &Bytes) -> HttpResult<Result<model
 }
 
 /// Store a weight delta merged onto block `parent`'s model: the merged model is the candidate
-/// (anyone can recompute it with `tclearn_oracle::delta::merge`), checked like any upload.
+/// (anyone can recompute it with `tclearn_model::delta::merge`), checked like any upload.
 #[utoipa::path(post, path = "/api/vault/deltas", params(DeltaQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = StoredObject, description = "The merged candidate"), (status = 401), (status = 404, description = "No such block, or its model is not in this vault"),
         (status = 413), (status = 422, description = "The delta does not fit the parent, or the merged model fails the checks")),
@@ -472,7 +465,7 @@ async fn upload_delta(State(state): State<Shared>, headers: HeaderMap, Query(que
         }
         Err(e) => return Err(HttpError::Internal(e.to_string())),
     };
-    let merged = tokio::task::spawn_blocking(move || tclearn_oracle::delta::merge(&parent, &delta))
+    let merged = tokio::task::spawn_blocking(move || tclearn_model::delta::merge(&parent, &delta))
         .await
         .map_err(|e| HttpError::Internal(e.to_string()))?;
     let merged = match merged {
@@ -480,7 +473,7 @@ async fn upload_delta(State(state): State<Shared>, headers: HeaderMap, Query(que
         Err(e) => return Err(state.refuse(Some(&account), ACTION, Some(&parent_hash), HttpError::Refused(format!("the delta does not apply: {e}")))),
     };
     if let Err(refusal) = check_model(&state, &merged).await? {
-        let hash = tclearn_oracle::evaluate::model_hash(&merged);
+        let hash = tclearn_model::hash::model_hash(&merged);
         return Err(state.refuse(Some(&account), ACTION, Some(&hash), HttpError::Refused(format!("the model checks refuse the merged model: {refusal}"))));
     }
     store(&state, &account, ACTION, &merged).await
@@ -503,7 +496,7 @@ async fn store(state: &AppState, account: &AccountId32, action: &str, bytes: &By
     state.record(Some(account), action, Some(&hash), "ok")?;
     state.metrics.uploads.inc();
     state.metrics.upload_bytes.inc_by(bytes.len() as u64);
-    Ok(Json(StoredObject { hash: format!("0x{}", hex::encode(hash)), vault_ref: crate::vault_ref(&hash), size: bytes.len() as u64 }))
+    Ok(Json(StoredObject { hash: format!("0x{}", hex::encode(hash)), vault_ref: tclearn_model::hash::members_api_ref(&hash), size: bytes.len() as u64 }))
 }
 
 /// The coalition's secret that keys the anonymised data IDs, to members only (audited).
@@ -528,7 +521,7 @@ async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpRes
     security(("bearer" = [])))]
 async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): Path<String>) -> HttpResult<Response> {
     const ACTION: &str = "download";
-    let object = parse_hash(&hash);
+    let object = parse::hash(&hash).ok();
     let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, object.as_ref(), e))?;
     let Some(object) = object else {
         return Err(state.refuse(Some(&account), ACTION, None, HttpError::BadRequest("an object is named by 32 bytes of hex".into())));
@@ -775,55 +768,16 @@ fn required<T>(value: Option<T>, name: &str) -> HttpResult<T> {
     value.ok_or_else(|| HttpError::BadRequest(format!("{name} is required")))
 }
 
-fn parse_address(text: &str) -> HttpResult<H160> {
-    H160::from_str(text.trim_start_matches("0x")).map_err(|_| HttpError::BadRequest(format!("{text:?} is not a 20-byte address")))
-}
-
-/// A hyperparameter change written `name=value`, with the names of [`Hyperparameters`]'s fields.
-pub fn parse_hyperparameter(text: &str) -> HttpResult<Hyperparameter> {
-    let bad = |why: &str| HttpError::BadRequest(format!("{text:?}: {why}"));
-    let (name, value) = text.split_once('=').ok_or_else(|| bad("expected name=value"))?;
-    let (name, value) = (name.trim(), value.trim());
-    let int = || value.parse::<u64>().map_err(|_| bad("not a whole number"));
-    let small = || int().and_then(|v| u32::try_from(v).map_err(|_| bad("too large")));
-    Ok(match name {
-        "lambda_ppm" => Hyperparameter::Lambda(small()?),
-        "validators_per_round" => Hyperparameter::ValidatorsPerRound(small()?),
-        "quorum" => {
-            let (num, den) = value.split_once('/').ok_or_else(|| bad("a quorum is num/den"))?;
-            let part = |p: &str| p.trim().parse::<u32>().map_err(|_| bad("a quorum is num/den"));
-            Hyperparameter::Quorum(Fraction { num: part(num)?, den: part(den)? })
-        }
-        "commit_timeout" => Hyperparameter::CommitTimeout(small()?),
-        "reveal_timeout" => Hyperparameter::RevealTimeout(small()?),
-        "seal_timeout" => Hyperparameter::SealTimeout(small()?),
-        "attest_timeout" => Hyperparameter::AttestTimeout(small()?),
-        "min_batch_size" => Hyperparameter::MinBatchSize(int()?),
-        "learning_rate_e9" => Hyperparameter::LearningRate(int()?),
-        "epochs" => Hyperparameter::Epochs(small()?),
-        "batch_size" => Hyperparameter::BatchSize(small()?),
-        "privacy_budget" if value == "none" => Hyperparameter::PrivacyBudget(None),
-        "privacy_budget" => {
-            let (epsilon, delta) = value.split_once(',').ok_or_else(|| bad("a privacy budget is epsilon,delta or none"))?;
-            let real = |v: &str| v.trim().parse::<f64>().map_err(|_| bad("a privacy budget is epsilon,delta or none"));
-            let budget = PrivacySpend::from_real(real(epsilon)?, real(delta)?)
-                .ok_or_else(|| bad("epsilon and delta are finite and not negative"))?;
-            Hyperparameter::PrivacyBudget(Some(budget))
-        }
-        _ => return Err(bad("unknown hyperparameter")),
-    })
-}
-
 /// The call data of `message` with `request`'s arguments.
 pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpResult<tclearn_client::CallData> {
     let data = c_message(state, message);
     match message {
         "propose" => {
-            let candidate = parse_hash(&required(request.candidate, "candidate")?)
-                .ok_or_else(|| HttpError::BadRequest("candidate is 32 bytes of hex".into()))?;
+            let candidate = parse::hash(&required(request.candidate, "candidate")?)
+                .map_err(|_| HttpError::BadRequest("candidate is 32 bytes of hex".into()))?;
             let data_ids = required(request.data_ids, "data_ids")?
                 .iter()
-                .map(|id| parse_hash(id).map(H256::from).ok_or_else(|| HttpError::BadRequest(format!("data id {id:?} is not 32 bytes of hex"))))
+                .map(|id| parse::hash(id).map(H256::from).map_err(|_| HttpError::BadRequest(format!("data id {id:?} is not 32 bytes of hex"))))
                 .collect::<HttpResult<Vec<_>>>()?;
             let privacy = match (request.epsilon, request.delta) {
                 (None, None) => None,
@@ -845,14 +799,7 @@ pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpR
         "enact" => Ok(data?.arg(&required(request.proposal, "proposal")?)),
         "propose_action" => {
             let argument = required(request.argument, "argument")?;
-            let action = match required(request.action, "action")?.as_str() {
-                "add_member" => Action::AddMember(parse_address(&argument)?),
-                "remove_member" => Action::RemoveMember(parse_address(&argument)?),
-                "revert" => Action::Revert(argument.parse().map_err(|_| HttpError::BadRequest("revert takes a block index".into()))?),
-                "set_audit_anchors" => Action::SetAuditAnchors(Some(parse_address(&argument)?)),
-                "set_hyperparameter" => Action::SetHyperparameter(parse_hyperparameter(&argument)?),
-                other => return Err(HttpError::BadRequest(format!("unknown action {other:?}"))),
-            };
+            let action = parse::action(&required(request.action, "action")?, &argument).map_err(bad_value)?;
             Ok(data?.arg(&action))
         }
         other => Err(HttpError::NotFound(format!("no call {other:?}: propose, propose_action, vote, enact"))),
@@ -975,33 +922,5 @@ async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     match prometheus::TextEncoder::new().encode_utf8(&families, &mut text) {
         Ok(()) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => HttpError::Internal(e.to_string()).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hyperparameter_changes_read_as_name_equals_value() {
-        assert_eq!(parse_hyperparameter("lambda_ppm=950000").unwrap(), Hyperparameter::Lambda(950_000));
-        assert_eq!(parse_hyperparameter(" quorum = 3/4 ").unwrap(), Hyperparameter::Quorum(Fraction { num: 3, den: 4 }));
-        assert_eq!(parse_hyperparameter("learning_rate_e9=5000000").unwrap(), Hyperparameter::LearningRate(5_000_000));
-        let budget = PrivacySpend { epsilon: 3_500_000, delta: 10_000_000_000 };
-        assert_eq!(parse_hyperparameter("privacy_budget=3.5,1e-5").unwrap(), Hyperparameter::PrivacyBudget(Some(budget)));
-        assert_eq!(parse_hyperparameter("privacy_budget=none").unwrap(), Hyperparameter::PrivacyBudget(None));
-        for bad in [
-            "lambda_ppm",
-            "lambda=1",
-            "epochs=-1",
-            "epochs=99999999999",
-            "quorum=2",
-            "quorum=a/b",
-            "privacy_budget=3",
-            "privacy_budget=-1,1e-5",
-            "privacy_budget=inf,0",
-        ] {
-            assert!(matches!(parse_hyperparameter(bad), Err(HttpError::BadRequest(_))), "{bad}");
-        }
     }
 }

@@ -132,7 +132,7 @@ impl Sessions {
         let text = challenge_text(account, &self.coalition, &random_hex(), expires);
         let mut challenges = self.challenges.lock().expect("sessions lock");
         make_room(&mut challenges, now)?;
-        challenges.insert(text.clone(), (account.clone(), expires));
+        challenges.insert(text.clone(), (*account, expires));
         Ok(text)
     }
 
@@ -160,7 +160,7 @@ impl Sessions {
         let token = random_hex();
         let mut tokens = self.tokens.lock().expect("sessions lock");
         make_room(&mut tokens, now)?;
-        tokens.insert(token.clone(), (account.clone(), expires_ms));
+        tokens.insert(token.clone(), (*account, expires_ms));
         Ok(Token { token, expires_ms })
     }
 

@@ -2,10 +2,10 @@
 
 use clap::Parser;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
-use tclearn_client::H160;
+use tclearn_client::{args::CoalitionArgs, H160};
 
 /// A secret given on the command line or in the environment: never printed (the oracle's).
-pub use tclearn_oracle::worker::Secret;
+use tclearn_client::Secret;
 
 /// `tclearn-api serve`: the members' API, vault and audit log of one coalition.
 #[derive(Debug, Clone, Parser)]
@@ -13,15 +13,9 @@ pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "TCLEARN_API_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Node RPC endpoint.
-    #[arg(long, env = "TCLEARN_RPC", default_value = "ws://127.0.0.1:9944")]
-    pub rpc: String,
-    /// The coalition contract's address.
-    #[arg(long, env = "TCLEARN_COALITION")]
-    pub coalition: H160,
-    /// The coalition contract's metadata (`coalition.json` from cargo-contract).
-    #[arg(long, env = "TCLEARN_COALITION_METADATA")]
-    pub metadata: PathBuf,
+    /// The node and the coalition.
+    #[command(flatten)]
+    pub chain: CoalitionArgs,
     /// The audit-anchors contract's metadata (`audit_anchors.json`); without it the audit log
     /// is not anchored.
     #[arg(long, env = "TCLEARN_ANCHORS_METADATA")]

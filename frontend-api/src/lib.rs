@@ -7,9 +7,10 @@
 //! - [`auth`]: sign-in by an sr25519 signature of a challenge, as a browser wallet makes it;
 //! - [`chain`]: the coalition read through `tclearn-client`, and who may read which object;
 //! - [`audit`]: every upload, download and refusal in an RFC 6962 Merkle log, anchored on chain
-//!   in `contracts/audit-anchors`; [`verify`] checks a served log against those anchors;
-//! - [`api`]: the HTTP routes and their OpenAPI document; [`views`]: what they return;
-//! - [`client`]: the API from Rust (sign in, upload, download).
+//!   in `contracts/audit-anchors`;
+//! - [`api`]: the HTTP routes and their OpenAPI document.
+//!
+//! What the routes return, the Rust client and the audit verifier are `tclearn_api_client`'s.
 //!
 //! [`bind`] sets everything up and binds the listener; [`Server::serve`] serves until shutdown;
 //! [`run`] does both.
@@ -18,22 +19,14 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod chain;
-pub mod client;
 pub mod config;
 pub mod vault;
-pub mod verify;
-pub mod views;
 
 use api::{AppState, EventView, HttpError, HttpResult};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tclearn_client::{ContractMetadata, Keypair, H256};
-use tclearn_oracle::genesis::Declaration;
-
-/// The vault reference of object `hash`: what a member proposes with, and what an oracle
-/// resolves under the API's `/api/vault/` (the oracle's own rule, which it enforces).
-pub fn vault_ref(hash: &[u8; 32]) -> String {
-    tclearn_oracle::vault::members_api_ref(hash)
-}
+use tclearn_api_client::views;
+use tclearn_model::genesis::Declaration;
 
 /// Why the API could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -104,16 +97,16 @@ fn object_store(config: &config::Config) -> Result<Arc<dyn object_store::ObjectS
 /// Set up from `config` and bind its address.
 pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     let mut declaration = Declaration::load(&config.genesis).map_err(|e| ServeError::Config(e.to_string()))?;
-    let metadata = read_metadata(&config.metadata)?;
+    let metadata = read_metadata(&config.chain.metadata)?;
     let operator = Keypair::from_uri(&config.suri.0).map_err(|e| ServeError::Config(e.to_string()))?;
     let event_topics = tclearn_client::coalition::events::NAMES
         .iter()
         .filter_map(|name| metadata.event_topic(name).ok().flatten().map(|topic| (topic, *name)))
         .collect();
     let submit_timeout = Duration::from_secs(config.submit_timeout);
-    let mut chain = chain::Chain::connect(&config.rpc, submit_timeout, operator, config.coalition, metadata)
+    let mut chain = chain::Chain::connect(&config.chain.chain.rpc, submit_timeout, operator, config.chain.coalition, metadata)
         .await
-        .map_err(|e| ServeError::Chain(format!("{}: {e}", config.rpc)))?;
+        .map_err(|e| ServeError::Chain(format!("{}: {e}", config.chain.chain.rpc)))?;
     let origin = chain.origin();
     let spec = chain.coalition.evaluation_spec(&origin).await.map_err(|e| ServeError::Chain(e.to_string()))?;
     declaration.check_chain(&spec).map_err(|e| ServeError::Config(e.to_string()))?;
@@ -130,8 +123,8 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     }
     let vault = vault::Vault::new(object_store(&config)?, master_key(&config)?, config.vault_max_bytes);
     let audit = audit::AuditLog::open(&config.data_dir.join("audit.jsonl")).map_err(|e| ServeError::Config(e.to_string()))?;
-    let sessions = auth::Sessions::new(views::address(&config.coalition), config.challenge_ttl(), config.token_ttl());
-    let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.rpc.clone());
+    let sessions = auth::Sessions::new(views::address(&config.chain.coalition), config.challenge_ttl(), config.token_ttl());
+    let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.chain.chain.rpc.clone());
     let state = Arc::new(AppState::new(chain, sessions, vault, audit, declaration.policy(), public_rpc));
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -314,8 +307,3 @@ async fn follow_events(state: Arc<AppState>, topics: Vec<(H256, &'static str)>) 
     }
 }
 
-/// Make ring the process's TLS provider (the S3 store's and the verifier's HTTP clients use
-/// it). Idempotent.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

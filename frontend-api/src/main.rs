@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use tclearn_api::{config::Config, verify};
+use tclearn_api::config::Config;
+use tclearn_api_client::verify;
 use tclearn_client::{anchors::AuditAnchors, Client, ContractMetadata, Keypair, H160};
 
 #[derive(Parser)]
@@ -32,7 +33,7 @@ struct UploadArgs {
     api: String,
     /// The member's secret URI.
     #[arg(long, env = "TCLEARN_KEY_URI", hide_env_values = true)]
-    suri: tclearn_api::config::Secret,
+    suri: tclearn_client::Secret,
     /// ONNX files to upload.
     #[arg(required = true)]
     models: Vec<PathBuf>,
@@ -40,7 +41,7 @@ struct UploadArgs {
 
 async fn upload(args: UploadArgs) -> anyhow::Result<()> {
     let key = Keypair::from_uri(&args.suri.0)?;
-    let session = tclearn_api::client::ApiClient::sign_in(&args.api, &key).await?;
+    let session = tclearn_api_client::client::ApiClient::sign_in(&args.api, &key).await?;
     for path in &args.models {
         let model = std::fs::read(path).with_context(|| path.display().to_string())?;
         let stored = session.upload_candidate(model).await.with_context(|| path.display().to_string())?;
@@ -54,9 +55,9 @@ struct VerifyArgs {
     /// The API's base URL.
     #[arg(long, env = "TCLEARN_API_URL")]
     api: String,
-    /// Node RPC endpoint.
-    #[arg(long, env = "TCLEARN_RPC", default_value = "ws://127.0.0.1:9944")]
-    rpc: String,
+    /// The node.
+    #[command(flatten)]
+    chain: tclearn_client::args::ChainArgs,
     /// The audit-anchors contract.
     #[arg(long, env = "TCLEARN_AUDIT_ANCHORS")]
     audit_anchors: H160,
@@ -76,7 +77,8 @@ async fn shutdown_signal() {
 async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.anchors_metadata).with_context(|| args.anchors_metadata.display().to_string())?;
     let metadata = ContractMetadata::parse(&text)?;
-    let client = Client::connect(&args.rpc).await.with_context(|| format!("connecting to {}", args.rpc))?;
+    let rpc = &args.chain.rpc;
+    let client = Client::connect(rpc).await.with_context(|| format!("connecting to {rpc}"))?;
     let anchors = AuditAnchors::at(client, args.audit_anchors, metadata);
     // Reads need an origin, not a key: any well-formed account will do.
     let origin = Keypair::dev("Alice")?.account_id();
@@ -96,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    tclearn_api::install_crypto_provider();
+    tclearn_api_client::install_crypto_provider();
     match Cli::parse().command {
         Command::Serve(config) => tclearn_api::run(*config, shutdown_signal()).await.context("tclearn-api serve")?,
         Command::AuditVerify(args) => audit_verify(args).await?,

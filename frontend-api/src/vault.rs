@@ -106,7 +106,7 @@ impl std::fmt::Debug for MasterKey {
 }
 
 /// SHA3-256 of `bytes`: an object's name, the hash candidates are proposed and fetched under.
-pub use tclearn_oracle::evaluate::model_hash as object_hash;
+pub use tclearn_model::hash::model_hash as object_hash;
 
 /// An S3-compatible store at `url` (`s3://bucket[/prefix]`), configured from the standard
 /// `AWS_*` environment variables, then `options` (`aws_endpoint`, `aws_allow_http`,

@@ -2,7 +2,7 @@
 //! real `tclearn-node --dev` running the coalition contract, over real HTTP.
 //!
 //! Coalition: Alice, Bob, Charlie and Dave; Eve is not a member. Models are logistic
-//! regressions over the breast-cancer set's 30 features (`tclearn_oracle::architectures`).
+//! regressions over the breast-cancer set's 30 features (`tclearn_model::architectures`).
 
 mod common;
 
@@ -10,7 +10,7 @@ use common::{config, logistic, scene, Api};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::{path::PathBuf, time::Duration};
-use tclearn_api::{audit::Tampering, verify::VerifyError};
+use tclearn_api_client::{audit::Tampering, verify::VerifyError};
 use tclearn_client::{
     account_to_address,
     anchors::AuditAnchors,
@@ -18,7 +18,8 @@ use tclearn_client::{
     Keypair, H256,
 };
 use tclearn_e2e::{artifact, artifacts_dir, seal_blocks};
-use tclearn_oracle::{architectures::train_logistic, evaluate::model_hash};
+use tclearn_model::architectures::train_logistic;
+use tclearn_model::hash::model_hash;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_sign_in_upload_and_read_what_their_role_allows() {
@@ -121,7 +122,7 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
         parsed.graph.as_ref().unwrap().get_initializer("w2").unwrap().as_f32().unwrap().into_owned()
     };
     let step: Vec<f32> = (0..60).map(|i| (i as f32 - 30.0) / 1000.0).collect();
-    let delta = tclearn_oracle::delta::encode(&[("w2", vec![30, 2], step.clone())]);
+    let delta = tclearn_model::delta::encode(&[("w2", vec![30, 2], step.clone())]);
     let bob_token = api.sign_in("Bob", false).await;
     let post_delta = |parent: u32, body: Vec<u8>| {
         api.http.post(format!("{}/api/vault/deltas?parent={parent}", api.url)).bearer_auth(&bob_token).body(body).send()
@@ -129,14 +130,14 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     let response = post_delta(0, delta.clone()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let merged: Value = response.json().await.unwrap();
-    let recomputed = tclearn_oracle::delta::merge(&scene.genesis_model, &delta).unwrap();
+    let recomputed = tclearn_model::delta::merge(&scene.genesis_model, &delta).unwrap();
     assert_eq!(merged["hash"], format!("0x{}", hex::encode(model_hash(&recomputed))).as_str());
     let (status, bytes) = api.download(Some(&bob_token), merged["hash"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let merged_w2 = onnx_rs::parse(&bytes).unwrap().graph.unwrap().get_initializer("w2").unwrap().as_f32().unwrap().into_owned();
     let expected: Vec<f32> = genesis_w2.iter().zip(&step).map(|(w, d)| w + d).collect();
     assert_eq!(merged_w2, expected);
-    let wrong_shape = tclearn_oracle::delta::encode(&[("w2", vec![2, 30], step.clone())]);
+    let wrong_shape = tclearn_model::delta::encode(&[("w2", vec![2, 30], step.clone())]);
     assert_eq!(post_delta(0, wrong_shape).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(post_delta(0, scene.genesis_model.clone()).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY, "a model is not a delta");
     assert_eq!(post_delta(5, delta.clone()).await.unwrap().status(), StatusCode::NOT_FOUND, "no block 5");
@@ -251,8 +252,8 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     let http = reqwest::Client::new();
     let origin = alice.account_id();
     let verify = |url: String| {
-        let (http, anchors, origin) = (http.clone(), anchors.clone(), origin.clone());
-        async move { tclearn_api::verify::verify_served(&http, &url, &anchors, &origin).await }
+        let (http, anchors, origin) = (http.clone(), anchors.clone(), origin);
+        async move { tclearn_api_client::verify::verify_served(&http, &url, &anchors, &origin).await }
     };
 
     // Activity: uploads, downloads, refusals; anchored twice.
@@ -287,22 +288,23 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
 
     // Inclusion and consistency proofs check out against the served checkpoints.
     let (_, proof) = api.get("/api/audit/proof/inclusion?index=4").await;
-    let at = tclearn_api::audit::Checkpoint {
+    let at = tclearn_api_client::audit::Checkpoint {
         size: proof["checkpoint"]["size"].as_u64().unwrap(),
-        root: tclearn_api::api::parse_hash(proof["checkpoint"]["root"].as_str().unwrap()).unwrap(),
+        root: tclearn_client::parse::hash(proof["checkpoint"]["root"].as_str().unwrap()).unwrap(),
     };
     let (_, page) = api.get("/api/audit/entries?start=4&count=1").await;
     let leaf = page["entries"][0].as_str().unwrap().as_bytes().to_vec();
-    assert!(tclearn_api::audit::verify_inclusion(&at, &leaf, 4, &hex::decode(proof["proof"].as_str().unwrap()).unwrap()));
+    assert!(tclearn_api_client::audit::verify_inclusion(&at, &leaf, 4, &hex::decode(proof["proof"].as_str().unwrap()).unwrap()));
     let (_, proof) = api.get("/api/audit/proof/consistency?from=9").await;
-    let first_anchor = tclearn_api::audit::Checkpoint { size: 9, root: anchors.get(&origin, 0).await.unwrap().unwrap().root.0 };
-    assert!(tclearn_api::audit::verify_consistency(&first_anchor, &at, &hex::decode(proof["proof"].as_str().unwrap()).unwrap()));
+    let first_anchor = tclearn_api_client::audit::Checkpoint { size: 9, root: anchors.get(&origin, 0).await.unwrap().unwrap().root.0 };
+    assert!(tclearn_api_client::audit::verify_consistency(&first_anchor, &at, &hex::decode(proof["proof"].as_str().unwrap()).unwrap()));
     api.stop().await;
 
     // The operator tampers with the log on disk and restarts: each change is found.
     let original = std::fs::read_to_string(data_dir.join("audit.jsonl")).unwrap();
-    let tampered = |edit: Box<dyn FnOnce(&mut Vec<String>)>| {
-        let (config, data_dir, original, verify) = (config.clone(), data_dir.clone(), original.clone(), verify.clone());
+    type Edit = Box<dyn FnOnce(&mut Vec<String>)>;
+    let tampered = |edit: Edit| {
+        let (config, data_dir, original, verify) = (config.clone(), data_dir.clone(), original.clone(), verify);
         async move {
             std::fs::write(data_dir.join("audit.jsonl"), &original).unwrap();
             edit_log(&data_dir, edit);
@@ -449,7 +451,7 @@ async fn with_a_certificate_the_api_serves_https_only() {
     std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
     let mut config = config(&scene, scene.dir.path().join("api"), 600, None);
     (config.tls_cert, config.tls_key) = (Some(cert), Some(key));
-    tclearn_api::install_crypto_provider();
+    tclearn_api_client::install_crypto_provider();
     let server = tclearn_api::bind(config).await.unwrap();
     let port = server.local_addr().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

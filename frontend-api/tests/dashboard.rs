@@ -17,7 +17,7 @@ use tclearn_client::{
     Keypair, H160, H256,
 };
 use tclearn_e2e::{artifact, seal_blocks};
-use tclearn_oracle::evaluate::model_hash;
+use tclearn_model::hash::model_hash;
 
 /// Play one round by hand: `proposer` proposes `candidate`, every drawn validator finds
 /// `g_metric` with the same digest, the general seals and the others attest.

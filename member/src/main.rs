@@ -27,9 +27,9 @@ pub struct Global {
     /// The members' API.
     #[arg(long, global = true, env = "TCLEARN_API_URL", default_value = "http://127.0.0.1:8080")]
     pub api: String,
-    /// The node's RPC endpoint.
-    #[arg(long, global = true, env = "TCLEARN_RPC", default_value = "ws://127.0.0.1:9944")]
-    pub node: String,
+    /// The node.
+    #[command(flatten)]
+    pub chain: tclearn_client::args::ChainArgs,
     /// The built contracts' metadata (`coalition.json`, `audit_anchors.json`, and the
     /// `.contract` bundles for `found`).
     #[arg(long, global = true, env = "TCLEARN_ARTIFACTS")]
@@ -170,7 +170,7 @@ enum PrivacyCommand {
 async fn main() {
     let cli = Cli::parse();
     // HTTPS to the members' API and S3 goes through rustls with ring, as the API's own clients.
-    tclearn_api::install_crypto_provider();
+    tclearn_api_client::install_crypto_provider();
     let g = cli.global;
     let result = match cli.command {
         Command::Key(KeyCommand::New { force }) => commands::key_new(&g, force),

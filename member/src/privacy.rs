@@ -116,7 +116,7 @@ pub fn rdp_sampled_gaussian(q: f64, sigma: f64, alpha: f64) -> Result<f64, Priva
     if !(sigma >= 0.0 && sigma.is_finite()) {
         return Err(PrivacyError::NoiseMultiplier(sigma));
     }
-    if !(alpha >= 1.0) {
+    if alpha.is_nan() || alpha < 1.0 {
         return Err(PrivacyError::Order(alpha));
     }
     if q == 0.0 {

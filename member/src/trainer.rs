@@ -845,7 +845,7 @@ impl Network for Model {
 }
 
 /// The increment from `parent` to `trained` as a delta file: every trained tensor's change, as
-/// `tclearn_oracle::delta` reads it (the members' API merges it onto the parent block's model).
+/// `tclearn_model::delta` reads it (the members' API merges it onto the parent block's model).
 pub fn delta<N: Network>(parent: &N, trained: &N) -> Vec<u8> {
     let changes: Vec<(&str, Vec<i64>, Vec<f32>)> = trained
         .tensors()
@@ -853,7 +853,7 @@ pub fn delta<N: Network>(parent: &N, trained: &N) -> Vec<u8> {
         .zip(parent.tensors())
         .map(|((name, dims, after), (_, _, before))| (name, dims, after.iter().zip(&before).map(|(a, b)| a - b).collect()))
         .collect();
-    tclearn_oracle::delta::encode(&changes)
+    tclearn_model::delta::encode(&changes)
 }
 
 fn argmax(row: &[f32]) -> usize {

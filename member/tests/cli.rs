@@ -45,3 +45,11 @@ fn model_init_makes_a_perceptron_or_an_image_network_or_says_why_not() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("CxHxW, like 1x8x8"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_malicious_training_is_only_in_a_build_with_the_attack_feature() {
+    let out = tclearn(&["train", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(help.contains("--attack"), cfg!(feature = "attack"), "{help}");
+}

@@ -272,7 +272,6 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     opened(&c, 2).await;
     let ballot_of = |i: usize| {
         let c = c.clone();
-        let me = me.clone();
         async move { c.ballot(&me, 2, address(i)).await.ok().flatten().unwrap_or_default() }
     };
     let deadline = Instant::now() + ROUND;
@@ -312,7 +311,8 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let dave = Liar::new(&net, DAVE).await;
     let spec = c.evaluation_spec(&me).await.unwrap();
     let dave_l = c.local_test_set(&me, address(DAVE)).await.unwrap().expect("Dave's oracle registered its L").size;
-    let lies: [(&str, fn(i64, H256, u32, u32) -> Scores, Deviation); 4] = [
+    type Lie = fn(i64, H256, u32, u32) -> Scores;
+    let lies: [(&str, Lie, Deviation); 4] = [
         ("random scores on the right G digest", |g, digest, l, tolerance| {
             // A G metric anywhere in range but further than the tolerance from the true one.
             let forged = (g + i64::from(tolerance) + 1 + rand::random_range(0..METRIC_ONE / 2)) % METRIC_ONE;

@@ -12,12 +12,10 @@ use tclearn_member::{
     privacy,
     trainer::{self, CnnParameters, MlpParameters, Model, Network, Table, Training},
 };
-use tclearn_oracle::{
-    engine::{default_library, Engine},
-    genesis::{Declaration, Metric},
-    model::{self, TensorSpec},
-    testset::TestSet,
-};
+use tclearn_evaluation::engine::{default_library, Engine};
+use tclearn_model::genesis::{Declaration, Metric};
+use tclearn_model::checks::{self as model, TensorSpec};
+use tclearn_evaluation::testset::TestSet;
 
 fn training(privacy: Option<DpSgd>) -> Training {
     Training { learning_rate: 0.1, epochs: 5, batch_size: 32, privacy, delta: 1e-5, seed: 7 }
@@ -69,7 +67,7 @@ fn the_exported_onnx_computes_what_burn_computes_and_keeps_the_architecture() {
     // Read back, the weights are the trained ones.
     assert_eq!(MlpParameters::from_onnx(&trained_onnx).unwrap(), trained);
     // As a delta merged onto the parent (what the members' API does), within float rounding.
-    let merged = tclearn_oracle::delta::merge(&genesis_onnx, &trainer::delta(&genesis, &trained)).unwrap();
+    let merged = tclearn_model::delta::merge(&genesis_onnx, &trainer::delta(&genesis, &trained)).unwrap();
     let merged = MlpParameters::from_onnx(&merged).unwrap();
     let worst = merged.trained().iter().zip(trained.trained()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst < 1e-6 && merged.shift == trained.shift, "{worst}");

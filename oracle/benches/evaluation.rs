@@ -18,14 +18,12 @@
 //! Run: `scripts/bench.sh` (or `cargo bench --workspace --bench evaluation`).
 
 use std::{path::Path, process::Command, time::Instant};
-use tclearn_oracle::{
-    architectures::{Cnn, Dense, Mlp},
-    engine::Engine,
-    evaluate::evaluate,
-    genesis::{Declaration, Metric},
-    model::TensorSpec,
-    testset::{images::resize_bilinear, ImageSpec, TestSet},
-};
+use tclearn_model::architectures::{Cnn, Dense, Mlp};
+use tclearn_evaluation::engine::Engine;
+use tclearn_evaluation::evaluate::evaluate;
+use tclearn_model::genesis::{Declaration, Metric};
+use tclearn_model::checks::TensorSpec;
+use tclearn_evaluation::testset::{images::resize_bilinear, ImageSpec, TestSet};
 
 const REPEATS: usize = 5;
 const BATCH: usize = 256;

@@ -3,14 +3,12 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use tclearn_oracle::{
-    engine::Engine,
-    evaluate::evaluate,
-    genesis::{Declaration, Metric},
-    model,
-    testset::TestSet,
-    worker::{self, Config},
-};
+use tclearn_evaluation::engine::Engine;
+use tclearn_evaluation::evaluate::evaluate;
+use tclearn_model::genesis::{Declaration, Metric};
+use tclearn_model::checks as model;
+use tclearn_evaluation::testset::TestSet;
+use tclearn_oracle::worker::{self, Config};
 
 #[derive(Parser)]
 #[command(name = "oracle", version, about = "TCLearn validator oracle")]
@@ -24,7 +22,7 @@ enum Command {
     /// Check and evaluate one model on one test set; print the report as JSON.
     Evaluate(EvaluateArgs),
     /// Run the validator worker against a node.
-    Run(Config),
+    Run(Box<Config>),
     /// Evaluate one candidate for the worker, in a child process within the declared limits
     /// (internal: the request comes on standard input).
     #[command(name = "evaluate-candidate", hide = true)]
@@ -98,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
                     _ = terminate.recv() => {}
                 }
             };
-            worker::run(config, shutdown).await.context("oracle stopped")
+            worker::run(*config, shutdown).await.context("oracle stopped")
         }
     }
 }

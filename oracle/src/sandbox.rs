@@ -24,12 +24,10 @@
 //! - any other end without an outcome (the program did not start, a bug of ours): the
 //!   validator's fault.
 
-use crate::{
-    engine::Engine,
-    evaluate::{self, Evaluation, Fault},
-    genesis::Declaration,
-    testset::TestSet,
-};
+use tclearn_evaluation::engine::Engine;
+use tclearn_evaluation::evaluate::{self, Evaluation, Fault};
+use tclearn_model::genesis::Declaration;
+use tclearn_evaluation::testset::TestSet;
 use serde::{Deserialize, Serialize};
 use std::{
     io::{BufRead, Read, Write},
@@ -77,7 +75,8 @@ impl From<ChildRefusal> for Refusal {
     }
 }
 
-/// How an evaluation ended.
+/// How an evaluation ended: one message from the child, read once (its size does not matter).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -7,21 +7,18 @@
 //! a request from the validator's network. Origins are HTTPS, except on the loopback interface.
 //! The body is read up to the coalition's model size limit within one deadline, then its
 //! SHA3-256 must equal the hash on chain. URLs in errors and logs never show a query string
-//! (where a token could be). The client is hyper's, with rustls and the system's roots.
+//! (where a token could be). The client is reqwest's, with rustls and the system's roots; it
+//! follows no redirect and no proxy: a redirect is the vault's answer, not a new request.
 //!
 //! With the coalition's members' API as the vault ([`Vault::members_api`]), a reference must be
 //! `objects/0x<hash>` naming exactly the candidate's hash, and the oracle signs in as the
-//! validator it is (an sr25519 signature of the API's challenge) to read it: the API serves a
-//! candidate only to its proposer and its round's validators.
+//! validator it is (an sr25519 signature of the API's challenge, by the members' API client's
+//! one sign-in) to read it: the API serves a candidate only to its proposer and its round's
+//! validators.
 
-use crate::evaluate::model_hash;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
+use tclearn_model::hash::{members_api_ref, model_hash};
 use std::{sync::Arc, time::Duration};
+use tclearn_api_client::client::{http_builder, ApiClient, ClientError};
 use tclearn_client::Keypair;
 
 /// Why a model could not be fetched.
@@ -35,8 +32,8 @@ pub enum VaultError {
     /// off loopback, credentials in a URL).
     #[error("vault configuration: {0}")]
     Config(String),
-    /// The TLS setup failed.
-    #[error("TLS roots: {0}")]
+    /// The HTTP client could not be set up (TLS roots).
+    #[error("HTTP client: {0}")]
     Tls(String),
     /// The request failed (connection, timeout): worth retrying.
     #[error("{url}: {reason}")]
@@ -88,7 +85,7 @@ impl VaultError {
 /// The origin (`scheme://host[:port]`) of an `http(s)` URL, lowercased, and whether it is
 /// allowed in plain HTTP (its host is loopback).
 fn origin(url: &str) -> Result<(String, bool), String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("{}: {e}", redact(url)))?;
+    let uri: http::Uri = url.parse().map_err(|e| format!("{}: {e}", redact(url)))?;
     let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
         return Err(format!("{}: not http or https", redact(url)));
@@ -115,35 +112,17 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Signing in to the members' API: the validator's key and its current bearer token.
-#[derive(Clone)]
-struct SignIn {
-    /// The API's root URL.
-    root: String,
-    key: Keypair,
-    /// The token and when it expires (ms since the epoch).
-    token: Arc<tokio::sync::Mutex<Option<(String, u64)>>>,
-}
-
 /// A vault client.
 #[derive(Clone)]
 pub struct Vault {
     base: Option<String>,
     /// Origins absolute references may name: the base's and the configured ones.
     origins: Vec<String>,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: reqwest::Client,
     max_bytes: u64,
     timeout: Duration,
-    sign_in: Option<SignIn>,
-}
-
-/// The vault reference of object `hash` in the members' API's vault.
-pub fn members_api_ref(hash: &[u8; 32]) -> String {
-    format!("objects/0x{}", hex::encode(hash))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
+    /// The coalition's members' API, signed in to as the validator.
+    api: Option<Arc<ApiClient>>,
 }
 
 impl Vault {
@@ -162,20 +141,18 @@ impl Vault {
             }
             allowed.push(origin);
         }
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| VaultError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = http_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| VaultError::Tls(e.to_string()))?;
         Ok(Self {
             base: base.map(|b| b.trim_end_matches('/').to_string()),
             origins: allowed,
             client,
             max_bytes,
             timeout,
-            sign_in: None,
+            api: None,
         })
     }
 
@@ -184,78 +161,59 @@ impl Vault {
     pub fn members_api(root: &str, key: Keypair, max_bytes: u64, timeout: Duration) -> Result<Self, VaultError> {
         let root = root.trim_end_matches('/').to_string();
         let mut vault = Self::new(Some(&format!("{root}/api/vault")), &[], max_bytes, timeout)?;
-        vault.sign_in = Some(SignIn { root, key, token: Arc::default() });
+        vault.api = Some(Arc::new(ApiClient::new(&root, key, vault.client.clone())));
         Ok(vault)
     }
 
-    /// One request within `deadline`: its status, and its whole body (at most `max_bytes`) if
-    /// the status is a success (an error's body is never read: its size says nothing about the
-    /// candidate).
-    async fn request(
+    /// One GET of `url` within `deadline`, with `token` as its bearer: its status, and its whole
+    /// body (at most `max_bytes`) if the status is a success (an error's body is never read: its
+    /// size says nothing about the candidate).
+    async fn get(
         &self,
-        request: hyper::Request<Full<Bytes>>,
         url: &str,
+        token: Option<String>,
         deadline: tokio::time::Instant,
     ) -> Result<(u16, Vec<u8>), VaultError> {
-        let transport = |reason: String| VaultError::Transport { url: url.to_string(), reason };
+        let shown = redact(url);
+        let transport = |reason: String| VaultError::Transport { url: shown.clone(), reason };
         let late = || transport(format!("the fetch did not finish within {:?}", self.timeout));
-        let response = tokio::time::timeout_at(deadline, self.client.request(request))
+        let mut request = self.client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = tokio::time::timeout_at(deadline, request.send())
             .await
             .map_err(|_| late())?
-            .map_err(|e| transport(e.to_string()))?;
+            .map_err(|e| transport(e.without_url().to_string()))?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Ok((status, Vec::new()));
         }
-        let mut body = response.into_body();
         let mut bytes = Vec::new();
-        loop {
-            let frame = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| late())?;
-            let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| transport(e.to_string()))?;
-            if let Ok(data) = frame.into_data() {
-                if (bytes.len() + data.len()) as u64 > self.max_bytes {
-                    return Err(VaultError::TooLarge { url: url.to_string(), max: self.max_bytes });
-                }
-                bytes.extend_from_slice(&data);
+        while let Some(chunk) = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .map_err(|_| late())?
+            .map_err(|e| transport(e.without_url().to_string()))?
+        {
+            if (bytes.len() + chunk.len()) as u64 > self.max_bytes {
+                return Err(VaultError::TooLarge { url: shown, max: self.max_bytes });
             }
+            bytes.extend_from_slice(&chunk);
         }
         Ok((status, bytes))
     }
 
-    /// POST `body` as JSON to the members' API and read a JSON answer.
-    async fn post_json(&self, url: &str, body: serde_json::Value, deadline: tokio::time::Instant) -> Result<serde_json::Value, VaultError> {
-        let request = hyper::Request::post(url)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| VaultError::Config(e.to_string()))?;
-        let (status, bytes) = self.request(request, url, deadline).await?;
-        if !(200..300).contains(&status) {
-            return Err(VaultError::Status { url: url.to_string(), status });
+    /// A bearer token for the members' API, within `deadline`.
+    async fn token(&self, api: &ApiClient, deadline: tokio::time::Instant) -> Result<String, VaultError> {
+        let late = || VaultError::Transport {
+            url: api.base().to_string(),
+            reason: format!("signing in did not finish within {:?}", self.timeout),
+        };
+        match tokio::time::timeout_at(deadline, api.token()).await.map_err(|_| late())? {
+            Ok(token) => Ok(token),
+            Err(ClientError::Refused { url, status, .. }) => Err(VaultError::Status { url: redact(&url), status }),
+            Err(ClientError::Transport { url, reason }) => Err(VaultError::Transport { url: redact(&url), reason }),
         }
-        serde_json::from_slice(&bytes).map_err(|e| VaultError::Transport { url: url.to_string(), reason: format!("not JSON: {e}") })
-    }
-
-    /// A live bearer token: the current one, or a new sign-in.
-    async fn token(&self, sign_in: &SignIn, deadline: tokio::time::Instant) -> Result<String, VaultError> {
-        let mut token = sign_in.token.lock().await;
-        if let Some((value, expires)) = token.as_ref() {
-            if *expires > now_ms() + 10_000 {
-                return Ok(value.clone());
-            }
-        }
-        let account = sign_in.key.account_id().to_string();
-        let url = format!("{}/api/auth/challenge", sign_in.root);
-        let answer = self.post_json(&url, serde_json::json!({ "account": account }), deadline).await?;
-        let challenge = answer["challenge"].as_str().unwrap_or_default().to_string();
-        let signature = format!("0x{}", hex::encode(sign_in.key.sign(challenge.as_bytes())));
-        let url = format!("{}/api/auth/token", sign_in.root);
-        let answer = self
-            .post_json(&url, serde_json::json!({ "account": account, "challenge": challenge, "signature": signature }), deadline)
-            .await?;
-        let value = answer["token"].as_str().unwrap_or_default().to_string();
-        *token = Some((value.clone(), answer["expires_at"].as_u64().unwrap_or_default()));
-        Ok(value)
     }
 
     /// The URL of `vault_ref`.
@@ -284,7 +242,7 @@ impl Vault {
 
     /// Fetch `vault_ref` and check that its SHA3-256 is `expected`.
     pub async fn fetch(&self, vault_ref: &[u8], expected: &[u8; 32]) -> Result<Vec<u8>, VaultError> {
-        if self.sign_in.is_some() {
+        if self.api.is_some() {
             let reference = std::str::from_utf8(vault_ref).unwrap_or_default().trim();
             let own = members_api_ref(expected);
             if reference != own && reference != own.replace("/0x", "/") {
@@ -294,25 +252,23 @@ impl Vault {
             }
         }
         let full_url = self.url(vault_ref)?;
-        let uri: hyper::Uri = full_url.parse().map_err(|e| VaultError::Reference(format!("{}: {e}", redact(&full_url))))?;
+        full_url.parse::<http::Uri>().map_err(|e| VaultError::Reference(format!("{}: {e}", redact(&full_url))))?;
         let url = redact(&full_url);
         // One deadline for the whole fetch, sign-in included: a body trickling a byte at a time
         // is cut off too.
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut signed_in_again = false;
         let bytes = loop {
-            let mut request = hyper::Request::get(uri.clone());
-            if let Some(sign_in) = &self.sign_in {
-                let token = self.token(sign_in, deadline).await?;
-                request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
-            }
-            let request = request.body(Full::default()).map_err(|e| VaultError::Config(e.to_string()))?;
-            let (status, bytes) = self.request(request, &url, deadline).await?;
-            match (status, &self.sign_in) {
+            let token = match &self.api {
+                Some(api) => Some(self.token(api, deadline).await?),
+                None => None,
+            };
+            let (status, bytes) = self.get(&full_url, token, deadline).await?;
+            match (status, &self.api) {
                 (200..=299, _) => break bytes,
                 // The token expired or the API restarted: sign in once more.
-                (401, Some(sign_in)) if !signed_in_again => {
-                    *sign_in.token.lock().await = None;
+                (401, Some(api)) if !signed_in_again => {
+                    api.forget_token().await;
                     signed_in_again = true;
                 }
                 (status, _) => return Err(VaultError::Status { url, status }),

@@ -14,16 +14,14 @@
 //! [`Journal`], so a restarted oracle picks up where it stopped. RPC and vault failures are
 //! logged, counted and retried on the next tick; the connection is made again when it drops.
 
-use crate::{
-    engine::Engine,
-    evaluate,
-    sandbox,
-    genesis::Declaration,
-    journal::Journal,
-    telemetry::Telemetry,
-    testset::TestSet,
-    vault::{Vault, VaultError},
-};
+use tclearn_evaluation::engine::Engine;
+use tclearn_evaluation::evaluate;
+use crate::sandbox;
+use tclearn_model::genesis::Declaration;
+use crate::journal::{Journal, RoundEntry};
+use crate::telemetry::Telemetry;
+use tclearn_evaluation::testset::TestSet;
+use crate::vault::{Vault, VaultError};
 use std::{
     collections::HashSet,
     future::Future,
@@ -33,42 +31,21 @@ use std::{
 };
 use tclearn_client::{
     coalition::{
-        hashing, rules, BlockHeader, CallError, Coalition, LocalTestSet, Member, NativeKeccak, Phase, Refusal, Report,
+        hashing, rules, Ballot, BlockHeader, CallError, Coalition, LocalTestSet, Member, NativeKeccak, Phase, Refusal,
+        Report,
         CoalitionError, EvaluationSpec, Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
     },
-    AccountId32, Client, ContractMetadata, Error, Keypair, WaitFor, H160, H256,
+    args::CoalitionArgs,
+    AccountId32, Client, ContractMetadata, Error, Keypair, Secret, WaitFor, H160, H256,
 };
 use tracing::{debug, info, warn};
-
-/// A secret (a secret URI): never printed.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_string()))
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
 
 /// Configuration of `oracle run`; every option can come from the environment.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Node RPC endpoint.
-    #[arg(long, env = "TCLEARN_RPC", default_value = "ws://127.0.0.1:9944")]
-    pub rpc: String,
-    /// The coalition contract's address (0x-prefixed hex).
-    #[arg(long, env = "TCLEARN_COALITION")]
-    pub coalition: H160,
-    /// The coalition contract's metadata (`coalition.json` from cargo-contract).
-    #[arg(long, env = "TCLEARN_COALITION_METADATA")]
-    pub metadata: PathBuf,
+    /// The node and the coalition.
+    #[command(flatten)]
+    pub chain: CoalitionArgs,
     /// The coalition's genesis declaration.
     #[arg(long, env = "TCLEARN_GENESIS")]
     pub genesis: PathBuf,
@@ -160,7 +137,7 @@ pub enum WorkerError {
     Journal(#[from] crate::journal::JournalError),
     /// The coalition on chain disagrees with the declaration.
     #[error(transparent)]
-    Genesis(#[from] crate::genesis::GenesisError),
+    Genesis(#[from] tclearn_model::genesis::GenesisError),
 }
 
 /// A failure in one tick: logged, counted, retried.
@@ -177,6 +154,10 @@ enum StepError {
     /// This validator could not evaluate (its own fault: files, memory): no vote; tried again.
     #[error("evaluation failed on this validator's side (no vote cast; will retry): {0}")]
     Evaluation(String),
+    /// This oracle cannot work with this coalition as it is set up (another G, another local
+    /// set, no funds, no data directory): it stops rather than retry.
+    #[error("fatal: {0}")]
+    Fatal(String),
     #[error("{0}")]
     Other(String),
 }
@@ -244,7 +225,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     // Evaluations run in a child process; the library's version is checked here, at start.
     Engine::check_runtime(config.ort_library.as_deref(), &declaration.runtime).map_err(|e| setup("engine", &e))?;
-    let metadata_text = std::fs::read_to_string(&config.metadata).map_err(|e| setup("metadata", &e))?;
+    let metadata_text = std::fs::read_to_string(&config.chain.metadata).map_err(|e| setup("metadata", &e))?;
     let metadata = ContractMetadata::parse(&metadata_text).map_err(|e| setup("metadata", &e))?;
     let vault_timeout = Duration::from_secs(config.vault_timeout);
     let vault = match &config.vault_api {
@@ -265,7 +246,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
         });
     }
-    info!(validator = %key.address(), coalition = %config.coalition, g = global.samples,
+    info!(validator = %key.address(), coalition = %config.chain.coalition, g = global.samples,
         l = local.as_ref().map_or(0, |l| l.samples), "oracle starting");
     let mut oracle = Oracle {
         address: key.address(),
@@ -297,7 +278,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         match outcome {
             Ok(()) => failures = 0,
-            Err(StepError::Other(reason)) if reason.starts_with("fatal:") => return Err(WorkerError::Setup(reason)),
+            Err(fatal @ StepError::Fatal(_)) => return Err(WorkerError::Setup(fatal.to_string())),
             Err(StepError::Journal(e)) => return Err(e.into()),
             Err(e) if e.is_overtaken() => {
                 // Another transaction changed the state first (a race to `advance`, a dry run
@@ -403,45 +384,45 @@ impl Oracle {
         // In a block is enough: every step is checked on chain before it is taken again, so a
         // block that is replaced only means the step is taken again. Waiting for finality would
         // hang on a GRANDPA stall.
-        let client = Client::connect(&self.config.rpc)
+        let client = Client::connect(&self.config.chain.chain.rpc)
             .await?
             .with_wait_for(WaitFor::InBlock)
             .with_submit_timeout(Duration::from_secs(self.config.submit_timeout));
         if self.journal.is_none() {
             let path = match &self.config.journal {
                 Some(path) => path.clone(),
-                None => journal_path(&self.data_dir, &client.genesis_hash(), &self.config.coalition),
+                None => journal_path(&self.data_dir, &client.genesis_hash(), &self.config.chain.coalition),
             };
             if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| StepError::Other(format!("fatal: data directory {}: {e}", dir.display())))?;
+                    .map_err(|e| StepError::Fatal(format!("data directory {}: {e}", dir.display())))?;
             }
             let journal = Journal::open(&path)?;
-            journal.ensure_identity(&client.genesis_hash().0, &self.config.coalition.0)?;
+            journal.ensure_identity(&client.genesis_hash().0, &self.config.chain.coalition.0)?;
             info!(journal = %path.display(), "journal open");
             self.journal = Some(journal);
         }
-        let coalition = Coalition::at(client, self.config.coalition, self.metadata.clone());
+        let coalition = Coalition::at(client, self.config.chain.coalition, self.metadata.clone());
         if self.spec.is_none() {
             let spec = coalition.evaluation_spec(&self.account).await?;
             let mut declaration = self.shared.declaration.clone();
-            declaration.check_chain(&spec).map_err(|e| StepError::Other(format!("fatal: {e}")))?;
+            declaration.check_chain(&spec).map_err(|e| StepError::Fatal(format!("{e}")))?;
             if u64::from(spec.test_set_size) != self.shared.global.samples as u64 {
-                return Err(StepError::Other(format!(
-                    "fatal: G has {} samples, the coalition's has {}",
+                return Err(StepError::Fatal(format!(
+                    "G has {} samples, the coalition's has {}",
                     self.shared.global.samples, spec.test_set_size
                 )));
             }
             if self.shared.global.hash != spec.test_set_hash.0 {
-                return Err(StepError::Other(format!(
-                    "fatal: G's hash is 0x{}, the coalition's G is {}: this is not the coalition's test set",
+                return Err(StepError::Fatal(format!(
+                    "G's hash is 0x{}, the coalition's G is {}: this is not the coalition's test set",
                     hex::encode(self.shared.global.hash),
                     spec.test_set_hash
                 )));
             }
             if coalition.client().free_balance(&self.account).await? == 0 {
-                return Err(StepError::Other(format!(
-                    "fatal: the validator's account {} has no funds to pay for its transactions",
+                return Err(StepError::Fatal(format!(
+                    "the validator's account {} has no funds to pay for its transactions",
                     self.address
                 )));
             }
@@ -449,7 +430,7 @@ impl Oracle {
             self.ensure_local_set(&coalition).await?;
             self.spec = Some(spec);
         }
-        info!(rpc = %self.config.rpc, "connected");
+        info!(rpc = %self.config.chain.chain.rpc, "connected");
         self.coalition = Some(coalition.clone());
         Ok(coalition)
     }
@@ -499,7 +480,7 @@ impl Oracle {
 
     /// Do what is due in the open round.
     async fn act(&mut self, coalition: &Coalition, best: u64) -> Result<(), StepError> {
-        let me = self.account.clone();
+        let me = self.account;
         let Some(id) = coalition.open_round(&me).await? else { return Ok(()) };
         let round = coalition.round(&me, id).await?.ok_or_else(|| StepError::Other(format!("round {id} not found")))?;
         // The dry run sees the best block's number: the deadline has passed once it is beyond.
@@ -516,106 +497,140 @@ impl Oracle {
             return Ok(());
         }
         let ballot = coalition.ballot(&me, id, self.address).await?;
-        let mut entry = self.journal()?.round(id)?;
+        let entry = self.journal()?.round(id)?;
         match round.phase {
-            Phase::Commit => {
-                if ballot.is_some_and(|b| b.commitment.is_some()) {
-                    if !entry.committed {
-                        entry.committed = true;
-                        self.journal()?.record(id, &entry)?;
-                    }
-                    return Ok(());
-                }
-                if entry.report.is_some() && usable_report(&entry, id, &round.candidate).is_none() {
+            Phase::Commit => self.commit_phase(coalition, id, &round, ballot.as_ref(), entry).await,
+            Phase::Reveal => self.reveal_phase(coalition, id, ballot.as_ref(), entry).await,
+            // Checked on chain, not in the journal: a seal whose block was replaced is sealed again.
+            Phase::Sealing if round.general == Some(self.address) => self.seal_phase(coalition, id, entry).await,
+            Phase::Attesting => self.attest_phase(coalition, id, &round, ballot.as_ref(), entry).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The commit phase: commit to this round's report, evaluating the candidate first unless the
+    /// journal has its report already ([`commit_step`]).
+    async fn commit_phase(
+        &mut self,
+        coalition: &Coalition,
+        id: u64,
+        round: &Round,
+        ballot: Option<&Ballot>,
+        mut entry: RoundEntry,
+    ) -> Result<(), StepError> {
+        let (report, salt) = match commit_step(ballot, &entry, id, &round.candidate) {
+            CommitStep::Committed { journal_behind: false } => return Ok(()),
+            CommitStep::Committed { journal_behind: true } => {
+                entry.committed = true;
+                return Ok(self.journal()?.record(id, &entry)?);
+            }
+            CommitStep::Commit(report, salt) => (report, salt),
+            step @ (CommitStep::ForgetAndEvaluate | CommitStep::Evaluate) => {
+                if step == CommitStep::ForgetAndEvaluate {
                     // Not this round's candidate (a journal from another chain state): never
                     // commit it. No commitment of ours is on chain, so evaluating again is safe.
                     warn!(round = id, journaled = ?entry.report, "the journaled report is not for this round's candidate: evaluating again");
                     self.journal()?.forget(id)?;
-                    entry = crate::journal::RoundEntry::default();
+                    entry = RoundEntry::default();
                 }
-                let (report, salt) = match usable_report(&entry, id, &round.candidate) {
-                    Some(journaled) => journaled,
-                    None => {
-                        let report = self.evaluate(coalition, id, &round).await?;
-                        let mut salt = [0u8; 32];
-                        getrandom::getrandom(&mut salt).map_err(|e| StepError::Other(format!("salt: {e}")))?;
-                        entry.report = Some(report);
-                        entry.salt = Some(salt);
-                        // Durable before the commitment leaves this process.
-                        self.journal()?.record(id, &entry)?;
-                        (report, salt)
-                    }
-                };
-                coalition.commit(&self.key, id, coalition.commitment(&self.address, &report, &salt)).await?;
-                self.telemetry.reports_posted.inc();
-                self.abort_if("commit");
-                info!(round = id, verdict = ?report.verdict, "committed");
-                entry.committed = true;
+                let report = self.evaluate(coalition, id, round).await?;
+                let mut salt = [0u8; 32];
+                getrandom::getrandom(&mut salt).map_err(|e| StepError::Other(format!("salt: {e}")))?;
+                entry.report = Some(report);
+                entry.salt = Some(salt);
+                // Durable before the commitment leaves this process.
                 self.journal()?.record(id, &entry)?;
+                (report, salt)
             }
-            Phase::Reveal => {
-                let Some(ballot) = ballot.filter(|b| b.commitment.is_some() && b.report.is_none()) else {
-                    return Ok(());
-                };
-                let (Some(report), Some(salt)) = (entry.report, entry.salt) else {
-                    warn!(round = id, commitment = ?ballot.commitment, "committed, but the journal has no report to reveal");
-                    return Ok(());
-                };
-                coalition.reveal(&self.key, id, &report, &salt).await?;
-                self.telemetry.reports_posted.inc();
-                self.abort_if("reveal");
-                info!(round = id, "revealed");
-                entry.revealed = true;
-                self.journal()?.record(id, &entry)?;
+        };
+        coalition.commit(&self.key, id, coalition.commitment(&self.address, &report, &salt)).await?;
+        self.telemetry.reports_posted.inc();
+        self.abort_if("commit");
+        info!(round = id, verdict = ?report.verdict, "committed");
+        entry.committed = true;
+        Ok(self.journal()?.record(id, &entry)?)
+    }
+
+    /// The reveal phase: reveal the journaled report this validator committed to
+    /// ([`reveal_step`]).
+    async fn reveal_phase(
+        &mut self,
+        coalition: &Coalition,
+        id: u64,
+        ballot: Option<&Ballot>,
+        mut entry: RoundEntry,
+    ) -> Result<(), StepError> {
+        let (report, salt) = match reveal_step(ballot, &entry) {
+            RevealStep::Nothing => return Ok(()),
+            RevealStep::Lost => {
+                warn!(round = id, commitment = ?ballot.and_then(|b| b.commitment), "committed, but the journal has no report to reveal");
+                return Ok(());
             }
-            // Checked on chain, not in the journal: a seal whose block was replaced is sealed again.
-            Phase::Sealing if round.general == Some(self.address) => {
-                let vault_ref = coalition
-                    .candidate_ref(&me, id)
-                    .await?
-                    .ok_or_else(|| StepError::Other(format!("round {id} has no candidate reference")))?;
-                // The candidate is already in the vault under its own reference; its block points there.
-                let (block_hash, _) = coalition.seal(&self.key, id, &vault_ref).await?;
+            RevealStep::Reveal(report, salt) => (report, salt),
+        };
+        coalition.reveal(&self.key, id, &report, &salt).await?;
+        self.telemetry.reports_posted.inc();
+        self.abort_if("reveal");
+        info!(round = id, "revealed");
+        entry.revealed = true;
+        Ok(self.journal()?.record(id, &entry)?)
+    }
+
+    /// The sealing phase, as the round's general: seal the block that points at the candidate
+    /// where it already is in the vault.
+    async fn seal_phase(&mut self, coalition: &Coalition, id: u64, mut entry: RoundEntry) -> Result<(), StepError> {
+        let vault_ref = coalition
+            .candidate_ref(&self.account, id)
+            .await?
+            .ok_or_else(|| StepError::Other(format!("round {id} has no candidate reference")))?;
+        let (block_hash, _) = coalition.seal(&self.key, id, &vault_ref).await?;
+        self.telemetry.blocks_signed.inc();
+        info!(round = id, %block_hash, "sealed as general");
+        entry.sealed = true;
+        Ok(self.journal()?.record(id, &entry)?)
+    }
+
+    /// The attesting phase: attest the general's seal once its hash is the block's, recomputed
+    /// from the chain ([`attest_step`]), and the sealed copy in the vault is the candidate.
+    async fn attest_phase(
+        &mut self,
+        coalition: &Coalition,
+        id: u64,
+        round: &Round,
+        ballot: Option<&Ballot>,
+        mut entry: RoundEntry,
+    ) -> Result<(), StepError> {
+        let me = self.account;
+        let seal = coalition
+            .seal_of(&me, id)
+            .await?
+            .ok_or_else(|| StepError::Other(format!("round {id} is attesting without a seal")))?;
+        let attested = ballot.is_some_and(|b| b.attested == Some(seal.block_hash));
+        if attested || self.refused_seals.contains(&seal.block_hash) {
+            return Ok(());
+        }
+        // The block the seal stands for, recomputed from the chain: never attest a hash that
+        // covers something else (another vault reference, other strengths).
+        let expected = sealed_block_hash(round, &seal, &coalition.members(&me).await?);
+        if attest_step(&seal, expected) == AttestStep::Refuse {
+            warn!(round = id, sealed = %seal.block_hash, %expected, "the seal's hash is not the block's: not attesting");
+            self.refused_seals.insert(seal.block_hash);
+            return Ok(());
+        }
+        match self.vault.fetch(&seal.vault_ref, &round.candidate.0).await {
+            Ok(_) => {
+                coalition.attest(&self.key, id, seal.block_hash).await?;
                 self.telemetry.blocks_signed.inc();
-                info!(round = id, %block_hash, "sealed as general");
-                entry.sealed = true;
+                info!(round = id, block_hash = %seal.block_hash, "attested");
+                entry.attested = true;
                 self.journal()?.record(id, &entry)?;
             }
-            Phase::Attesting => {
-                let seal = coalition
-                    .seal_of(&me, id)
-                    .await?
-                    .ok_or_else(|| StepError::Other(format!("round {id} is attesting without a seal")))?;
-                let done = ballot.is_some_and(|b| b.attested == Some(seal.block_hash));
-                if done || self.refused_seals.contains(&seal.block_hash) {
-                    return Ok(());
-                }
-                // The block the seal stands for, recomputed from the chain: never attest a hash
-                // that covers something else (another vault reference, other strengths).
-                let members = coalition.members(&me).await?;
-                let expected = sealed_block_hash(&round, &seal, &members);
-                if expected != seal.block_hash {
-                    warn!(round = id, sealed = %seal.block_hash, %expected, "the seal's hash is not the block's: not attesting");
-                    self.refused_seals.insert(seal.block_hash);
-                    return Ok(());
-                }
-                match self.vault.fetch(&seal.vault_ref, &round.candidate.0).await {
-                    Ok(_) => {
-                        coalition.attest(&self.key, id, seal.block_hash).await?;
-                        self.telemetry.blocks_signed.inc();
-                        info!(round = id, block_hash = %seal.block_hash, "attested");
-                        entry.attested = true;
-                        self.journal()?.record(id, &entry)?;
-                    }
-                    Err(e) if !e.is_candidates_fault() => return Err(e.into()),
-                    Err(e) => {
-                        // Not the candidate: never attest it; the next general gets its turn.
-                        warn!(round = id, "sealed copy refused: {e}");
-                        self.refused_seals.insert(seal.block_hash);
-                    }
-                }
+            Err(e) if !e.is_candidates_fault() => return Err(e.into()),
+            Err(e) => {
+                // Not the candidate: never attest it; the next general gets its turn.
+                warn!(round = id, "sealed copy refused: {e}");
+                self.refused_seals.insert(seal.block_hash);
             }
-            _ => {}
         }
         Ok(())
     }
@@ -723,8 +738,8 @@ impl Oracle {
                 info!(hash = %ours.hash, size = ours.size, "registered the local test set");
                 Ok(())
             }
-            (on_chain, ours) => Err(StepError::Other(format!(
-                "fatal: the local test set registered for this member is {} but this oracle has {}; \
+            (on_chain, ours) => Err(StepError::Fatal(format!(
+                "the local test set registered for this member is {} but this oracle has {}; \
                  a registered set changes only through governance (SetLocalTestSet)",
                 describe(on_chain),
                 describe(ours)
@@ -765,7 +780,76 @@ fn catch_up(next: Option<u64>, best: u64) -> (u64, u64, u64) {
 }
 
 /// The journaled report and salt of `entry`, if they are for round `id` and its `candidate`.
-fn usable_report(entry: &crate::journal::RoundEntry, id: u64, candidate: &H256) -> Option<(Report, [u8; 32])> {
+/// What the commit phase asks of a validator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CommitStep {
+    /// Its commitment is on chain; the journal may not say so yet.
+    Committed {
+        /// The journal does not record the commitment.
+        journal_behind: bool,
+    },
+    /// Commit to this journaled report with this salt.
+    Commit(Report, [u8; 32]),
+    /// The journal holds a report for another candidate: forget it, then evaluate.
+    ForgetAndEvaluate,
+    /// Evaluate the candidate.
+    Evaluate,
+}
+
+/// The commit phase's decision, from the validator's ballot on chain and its journal.
+fn commit_step(ballot: Option<&Ballot>, entry: &RoundEntry, id: u64, candidate: &H256) -> CommitStep {
+    if ballot.is_some_and(|b| b.commitment.is_some()) {
+        return CommitStep::Committed { journal_behind: !entry.committed };
+    }
+    match usable_report(entry, id, candidate) {
+        Some((report, salt)) => CommitStep::Commit(report, salt),
+        None if entry.report.is_some() => CommitStep::ForgetAndEvaluate,
+        None => CommitStep::Evaluate,
+    }
+}
+
+/// What the reveal phase asks of a validator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RevealStep {
+    /// Not committed, or revealed already.
+    Nothing,
+    /// Committed, but the journal lost what: nothing can be revealed.
+    Lost,
+    /// Reveal this report with this salt.
+    Reveal(Report, [u8; 32]),
+}
+
+/// The reveal phase's decision, from the validator's ballot on chain and its journal.
+fn reveal_step(ballot: Option<&Ballot>, entry: &RoundEntry) -> RevealStep {
+    if !ballot.is_some_and(|b| b.commitment.is_some() && b.report.is_none()) {
+        return RevealStep::Nothing;
+    }
+    match (entry.report, entry.salt) {
+        (Some(report), Some(salt)) => RevealStep::Reveal(report, salt),
+        _ => RevealStep::Lost,
+    }
+}
+
+/// Whether a seal may be attested.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AttestStep {
+    /// Its hash is the block's: fetch the sealed copy, then attest.
+    Fetch,
+    /// Its hash covers something else: never attest it.
+    Refuse,
+}
+
+/// The attesting phase's decision: a seal is attested only for the block hash recomputed from
+/// the chain (`expected`).
+fn attest_step(seal: &Seal, expected: H256) -> AttestStep {
+    if seal.block_hash == expected {
+        AttestStep::Fetch
+    } else {
+        AttestStep::Refuse
+    }
+}
+
+fn usable_report(entry: &RoundEntry, id: u64, candidate: &H256) -> Option<(Report, [u8; 32])> {
     match (entry.report, entry.salt) {
         (Some(report), Some(salt)) if report.round == id && report.candidate == *candidate => Some((report, salt)),
         _ => None,
@@ -831,6 +915,39 @@ mod tests {
         assert_eq!(usable_report(&entry, 4, &H256([2; 32])), None, "another candidate in round 4");
         assert_eq!(usable_report(&entry, 5, &H256([1; 32])), None, "another round");
         assert_eq!(usable_report(&Default::default(), 4, &H256([1; 32])), None);
+    }
+
+    #[test]
+    fn each_phase_decides_from_the_ballot_on_chain_and_the_journal() {
+        let report = Report { round: 4, candidate: H256([1; 32]), verdict: Verdict::Refused(Refusal::ModelRefused) };
+        let journaled = RoundEntry { report: Some(report), salt: Some([9; 32]), ..Default::default() };
+        let ballot = |commitment: bool, revealed: bool| Ballot {
+            commitment: commitment.then_some(H256([7; 32])),
+            report: revealed.then_some(report),
+            attested: None,
+            deviation: None,
+            accepting: false,
+            drawn_as_general: false,
+        };
+        let candidate = H256([1; 32]);
+        // Commit: what the chain has decides, then the journal.
+        assert_eq!(commit_step(None, &RoundEntry::default(), 4, &candidate), CommitStep::Evaluate);
+        assert_eq!(commit_step(Some(&ballot(false, false)), &journaled, 4, &candidate), CommitStep::Commit(report, [9; 32]));
+        assert_eq!(commit_step(None, &journaled, 4, &H256([2; 32])), CommitStep::ForgetAndEvaluate, "another candidate");
+        assert_eq!(commit_step(None, &journaled, 5, &candidate), CommitStep::ForgetAndEvaluate, "another round");
+        assert_eq!(commit_step(Some(&ballot(true, false)), &journaled, 4, &candidate), CommitStep::Committed { journal_behind: true });
+        let noted = RoundEntry { committed: true, ..journaled };
+        assert_eq!(commit_step(Some(&ballot(true, false)), &noted, 4, &candidate), CommitStep::Committed { journal_behind: false });
+        // Reveal: only a commitment not yet revealed, and only what the journal kept.
+        assert_eq!(reveal_step(None, &journaled), RevealStep::Nothing);
+        assert_eq!(reveal_step(Some(&ballot(false, false)), &journaled), RevealStep::Nothing, "never committed");
+        assert_eq!(reveal_step(Some(&ballot(true, true)), &journaled), RevealStep::Nothing, "revealed already");
+        assert_eq!(reveal_step(Some(&ballot(true, false)), &journaled), RevealStep::Reveal(report, [9; 32]));
+        assert_eq!(reveal_step(Some(&ballot(true, false)), &RoundEntry::default()), RevealStep::Lost);
+        // Attest: only the block hash recomputed from the chain.
+        let seal = Seal { general: H160([3; 20]), vault_ref: Vec::new(), timestamp: 0, block_hash: H256([5; 32]), strengths_hash: H256([0; 32]) };
+        assert_eq!(attest_step(&seal, H256([5; 32])), AttestStep::Fetch);
+        assert_eq!(attest_step(&seal, H256([6; 32])), AttestStep::Refuse);
     }
 
     #[test]

@@ -2,12 +2,10 @@
 //! refusal reason otherwise.
 
 use std::{path::Path, process::Command};
-use tclearn_oracle::{
-    architectures::{train_logistic, Dense, Mlp},
-    genesis::Hash,
-    model,
-    testset::TestSet,
-};
+use tclearn_model::architectures::{train_logistic, Dense, Mlp};
+use tclearn_model::genesis::Hash;
+use tclearn_model::checks as model;
+use tclearn_evaluation::testset::TestSet;
 
 fn breast_cancer() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/breast_cancer.csv")

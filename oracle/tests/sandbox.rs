@@ -8,15 +8,13 @@ use onnx_rs::ast::{
     TensorShapeDimension, TensorTypeProto, TypeProto, TypeValue, ValueInfo,
 };
 use std::{path::Path, time::Duration};
-use tclearn_oracle::{
-    architectures::train_logistic,
-    engine::Engine,
-    evaluate::evaluate,
-    genesis::{Declaration, Metric},
-    model::TensorSpec,
-    sandbox::{evaluate_in_child, ChildRefusal, Limits, Outcome, Request},
-    testset::TestSet,
-};
+use tclearn_model::architectures::train_logistic;
+use tclearn_evaluation::engine::Engine;
+use tclearn_evaluation::evaluate::evaluate;
+use tclearn_model::genesis::{Declaration, Metric};
+use tclearn_model::checks::TensorSpec;
+use tclearn_oracle::sandbox::{evaluate_in_child, ChildRefusal, Limits, Outcome, Request};
+use tclearn_evaluation::testset::TestSet;
 
 fn program() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_oracle"))
@@ -149,7 +147,7 @@ async fn the_validators_own_faults_are_not_the_candidates() {
     let set = TestSet::open(&request.global, None).unwrap();
     let honest = train_logistic(&set.inputs(0..set.samples).unwrap(), 2, &set.labels().unwrap(), 2, 50, 1.0).to_onnx();
     // G replaced by a file of the same size and other content.
-    request.declaration.test_set_hash = Some(tclearn_oracle::genesis::Hash(set.hash));
+    request.declaration.test_set_hash = Some(tclearn_model::genesis::Hash(set.hash));
     let original = std::fs::read(&request.global).unwrap();
     let mut replaced = original.clone();
     replaced[0] = if replaced[0] == b'1' { b'2' } else { b'1' };

@@ -1,7 +1,10 @@
 //! Harness for end-to-end tests: real `tclearn-node` processes on loopback.
 //!
-//! - The node binary is `$TCLEARN_NODE`, else `$CARGO_TARGET_DIR/release/tclearn-node`, else
-//!   `target/release/tclearn-node` of this workspace (`scripts/test.sh` sets the first).
+//! - The node binary is `$TCLEARN_NODE` (`scripts/env.sh` sets it to the node workspace's build
+//!   in the cache), else `runtime/target/release/tclearn-node` of a plain `cargo build --release`
+//!   in `runtime/`.
+//! - The oracle and the members' API are this workspace's own binaries, built in the same
+//!   profile as the test that runs them ([`workspace_binary`]).
 //! - Built contracts are read from `$TCLEARN_ARTIFACTS` (`scripts/build-contracts.sh` fills it).
 //! - Each node gets a temporary base path and free loopback ports ([`free_port`]), writes its
 //!   log to a file in that base path, and is killed when its [`Node`] is dropped. A node that
@@ -32,15 +35,22 @@ pub fn node_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("TCLEARN_NODE") {
         return PathBuf::from(path);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("release/tclearn-node")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/target/release/tclearn-node")
 }
 
-/// The oracle binary to test: beside the node binary.
+/// A binary of this workspace (`oracle`, `tclearn-api`, `tclearn`), from the profile directory
+/// the running test was built in: `cargo test --workspace` builds every package's binaries there
+/// with the test's features.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let test = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test>: the binaries are in target/<profile>.
+    let profile = test.parent().and_then(Path::parent).expect("a test runs from target/<profile>/deps");
+    profile.join(name)
+}
+
+/// The oracle binary to test.
 pub fn oracle_binary() -> PathBuf {
-    node_binary().with_file_name("oracle")
+    workspace_binary("oracle")
 }
 
 /// The directory of built contracts (`$TCLEARN_ARTIFACTS`).
@@ -247,17 +257,9 @@ impl Node {
     }
 }
 
-/// The members' API binary (`tclearn-api`, built in frontend-api's own workspace):
-/// `$TCLEARN_API_BIN`, else `$TCLEARN_CACHE/api-target/debug/tclearn-api` (`scripts/test.sh`
-/// builds it before these tests run).
+/// The members' API binary to test.
 pub fn api_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TCLEARN_API_BIN") {
-        return PathBuf::from(path);
-    }
-    let cache = std::env::var_os("TCLEARN_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/tclearn"));
-    cache.join("api-target/debug/tclearn-api")
+    workspace_binary("tclearn-api")
 }
 
 /// A running `tclearn-api serve` for a coalition, its vault and audit log in a temporary
@@ -361,7 +363,7 @@ impl Oracle {
         }
         let child = command
             .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e} (cargo build --release --workspace)", oracle_binary().display()));
+            .unwrap_or_else(|e| panic!("{}: {e} (cargo test --release --workspace builds it)", oracle_binary().display()));
         Self { child, log }
     }
 

@@ -23,14 +23,13 @@ use tclearn_client::{
     Keypair, H160, H256,
 };
 use tclearn_e2e::{artifact, artifacts_dir, free_port, test_genesis, MembersApi, Node, NodeConfig, Oracle};
-use tclearn_oracle::{
-    architectures::{train_logistic, Mlp},
-    engine::Engine,
-    evaluate::{evaluate, model_hash},
-    genesis::{Declaration, Hash},
-    model,
-    testset::TestSet,
-};
+use tclearn_model::architectures::{train_logistic, Mlp};
+use tclearn_evaluation::engine::Engine;
+use tclearn_model::hash::model_hash;
+use tclearn_evaluation::evaluate::{evaluate};
+use tclearn_model::genesis::{Declaration, Hash};
+use tclearn_model::checks as model;
+use tclearn_evaluation::testset::TestSet;
 
 const VALIDATORS: [&str; 4] = ["Bob", "Charlie", "Dave", "Eve"];
 const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -48,7 +47,7 @@ fn csv_rows(set: &TestSet, keep: impl Fn(usize) -> bool) -> String {
 
 /// The members' API's reference of `model`.
 fn vault_ref(model: &[u8]) -> Vec<u8> {
-    tclearn_oracle::vault::members_api_ref(&model_hash(model)).into_bytes()
+    tclearn_model::hash::members_api_ref(&model_hash(model)).into_bytes()
 }
 
 fn negated(mlp: &Mlp) -> Mlp {
@@ -68,7 +67,7 @@ struct Scene {
     founders: Vec<H160>,
     env: Vec<(String, String)>,
     models: Vec<(&'static str, Vec<u8>)>,
-    good_score: tclearn_oracle::evaluate::Evaluation,
+    good_score: tclearn_evaluation::evaluate::Evaluation,
     _vault: MembersApi,
 }
 

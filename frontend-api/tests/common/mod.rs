@@ -6,9 +6,13 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::path::PathBuf;
 use tclearn_api::config::Config;
+use tclearn_client::args::{ChainArgs, CoalitionArgs};
 use tclearn_client::{coalition::Coalition, Keypair, H160, H256};
 use tclearn_e2e::{artifact, artifacts_dir, test_genesis, Node, NodeConfig};
-use tclearn_oracle::{architectures::train_logistic, evaluate::model_hash, genesis::Hash, model};
+use tclearn_model::architectures::train_logistic;
+use tclearn_model::hash::model_hash;
+use tclearn_model::genesis::Hash;
+use tclearn_model::checks as model;
 
 pub const MEMBERS: [&str; 4] = ["Alice", "Bob", "Charlie", "Dave"];
 
@@ -51,7 +55,7 @@ pub async fn scene_of(founders: &[&str]) -> Scene {
     let mut genesis = test_genesis(2, founders);
     genesis.architecture_hash = H256(architecture);
     genesis.parameter_hash = H256(model_hash(&genesis_model));
-    genesis.vault_ref = tclearn_api::vault_ref(&model_hash(&genesis_model)).into_bytes();
+    genesis.vault_ref = tclearn_model::hash::members_api_ref(&model_hash(&genesis_model)).into_bytes();
     let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis)
         .await
         .unwrap_or_else(|e| panic!("deploy: {e}\n{}", node.log_tail()));
@@ -71,12 +75,14 @@ pub fn config(scene: &Scene, data_dir: PathBuf, token_ttl: u64, anchors: Option<
 pub fn base_config(node: &Node, coalition: H160, genesis: PathBuf, data_dir: PathBuf) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        rpc: node.rpc_url.clone(),
-        coalition,
-        metadata: artifacts_dir().join("coalition.json"),
+        chain: CoalitionArgs {
+            chain: ChainArgs { rpc: node.rpc_url.clone() },
+            coalition,
+            metadata: artifacts_dir().join("coalition.json"),
+        },
         anchors_metadata: None,
         audit_anchors: None,
-        suri: tclearn_api::config::Secret("//Alice".into()),
+        suri: tclearn_client::Secret("//Alice".into()),
         genesis,
         data_dir,
         vault_store: None,
@@ -106,7 +112,7 @@ pub struct Api {
 
 impl Api {
     pub async fn start(config: Config) -> Self {
-        tclearn_api::install_crypto_provider();
+        tclearn_api_client::install_crypto_provider();
         let server = tclearn_api::bind(config).await.expect("the API starts");
         let url = format!("http://{}", server.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

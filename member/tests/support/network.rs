@@ -245,7 +245,7 @@ impl CoalitionNetwork {
     /// validators a round (every member but the proposer) and `phase_blocks` blocks a phase.
     /// `metrics` gives each oracle a Prometheus endpoint.
     pub async fn start(dir: &Path, phase_blocks: u32, metrics: bool) -> Self {
-        tclearn_api::install_crypto_provider();
+        tclearn_api_client::install_crypto_provider();
         let started = Instant::now();
         let network = Network::spawn(dir);
         network.wait_up(Duration::from_secs(120)).await;

@@ -1,0 +1,122 @@
+//! `tclearn audit`: the vault's audit log verified against the anchors on chain, anchored, and the model chain audited.
+
+use super::*;
+
+/// `tclearn audit verify`.
+pub async fn audit_verify(g: &Global) -> Result<i32> {
+    let view: CoalitionView = api::read(&g.api, "/api/coalition").await.context("the members' API")?;
+    let address = view.audit_anchors.ok_or_else(|| anyhow!("the coalition records no audit-anchors contract"))?;
+    let anchors = AuditAnchors::at(connect(g).await?, parse::address(&address)?, metadata(g, "audit_anchors")?);
+    // Reads need an origin, not a key: any well-formed account will do.
+    let origin = AccountId32([0; 32]);
+    let verified = tclearn_api_client::verify::verify_served(&reqwest::Client::new(), &g.api, &anchors, &origin)
+        .await
+        .context("the audit log does not verify")?;
+    if g.json {
+        println!("{}", json!({ "entries": verified.entries, "anchors": verified.anchors, "anchored": verified.anchored }));
+    } else {
+        println!(
+            "audit log verified: {} entries, {} anchors on chain, the latest covering {} entries",
+            verified.entries, verified.anchors, verified.anchored
+        );
+    }
+    Ok(0)
+}
+
+/// `tclearn audit anchor`.
+pub async fn audit_anchor(g: &Global) -> Result<i32> {
+    let key = load_key(g)?;
+    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
+    let anchor = session.anchor().await?;
+    if g.json {
+        println!("{}", serde_json::to_string(&anchor)?);
+    } else {
+        println!("anchor {} on chain: the log's first {} entries, root {}", anchor.index, anchor.log_length, short(&anchor.root));
+    }
+    Ok(0)
+}
+
+/// `tclearn audit blocks`.
+#[derive(clap::Args)]
+pub struct AuditBlocksArgs {
+    /// G, the coalition's global test set, as its oracles read it.
+    #[arg(long)]
+    pub test_set: PathBuf,
+    /// The oracles' genesis declaration (`tclearn found --declaration`).
+    #[arg(long)]
+    pub declaration: PathBuf,
+    /// The first block to audit.
+    #[arg(long, default_value_t = 1)]
+    pub from: u32,
+}
+
+/// `tclearn audit blocks`: re-evaluate every appended block's model on G and compare it with
+/// each of its round's validators' revealed G scores (`tclearn_member::audit`). Exits 3 when a
+/// revealed report is proven forged.
+pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
+    use tclearn_member::audit::{check_report, Check};
+    use tclearn_evaluation::engine::Engine;
+    use tclearn_evaluation::evaluate::evaluate;
+    use tclearn_model::genesis::Declaration;
+    use tclearn_evaluation::testset::TestSet;
+    let key = load_key(g)?;
+    let (c, _) = coalition(g).await?;
+    let me = key.account_id();
+    let declaration = Declaration::load(&args.declaration)?;
+    let set = TestSet::open(&args.test_set, declaration.image.as_ref()).with_context(|| args.test_set.display().to_string())?;
+    let spec = c.evaluation_spec(&me).await?;
+    if spec.test_set_hash.0 != set.hash {
+        bail!("{} is not the coalition's G (its hash is not the one on chain)", args.test_set.display());
+    }
+    let engine = Engine::for_runtime(None, 1, &declaration.runtime).context("ONNX Runtime (scripts/setup.sh installs it)")?;
+    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
+    let mut rows = Vec::new();
+    let mut table = output::table(&["block", "round", "validator", "revealed G", "re-evaluated G", "audit"]);
+    for index in args.from..=c.height(&me).await? {
+        let block = c.block(&me, index).await?.ok_or_else(|| anyhow!("block {index} is missing"))?;
+        // Genesis and reverts had no round: nothing was reported on them.
+        let Some(round) = block.round else { continue };
+        let hash = format!("0x{}", hex::encode(block.parameter_hash.0));
+        let bytes = download_model(&session, &hash).await.with_context(|| format!("block {index}'s model"))?;
+        let evaluation = evaluate(&engine, &declaration, &bytes, &set).with_context(|| format!("re-evaluating block {index} on G"))?;
+        for validator in c.round_validators(&me, round).await? {
+            let report = c.ballot(&me, round, validator).await?.and_then(|ballot| ballot.report);
+            let check = check_report(report.as_ref(), evaluation.fixed, H256(evaluation.digest.0), spec.metric_tolerance);
+            let revealed = match report.map(|r| r.verdict) {
+                Some(tclearn_client::coalition::Verdict::Scored(scores)) => Some(scores.g_metric),
+                _ => None,
+            };
+            let verdict = match check {
+                Check::Matches => "matches".to_string(),
+                Check::ForgedDigest { revealed } => format!("FORGED: G digest {} is not the model's", short(&format!("{revealed:?}"))),
+                Check::ForgedMetric { .. } => "FORGED: G metric is not the model's".to_string(),
+                Check::Refused => "refused the candidate".to_string(),
+                Check::Silent => "revealed nothing".to_string(),
+            };
+            let name = g.who(&format!("{validator:?}"));
+            table.add_row(vec![
+                index.to_string(),
+                round.to_string(),
+                name.clone(),
+                revealed.map_or("-".into(), |m| format!("{:.4}", metric(m))),
+                format!("{:.4}", metric(evaluation.fixed)),
+                verdict.clone(),
+            ]);
+            rows.push(json!({
+                "block": index, "round": round, "validator": format!("{validator:?}"), "name": name,
+                "revealed_g_metric": revealed, "g_metric": evaluation.fixed, "forged": check.is_forged(), "audit": verdict,
+            }));
+        }
+    }
+    let forged: Vec<&serde_json::Value> = rows.iter().filter(|r| r["forged"] == true).collect();
+    if g.json {
+        println!("{}", json!({ "reports": rows, "forged": forged.len() }));
+    } else {
+        println!("{table}");
+        match forged.len() {
+            0 => println!("every revealed G score matches its block's model"),
+            n => println!("{n} revealed reports are not what the blocks' models do on G: their validators lied"),
+        }
+    }
+    Ok(if forged.is_empty() { 0 } else { 3 })
+}

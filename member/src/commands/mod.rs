@@ -1,0 +1,167 @@
+//! What each `tclearn` subcommand does. Reads go through the members' API; proposals and votes
+//! are signed with the member's key and sent to the chain; the vault is reached signed in.
+
+use crate::{
+    output::{self, metric, short, strength},
+    Global,
+};
+use anyhow::{anyhow, bail, Context, Result};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::{
+    io::Write,
+    path::PathBuf,
+    str::FromStr,
+    time::{Duration, Instant},
+};
+use tclearn_api_client::{
+    client::{self as api, ApiClient},
+    views::{BlockView, CoalitionView, MemberView, ProposalView, RoundView, StoredObject},
+};
+use tclearn_client::{
+    account_to_address,
+    anchors::AuditAnchors,
+    coalition::{
+        CallError, Coalition, CoalitionError, EvaluationSpec, Fraction, Genesis, GovernanceParams,
+        Hyperparameters, MetricKind, PrivacySpend,
+    },
+    parse, AccountId32, Client, ContractArtifact, ContractMetadata, Keypair, H256,
+};
+use tclearn_member::{
+    data_ids::DataIdKey,
+    dp_sgd::DpSgd,
+    privacy,
+    trainer::{self, CnnParameters, MlpParameters, Model, Network, Table, Training},
+};
+
+mod audit;
+#[cfg(feature = "attack")]
+mod attack;
+mod download;
+mod found;
+mod governance;
+mod key;
+mod model_init;
+mod privacy_epsilon;
+mod propose;
+mod report;
+mod split;
+mod status;
+mod train;
+mod upload;
+
+pub use self::{
+    audit::*, download::*, found::*, governance::*, key::*, model_init::*, privacy_epsilon::*, propose::*, report::*,
+    split::*, status::*, train::*, upload::*,
+};
+
+// ---- Keys -----------------------------------------------------------------------------------
+
+fn key_path(g: &Global) -> Result<PathBuf> {
+    if let Some(path) = &g.key {
+        return Ok(path.clone());
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+        .ok_or_else(|| anyhow!("no --key, and neither XDG_CONFIG_HOME nor HOME is set"))?;
+    Ok(config.join("tclearn").join("key"))
+}
+
+/// The member's key, from its key file.
+fn load_key(g: &Global) -> Result<Keypair> {
+    let path = key_path(g)?;
+    let secret = std::fs::read_to_string(&path)
+        .with_context(|| format!("no key at {}: run `tclearn key new` or `tclearn key import`", path.display()))?;
+    Keypair::from_uri(secret.trim()).with_context(|| format!("the key file {}", path.display()))
+}
+
+/// Write `secret` to the key file, readable by its owner only.
+fn store_key(g: &Global, secret: &str, force: bool) -> Result<Keypair> {
+    let key = Keypair::from_uri(secret.trim()).context("not a secret URI (a mnemonic, a hex seed or a //Dev path)")?;
+    let path = key_path(g)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).with_context(|| {
+        if path.exists() {
+            format!("{} exists: pass --force to replace it", path.display())
+        } else {
+            path.display().to_string()
+        }
+    })?;
+    writeln!(file, "{}", secret.trim()).with_context(|| path.display().to_string())?;
+    Ok(key)
+}
+
+fn print_key(g: &Global, key: &Keypair, note: &str) -> Result<i32> {
+    let path = key_path(g)?;
+    if g.json {
+        println!("{}", json!({ "account": key.account_id().to_string(), "address": format!("{:?}", key.address()), "key_file": path }));
+    } else {
+        println!("account {}\naddress {:?}\n{note}{}", key.account_id(), key.address(), path.display());
+    }
+    Ok(0)
+}
+
+// ---- The chain --------------------------------------------------------------------------------
+
+fn artifacts(g: &Global) -> Result<PathBuf> {
+    g.artifacts.clone().ok_or_else(|| anyhow!("where are the contracts' metadata? pass --artifacts or set TCLEARN_ARTIFACTS"))
+}
+
+fn metadata(g: &Global, name: &str) -> Result<ContractMetadata> {
+    let path = artifacts(g)?.join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    Ok(ContractMetadata::parse(&text)?)
+}
+
+async fn connect(g: &Global) -> Result<Client> {
+    let rpc = &g.chain.rpc;
+    Client::connect(rpc).await.with_context(|| format!("connecting to the node at {rpc}"))
+}
+
+/// The coalition the API serves, on the chain.
+async fn coalition(g: &Global) -> Result<(Coalition, CoalitionView)> {
+    let view: CoalitionView = api::read(&g.api, "/api/coalition").await.context("reading the coalition from the members' API")?;
+    let client = connect(g).await?;
+    Ok((Coalition::at(client, parse::address(&view.address)?, metadata(g, "coalition")?), view))
+}
+
+/// A contract's refusal in a member's words.
+fn explain(error: CallError, view: &CoalitionView) -> anyhow::Error {
+    let CallError::Contract(error) = error else {
+        return anyhow!(error);
+    };
+    let why = match error {
+        CoalitionError::NotMember => "this key is not a member of the coalition".to_string(),
+        CoalitionError::RoundOpen => "another round is open: wait for its verdict (`tclearn status`)".to_string(),
+        CoalitionError::StaleParent => {
+            format!("the tip moved to block {} since this candidate was trained: train again on the new tip", view.tip)
+        }
+        CoalitionError::KnownParameters => "these parameters are a block's already".to_string(),
+        CoalitionError::DataIdUsed => "some of these samples are in a block already: train again".to_string(),
+        CoalitionError::BatchTooSmall => format!("too few samples: the coalition needs at least {}", view.min_batch_size),
+        CoalitionError::PrivacyBudgetExceeded => match view.privacy_budget {
+            Some(budget) => format!(
+                "this would take your privacy spend past the coalition's budget of epsilon {} at delta {:e} \
+                 (a proposal must declare its spend when a budget is set)",
+                budget.epsilon, budget.delta
+            ),
+            None => "privacy budget exceeded".to_string(),
+        },
+        CoalitionError::GovernancePending => "a passed governance change is due: enact it first".to_string(),
+        other => format!("{other:?}"),
+    };
+    anyhow!("the coalition refused: {why}")
+}

@@ -1,0 +1,90 @@
+//! `tclearn propose`: a trained candidate uploaded to the vault and proposed, then its round followed.
+
+use super::*;
+
+/// `tclearn propose`.
+#[derive(clap::Args)]
+pub struct ProposeArgs {
+    /// The folder `tclearn train` wrote (`candidate.onnx`, `delta.onnx`, `candidate.json`).
+    #[arg(long)]
+    candidate: PathBuf,
+    /// Send the weight changes (`delta.onnx`) instead of the whole model: the vault merges
+    /// them onto the parent block's model, and the merged model is proposed.
+    #[arg(long)]
+    delta: bool,
+    /// Give up following the round after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    wait_secs: u64,
+}
+
+/// `tclearn propose`.
+pub async fn propose(g: &Global, args: ProposeArgs) -> Result<i32> {
+    let key = load_key(g)?;
+    let meta: CandidateFile = serde_json::from_str(
+        &std::fs::read_to_string(args.candidate.join("candidate.json")).with_context(|| args.candidate.join("candidate.json").display().to_string())?,
+    )
+    .context("candidate.json")?;
+    let file = args.candidate.join(if args.delta { "delta.onnx" } else { "candidate.onnx" });
+    let onnx = std::fs::read(&file).with_context(|| file.display().to_string())?;
+    let (coalition, view) = coalition(g).await?;
+    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
+    let uploading = output::spinner(&format!("uploading {} bytes to the vault", onnx.len()), g.json);
+    let stored: StoredObject = if args.delta {
+        session.upload_delta(meta.parent, onnx).await.context("the vault refused the delta")?
+    } else {
+        session.upload_candidate(onnx).await.context("the vault refused the candidate")?
+    };
+    uploading.finish_and_clear();
+    // A merged delta is the trained model up to float rounding, so its hash is its own.
+    if !args.delta && stored.hash != meta.model_hash {
+        bail!("the vault stored {} but candidate.json names {}: the folder was changed after training", stored.hash, meta.model_hash);
+    }
+    let candidate = H256(parse::hash(&stored.hash)?);
+    let data_ids = meta.data_ids.iter().map(|id| parse::hash(id).map(H256)).collect::<Result<Vec<_>, _>>()?;
+    let privacy = match (meta.epsilon, meta.delta) {
+        (Some(epsilon), Some(delta)) => Some(PrivacySpend::from_real(epsilon, delta).ok_or_else(|| anyhow!("candidate.json: epsilon {epsilon}, delta {delta}"))?),
+        _ => None,
+    };
+    let proposing = output::spinner("proposing on chain", g.json);
+    let proposed = coalition.propose(&key, meta.parent, candidate, stored.vault_ref.as_bytes(), meta.samples, &data_ids, privacy).await;
+    proposing.finish_and_clear();
+    let (round, _) = proposed.map_err(|e| explain(e, &view))?;
+    if !g.json {
+        println!("proposed {} on block {} as round {round}", short(&stored.hash), meta.parent);
+    }
+    let final_view = follow(g, round, Duration::from_secs(args.wait_secs)).await?;
+    if g.json {
+        println!("{}", serde_json::to_string(&final_view)?);
+    } else {
+        print_round(g, &final_view);
+    }
+    Ok(if final_view.phase == "appended" { 0 } else { 2 })
+}
+
+/// Follow round `id` through the API until it ends, saying each phase as it comes.
+async fn follow(g: &Global, id: u64, patience: Duration) -> Result<RoundView> {
+    let deadline = Instant::now() + patience;
+    let spinner = output::spinner(&format!("round {id}: waiting"), g.json);
+    let mut seen = String::new();
+    loop {
+        let round: RoundView = api::read(&g.api, &format!("/api/rounds/{id}")).await?;
+        if round.phase != seen {
+            seen = round.phase.clone();
+            let detail = match seen.as_str() {
+                "commit" => format!(" by {}", round.validators.iter().map(|v| g.who(&v.validator)).collect::<Vec<_>>().join(", ")),
+                _ => String::new(),
+            };
+            spinner.println(format!("round {id}: {seen}{detail}"));
+            spinner.set_message(format!("round {id}: {seen}"));
+        }
+        if matches!(round.phase.as_str(), "appended" | "rejected" | "failed") {
+            spinner.finish_and_clear();
+            return Ok(round);
+        }
+        if Instant::now() > deadline {
+            spinner.finish_and_clear();
+            bail!("round {id} is still in {} after {} s: follow it with `tclearn status`", round.phase, patience.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -48,9 +48,16 @@ mod tests {
         assert_eq!(program.coalition.chain.rpc, "ws://node:9944");
         assert_eq!(program.coalition.coalition, H160([0x11; 20]));
         assert_eq!(program.coalition.metadata, PathBuf::from("c.json"));
-        let program =
-            Program::try_parse_from(["p", "--node", "ws://other:9944", "--coalition", &address, "--metadata", "c.json"])
-                .unwrap();
+        let program = Program::try_parse_from([
+            "p",
+            "--node",
+            "ws://other:9944",
+            "--coalition",
+            &address,
+            "--metadata",
+            "c.json",
+        ])
+        .unwrap();
         assert_eq!(program.coalition.chain.rpc, "ws://other:9944", "--node is the command line's older name");
         assert!(Program::try_parse_from(["p", "--coalition", "0x11", "--metadata", "c.json"]).is_err());
     }

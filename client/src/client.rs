@@ -11,8 +11,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 use subxt::{
-    dynamic,
     config::RpcConfigFor,
+    dynamic,
     rpcs::{methods::LegacyRpcMethods, RpcClient},
     tx::TransactionStatus,
     utils::{AccountId32, Static},
@@ -306,7 +306,9 @@ impl Client {
         let info = at.storage().try_fetch(entry, (Static(*account),)).await.map_err(Error::rpc)?;
         match info {
             None => Ok(0),
-            Some(value) => Ok(value.decode().map_err(|e| Error::Decode { what: "System::Account", reason: e.to_string() })?.0.free),
+            Some(value) => {
+                Ok(value.decode().map_err(|e| Error::Decode { what: "System::Account", reason: e.to_string() })?.0.free)
+            }
         }
     }
 
@@ -364,13 +366,7 @@ impl Client {
     }
 
     /// Dry-run a message call.
-    pub async fn dry_run_call(
-        &self,
-        origin: &AccountId32,
-        contract: H160,
-        data: &[u8],
-        value: u128,
-    ) -> Result<DryRun> {
+    pub async fn dry_run_call(&self, origin: &AccountId32, contract: H160, data: &[u8], value: u128) -> Result<DryRun> {
         let args = (origin.0, contract, value, None::<Weight>, None::<u128>, data);
         let (bytes, metadata) = self.call_runtime_api("ReviveApi_call", &args.encode()).await?;
         let mut input = &bytes[..];
@@ -386,12 +382,7 @@ impl Client {
     }
 
     /// Call a message without a transaction and decode what it returns: for reading state.
-    pub async fn read<T: Decode>(
-        &self,
-        origin: &AccountId32,
-        contract: H160,
-        data: impl Into<Vec<u8>>,
-    ) -> Result<T> {
+    pub async fn read<T: Decode>(&self, origin: &AccountId32, contract: H160, data: impl Into<Vec<u8>>) -> Result<T> {
         let dry_run = self.dry_run_call(origin, contract, &data.into(), 0).await?;
         decode_return(&dry_run.data)
     }
@@ -416,11 +407,7 @@ impl Client {
             (value, Static(weight_limit), storage_deposit_limit, code.to_vec(), data, salt),
         );
         let included = self.submit(&payload, signer).await?;
-        Ok(Deployment {
-            address,
-            dry_run,
-            included: Included { weight_limit, storage_deposit_limit, ..included },
-        })
+        Ok(Deployment { address, dry_run, included: Included { weight_limit, storage_deposit_limit, ..included } })
     }
 
     /// Call a message in a transaction, with the weight and deposit limits its dry run needed
@@ -443,10 +430,7 @@ impl Client {
             (Static(contract), value, Static(weight_limit), storage_deposit_limit, data),
         );
         let included = self.submit(&payload, signer).await?;
-        Ok(CallOutcome {
-            dry_run,
-            included: Included { weight_limit, storage_deposit_limit, ..included },
-        })
+        Ok(CallOutcome { dry_run, included: Included { weight_limit, storage_deposit_limit, ..included } })
     }
 
     /// Call a runtime API at the best block; also returns that block's metadata.
@@ -457,24 +441,18 @@ impl Client {
     }
 
     /// Sign, submit and wait for `payload`; any failure comes back as a typed error.
-    async fn submit<Call: subxt::tx::Payload>(
-        &self,
-        payload: &Call,
-        signer: &Keypair,
-    ) -> Result<Included> {
+    async fn submit<Call: subxt::tx::Payload>(&self, payload: &Call, signer: &Keypair) -> Result<Included> {
         match self.submit_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, self.submit_and_wait(payload, signer))
-                .await
-                .map_err(|_| Error::Timeout(format!("the transaction was not {} within {timeout:?}", self.wait_for.describe())))?,
+            Some(timeout) => {
+                tokio::time::timeout(timeout, self.submit_and_wait(payload, signer)).await.map_err(|_| {
+                    Error::Timeout(format!("the transaction was not {} within {timeout:?}", self.wait_for.describe()))
+                })?
+            }
             None => self.submit_and_wait(payload, signer).await,
         }
     }
 
-    async fn submit_and_wait<Call: subxt::tx::Payload>(
-        &self,
-        payload: &Call,
-        signer: &Keypair,
-    ) -> Result<Included> {
+    async fn submit_and_wait<Call: subxt::tx::Payload>(&self, payload: &Call, signer: &Keypair) -> Result<Included> {
         let at = self.at_best().await?;
         let mut progress = at
             .transactions()
@@ -486,15 +464,13 @@ impl Client {
             let in_block = match status {
                 TransactionStatus::InBestBlock(block) if self.wait_for == WaitFor::InBlock => block,
                 TransactionStatus::InFinalizedBlock(block) => block,
-                TransactionStatus::Error { message } |
-                TransactionStatus::Invalid { message } |
-                TransactionStatus::Dropped { message } => return Err(Error::Transaction(message)),
+                TransactionStatus::Error { message }
+                | TransactionStatus::Invalid { message }
+                | TransactionStatus::Dropped { message } => return Err(Error::Transaction(message)),
                 _ => continue,
             };
             let events = in_block.wait_for_success().await.map_err(|e| match e {
-                subxt::error::TransactionEventsError::ExtrinsicFailed(error) => {
-                    Error::from_dispatch(error)
-                },
+                subxt::error::TransactionEventsError::ExtrinsicFailed(error) => Error::from_dispatch(error),
                 other => Error::Transaction(other.to_string()),
             })?;
             let contract_events = contract_events(events.iter())?;
@@ -530,20 +506,19 @@ fn decode_outcome(mut input: &[u8], instantiate: bool, metadata: subxt::ArcMetad
     match u8::decode(&mut input).map_err(|e| Error::decode("dry run result", e))? {
         0 => {
             let flags = u32::decode(&mut input).map_err(|e| Error::decode("return flags", e))?;
-            let data = Vec::<u8>::decode(&mut input)
-                .map_err(|e| Error::decode("return data", e))?;
+            let data = Vec::<u8>::decode(&mut input).map_err(|e| Error::decode("return data", e))?;
             let address = if instantiate {
                 Some(H160::decode(&mut input).map_err(|e| Error::decode("new address", e))?)
             } else {
                 None
             };
             Ok(ExecOutcome { reverted: flags & REVERT != 0, data, address })
-        },
+        }
         1 => {
             let error = subxt::error::DispatchError::decode_from(input, metadata)
                 .map_err(|e| Error::decode("dispatch error", e))?;
             Err(Error::from_dispatch(error))
-        },
+        }
         other => Err(Error::decode("dry run result", format!("bad Result tag {other}"))),
     }
 }

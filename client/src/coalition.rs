@@ -10,16 +10,15 @@ use crate::{
     keys::Keypair,
     AccountId32, Error, H160, H256,
 };
-use codec::Decode;
 pub use coalition_types::{
     events::{self, *},
     hashing::{self, NativeKeccak},
     rules, Action, Ballot, BlockHeader, Deviation, Error as CoalitionError, EvaluationSpec, Failure, Fraction, Genesis,
     GovernanceParams, Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase,
-    PrivacySpend, Proposal,
-    ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal, Verdict, DRAW_DELAY,
-    MAX_DATA_IDS, MAX_MEMBERS, MAX_VALIDATORS, METRIC_ONE,
+    PrivacySpend, Proposal, ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal,
+    Verdict, DRAW_DELAY, MAX_DATA_IDS, MAX_MEMBERS, MAX_VALIDATORS, METRIC_ONE,
 };
+use codec::Decode;
 
 /// Why a coalition call failed.
 #[derive(Debug, thiserror::Error)]
@@ -362,7 +361,13 @@ mod tests {
             block_hash: H256::zero(),
         };
         // 0.80 -> Alice 0.84 -> Bob 0.86 -> revert to 0.84 -> Alice 0.85.
-        let chain = [block(0, None, 800_000), block(1, Some(alice), 840_000), block(2, Some(bob), 860_000), block(3, None, 840_000), block(4, Some(alice), 850_000)];
+        let chain = [
+            block(0, None, 800_000),
+            block(1, Some(alice), 840_000),
+            block(2, Some(bob), 860_000),
+            block(3, None, 840_000),
+            block(4, Some(alice), 850_000),
+        ];
         assert_eq!(contributions(&chain, true), vec![(alice, 50_000), (bob, 20_000)]);
         // For an error metric, lower is better: the same numbers are losses.
         assert_eq!(contributions(&chain, false), vec![(alice, -50_000), (bob, -20_000)]);
@@ -377,9 +382,8 @@ mod tests {
             verdict: Verdict::Scored(Scores { g_metric: 3, g_digest: H256::repeat_byte(4), l_metric: 5, l_size: 6 }),
         };
         let (contract, validator) = (H160::repeat_byte(9), H160::repeat_byte(1));
-        let expected = sp_crypto_hashing::keccak_256(
-            &[&[9u8; 20][..], &[1u8; 20][..], &report.encode(), &[0u8; 32]].concat(),
-        );
+        let expected =
+            sp_crypto_hashing::keccak_256(&[&[9u8; 20][..], &[1u8; 20][..], &report.encode(), &[0u8; 32]].concat());
         assert_eq!(hashing::commitment::<NativeKeccak>(&contract, &validator, &report, &[0; 32]), H256::from(expected));
     }
 }

@@ -32,8 +32,7 @@ impl ContractArtifact {
 
     /// Load the `.polkavm` program and its `.json` metadata from beside each other.
     pub fn from_files(code: &Path, metadata: &Path) -> Result<Self> {
-        let bytes = std::fs::read(code)
-            .map_err(|source| Error::Io { path: code.display().to_string(), source })?;
+        let bytes = std::fs::read(code).map_err(|source| Error::Io { path: code.display().to_string(), source })?;
         Self::from_parts(bytes, read_json(metadata)?)
     }
 
@@ -51,8 +50,8 @@ impl ContractArtifact {
 }
 
 fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
     serde_json::from_str(&text).map_err(|e| Error::Metadata(format!("{}: {e}", path.display())))
 }
 
@@ -105,11 +104,10 @@ impl ContractMetadata {
             Some(Value::String(hex)) => {
                 let bytes = hex::decode(hex.trim_start_matches("0x"))
                     .map_err(|e| Error::Metadata(format!("event `{label}` topic: {e}")))?;
-                let bytes: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| Error::Metadata(format!("event `{label}` topic is not 32 bytes")))?;
+                let bytes: [u8; 32] =
+                    bytes.try_into().map_err(|_| Error::Metadata(format!("event `{label}` topic is not 32 bytes")))?;
                 Ok(Some(H256::from(bytes)))
-            },
+            }
             Some(other) => Err(Error::Metadata(format!("event `{label}` topic: {other}"))),
         }
     }
@@ -122,12 +120,9 @@ pub struct Selector(pub [u8; 4]);
 impl Selector {
     /// A selector from its `0x`-prefixed hex form, as metadata writes it.
     pub fn from_hex(hex: &str) -> Result<Self> {
-        let bytes = hex::decode(hex.trim_start_matches("0x"))
-            .map_err(|e| Error::Metadata(format!("selector `{hex}`: {e}")))?;
-        bytes
-            .try_into()
-            .map(Self)
-            .map_err(|_| Error::Metadata(format!("selector `{hex}` is not 4 bytes")))
+        let bytes =
+            hex::decode(hex.trim_start_matches("0x")).map_err(|e| Error::Metadata(format!("selector `{hex}`: {e}")))?;
+        bytes.try_into().map(Self).map_err(|_| Error::Metadata(format!("selector `{hex}` is not 4 bytes")))
     }
 
     /// Start the call data of this constructor or message.

@@ -37,14 +37,14 @@ pub mod anchors;
 pub mod args;
 mod client;
 pub mod coalition;
-pub mod parse;
 mod contract;
 mod error;
 mod keys;
+pub mod parse;
 
 pub use client::{
-    CallOutcome, Client, ContractEvent, Deployment, DryRun, Included, StorageDeposit, WaitFor,
-    Weight, DEFAULT_LIMIT_MARGIN_PERCENT,
+    CallOutcome, Client, ContractEvent, Deployment, DryRun, Included, StorageDeposit, WaitFor, Weight,
+    DEFAULT_LIMIT_MARGIN_PERCENT,
 };
 pub use contract::{decode_return, CallData, ContractArtifact, ContractMetadata, LangError, Selector};
 pub use error::{Error, Result};

@@ -112,7 +112,9 @@ pub fn action(name: &str, argument: &str) -> Result<Action, ParseError> {
     Ok(match name {
         "add_member" => Action::AddMember(address(argument)?),
         "remove_member" => Action::RemoveMember(address(argument)?),
-        "revert" => Action::Revert(argument.trim().parse().map_err(|_| invalid(argument, "revert takes a block index"))?),
+        "revert" => {
+            Action::Revert(argument.trim().parse().map_err(|_| invalid(argument, "revert takes a block index"))?)
+        }
         "set_audit_anchors" => Action::SetAuditAnchors(Some(address(argument)?)),
         "set_hyperparameter" => Action::SetHyperparameter(hyperparameter(argument)?),
         other => return Err(invalid(other, &format!("unknown action: {ACTIONS}"))),

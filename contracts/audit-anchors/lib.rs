@@ -102,12 +102,8 @@ mod audit_anchors {
             self.ensure_log_grows(log_length)?;
             let index = self.count;
             let count = index.checked_add(1).ok_or(Error::TooManyAnchors)?;
-            let anchor = Anchor {
-                root,
-                log_length,
-                block: self.env().block_number(),
-                timestamp: self.env().block_timestamp(),
-            };
+            let anchor =
+                Anchor { root, log_length, block: self.env().block_number(), timestamp: self.env().block_timestamp() };
             self.anchors.insert(index, &anchor);
             self.count = count;
             self.env().emit_event(Anchored { index, root, log_length });
@@ -180,8 +176,7 @@ mod audit_anchors {
         }
 
         fn decode_anchored(event: &test::EmittedEvent) -> Anchored {
-            <Anchored as ink::scale::Decode>::decode(&mut &event.data[..])
-                .expect("an Anchored event")
+            <Anchored as ink::scale::Decode>::decode(&mut &event.data[..]).expect("an Anchored event")
         }
 
         #[ink::test]

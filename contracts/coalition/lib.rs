@@ -131,13 +131,13 @@ impl Keccak for HostKeccak {
 #[ink::contract]
 pub mod coalition {
     use crate::{events::*, storage::Stored, HostKeccak};
+    pub use coalition_types::Error;
     use coalition_types::{
         hashing, rules, Action, Ballot, BlockHeader, EvaluationSpec, Failure, Genesis, GovernanceParams,
-        Hyperparameters, LocalTestSet, Member, ModelBlock, Phase, PrivacySpend, Proposal, ProposalStatus, Report, Round, Seal,
-        DATA_IDS_PER_CHUNK, DRAW_DELAY, MAX_DATA_IDS, MAX_LOCAL_SET, MAX_MEMBERS,
-        MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VAULT_REF,
+        Hyperparameters, LocalTestSet, Member, ModelBlock, Phase, PrivacySpend, Proposal, ProposalStatus, Report,
+        Round, Seal, DATA_IDS_PER_CHUNK, DRAW_DELAY, MAX_DATA_IDS, MAX_LOCAL_SET, MAX_MEMBERS, MAX_OPEN_PROPOSALS,
+        MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VAULT_REF,
     };
-    pub use coalition_types::Error;
     use ink::{prelude::vec::Vec, storage::Mapping, H256};
 
     /// Result type of the coalition's messages.
@@ -851,12 +851,12 @@ pub mod coalition {
             let mut founders = genesis.founders.clone();
             founders.sort_unstable();
             founders.dedup();
-            let valid = genesis.test_set_size > 0 &&
-                genesis.higher_is_better == genesis.metric.higher_is_better() &&
-                genesis.metric.admits(genesis.performance) &&
-                !founders.is_empty() &&
-                founders.len() == genesis.founders.len() &&
-                founders.len() <= MAX_MEMBERS as usize;
+            let valid = genesis.test_set_size > 0
+                && genesis.higher_is_better == genesis.metric.higher_is_better()
+                && genesis.metric.admits(genesis.performance)
+                && !founders.is_empty()
+                && founders.len() == genesis.founders.len()
+                && founders.len() <= MAX_MEMBERS as usize;
             if valid {
                 Ok(())
             } else {
@@ -890,12 +890,12 @@ pub mod coalition {
         fn ensure_no_pending_governance(&self) -> Result<()> {
             let now = self.env().block_number();
             let due = self.open_proposals.iter().filter_map(|id| self.proposal(*id)).any(|p| {
-                p.action.waits_for_rounds() &&
-                    now > p.voting_ends &&
-                    now >= p.enactable_from &&
-                    now <= p.expires &&
-                    p.rejection().is_none() &&
-                    self.ensure_action_valid(&p.action).is_ok()
+                p.action.waits_for_rounds()
+                    && now > p.voting_ends
+                    && now >= p.enactable_from
+                    && now <= p.expires
+                    && p.rejection().is_none()
+                    && self.ensure_action_valid(&p.action).is_ok()
             });
             if due {
                 Err(Error::GovernancePending)
@@ -957,12 +957,12 @@ pub mod coalition {
                         return Err(Error::LastMember);
                     }
                     Ok(())
-                },
+                }
                 Action::Revert(index) if *index >= self.height => Err(Error::InvalidRevert),
                 Action::SetLocalTestSet(account, set) => {
                     self.ensure_member(account)?;
                     set.as_ref().map_or(Ok(()), ensure_local_set)
-                },
+                }
                 _ => Ok(()),
             }
         }
@@ -976,11 +976,11 @@ pub mod coalition {
                 Action::AddMember(account) => {
                     self.add_member(account)?;
                     self.emit_strengths();
-                },
+                }
                 Action::RemoveMember(account) => {
                     self.remove_member(account)?;
                     self.emit_strengths();
-                },
+                }
                 Action::SetLocalTestSet(member, set) => {
                     if let Some(set) = set {
                         self.local_sets.insert(member, &Stored(set));
@@ -988,7 +988,7 @@ pub mod coalition {
                         self.local_sets.remove(member);
                     }
                     self.env().emit_event(LocalTestSetChanged { member, set });
-                },
+                }
                 Action::Revert(index) => {
                     let target = self.block(index).ok_or(Error::InvalidRevert)?;
                     let strengths = self.strengths();
@@ -1005,7 +1005,7 @@ pub mod coalition {
                         },
                         strengths,
                     )?;
-                },
+                }
             }
             Ok(())
         }
@@ -1183,7 +1183,7 @@ pub mod coalition {
                 Some(rejection) => {
                     self.close(round, Phase::Rejected(rejection));
                     Ok(())
-                },
+                }
                 None => self.next_general(round, Failure::NoGeneral),
             }
         }

@@ -107,9 +107,7 @@ const CANDIDATE: H256 = H256([0xD0; 32]);
 fn propose_candidate(contract: &mut Coalition, seed: u8, candidate: H256) -> u64 {
     as_caller(accounts().alice);
     let parent = contract.height();
-    contract
-        .propose(parent, candidate, b"vault://candidate".to_vec(), 4, ids(seed, 4), None)
-        .expect("a valid proposal")
+    contract.propose(parent, candidate, b"vault://candidate".to_vec(), 4, ids(seed, 4), None).expect("a valid proposal")
 }
 
 /// Past the draw block, draw the validators.
@@ -210,10 +208,16 @@ fn inconsistent_genesis_is_refused() {
     // The genesis performance is in the metric's range.
     assert_eq!(with(|g| g.performance = 1_000_001), Some(Error::InvalidGenesis));
     assert_eq!(with(|g| g.performance = -1), Some(Error::InvalidGenesis));
-    assert_eq!(with(|g| g.hyperparameters.validators_per_round = MAX_VALIDATORS + 1), Some(Error::InvalidHyperparameters));
+    assert_eq!(
+        with(|g| g.hyperparameters.validators_per_round = MAX_VALIDATORS + 1),
+        Some(Error::InvalidHyperparameters)
+    );
     // A quorum below 2/3 cannot hold against a third of liars.
     assert_eq!(with(|g| g.hyperparameters.quorum = Fraction { num: 3, den: 5 }), Some(Error::InvalidHyperparameters));
-    assert_eq!(with(|g| g.hyperparameters.min_batch_size = u64::from(MAX_DATA_IDS) + 1), Some(Error::InvalidHyperparameters));
+    assert_eq!(
+        with(|g| g.hyperparameters.min_batch_size = u64::from(MAX_DATA_IDS) + 1),
+        Some(Error::InvalidHyperparameters)
+    );
     assert_eq!(with(|g| g.governance.threshold = Fraction::HALF), Some(Error::InvalidGovernanceParams));
     // A governance quorum below 1/2 would let a few members decide.
     assert_eq!(with(|g| g.governance.quorum = Fraction { num: 1, den: 64 }), Some(Error::InvalidGovernanceParams));
@@ -380,7 +384,10 @@ fn an_accepted_round_is_sealed_attested_and_appended() {
     let state = contract.round(round.id).unwrap();
     assert_eq!((state.phase, state.block), (Phase::Appended, Some(1)));
     let appended = events::<BlockAppended>();
-    assert_eq!(appended.last().map(|b| (b.index, b.round, b.strengths.clone())), Some((1, Some(round.id), contract.strengths())));
+    assert_eq!(
+        appended.last().map(|b| (b.index, b.round, b.strengths.clone())),
+        Some((1, Some(round.id), contract.strengths()))
+    );
     assert_eq!((events::<Committed>().len(), events::<Revealed>().len(), events::<Attested>().len()), (3, 3, 1));
     assert_eq!(events::<StrengthsUpdated>().last().map(|s| s.total_samples), Some(4));
     assert_eq!(contract.stored_data_id_chunks(), 0, "the open round's chunks are gone");
@@ -440,7 +447,10 @@ fn two_thirds_of_the_findings_must_keep_the_tip() {
     let round = propose(&mut contract, 1);
     commit_and_reveal(&mut contract, &round, |i| finding(if i == 0 { 820_000 } else { 0 }));
     let state = contract.round(round.id).unwrap();
-    assert_eq!((state.phase, state.accepts, state.performance), (Phase::Rejected(Rejection::Degrades), 1, Some(546_666)));
+    assert_eq!(
+        (state.phase, state.accepts, state.performance),
+        (Phase::Rejected(Rejection::Degrades), 1, Some(546_666))
+    );
     // Two of three (exactly 2/3): accepted; the worse middle of the findings is recorded.
     let round = propose(&mut contract, 10);
     commit_and_reveal(&mut contract, &round, |i| finding(if i == 0 { 0 } else { 820_000 }));
@@ -454,7 +464,11 @@ fn a_refusal_is_no_accept_and_no_deviation() {
     register_local_sets(&mut contract);
     let round = propose(&mut contract, 20);
     commit_and_reveal(&mut contract, &round, |i| {
-        if i == 0 { Verdict::Refused(Refusal::ModelRefused) } else { finding(820_000) }
+        if i == 0 {
+            Verdict::Refused(Refusal::ModelRefused)
+        } else {
+            finding(820_000)
+        }
     });
     let state = contract.round(round.id).unwrap();
     assert_eq!((state.phase, state.accepts, state.deviants), (Phase::Sealing, 2, 0));
@@ -491,10 +505,16 @@ fn one_lying_validator_decides_nothing() {
     // recorded a performance of 999,999,930,150,811.
     let mut contract = founded();
     register_local_sets(&mut contract);
-    let honest = Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_metric: 850_000, l_size: 50 });
+    let honest =
+        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_metric: 850_000, l_size: 50 });
     let lies = [
         Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_metric: 0, l_size: u32::MAX }),
-        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_metric: 1_000_000_000_000_000, l_size: 50 }),
+        Verdict::Scored(Scores {
+            g_metric: 850_000,
+            g_digest: H256::from([7; 32]),
+            l_metric: 1_000_000_000_000_000,
+            l_size: 50,
+        }),
         Verdict::Scored(Scores { g_metric: 100_000, g_digest: H256::from([7; 32]), l_metric: 850_000, l_size: 50 }),
     ];
     let expected = [Deviation::LocalSetMismatch, Deviation::OutOfRange, Deviation::GMetric];
@@ -533,12 +553,18 @@ fn local_test_sets_are_registered_once_and_changed_by_governance() {
     as_caller(a.bob);
     assert_eq!(contract.register_local_test_set(LocalTestSet { size: 0, ..set }), Err(Error::InvalidLocalTestSet));
     contract.register_local_test_set(set).unwrap();
-    assert_eq!(contract.register_local_test_set(LocalTestSet { size: 5_000, ..set }), Err(Error::LocalTestSetRegistered));
+    assert_eq!(
+        contract.register_local_test_set(LocalTestSet { size: 5_000, ..set }),
+        Err(Error::LocalTestSetRegistered)
+    );
     assert_eq!(contract.local_test_set(a.bob), Some(set));
     assert_eq!(events::<LocalTestSetChanged>()[0].set, Some(set));
     let bigger = LocalTestSet { size: 80, ..set };
     let everyone = [(a.alice, true), (a.bob, true), (a.charlie, true)];
-    assert_eq!(decide(&mut contract, Action::SetLocalTestSet(a.bob, Some(bigger)), &everyone), Ok(ProposalStatus::Enacted));
+    assert_eq!(
+        decide(&mut contract, Action::SetLocalTestSet(a.bob, Some(bigger)), &everyone),
+        Ok(ProposalStatus::Enacted)
+    );
     assert_eq!(contract.local_test_set(a.bob), Some(bigger));
 }
 
@@ -743,7 +769,10 @@ fn governance_enforces_quorum_threshold_period_and_delay() {
     let mut contract = founded();
     let a = accounts();
     let lambda = Action::SetHyperparameter(Hyperparameter::Lambda(900_000));
-    assert_eq!(decide(&mut contract, lambda, &[(a.alice, true)]), Ok(ProposalStatus::Rejected(ProposalRejection::QuorumNotMet)));
+    assert_eq!(
+        decide(&mut contract, lambda, &[(a.alice, true)]),
+        Ok(ProposalStatus::Rejected(ProposalRejection::QuorumNotMet))
+    );
     assert_eq!(
         decide(&mut contract, lambda, &[(a.alice, true), (a.bob, false)]),
         Ok(ProposalStatus::Rejected(ProposalRejection::ThresholdNotMet))
@@ -972,8 +1001,13 @@ fn every_stored_value_fits_a_storage_item() {
         round: Some(u64::MAX),
         block_hash: hash,
     };
-    let seal =
-        Seal { general: big, vault_ref: vec![0; MAX_VAULT_REF as usize], timestamp: 0, block_hash: hash, strengths_hash: hash };
+    let seal = Seal {
+        general: big,
+        vault_ref: vec![0; MAX_VAULT_REF as usize],
+        timestamp: 0,
+        block_hash: hash,
+        strengths_hash: hash,
+    };
     let ballot = Ballot {
         commitment: Some(hash),
         report: Some(worst_report),
@@ -1019,8 +1053,8 @@ fn every_stored_value_fits_a_storage_item() {
         (
             "root",
             (spec, worst_params, governance(), (u32::MAX, u32::MAX, Some(u64::MAX), u64::MAX, u32::MAX), Some(big))
-                .encoded_size() +
-                vec![u32::MAX; coalition_types::MAX_OPEN_PROPOSALS as usize].encoded_size(),
+                .encoded_size()
+                + vec![u32::MAX; coalition_types::MAX_OPEN_PROPOSALS as usize].encoded_size(),
         ),
     ];
     for (what, size) in sizes {

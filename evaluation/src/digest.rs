@@ -107,7 +107,11 @@ pub fn mask_labels(outputs: &[f32], margin: f32) -> Result<Vec<u32>, DigestError
 /// SHA3-256 over what was evaluated: the candidate's hash, G's hash and the number of outputs,
 /// after checking that every output is finite. It says nothing about the outputs' values,
 /// which the G metric and its tolerance cover.
-pub fn evaluated_digest(model_hash: &[u8; 32], test_set_hash: &[u8; 32], outputs: &[f32]) -> Result<[u8; 32], DigestError> {
+pub fn evaluated_digest(
+    model_hash: &[u8; 32],
+    test_set_hash: &[u8; 32],
+    outputs: &[f32],
+) -> Result<[u8; 32], DigestError> {
     if let Some(index) = outputs.iter().position(|o| !o.is_finite()) {
         return Err(DigestError::NotFinite { index });
     }
@@ -167,10 +171,13 @@ pub fn argmax_rows(scores: &[f32], width: usize) -> Result<Vec<u32>, DigestError
             if let Some(column) = values.iter().position(|v| !v.is_finite()) {
                 return Err(DigestError::NotFinite { index: row * width + column });
             }
-            let (best, _) = values
-                .iter()
-                .enumerate()
-                .fold((0usize, f32::NEG_INFINITY), |(best, max), (i, v)| if *v > max { (i, *v) } else { (best, max) });
+            let (best, _) = values.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |(best, max), (i, v)| {
+                if *v > max {
+                    (i, *v)
+                } else {
+                    (best, max)
+                }
+            });
             Ok(best as u32)
         })
         .collect()
@@ -235,7 +242,11 @@ mod tests {
     #[test]
     fn the_evaluated_digest_names_the_candidate_and_the_set_not_the_values() {
         let a = evaluated_digest(&[1; 32], &[2; 32], &[0.25, 7.0]).unwrap();
-        assert_eq!(a, evaluated_digest(&[1; 32], &[2; 32], &[0.250_001, 7.000_1]).unwrap(), "rounding noise is irrelevant");
+        assert_eq!(
+            a,
+            evaluated_digest(&[1; 32], &[2; 32], &[0.250_001, 7.000_1]).unwrap(),
+            "rounding noise is irrelevant"
+        );
         assert_ne!(a, evaluated_digest(&[3; 32], &[2; 32], &[0.25, 7.0]).unwrap());
         assert_ne!(a, evaluated_digest(&[1; 32], &[3; 32], &[0.25, 7.0]).unwrap());
         assert_ne!(a, evaluated_digest(&[1; 32], &[2; 32], &[0.25]).unwrap());

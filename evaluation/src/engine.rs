@@ -5,7 +5,6 @@
 //! size, not the test set's size; ONNX Runtime parallelises each batch over `threads` cores.
 //! Models reach it only after [`tclearn_model::checks::check`].
 
-use tclearn_model::genesis::{Optimization, RuntimeSpec};
 use ort::{
     environment::Environment,
     session::{builder::GraphOptimizationLevel, Session},
@@ -15,6 +14,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{Mutex, OnceLock},
 };
+use tclearn_model::genesis::{Optimization, RuntimeSpec};
 
 /// Why inference failed.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +115,8 @@ pub fn default_library() -> Option<PathBuf> {
     let cache = std::env::var_os("TCLEARN_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tclearn")))?;
-    let path = cache.join("onnxruntime").join(ONNXRUNTIME_VERSION).join(format!("libonnxruntime.so.{ONNXRUNTIME_VERSION}"));
+    let path =
+        cache.join("onnxruntime").join(ONNXRUNTIME_VERSION).join(format!("libonnxruntime.so.{ONNXRUNTIME_VERSION}"));
     path.is_file().then_some(path)
 }
 
@@ -156,7 +157,8 @@ impl Engine {
     /// process (the worker's evaluations run in a child process that does).
     pub fn check_runtime(library: Option<&Path>, runtime: &RuntimeSpec) -> Result<(), EngineError> {
         let path = resolve_library(library)?;
-        let loaded = library_version(&path).map_err(|reason| EngineError::Library { path: path.display().to_string(), reason })?;
+        let loaded = library_version(&path)
+            .map_err(|reason| EngineError::Library { path: path.display().to_string(), reason })?;
         if loaded != runtime.version {
             return Err(EngineError::Version { loaded, declared: runtime.version.clone() });
         }
@@ -208,7 +210,10 @@ impl Engine {
             .commit_from_memory(onnx)
             .map_err(runtime)?;
         if session.inputs().len() != 1 {
-            return Err(EngineError::Signature(format!("{} inputs; the coalition's models have one", session.inputs().len())));
+            return Err(EngineError::Signature(format!(
+                "{} inputs; the coalition's models have one",
+                session.inputs().len()
+            )));
         }
         let output = match output {
             Some(name) => session
@@ -265,7 +270,12 @@ impl Model {
     }
 
     /// Run `inputs` (samples of `sample_shape`) through the model, `batch` samples at a time.
-    pub fn predict(&mut self, inputs: &[f32], sample_shape: &[usize], batch: usize) -> Result<Predictions, EngineError> {
+    pub fn predict(
+        &mut self,
+        inputs: &[f32],
+        sample_shape: &[usize],
+        batch: usize,
+    ) -> Result<Predictions, EngineError> {
         let sample_len: usize = sample_shape.iter().product();
         if sample_len == 0 || !inputs.len().is_multiple_of(sample_len) {
             return Err(EngineError::Ragged { len: inputs.len(), width: sample_len });
@@ -288,7 +298,10 @@ mod tests {
     #[test]
     fn the_version_is_the_one_setup_installs() {
         let env = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/env.sh")).unwrap();
-        assert!(env.contains(&format!("ONNXRUNTIME_VERSION=\"{ONNXRUNTIME_VERSION}\"")), "scripts/env.sh pins another version");
+        assert!(
+            env.contains(&format!("ONNXRUNTIME_VERSION=\"{ONNXRUNTIME_VERSION}\"")),
+            "scripts/env.sh pins another version"
+        );
     }
 
     #[test]
@@ -296,9 +309,20 @@ mod tests {
         let declared = |version: &str| RuntimeSpec { version: version.into(), ..RuntimeSpec::default() };
         Engine::check_runtime(Some(&library()), &declared(ONNXRUNTIME_VERSION)).unwrap();
         let error = Engine::check_runtime(Some(&library()), &declared("1.20.0")).unwrap_err().to_string();
-        assert!(error.starts_with(&format!("ONNX Runtime {ONNXRUNTIME_VERSION} is loaded but the coalition's declaration says 1.20.0")), "{error}");
-        assert!(matches!(Engine::for_runtime(Some(&library()), 1, &declared("1.20.0")), Err(EngineError::Version { .. })));
-        assert_eq!(Engine::for_runtime(Some(&library()), 1, &declared(ONNXRUNTIME_VERSION)).unwrap().version(), ONNXRUNTIME_VERSION);
+        assert!(
+            error.starts_with(&format!(
+                "ONNX Runtime {ONNXRUNTIME_VERSION} is loaded but the coalition's declaration says 1.20.0"
+            )),
+            "{error}"
+        );
+        assert!(matches!(
+            Engine::for_runtime(Some(&library()), 1, &declared("1.20.0")),
+            Err(EngineError::Version { .. })
+        ));
+        assert_eq!(
+            Engine::for_runtime(Some(&library()), 1, &declared(ONNXRUNTIME_VERSION)).unwrap().version(),
+            ONNXRUNTIME_VERSION
+        );
         assert!(Engine::check_runtime(Some(Path::new("/nonexistent.so")), &declared(ONNXRUNTIME_VERSION)).is_err());
     }
 
@@ -323,8 +347,18 @@ mod tests {
     fn onnx_runtime_matches_an_independent_forward_pass_in_every_batch_size() {
         let (inputs, hidden, classes) = (3, 4, 2);
         let mlp = Mlp {
-            hidden: Some(Dense { inputs, outputs: hidden, weights: values(inputs * hidden, 1), bias: values(hidden, 2) }),
-            output: Dense { inputs: hidden, outputs: classes, weights: values(hidden * classes, 3), bias: values(classes, 4) },
+            hidden: Some(Dense {
+                inputs,
+                outputs: hidden,
+                weights: values(inputs * hidden, 1),
+                bias: values(hidden, 2),
+            }),
+            output: Dense {
+                inputs: hidden,
+                outputs: classes,
+                weights: values(hidden * classes, 3),
+                bias: values(classes, 4),
+            },
         };
         let engine = Engine::new(Some(&library()), 2).unwrap();
         let mut model = engine.load(&mlp.to_onnx()).unwrap();
@@ -348,7 +382,12 @@ mod tests {
             filters,
             kernel: values(filters * channels * 9, 6),
             kernel_bias: values(filters, 7),
-            dense: Dense { inputs: dense_inputs, outputs: classes, weights: values(dense_inputs * classes, 8), bias: values(classes, 9) },
+            dense: Dense {
+                inputs: dense_inputs,
+                outputs: classes,
+                weights: values(dense_inputs * classes, 8),
+                bias: values(classes, 9),
+            },
         };
         let engine = Engine::new(Some(&library()), 2).unwrap();
         let mut model = engine.load(&cnn.to_onnx()).unwrap();
@@ -365,7 +404,8 @@ mod tests {
         let engine = Engine::new(Some(&library()), 1).unwrap();
         let error = engine.load(b"not an onnx model").err().expect("garbage is refused").to_string();
         assert!(error.starts_with("ONNX Runtime:"), "{error}");
-        let mlp = Mlp { hidden: None, output: Dense { inputs: 2, outputs: 2, weights: vec![0.0; 4], bias: vec![0.0; 2] } };
+        let mlp =
+            Mlp { hidden: None, output: Dense { inputs: 2, outputs: 2, weights: vec![0.0; 4], bias: vec![0.0; 2] } };
         let mut model = engine.load(&mlp.to_onnx()).unwrap();
         assert!(matches!(model.predict(&[1.0, 2.0, 3.0], &[2], 4), Err(EngineError::Ragged { len: 3, width: 2 })));
         let wrong_width = model.predict(&[1.0, 2.0, 3.0], &[3], 4).unwrap_err().to_string();

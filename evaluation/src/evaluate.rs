@@ -15,12 +15,12 @@ use crate::{
 };
 use coalition_types::{rules, EvaluationSpec, Refusal as ChainRefusal};
 use serde::Serialize;
+use std::time::Instant;
+use tclearn_model::hash::model_hash;
 use tclearn_model::{
     checks::{self as model, Refusal},
     genesis::{Declaration, DigestRule, Hash, Metric},
 };
-use tclearn_model::hash::model_hash;
-use std::time::Instant;
 
 /// Why an evaluation did not produce a score.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,6 @@ pub struct Evaluation {
     /// The test set's hash.
     pub test_set_hash: Hash,
 }
-
 
 /// A candidate that passed the model checks, loaded once to be scored on any number of sets.
 pub struct Candidate {
@@ -186,7 +185,14 @@ pub fn ensure_fits(declaration: &Declaration, set: &TestSet) -> Result<(), Evalu
 /// This validator's finding and vote, by the contract's own rules (`coalition_types::rules`):
 /// G merged with this validator's L by size, and whether that keeps the parent block's
 /// performance. `None` when both sets are empty. The contract recomputes both from the report.
-pub fn finding(g_metric: i64, g_size: u32, local: Option<(i64, u32)>, previous: i64, lambda_ppm: u32, spec: &EvaluationSpec) -> Option<(i64, bool)> {
+pub fn finding(
+    g_metric: i64,
+    g_size: u32,
+    local: Option<(i64, u32)>,
+    previous: i64,
+    lambda_ppm: u32,
+    spec: &EvaluationSpec,
+) -> Option<(i64, bool)> {
     let (l_metric, l_size) = local.unwrap_or((0, 0));
     let view = rules::merge(g_metric, g_size, l_metric, l_size)?;
     let keeps = rules::keeps_performance(view, previous, lambda_ppm, spec.higher_is_better, spec.metric_tolerance);
@@ -211,8 +217,8 @@ pub enum Fault {
 pub fn fault_of(error: &EvaluateError) -> Fault {
     match error {
         EvaluateError::Refused(_) => Fault::Candidate(ChainRefusal::ModelRefused),
-        EvaluateError::Digest(DigestError::NotFinite { .. } | DigestError::OutOfRange { .. }) |
-        EvaluateError::Metric(MetricError::NotFinite) => Fault::Candidate(ChainRefusal::NonFiniteOutputs),
+        EvaluateError::Digest(DigestError::NotFinite { .. } | DigestError::OutOfRange { .. })
+        | EvaluateError::Metric(MetricError::NotFinite) => Fault::Candidate(ChainRefusal::NonFiniteOutputs),
         EvaluateError::Digest(DigestError::NearTie { .. }) | EvaluateError::Outputs(_) => {
             Fault::Candidate(ChainRefusal::ModelRefused)
         }
@@ -220,12 +226,14 @@ pub fn fault_of(error: &EvaluateError) -> Fault {
         EvaluateError::Engine(EngineError::Runtime(_) | EngineError::Signature(_)) => {
             Fault::Candidate(ChainRefusal::ModelRefused)
         }
-        EvaluateError::Engine(EngineError::Library { .. } | EngineError::Version { .. } | EngineError::Ragged { .. }) |
-        EvaluateError::TestSet(_) |
-        EvaluateError::TestSetHash { .. } |
-        EvaluateError::Shape { .. } |
-        EvaluateError::Metric(_) |
-        EvaluateError::Digest(DigestError::TooPrecise(_)) => Fault::Validator,
+        EvaluateError::Engine(
+            EngineError::Library { .. } | EngineError::Version { .. } | EngineError::Ragged { .. },
+        )
+        | EvaluateError::TestSet(_)
+        | EvaluateError::TestSetHash { .. }
+        | EvaluateError::Shape { .. }
+        | EvaluateError::Metric(_)
+        | EvaluateError::Digest(DigestError::TooPrecise(_)) => Fault::Validator,
     }
 }
 
@@ -285,7 +293,9 @@ pub fn score(metric: Metric, outputs: &[f32], width: usize, set: &TestSet) -> Re
             let column = match width {
                 1 => 0,
                 2 => 1,
-                _ => return Err(EvaluateError::Outputs(format!("ROC AUC needs 1 or 2 outputs per sample, not {width}"))),
+                _ => {
+                    return Err(EvaluateError::Outputs(format!("ROC AUC needs 1 or 2 outputs per sample, not {width}")))
+                }
             };
             let scores: Vec<f64> = outputs.chunks(width).map(|row| f64::from(row[column])).collect();
             metrics::roc_auc(&set.labels()?, &scores)?
@@ -316,11 +326,11 @@ pub fn score(metric: Metric, outputs: &[f32], width: usize, set: &TestSet) -> Re
 mod tests {
     use super::*;
     use crate::testset::ImageSpec;
+    use std::path::{Path, PathBuf};
     use tclearn_model::{
         architectures::{train_logistic, Cnn, Dense},
         checks::TensorSpec,
     };
-    use std::path::{Path, PathBuf};
 
     fn datasets() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")
@@ -361,17 +371,31 @@ mod tests {
     #[test]
     fn only_what_the_candidate_decides_is_its_fault() {
         let candidate = |refusal| Fault::Candidate(refusal);
-        assert_eq!(fault_of(&EvaluateError::Digest(DigestError::NotFinite { index: 3 })), candidate(ChainRefusal::NonFiniteOutputs));
+        assert_eq!(
+            fault_of(&EvaluateError::Digest(DigestError::NotFinite { index: 3 })),
+            candidate(ChainRefusal::NonFiniteOutputs)
+        );
         assert_eq!(fault_of(&EvaluateError::Metric(MetricError::NotFinite)), candidate(ChainRefusal::NonFiniteOutputs));
         assert_eq!(fault_of(&EvaluateError::Outputs("no outputs".into())), candidate(ChainRefusal::ModelRefused));
-        assert_eq!(fault_of(&EvaluateError::Refused(Refusal::Malformed("x".into()))), candidate(ChainRefusal::ModelRefused));
-        assert_eq!(fault_of(&EvaluateError::Engine(EngineError::Runtime("Invalid rank for input".into()))), candidate(ChainRefusal::ModelRefused));
-        assert_eq!(fault_of(&EvaluateError::Digest(DigestError::NearTie { row: 1 })), candidate(ChainRefusal::ModelRefused));
+        assert_eq!(
+            fault_of(&EvaluateError::Refused(Refusal::Malformed("x".into()))),
+            candidate(ChainRefusal::ModelRefused)
+        );
+        assert_eq!(
+            fault_of(&EvaluateError::Engine(EngineError::Runtime("Invalid rank for input".into()))),
+            candidate(ChainRefusal::ModelRefused)
+        );
+        assert_eq!(
+            fault_of(&EvaluateError::Digest(DigestError::NearTie { row: 1 })),
+            candidate(ChainRefusal::ModelRefused)
+        );
         // The validator's own: a G replaced by another file, an unreadable image, no memory.
         let validator = [
             EvaluateError::TestSetHash { expected: Hash([1; 32]), found: Hash([2; 32]) },
             EvaluateError::TestSet(TestSetError::Format { path: "g/0/3.png".into(), reason: "not a PNG".into() }),
-            EvaluateError::Engine(EngineError::Runtime("Failed to allocate memory for requested buffer of size 8589934592".into())),
+            EvaluateError::Engine(EngineError::Runtime(
+                "Failed to allocate memory for requested buffer of size 8589934592".into(),
+            )),
             EvaluateError::Engine(EngineError::Runtime("std::bad_alloc".into())),
             EvaluateError::Metric(MetricError::OneClass),
             EvaluateError::Shape { found: vec![29], declared: vec![Some(30)] },
@@ -417,13 +441,19 @@ mod tests {
         declared.test_set_hash = Some(Hash([0; 32]));
         assert!(matches!(evaluate(&engine(), &declared, &onnx, &set), Err(EvaluateError::TestSetHash { .. })));
         let narrow = declaration(Metric::Accuracy, vec![None, Some(29)], 2);
-        assert!(matches!(evaluate(&engine(), &narrow, &onnx, &set), Err(EvaluateError::Refused(Refusal::Signature(_)))));
+        assert!(matches!(
+            evaluate(&engine(), &narrow, &onnx, &set),
+            Err(EvaluateError::Refused(Refusal::Signature(_)))
+        ));
     }
 
     /// What a coalition of validators with these evaluations decides, by the contract's tally:
     /// each evaluation is one validator's report (or its refusal).
     fn verdict(spec: EvaluationSpec, previous: i64, reports: &[Result<Evaluation, EvaluateError>]) -> rules::Tally {
-        use tclearn_client::{coalition::{Fraction, Report, Scores, Verdict}, H256};
+        use tclearn_client::{
+            coalition::{Fraction, Report, Scores, Verdict},
+            H256,
+        };
         let reveals: Vec<rules::Reveal> = reports
             .iter()
             .map(|report| {
@@ -443,7 +473,8 @@ mod tests {
             })
             .collect();
         let validators = reveals.len() as u32;
-        let rules = rules::TallyRules { spec, previous, lambda_ppm: 950_000, quorum: Fraction { num: 2, den: 3 }, validators };
+        let rules =
+            rules::TallyRules { spec, previous, lambda_ppm: 950_000, quorum: Fraction { num: 2, den: 3 }, validators };
         rules::tally(&rules, &reveals)
     }
 
@@ -529,16 +560,24 @@ mod tests {
         let (_, digest_there) = assess(&rounded, &other_cpu, 1, &diabetes, &model_hash).unwrap();
         assert_ne!(digest_here, digest_there, "the rounding rule splits honest hosts");
         // The MSE itself is what an independent forward pass gives.
-        let mse = x.chunks(10).zip(&diabetes.targets).map(|(x, t)| (f64::from(regressor.regress(x)[0]) - t).powi(2)).sum::<f64>()
+        let mse = x
+            .chunks(10)
+            .zip(&diabetes.targets)
+            .map(|(x, t)| (f64::from(regressor.regress(x)[0]) - t).powi(2))
+            .sum::<f64>()
             / diabetes.samples as f64;
         assert!((here.value - mse).abs() < 1e-3 * mse.max(1.0), "{} vs {mse}", here.value);
 
         // The classifier on the other CPU: the same labels, so the same digest.
         let model = train_logistic(&features, 30, &cancer.labels().unwrap(), 2, 200, 0.5);
-        let other_cpu: Vec<f32> = features.chunks(30).flat_map(|row| {
-            let logits: Vec<f32> = (0..2).map(|j| sum_backwards(row, &model.output.weights, 2, j) + model.output.bias[j]).collect();
-            tclearn_model::architectures::softmax_row(&logits)
-        }).collect();
+        let other_cpu: Vec<f32> = features
+            .chunks(30)
+            .flat_map(|row| {
+                let logits: Vec<f32> =
+                    (0..2).map(|j| sum_backwards(row, &model.output.weights, 2, j) + model.output.bias[j]).collect();
+                tclearn_model::architectures::softmax_row(&logits)
+            })
+            .collect();
         let declared = declaration(Metric::Accuracy, vec![None, Some(30)], 2);
         let (_, digest) = assess(&declared, &other_cpu, 2, &cancer, &[0; 32]).unwrap();
         assert_eq!(Hash(digest), on_every_host(&declared, &classifier, &cancer)[0].as_ref().unwrap().digest);
@@ -552,7 +591,9 @@ mod tests {
     /// The regressor's output for one row with every sum taken backwards.
     fn regress_summing_backwards(model: &tclearn_model::architectures::Mlp, x: &[f32]) -> f32 {
         let hidden = model.hidden.as_ref().unwrap();
-        let h: Vec<f32> = (0..hidden.outputs).map(|j| (sum_backwards(x, &hidden.weights, hidden.outputs, j) + hidden.bias[j]).max(0.0)).collect();
+        let h: Vec<f32> = (0..hidden.outputs)
+            .map(|j| (sum_backwards(x, &hidden.weights, hidden.outputs, j) + hidden.bias[j]).max(0.0))
+            .collect();
         sum_backwards(&h, &model.output.weights, 1, 0) + model.output.bias[0]
     }
 
@@ -568,7 +609,10 @@ mod tests {
         // probabilities are equal to the last bits, so the label is the host's rounding.
         let set = TestSet::open(&datasets().join("breast_cancer.csv"), None).unwrap();
         let weights: Vec<f32> = (0..60).map(|i| if i % 2 == 0 { 1e-3 } else { 1e-3 * (1.0 + 1e-7) }).collect();
-        let tie = tclearn_model::architectures::Mlp { hidden: None, output: Dense { inputs: 30, outputs: 2, weights, bias: vec![0.0, 0.0] } };
+        let tie = tclearn_model::architectures::Mlp {
+            hidden: None,
+            output: Dense { inputs: 30, outputs: 2, weights, bias: vec![0.0, 0.0] },
+        };
         let declared = declaration(Metric::Accuracy, vec![None, Some(30)], 2);
         let reports = on_every_host(&declared, &tie.to_onnx(), &set);
         for report in &reports {
@@ -581,7 +625,8 @@ mod tests {
     #[test]
     fn a_scikit_learn_model_exported_by_skl2onnx_scores_what_scikit_learn_said() {
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/sklearn");
-        let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
         let set = TestSet::open(&datasets().join("breast_cancer.csv"), None).unwrap();
         let mut declared = declaration(Metric::Accuracy, vec![None, Some(30)], 2);
         declared.output_name = Some("probabilities".into());
@@ -590,7 +635,11 @@ mod tests {
             let bytes = std::fs::read(fixtures.join(&name)).unwrap();
             let report = evaluate(&engine(), &declared, &bytes, &set).unwrap();
             let accuracy = expected[&name]["accuracy"].as_f64().unwrap();
-            assert!((report.value - accuracy).abs() < 0.5 / 569.0, "{name}: {} vs scikit-learn's {accuracy}", report.value);
+            assert!(
+                (report.value - accuracy).abs() < 0.5 / 569.0,
+                "{name}: {} vs scikit-learn's {accuracy}",
+                report.value
+            );
             let mut model = engine().load_scoring(&bytes, Some("probabilities")).unwrap();
             let first = model.run_batch(&set.inputs(0..1).unwrap(), &set.sample_shape).unwrap();
             for (ours, theirs) in first.values.iter().zip(expected[&name]["probability_row0"].as_array().unwrap()) {
@@ -626,11 +675,14 @@ mod tests {
         for (i, (image, label)) in images.iter().zip(&labels).enumerate() {
             write_png(&dir.path().join(&classes[*label as usize]).join(format!("{i:04}.png")), image, 8);
         }
-        let spec = ImageSpec { height: 8, width: 8, channels: 1, mean: vec![0.5], std: vec![0.25], classes: classes.clone() };
+        let spec =
+            ImageSpec { height: 8, width: 8, channels: 1, mean: vec![0.5], std: vec![0.25], classes: classes.clone() };
         let set = TestSet::open(dir.path(), Some(&spec)).unwrap();
         assert_eq!((set.samples, set.sample_shape.as_slice()), (120, &[1, 8, 8][..]));
 
-        let values = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| (((i + seed) * 7919 % 211) as f32 - 105.0) / 400.0).collect() };
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n).map(|i| (((i + seed) * 7919 % 211) as f32 - 105.0) / 400.0).collect()
+        };
         let cnn = Cnn {
             channels: 1,
             height: 8,

@@ -68,10 +68,11 @@ pub fn balanced_accuracy(truth: &[u32], predicted: &[u32]) -> Result<f64> {
     let recalls: f64 = classes
         .iter()
         .map(|class| {
-            let (hits, total) = truth.iter().zip(predicted).filter(|(t, _)| *t == class).fold(
-                (0usize, 0usize),
-                |(hits, total), (_, p)| (hits + usize::from(p == class), total + 1),
-            );
+            let (hits, total) = truth
+                .iter()
+                .zip(predicted)
+                .filter(|(t, _)| *t == class)
+                .fold((0usize, 0usize), |(hits, total), (_, p)| (hits + usize::from(p == class), total + 1));
             hits as f64 / total as f64
         })
         .sum();
@@ -87,7 +88,7 @@ pub fn f1(truth: &[u32], predicted: &[u32]) -> Result<f64> {
             (true, true) => tp += 1,
             (false, true) => fp += 1,
             (true, false) => fn_ += 1,
-            (false, false) => {},
+            (false, false) => {}
         }
     }
     let denominator = 2 * tp + fp + fn_;
@@ -254,10 +255,7 @@ mod tests {
     #[test]
     fn bad_input_is_refused_with_a_reason() {
         assert_eq!(accuracy(&[], &[]), Err(MetricError::Empty));
-        assert_eq!(
-            accuracy(&[1, 0], &[1]),
-            Err(MetricError::LengthMismatch { truth: 2, predicted: 1 })
-        );
+        assert_eq!(accuracy(&[1, 0], &[1]), Err(MetricError::LengthMismatch { truth: 2, predicted: 1 }));
         assert_eq!(to_fixed(0.8234567), 823_457);
         assert_eq!(to_fixed(-0.5), -500_000);
     }

@@ -18,9 +18,9 @@ use tclearn_api_client::client::ApiClient;
 use tclearn_client::{coalition::Coalition, Keypair, H256};
 use tclearn_e2e::{artifact, test_genesis, Node, NodeConfig};
 use tclearn_model::architectures::{Dense, Mlp};
-use tclearn_model::hash::model_hash;
-use tclearn_model::genesis::Hash;
 use tclearn_model::checks as model;
+use tclearn_model::genesis::Hash;
+use tclearn_model::hash::model_hash;
 
 const RUNS: usize = 5;
 const WRK_RUNS: usize = 3;
@@ -75,7 +75,9 @@ fn wrk(url: &str, seconds: u32, script: Option<(&Path, &Path)>) -> (f64, f64, f6
             _ => f64::NAN,
         }
     };
-    let line = |prefix: &str| text.lines().find(|l| l.trim_start().starts_with(prefix)).map(|l| l.trim_start()[prefix.len()..].to_string());
+    let line = |prefix: &str| {
+        text.lines().find(|l| l.trim_start().starts_with(prefix)).map(|l| l.trim_start()[prefix.len()..].to_string())
+    };
     let rps = line("Requests/sec:").and_then(|v| v.trim().parse().ok()).unwrap_or(f64::NAN);
     let p50 = line("50%").map(|v| ms(&v)).unwrap_or(f64::NAN);
     let p99 = line("99%").map(|v| ms(&v)).unwrap_or(f64::NAN);
@@ -87,8 +89,14 @@ fn wrk(url: &str, seconds: u32, script: Option<(&Path, &Path)>) -> (f64, f64, f6
 async fn main() {
     tclearn_api_client::install_crypto_provider();
     // The API's warnings (a chain read that failed under load, ...) on stderr.
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("warn")).with_writer(std::io::stderr).init();
-    let dir = tempfile::tempdir_in(std::env::var_os("TCLEARN_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string())).unwrap();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .init();
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("TCLEARN_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string()),
+    )
+    .unwrap();
     let hidden = 757_000;
     let genesis_model = mlp(hidden, 0.0);
     let architecture = model::architecture_hash(&onnx_rs::parse(&genesis_model).unwrap());
@@ -109,7 +117,8 @@ async fn main() {
     genesis.architecture_hash = H256(architecture);
     genesis.parameter_hash = H256(model_hash(&genesis_model));
     let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis).await.unwrap();
-    let mut config = common::base_config(&node, coalition.address, dir.path().join("genesis.json"), dir.path().join("api"));
+    let mut config =
+        common::base_config(&node, coalition.address, dir.path().join("genesis.json"), dir.path().join("api"));
     // Challenges and tokens expire within seconds, so that three runs of issuance stay within
     // the API's bound of 100,000 of each (expired ones are dropped when it is reached).
     (config.vault_max_bytes, config.challenge_ttl, config.token_ttl) = (256 << 20, 30, 5);
@@ -149,9 +158,12 @@ async fn main() {
         download.push(mb / started.elapsed().as_secs_f64());
         assert_eq!(model_hash(&bytes), model_hash(&model));
     }
-    let (copy, synced, upload, download) = (spread(&mut copy), spread(&mut synced), spread(&mut upload), spread(&mut download));
+    let (copy, synced, upload, download) =
+        (spread(&mut copy), spread(&mut synced), spread(&mut upload), spread(&mut download));
     println!("\n### Vault throughput, a {:.1} MB model ({RUNS} runs, MB/s min / median / max)\n", size as f64 / 1e6);
-    println!("| file copy | file copy + fsync | upload | download | copy / upload | copy / download | copy+fsync / upload |");
+    println!(
+        "| file copy | file copy + fsync | upload | download | copy / upload | copy / download | copy+fsync / upload |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     println!(
         "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
@@ -190,12 +202,16 @@ async fn main() {
             }
         };
         use futures::StreamExt;
-        let challenges: Vec<String> = futures::stream::iter(0..TOKENS_PER_RUN).map(ask).buffer_unordered(8).collect().await;
+        let challenges: Vec<String> =
+            futures::stream::iter(0..TOKENS_PER_RUN).map(ask).buffer_unordered(8).collect().await;
         let bodies: String = challenges
             .iter()
             .map(|challenge| {
                 let signature = format!("0x{}", hex::encode(charlie.sign(challenge.as_bytes())));
-                format!("{}\n", serde_json::json!({ "account": account, "challenge": challenge, "signature": signature }))
+                format!(
+                    "{}\n",
+                    serde_json::json!({ "account": account, "challenge": challenge, "signature": signature })
+                )
             })
             .collect();
         let path = dir.path().join("tokens.txt");

@@ -6,10 +6,6 @@ use crate::{
     chain::{may_read, Chain, ChainError, Standing},
     vault::{Vault, VaultError},
 };
-use tclearn_api_client::{
-    audit::{Checkpoint, MAX_PAGE},
-    views::*,
-};
 use axum::{
     body::{Body, Bytes},
     extract::{DefaultBodyLimit, Path, Query, State},
@@ -27,6 +23,10 @@ use std::{
     collections::HashMap,
     str::FromStr,
     sync::{Arc, Mutex},
+};
+use tclearn_api_client::{
+    audit::{Checkpoint, MAX_PAGE},
+    views::*,
 };
 use tclearn_client::{
     account_to_address,
@@ -199,7 +199,14 @@ pub struct AppState {
 
 impl AppState {
     /// The state; uploaders are read back from the audit log.
-    pub fn new(chain: Chain, sessions: Sessions, vault: Vault, audit: AuditLog, policy: ModelPolicy, public_rpc: String) -> Self {
+    pub fn new(
+        chain: Chain,
+        sessions: Sessions,
+        vault: Vault,
+        audit: AuditLog,
+        policy: ModelPolicy,
+        public_rpc: String,
+    ) -> Self {
         let mut uploaders: HashMap<[u8; 32], Vec<H160>> = HashMap::new();
         let size = audit.checkpoint().size;
         let mut start = 0;
@@ -249,16 +256,34 @@ impl AppState {
     }
 
     /// Append to the audit log; a log that cannot be written stops the request.
-    fn record(&self, account: Option<&AccountId32>, action: &str, object: Option<&[u8; 32]>, outcome: &str) -> HttpResult<()> {
+    fn record(
+        &self,
+        account: Option<&AccountId32>,
+        action: &str,
+        object: Option<&[u8; 32]>,
+        outcome: &str,
+    ) -> HttpResult<()> {
         self.audit
-            .append(now_ms(), account.map(|a| a.to_string()), action, object.map(|h| format!("0x{}", hex::encode(h))), outcome.into())
+            .append(
+                now_ms(),
+                account.map(|a| a.to_string()),
+                action,
+                object.map(|h| format!("0x{}", hex::encode(h))),
+                outcome.into(),
+            )
             .map_err(|e| HttpError::Internal(e.to_string()))?;
         self.metrics.audit_entries.inc();
         Ok(())
     }
 
     /// Record a refusal and return `error`.
-    fn refuse(&self, account: Option<&AccountId32>, action: &str, object: Option<&[u8; 32]>, error: HttpError) -> HttpError {
+    fn refuse(
+        &self,
+        account: Option<&AccountId32>,
+        action: &str,
+        object: Option<&[u8; 32]>,
+        error: HttpError,
+    ) -> HttpError {
         let why = match &error {
             HttpError::Internal(_) => "internal error".to_string(),
             HttpError::Chain(_) => "the chain did not answer".to_string(),
@@ -341,15 +366,57 @@ pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path) -
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "TCLearn members' API", description = "The vault, sign-in, the coalition and the audit log of one TCLearn coalition."),
+    info(
+        title = "TCLearn members' API",
+        description = "The vault, sign-in, the coalition and the audit log of one TCLearn coalition."
+    ),
     paths(
-        health, openapi, challenge, token, upload_candidate, upload_delta, download, data_id_key, coalition, members, blocks, block,
-        current_round, round, proposals, events, call, checkpoint, entries, inclusion, consistency, anchor_now, anchors
+        health,
+        openapi,
+        challenge,
+        token,
+        upload_candidate,
+        upload_delta,
+        download,
+        data_id_key,
+        coalition,
+        members,
+        blocks,
+        block,
+        current_round,
+        round,
+        proposals,
+        events,
+        call,
+        checkpoint,
+        entries,
+        inclusion,
+        consistency,
+        anchor_now,
+        anchors
     ),
     components(schemas(
-        Health, ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse, StoredObject, DataIdKeyView, CoalitionView,
-        MemberView, BlockView, RoundView, BallotView, ProposalView, CheckpointView, EntriesView, ProofView,
-        AnchorView, CallView, EventView, CallRequest, crate::audit::Entry
+        Health,
+        ChallengeRequest,
+        ChallengeResponse,
+        TokenRequest,
+        TokenResponse,
+        StoredObject,
+        DataIdKeyView,
+        CoalitionView,
+        MemberView,
+        BlockView,
+        RoundView,
+        BallotView,
+        ProposalView,
+        CheckpointView,
+        EntriesView,
+        ProofView,
+        AnchorView,
+        CallView,
+        EventView,
+        CallRequest,
+        crate::audit::Entry
     ))
 )]
 pub struct ApiDoc;
@@ -357,7 +424,8 @@ pub struct ApiDoc;
 /// Liveness, and the chain's best block.
 #[utoipa::path(get, path = "/api/health", responses((status = 200, body = Health)))]
 async fn health(State(state): State<Shared>) -> HttpResult<Json<Health>> {
-    let best_block = state.chain().coalition.client().best_number().await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    let best_block =
+        state.chain().coalition.client().best_number().await.map_err(|e| HttpError::Chain(e.to_string()))?;
     Ok(Json(Health { status: "ok".into(), best_block, coalition: address(&state.chain().coalition.address) }))
 }
 
@@ -370,7 +438,10 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 /// A sign-in challenge for a member's account.
 #[utoipa::path(post, path = "/api/auth/challenge", request_body = ChallengeRequest,
     responses((status = 200, body = ChallengeResponse), (status = 403, description = "Not a member")))]
-async fn challenge(State(state): State<Shared>, Json(request): Json<ChallengeRequest>) -> HttpResult<Json<ChallengeResponse>> {
+async fn challenge(
+    State(state): State<Shared>,
+    Json(request): Json<ChallengeRequest>,
+) -> HttpResult<Json<ChallengeResponse>> {
     let account = parse::account(&request.account).map_err(bad_value)?;
     if !state.chain().is_member(&account_to_address(&account)).await? {
         state.metrics.refusals.inc();
@@ -402,7 +473,11 @@ async fn token(State(state): State<Shared>, Json(request): Json<TokenRequest>) -
 #[utoipa::path(post, path = "/api/vault/candidates", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = StoredObject), (status = 401), (status = 413), (status = 422, description = "The model checks refuse it")),
     security(("bearer" = [])))]
-async fn upload_candidate(State(state): State<Shared>, headers: HeaderMap, body: Body) -> HttpResult<Json<StoredObject>> {
+async fn upload_candidate(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<StoredObject>> {
     const ACTION: &str = "upload-candidate";
     let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
     let refuse = |e| state.refuse(Some(&account), ACTION, None, e);
@@ -414,7 +489,12 @@ async fn upload_candidate(State(state): State<Shared>, headers: HeaderMap, body:
     if let Err(refusal) = check_model(&state, &bytes).await? {
         // Hashed here only to name the refused object in the log: the vault hashes what it stores.
         let hash = tclearn_model::hash::model_hash(&bytes);
-        return Err(state.refuse(Some(&account), ACTION, Some(&hash), HttpError::Refused(format!("the model checks refuse it: {refusal}"))));
+        return Err(state.refuse(
+            Some(&account),
+            ACTION,
+            Some(&hash),
+            HttpError::Refused(format!("the model checks refuse it: {refusal}")),
+        ));
     }
     store(&state, &account, ACTION, &bytes).await
 }
@@ -436,7 +516,9 @@ async fn read_body(state: &AppState, account: &AccountId32, action: &str, body: 
 /// Run the oracles' model checks on `bytes` (off the async threads).
 async fn check_model(state: &AppState, bytes: &Bytes) -> HttpResult<Result<model::CheckedModel, model::Refusal>> {
     let (policy, bytes) = (state.policy.clone(), bytes.clone());
-    tokio::task::spawn_blocking(move || model::check(&bytes, &policy)).await.map_err(|e| HttpError::Internal(e.to_string()))
+    tokio::task::spawn_blocking(move || model::check(&bytes, &policy))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))
 }
 
 /// Store a weight delta merged onto block `parent`'s model: the merged model is the candidate
@@ -445,16 +527,31 @@ async fn check_model(state: &AppState, bytes: &Bytes) -> HttpResult<Result<model
     responses((status = 200, body = StoredObject, description = "The merged candidate"), (status = 401), (status = 404, description = "No such block, or its model is not in this vault"),
         (status = 413), (status = 422, description = "The delta does not fit the parent, or the merged model fails the checks")),
     security(("bearer" = [])))]
-async fn upload_delta(State(state): State<Shared>, headers: HeaderMap, Query(query): Query<DeltaQuery>, body: Body) -> HttpResult<Json<StoredObject>> {
+async fn upload_delta(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<DeltaQuery>,
+    body: Body,
+) -> HttpResult<Json<StoredObject>> {
     const ACTION: &str = "upload-delta";
     let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
     if !state.chain().is_member(&account_to_address(&account)).await? {
-        return Err(state.refuse(Some(&account), ACTION, None, HttpError::Forbidden("not a member of this coalition".into())));
+        return Err(state.refuse(
+            Some(&account),
+            ACTION,
+            None,
+            HttpError::Forbidden("not a member of this coalition".into()),
+        ));
     }
     let limit = state.policy.max_bytes.min(state.vault.max_bytes());
     let delta = read_body(&state, &account, ACTION, body, limit).await?;
     let Some(block) = state.chain().coalition.block(&state.chain().origin(), query.parent).await? else {
-        return Err(state.refuse(Some(&account), ACTION, None, HttpError::NotFound(format!("no block {}", query.parent))));
+        return Err(state.refuse(
+            Some(&account),
+            ACTION,
+            None,
+            HttpError::NotFound(format!("no block {}", query.parent)),
+        ));
     };
     let parent_hash = block.parameter_hash.0;
     let parent = match state.vault.get(&parent_hash).await {
@@ -470,11 +567,23 @@ async fn upload_delta(State(state): State<Shared>, headers: HeaderMap, Query(que
         .map_err(|e| HttpError::Internal(e.to_string()))?;
     let merged = match merged {
         Ok(bytes) => Bytes::from(bytes),
-        Err(e) => return Err(state.refuse(Some(&account), ACTION, Some(&parent_hash), HttpError::Refused(format!("the delta does not apply: {e}")))),
+        Err(e) => {
+            return Err(state.refuse(
+                Some(&account),
+                ACTION,
+                Some(&parent_hash),
+                HttpError::Refused(format!("the delta does not apply: {e}")),
+            ))
+        }
     };
     if let Err(refusal) = check_model(&state, &merged).await? {
         let hash = tclearn_model::hash::model_hash(&merged);
-        return Err(state.refuse(Some(&account), ACTION, Some(&hash), HttpError::Refused(format!("the model checks refuse the merged model: {refusal}"))));
+        return Err(state.refuse(
+            Some(&account),
+            ACTION,
+            Some(&hash),
+            HttpError::Refused(format!("the model checks refuse the merged model: {refusal}")),
+        ));
     }
     store(&state, &account, ACTION, &merged).await
 }
@@ -496,7 +605,11 @@ async fn store(state: &AppState, account: &AccountId32, action: &str, bytes: &By
     state.record(Some(account), action, Some(&hash), "ok")?;
     state.metrics.uploads.inc();
     state.metrics.upload_bytes.inc_by(bytes.len() as u64);
-    Ok(Json(StoredObject { hash: format!("0x{}", hex::encode(hash)), vault_ref: tclearn_model::hash::members_api_ref(&hash), size: bytes.len() as u64 }))
+    Ok(Json(StoredObject {
+        hash: format!("0x{}", hex::encode(hash)),
+        vault_ref: tclearn_model::hash::members_api_ref(&hash),
+        size: bytes.len() as u64,
+    }))
 }
 
 /// The coalition's secret that keys the anonymised data IDs, to members only (audited).
@@ -507,7 +620,12 @@ async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpRes
     let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
     let chain = state.chain();
     if !chain.is_member(&account_to_address(&account)).await? {
-        return Err(state.refuse(Some(&account), ACTION, None, HttpError::Forbidden("not a member of this coalition".into())));
+        return Err(state.refuse(
+            Some(&account),
+            ACTION,
+            None,
+            HttpError::Forbidden("not a member of this coalition".into()),
+        ));
     }
     let key = state.vault.data_id_key(&chain.coalition.address.0);
     state.record(Some(&account), ACTION, None, "ok")?;
@@ -524,7 +642,12 @@ async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): P
     let object = parse::hash(&hash).ok();
     let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, object.as_ref(), e))?;
     let Some(object) = object else {
-        return Err(state.refuse(Some(&account), ACTION, None, HttpError::BadRequest("an object is named by 32 bytes of hex".into())));
+        return Err(state.refuse(
+            Some(&account),
+            ACTION,
+            None,
+            HttpError::BadRequest("an object is named by 32 bytes of hex".into()),
+        ));
     };
     let reader = account_to_address(&account);
     let is_member = state.chain().is_member(&reader).await?;
@@ -541,7 +664,12 @@ async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): P
     let bytes = match state.vault.get(&object).await {
         Ok(bytes) => bytes,
         Err(VaultError::NotFound(_)) => {
-            return Err(state.refuse(Some(&account), ACTION, Some(&object), HttpError::NotFound("no such object in this vault".into())))
+            return Err(state.refuse(
+                Some(&account),
+                ACTION,
+                Some(&object),
+                HttpError::NotFound("no such object in this vault".into()),
+            ))
         }
         Err(e) => return Err(HttpError::Internal(e.to_string())),
     };
@@ -549,8 +677,9 @@ async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): P
     state.metrics.downloads.inc();
     state.metrics.download_bytes.inc_by(bytes.len() as u64);
     let size = bytes.len();
-    let chunks = (0..size.div_ceil(DOWNLOAD_CHUNK))
-        .map(move |i| Ok::<_, std::convert::Infallible>(bytes.slice(i * DOWNLOAD_CHUNK..((i + 1) * DOWNLOAD_CHUNK).min(size))));
+    let chunks = (0..size.div_ceil(DOWNLOAD_CHUNK)).map(move |i| {
+        Ok::<_, std::convert::Infallible>(bytes.slice(i * DOWNLOAD_CHUNK..((i + 1) * DOWNLOAD_CHUNK).min(size)))
+    });
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, size.to_string())],
         Body::from_stream(futures::stream::iter(chunks)),
@@ -675,7 +804,8 @@ async fn round_view(state: &AppState, id: u64) -> HttpResult<Option<RoundView>> 
     let origin = chain.origin();
     let Some(round) = chain.round(id).await? else { return Ok(None) };
     let validators = chain.coalition.round_validators(&origin, id).await?;
-    let ballots = futures::future::try_join_all(validators.iter().map(|v| chain.coalition.ballot(&origin, id, *v))).await?;
+    let ballots =
+        futures::future::try_join_all(validators.iter().map(|v| chain.coalition.ballot(&origin, id, *v))).await?;
     let views = validators.iter().zip(&ballots).map(|(v, b)| BallotView::new(v, b.as_ref())).collect();
     Ok(Some(RoundView::new(&round, views)))
 }
@@ -685,7 +815,12 @@ async fn round_view(state: &AppState, id: u64) -> HttpResult<Option<RoundView>> 
 async fn current_round(State(state): State<Shared>) -> HttpResult<Json<RoundView>> {
     let id = match state.chain().coalition.open_round(&state.chain().origin()).await? {
         Some(id) => id,
-        None => state.chain().round_count().await?.checked_sub(1).ok_or_else(|| HttpError::NotFound("no round yet".into()))?,
+        None => state
+            .chain()
+            .round_count()
+            .await?
+            .checked_sub(1)
+            .ok_or_else(|| HttpError::NotFound("no round yet".into()))?,
     };
     round_view(&state, id).await?.map(Json).ok_or_else(|| HttpError::NotFound(format!("no round {id}")))
 }
@@ -777,7 +912,11 @@ pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpR
                 .map_err(|_| HttpError::BadRequest("candidate is 32 bytes of hex".into()))?;
             let data_ids = required(request.data_ids, "data_ids")?
                 .iter()
-                .map(|id| parse::hash(id).map(H256::from).map_err(|_| HttpError::BadRequest(format!("data id {id:?} is not 32 bytes of hex"))))
+                .map(|id| {
+                    parse::hash(id)
+                        .map(H256::from)
+                        .map_err(|_| HttpError::BadRequest(format!("data id {id:?} is not 32 bytes of hex")))
+                })
                 .collect::<HttpResult<Vec<_>>>()?;
             let privacy = match (request.epsilon, request.delta) {
                 (None, None) => None,
@@ -812,16 +951,25 @@ pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpR
 #[utoipa::path(post, path = "/api/calls/{message}", params(("message" = String, Path, description = "propose, propose_action, vote, enact")),
     request_body = CallRequest, responses((status = 200, body = CallView), (status = 401), (status = 422, description = "The contract refuses it")),
     security(("bearer" = [])))]
-async fn call(State(state): State<Shared>, headers: HeaderMap, Path(message): Path<String>, Json(request): Json<CallRequest>) -> HttpResult<Json<CallView>> {
+async fn call(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(message): Path<String>,
+    Json(request): Json<CallRequest>,
+) -> HttpResult<Json<CallView>> {
     let account = bearer(&state, &headers)?;
     let data = call_data(&state, &message, request)?.into_bytes();
     let chain = state.chain();
     let client = chain.coalition.client();
     let contract = chain.coalition.address;
-    let dry_run = client.dry_run_call(&account, contract, &data, 0).await.map_err(|e| match e.contract_error::<CoalitionError>() {
-        Some(error) => HttpError::Refused(format!("the coalition refuses: {error:?}")),
-        None if matches!(e, tclearn_client::Error::Reverted { .. }) => HttpError::Refused("the coalition refuses this call".into()),
-        None => HttpError::Chain(e.to_string()),
+    let dry_run = client.dry_run_call(&account, contract, &data, 0).await.map_err(|e| {
+        match e.contract_error::<CoalitionError>() {
+            Some(error) => HttpError::Refused(format!("the coalition refuses: {error:?}")),
+            None if matches!(e, tclearn_client::Error::Reverted { .. }) => {
+                HttpError::Refused("the coalition refuses this call".into())
+            }
+            None => HttpError::Chain(e.to_string()),
+        }
     })?;
     let (weight, deposit) = client.limits_for(&dry_run);
     let needs_mapping = !client.is_mapped(&account).await.map_err(|e| HttpError::Chain(e.to_string()))?;
@@ -884,7 +1032,10 @@ struct ConsistencyQuery {
 
 /// A consistency proof from an earlier size to the current checkpoint.
 #[utoipa::path(get, path = "/api/audit/proof/consistency", params(ConsistencyQuery), responses((status = 200, body = ProofView), (status = 404)))]
-async fn consistency(State(state): State<Shared>, Query(query): Query<ConsistencyQuery>) -> HttpResult<Json<ProofView>> {
+async fn consistency(
+    State(state): State<Shared>,
+    Query(query): Query<ConsistencyQuery>,
+) -> HttpResult<Json<ProofView>> {
     let (checkpoint, proof) = state.audit.consistency(query.from).map_err(|e| HttpError::NotFound(e.to_string()))?;
     Ok(Json(ProofView { checkpoint: checkpoint_view(&checkpoint), proof: hex::encode(proof) }))
 }
@@ -910,7 +1061,11 @@ async fn anchors(State(state): State<Shared>) -> HttpResult<Json<Vec<AnchorView>
     Ok(Json(
         all.iter()
             .enumerate()
-            .map(|(index, a)| AnchorView { index: index as u64, log_length: a.log_length, root: format!("{:#x}", a.root) })
+            .map(|(index, a)| AnchorView {
+                index: index as u64,
+                log_length: a.log_length,
+                root: format!("{:#x}", a.root),
+            })
             .collect(),
     ))
 }

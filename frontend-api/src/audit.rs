@@ -15,12 +15,12 @@
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use tclearn_api_client::audit::{Checkpoint, MAX_PAGE};
 use std::{
     io::{BufRead, Write},
     path::{Path, PathBuf},
     sync::Mutex,
 };
+use tclearn_api_client::audit::{Checkpoint, MAX_PAGE};
 
 /// Why the log failed.
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +230,10 @@ mod tests {
         assert_eq!(verify(&removed, &served(&removed), &anchors), Err(Tampering::Rewritten { anchor: 1, anchored: 8 }));
         let mut reordered = all.clone();
         reordered.swap(0, 1);
-        assert!(matches!(verify(&reordered, &served(&reordered), &anchors), Err(Tampering::Rewritten { anchor: 0, .. })));
+        assert!(matches!(
+            verify(&reordered, &served(&reordered), &anchors),
+            Err(Tampering::Rewritten { anchor: 0, .. })
+        ));
         let rolled_back = all[..6].to_vec();
         assert_eq!(
             verify(&rolled_back, &served(&rolled_back), &anchors),

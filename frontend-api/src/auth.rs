@@ -212,22 +212,35 @@ mod tests {
         assert!(challenge.contains(&alice.account_id().to_string()) && challenge.contains("0xc0a1"));
         let signature = alice.sign(challenge.as_bytes());
         assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &signature), Ok(()));
-        assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &signature), Err(AuthError::UnknownChallenge), "replay");
+        assert_eq!(
+            sessions.redeem(&alice.account_id(), &challenge, &signature),
+            Err(AuthError::UnknownChallenge),
+            "replay"
+        );
 
         // Bob cannot redeem Alice's challenge, even with his own signature; and it is gone after.
         let challenge = sessions.challenge(&alice.account_id()).unwrap();
         let by_bob = bob.sign(challenge.as_bytes());
         assert_eq!(sessions.redeem(&bob.account_id(), &challenge, &by_bob), Err(AuthError::UnknownChallenge));
-        assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())), Err(AuthError::UnknownChallenge));
+        assert_eq!(
+            sessions.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())),
+            Err(AuthError::UnknownChallenge)
+        );
 
         // A forged signature consumes the challenge too.
         let challenge = sessions.challenge(&alice.account_id()).unwrap();
         assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &by_bob), Err(AuthError::BadSignature));
-        assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())), Err(AuthError::UnknownChallenge));
+        assert_eq!(
+            sessions.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())),
+            Err(AuthError::UnknownChallenge)
+        );
 
         let expiring = sessions_with_zero_ttl();
         let challenge = expiring.challenge(&alice.account_id()).unwrap();
-        assert_eq!(expiring.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())), Err(AuthError::ChallengeExpired));
+        assert_eq!(
+            expiring.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())),
+            Err(AuthError::ChallengeExpired)
+        );
     }
 
     fn sessions_with_zero_ttl() -> Sessions {

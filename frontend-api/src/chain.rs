@@ -107,9 +107,14 @@ impl Chain {
 
     /// The same coalition over a new connection (after the node went away).
     pub async fn reconnect(&self) -> Result<Self, ChainError> {
-        let mut chain =
-            Self::connect(&self.rpc, self.submit_timeout, self.operator.clone(), self.coalition.address, self.coalition_metadata.clone())
-                .await?;
+        let mut chain = Self::connect(
+            &self.rpc,
+            self.submit_timeout,
+            self.operator.clone(),
+            self.coalition.address,
+            self.coalition_metadata.clone(),
+        )
+        .await?;
         if let Some(anchors) = &self.anchors {
             chain.set_anchors(anchors.address, anchors.metadata().clone());
         }
@@ -197,13 +202,17 @@ mod tests {
 
     #[test]
     fn block_models_are_the_members_and_candidates_their_rounds() {
-        let (alice, bob, carol, dave) = (H160::repeat_byte(1), H160::repeat_byte(2), H160::repeat_byte(3), H160::repeat_byte(4));
+        let (alice, bob, carol, dave) =
+            (H160::repeat_byte(1), H160::repeat_byte(2), H160::repeat_byte(3), H160::repeat_byte(4));
         let candidate = Standing::Candidate { round: 3, proposer: alice, validators: vec![bob, carol] };
         assert!(may_read(&dave, true, &Standing::Block(0), &[]));
         assert!(!may_read(&dave, false, &Standing::Block(0), &[]), "non-members read nothing");
         assert!(may_read(&alice, true, &candidate, &[]));
         assert!(may_read(&carol, true, &candidate, &[]));
-        assert!(!may_read(&dave, true, &candidate, &[dave]), "uploading it again gives no right to a round's candidate");
+        assert!(
+            !may_read(&dave, true, &candidate, &[dave]),
+            "uploading it again gives no right to a round's candidate"
+        );
         assert!(!may_read(&bob, false, &candidate, &[]), "a validator removed from the coalition");
         assert!(may_read(&dave, true, &Standing::Unknown, &[dave]));
         assert!(!may_read(&alice, true, &Standing::Unknown, &[dave]));

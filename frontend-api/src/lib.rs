@@ -24,8 +24,8 @@ pub mod vault;
 
 use api::{AppState, EventView, HttpError, HttpResult};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
-use tclearn_client::{ContractMetadata, Keypair, H256};
 use tclearn_api_client::views;
+use tclearn_client::{ContractMetadata, Keypair, H256};
 use tclearn_model::genesis::Declaration;
 
 /// Why the API could not start or stopped.
@@ -104,9 +104,10 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
         .filter_map(|name| metadata.event_topic(name).ok().flatten().map(|topic| (topic, *name)))
         .collect();
     let submit_timeout = Duration::from_secs(config.submit_timeout);
-    let mut chain = chain::Chain::connect(&config.chain.chain.rpc, submit_timeout, operator, config.chain.coalition, metadata)
-        .await
-        .map_err(|e| ServeError::Chain(format!("{}: {e}", config.chain.chain.rpc)))?;
+    let mut chain =
+        chain::Chain::connect(&config.chain.chain.rpc, submit_timeout, operator, config.chain.coalition, metadata)
+            .await
+            .map_err(|e| ServeError::Chain(format!("{}: {e}", config.chain.chain.rpc)))?;
     let origin = chain.origin();
     let spec = chain.coalition.evaluation_spec(&origin).await.map_err(|e| ServeError::Chain(e.to_string()))?;
     declaration.check_chain(&spec).map_err(|e| ServeError::Config(e.to_string()))?;
@@ -118,12 +119,16 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
         };
         match address {
             Some(address) => chain.set_anchors(address, anchors_metadata),
-            None => tracing::warn!("no audit-anchors contract: the coalition records none and --audit-anchors is not set"),
+            None => {
+                tracing::warn!("no audit-anchors contract: the coalition records none and --audit-anchors is not set")
+            }
         }
     }
     let vault = vault::Vault::new(object_store(&config)?, master_key(&config)?, config.vault_max_bytes);
-    let audit = audit::AuditLog::open(&config.data_dir.join("audit.jsonl")).map_err(|e| ServeError::Config(e.to_string()))?;
-    let sessions = auth::Sessions::new(views::address(&config.chain.coalition), config.challenge_ttl(), config.token_ttl());
+    let audit =
+        audit::AuditLog::open(&config.data_dir.join("audit.jsonl")).map_err(|e| ServeError::Config(e.to_string()))?;
+    let sessions =
+        auth::Sessions::new(views::address(&config.chain.coalition), config.challenge_ttl(), config.token_ttl());
     let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.chain.chain.rpc.clone());
     let state = Arc::new(AppState::new(chain, sessions, vault, audit, declaration.policy(), public_rpc));
     let tls = match (&config.tls_cert, &config.tls_key) {
@@ -153,8 +158,9 @@ impl Server {
         let address = self.local_addr();
         let follower = tokio::spawn(follow_events(self.state.clone(), self.event_topics));
         let watchdog = tokio::spawn(keep_connected(self.state.clone()));
-        let anchoring = (self.config.anchor_every > 0)
-            .then(|| tokio::spawn(anchor_on_schedule(self.state.clone(), Duration::from_secs(self.config.anchor_every))));
+        let anchoring = (self.config.anchor_every > 0).then(|| {
+            tokio::spawn(anchor_on_schedule(self.state.clone(), Duration::from_secs(self.config.anchor_every)))
+        });
         let app = api::router(self.state.clone(), self.config.max_json_bytes, &self.config.web_dir);
         tracing::info!(%address, tls = self.tls.is_some(), "serving the members' API");
         let served = match self.tls {
@@ -173,7 +179,8 @@ impl Server {
 /// A TLS acceptor (rustls, ring) for the PEM certificate chain and key at `cert` and `key`.
 fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
     use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-    let bad = |what: &std::path::Path, e: &dyn std::fmt::Display| ServeError::Config(format!("TLS {}: {e}", what.display()));
+    let bad =
+        |what: &std::path::Path, e: &dyn std::fmt::Display| ServeError::Config(format!("TLS {}: {e}", what.display()));
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(cert, &e))?
         .collect::<Result<Vec<_>, _>>()
@@ -230,7 +237,10 @@ async fn serve_tls(
 }
 
 /// Set up from `config` and serve until `shutdown`.
-pub async fn run(config: config::Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+pub async fn run(
+    config: config::Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     bind(config).await?.serve(shutdown).await
 }
 
@@ -252,7 +262,11 @@ pub async fn anchor(state: &AppState) -> HttpResult<Option<views::AnchorView>> {
         .await
         .map_err(|e| HttpError::Chain(e.to_string()))?;
     tracing::info!(index, size = checkpoint.size, "anchored the audit log");
-    Ok(Some(views::AnchorView { index, log_length: checkpoint.size, root: format!("0x{}", hex::encode(checkpoint.root)) }))
+    Ok(Some(views::AnchorView {
+        index,
+        log_length: checkpoint.size,
+        root: format!("0x{}", hex::encode(checkpoint.root)),
+    }))
 }
 
 async fn anchor_on_schedule(state: Arc<AppState>, every: Duration) {
@@ -298,12 +312,16 @@ async fn follow_events(state: Arc<AppState>, topics: Vec<(H256, &'static str)>) 
         for number in from..=best {
             let Ok((_, events)) = client.block_contract_events(number).await else { break };
             for event in events.iter().filter(|e| e.contract == contract) {
-                let name = event.topics.first().and_then(|t| topics.iter().find(|(topic, _)| topic == t)).map(|(_, n)| *n);
-                let view = EventView { block: number, name: name.unwrap_or("Unknown").into(), data: format!("0x{}", hex::encode(&event.data)) };
+                let name =
+                    event.topics.first().and_then(|t| topics.iter().find(|(topic, _)| topic == t)).map(|(_, n)| *n);
+                let view = EventView {
+                    block: number,
+                    name: name.unwrap_or("Unknown").into(),
+                    data: format!("0x{}", hex::encode(&event.data)),
+                };
                 let _ = state.events.send(view);
             }
             next = Some(number + 1);
         }
     }
 }
-

@@ -67,7 +67,8 @@ struct VerifyArgs {
 }
 
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
@@ -75,7 +76,8 @@ async fn shutdown_signal() {
 }
 
 async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.anchors_metadata).with_context(|| args.anchors_metadata.display().to_string())?;
+    let text =
+        std::fs::read_to_string(&args.anchors_metadata).with_context(|| args.anchors_metadata.display().to_string())?;
     let metadata = ContractMetadata::parse(&text)?;
     let rpc = &args.chain.rpc;
     let client = Client::connect(rpc).await.with_context(|| format!("connecting to {rpc}"))?;

@@ -118,7 +118,9 @@ pub fn s3_store(url: &str, options: &[(String, String)]) -> Result<Arc<dyn Objec
     };
     let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url);
     for (key, value) in options {
-        let key = key.parse::<object_store::aws::AmazonS3ConfigKey>().map_err(|_| VaultError::Storage(format!("unknown S3 option {key:?}")))?;
+        let key = key
+            .parse::<object_store::aws::AmazonS3ConfigKey>()
+            .map_err(|_| VaultError::Storage(format!("unknown S3 option {key:?}")))?;
         builder = builder.with_config(key, value);
     }
     let store = builder.build().map_err(storage)?;
@@ -210,7 +212,8 @@ impl Vault {
         let failed = |_| VaultError::Storage("encryption failed".into());
         let data_key = Zeroizing::new(<[u8; 32]>::from(Aes256Gcm::generate_key(OsRng)));
         let key_nonce = Aes256Gcm::generate_nonce(OsRng);
-        let wrapped = self.key.cipher().encrypt(&key_nonce, Payload { msg: data_key.as_ref(), aad: hash }).map_err(failed)?;
+        let wrapped =
+            self.key.cipher().encrypt(&key_nonce, Payload { msg: data_key.as_ref(), aad: hash }).map_err(failed)?;
         let data_nonce = Aes256Gcm::generate_nonce(OsRng);
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(data_key.as_ref()));
         let ciphertext = cipher.encrypt(&data_nonce, Payload { msg: plaintext, aad: hash }).map_err(failed)?;
@@ -233,7 +236,10 @@ impl Vault {
         let (wrapped, rest) = rest.split_at(32 + AUTH);
         let (data_nonce, ciphertext) = rest.split_at(NONCE);
         let data_key = Zeroizing::new(
-            self.key.cipher().decrypt(Nonce::from_slice(key_nonce), Payload { msg: wrapped, aad: hash }).map_err(|_| corrupt())?,
+            self.key
+                .cipher()
+                .decrypt(Nonce::from_slice(key_nonce), Payload { msg: wrapped, aad: hash })
+                .map_err(|_| corrupt())?,
         );
         if data_key.len() != 32 {
             return Err(corrupt());
@@ -254,7 +260,8 @@ mod tests {
 
     fn stored_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let objects = dir.join("objects");
-        let mut files: Vec<_> = std::fs::read_dir(&objects).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+        let mut files: Vec<_> =
+            std::fs::read_dir(&objects).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
         files.sort();
         files
     }

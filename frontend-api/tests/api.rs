@@ -35,17 +35,18 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     let _wrapped = api.sign_in("Charlie", true).await;
     let bob = Keypair::dev("Bob").unwrap();
     let charlie = Keypair::dev("Charlie").unwrap();
-    let (_, body) = api.post("/api/auth/challenge", serde_json::json!({ "account": bob.account_id().to_string() })).await;
+    let (_, body) =
+        api.post("/api/auth/challenge", serde_json::json!({ "account": bob.account_id().to_string() })).await;
     let challenge = body["challenge"].as_str().unwrap();
     let forged = format!("0x{}", hex::encode(charlie.sign(challenge.as_bytes())));
-    let token_request =
-        |signature: &str| serde_json::json!({ "account": bob.account_id().to_string(), "challenge": challenge, "signature": signature });
+    let token_request = |signature: &str| serde_json::json!({ "account": bob.account_id().to_string(), "challenge": challenge, "signature": signature });
     let (status, body) = api.post("/api/auth/token", token_request(&forged)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "forged: {body}");
     let genuine = format!("0x{}", hex::encode(bob.sign(challenge.as_bytes())));
     let (status, body) = api.post("/api/auth/token", token_request(&genuine)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a challenge is spent by a failed attempt too: {body}");
-    let (_, body) = api.post("/api/auth/challenge", serde_json::json!({ "account": bob.account_id().to_string() })).await;
+    let (_, body) =
+        api.post("/api/auth/challenge", serde_json::json!({ "account": bob.account_id().to_string() })).await;
     let challenge = body["challenge"].as_str().unwrap();
     let signed = serde_json::json!({
         "account": bob.account_id().to_string(), "challenge": challenge,
@@ -134,19 +135,35 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert_eq!(merged["hash"], format!("0x{}", hex::encode(model_hash(&recomputed))).as_str());
     let (status, bytes) = api.download(Some(&bob_token), merged["hash"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    let merged_w2 = onnx_rs::parse(&bytes).unwrap().graph.unwrap().get_initializer("w2").unwrap().as_f32().unwrap().into_owned();
+    let merged_w2 =
+        onnx_rs::parse(&bytes).unwrap().graph.unwrap().get_initializer("w2").unwrap().as_f32().unwrap().into_owned();
     let expected: Vec<f32> = genesis_w2.iter().zip(&step).map(|(w, d)| w + d).collect();
     assert_eq!(merged_w2, expected);
     let wrong_shape = tclearn_model::delta::encode(&[("w2", vec![2, 30], step.clone())]);
     assert_eq!(post_delta(0, wrong_shape).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(post_delta(0, scene.genesis_model.clone()).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY, "a model is not a delta");
+    assert_eq!(
+        post_delta(0, scene.genesis_model.clone()).await.unwrap().status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a model is not a delta"
+    );
     assert_eq!(post_delta(5, delta.clone()).await.unwrap().status(), StatusCode::NOT_FOUND, "no block 5");
 
     // Bob proposes his candidate; its round's validators may read it, the other member not.
     let c = &scene.coalition;
     let alice = Keypair::dev("Alice").unwrap();
     let data_ids: Vec<H256> = (0..2).map(|i| H256::repeat_byte(0x40 + i)).collect();
-    let (round, _) = c.propose(&bob, 0, H256(model_hash(&candidate)), stored["vault_ref"].as_str().unwrap().as_bytes(), 2, &data_ids, None).await.unwrap();
+    let (round, _) = c
+        .propose(
+            &bob,
+            0,
+            H256(model_hash(&candidate)),
+            stored["vault_ref"].as_str().unwrap().as_bytes(),
+            2,
+            &data_ids,
+            None,
+        )
+        .await
+        .unwrap();
     seal_blocks(c.client(), &alice, DRAW_DELAY + 1).await;
     assert_eq!(c.advance(&alice).await.unwrap().0, Phase::Commit);
     let validators = c.round_validators(&alice.account_id(), round).await.unwrap();
@@ -167,11 +184,15 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     let refusal = entries.iter().rev().find(|e| e["account"] == outsider_account.as_str()).unwrap();
     assert_eq!((refusal["action"].as_str(), refusal["object"].as_str()), (Some("download"), Some(hash.as_str())));
     assert!(refusal["outcome"].as_str().unwrap().starts_with("refused: a candidate is readable only"), "{refusal}");
-    assert!(entries.iter().any(|e| e["action"] == "upload-candidate" && e["outcome"].as_str().unwrap().starts_with("refused: the model checks")));
+    assert!(entries.iter().any(|e| e["action"] == "upload-candidate"
+        && e["outcome"].as_str().unwrap().starts_with("refused: the model checks")));
 
     // The coalition's state.
     let (_, coalition) = api.get("/api/coalition").await;
-    assert_eq!((coalition["tip"].as_u64(), coalition["members"].as_u64(), coalition["open_round"].as_u64()), (Some(0), Some(4), Some(round)));
+    assert_eq!(
+        (coalition["tip"].as_u64(), coalition["members"].as_u64(), coalition["open_round"].as_u64()),
+        (Some(0), Some(4), Some(round))
+    );
     let (_, members) = api.get("/api/members").await;
     assert_eq!(members.as_array().unwrap().len(), 4);
     let (_, blocks) = api.get("/api/blocks").await;
@@ -181,7 +202,13 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert_eq!(current["validators"].as_array().unwrap().len(), 2);
     assert_eq!(api.get("/api/rounds/99").await.0, StatusCode::NOT_FOUND);
     let (_, document) = api.get("/api/openapi.json").await;
-    for path in ["/api/auth/token", "/api/vault/candidates", "/api/vault/objects/{hash}", "/api/rounds/{id}", "/api/audit/checkpoint"] {
+    for path in [
+        "/api/auth/token",
+        "/api/vault/candidates",
+        "/api/vault/objects/{hash}",
+        "/api/rounds/{id}",
+        "/api/audit/checkpoint",
+    ] {
         assert!(document["paths"][path].is_object(), "{path} in the OpenAPI document");
     }
 
@@ -220,7 +247,12 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     // Prometheus metrics count what happened.
     let metrics = api.http.get(format!("{}/metrics", api.url)).send().await.unwrap().text().await.unwrap();
     let value = |name: &str| -> f64 {
-        metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
     };
     assert!(value("tclearn_api_uploads_total") >= 3.0 && value("tclearn_api_refusals_total") >= 5.0, "{metrics}");
     assert_eq!(value("tclearn_api_audit_entries"), api.audit_entries().await.len() as f64);
@@ -294,10 +326,20 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     };
     let (_, page) = api.get("/api/audit/entries?start=4&count=1").await;
     let leaf = page["entries"][0].as_str().unwrap().as_bytes().to_vec();
-    assert!(tclearn_api_client::audit::verify_inclusion(&at, &leaf, 4, &hex::decode(proof["proof"].as_str().unwrap()).unwrap()));
+    assert!(tclearn_api_client::audit::verify_inclusion(
+        &at,
+        &leaf,
+        4,
+        &hex::decode(proof["proof"].as_str().unwrap()).unwrap()
+    ));
     let (_, proof) = api.get("/api/audit/proof/consistency?from=9").await;
-    let first_anchor = tclearn_api_client::audit::Checkpoint { size: 9, root: anchors.get(&origin, 0).await.unwrap().unwrap().root.0 };
-    assert!(tclearn_api_client::audit::verify_consistency(&first_anchor, &at, &hex::decode(proof["proof"].as_str().unwrap()).unwrap()));
+    let first_anchor =
+        tclearn_api_client::audit::Checkpoint { size: 9, root: anchors.get(&origin, 0).await.unwrap().unwrap().root.0 };
+    assert!(tclearn_api_client::audit::verify_consistency(
+        &first_anchor,
+        &at,
+        &hex::decode(proof["proof"].as_str().unwrap()).unwrap()
+    ));
     api.stop().await;
 
     // The operator tampers with the log on disk and restarts: each change is found.
@@ -315,12 +357,18 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
         }
     };
     let edited = tampered(Box::new(|lines| lines[4] = lines[4].replace("\"ok\"", "\"refused: made up\""))).await;
-    assert!(matches!(edited, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 0, anchored: 9 }))), "{edited:?}");
+    assert!(
+        matches!(edited, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 0, anchored: 9 }))),
+        "{edited:?}"
+    );
     let removed = tampered(Box::new(|lines| {
         lines.remove(9);
     }))
     .await;
-    assert!(matches!(removed, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 1, anchored: 11 }))), "{removed:?}");
+    assert!(
+        matches!(removed, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 1, anchored: 11 }))),
+        "{removed:?}"
+    );
     let rolled_back = tampered(Box::new(|lines| lines.truncate(8))).await;
     assert!(
         matches!(rolled_back, Err(VerifyError::Tampered(Tampering::RolledBack { anchor: 0, anchored: 9, served: 8 }))),
@@ -357,9 +405,9 @@ struct Moto {
 impl Moto {
     async fn start() -> Self {
         let binary = std::env::var_os("TCLEARN_MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|| {
-            let cache = std::env::var_os("TCLEARN_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tclearn")
-            });
+            let cache = std::env::var_os("TCLEARN_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tclearn"));
             cache.join("moto-venv/bin/moto_server")
         });
         let port = tclearn_e2e::free_port();
@@ -465,8 +513,14 @@ async fn with_a_certificate_the_api_serves_https_only() {
         .unwrap();
     let health = trusting.get(format!("https://localhost:{port}/api/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    assert!(reqwest::get(format!("http://localhost:{port}/api/health")).await.is_err(), "no plain HTTP on the TLS port");
-    assert!(reqwest::get(format!("https://localhost:{port}/api/health")).await.is_err(), "an unknown certificate is not trusted");
+    assert!(
+        reqwest::get(format!("http://localhost:{port}/api/health")).await.is_err(),
+        "no plain HTTP on the TLS port"
+    );
+    assert!(
+        reqwest::get(format!("https://localhost:{port}/api/health")).await.is_err(),
+        "an unknown certificate is not trusted"
+    );
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }

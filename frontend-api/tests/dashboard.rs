@@ -32,7 +32,11 @@ async fn append_block(c: &Coalition, proposer: &Keypair, candidate: H256, g_metr
     seal_blocks(c.client(), &alice, DRAW_DELAY + 1).await;
     assert_eq!(c.advance(&alice).await.unwrap().0, Phase::Commit);
     let validators = c.round_validators(&me, round).await.unwrap();
-    let report = Report { round, candidate, verdict: Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(seed), l_metric: 0, l_size: 0 }) };
+    let report = Report {
+        round,
+        candidate,
+        verdict: Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(seed), l_metric: 0, l_size: 0 }),
+    };
     let salt = [seed; 32];
     for v in &validators {
         c.commit(key_of(*v), round, c.commitment(v, &report, &salt)).await.unwrap();
@@ -69,7 +73,8 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
     // panel is the two members other than its proposer.
     let scene = scene_of(&["Alice", "Bob", "Dave"]).await;
     let c = &scene.coalition;
-    let (alice, bob, dave) = (Keypair::dev("Alice").unwrap(), Keypair::dev("Bob").unwrap(), Keypair::dev("Dave").unwrap());
+    let (alice, bob, dave) =
+        (Keypair::dev("Alice").unwrap(), Keypair::dev("Bob").unwrap(), Keypair::dev("Dave").unwrap());
     let charlie = Keypair::dev("Charlie").unwrap();
     let me = alice.account_id();
 
@@ -90,7 +95,8 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
     assert!(!c.client().is_mapped(&charlie.account_id()).await.unwrap());
 
     // An open proposal with Alice's aye: admit Eve.
-    let (proposal, _) = c.propose_action(&alice, &Action::AddMember(Keypair::dev("Eve").unwrap().address())).await.unwrap();
+    let (proposal, _) =
+        c.propose_action(&alice, &Action::AddMember(Keypair::dev("Eve").unwrap().address())).await.unwrap();
     c.vote(&alice, proposal, true).await.unwrap();
 
     // The API with an anchored audit log.
@@ -106,7 +112,12 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
     let (_, members) = api.get("/api/members").await;
     let contribution = |key: &Keypair| {
         let address = format!("{:#x}", key.address());
-        members.as_array().unwrap().iter().find(|m| m["address"] == address.as_str()).and_then(|m| m["contribution"].as_i64())
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["address"] == address.as_str())
+            .and_then(|m| m["contribution"].as_i64())
     };
     assert_eq!((contribution(&bob), contribution(&dave), contribution(&alice)), (Some(40_000), Some(30_000), Some(0)));
 
@@ -122,7 +133,8 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
         .current_dir(&web)
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), run).await.expect("the browser test within 3 minutes").unwrap();
+    let output =
+        tokio::time::timeout(Duration::from_secs(180), run).await.expect("the browser test within 3 minutes").unwrap();
     let log = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "browser test failed:\n{log}");
     println!("{log}\nscreenshot: {}", screenshot.display());

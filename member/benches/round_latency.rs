@@ -80,11 +80,14 @@ async fn main() {
                 if c.events::<ValidatorsDrawn>(&events, "ValidatorsDrawn").unwrap().iter().any(|e| e.round == id) {
                     ends[1] = at;
                 }
-                commits += c.events::<Committed>(&events, "Committed").unwrap().iter().filter(|e| e.round == id).count();
+                commits +=
+                    c.events::<Committed>(&events, "Committed").unwrap().iter().filter(|e| e.round == id).count();
                 if commits == 3 && ends[2].is_none() {
                     ends[2] = at;
                 }
-                if let Some(tally) = c.events::<RoundTallied>(&events, "RoundTallied").unwrap().iter().find(|e| e.round == id) {
+                if let Some(tally) =
+                    c.events::<RoundTallied>(&events, "RoundTallied").unwrap().iter().find(|e| e.round == id)
+                {
                     assert_eq!(tally.rejection, None, "round {id} was rejected:\n{}", net.logs());
                     ends[3] = at;
                 }

@@ -79,13 +79,27 @@ mod tests {
     fn a_report_matches_the_re_evaluation_or_is_a_forgery_by_digest_or_metric() {
         let digest = H256::repeat_byte(7);
         assert_eq!(check_report(scored(900_000, 7).as_ref(), 900_000, digest, 0), Check::Matches);
-        assert_eq!(check_report(scored(900_500, 7).as_ref(), 900_000, digest, 500), Check::Matches, "within the tolerance");
-        assert_eq!(check_report(scored(900_501, 7).as_ref(), 900_000, digest, 500), Check::ForgedMetric { revealed: 900_501 });
-        assert_eq!(check_report(scored(899_499, 7).as_ref(), 900_000, digest, 500), Check::ForgedMetric { revealed: 899_499 });
+        assert_eq!(
+            check_report(scored(900_500, 7).as_ref(), 900_000, digest, 500),
+            Check::Matches,
+            "within the tolerance"
+        );
+        assert_eq!(
+            check_report(scored(900_501, 7).as_ref(), 900_000, digest, 500),
+            Check::ForgedMetric { revealed: 900_501 }
+        );
+        assert_eq!(
+            check_report(scored(899_499, 7).as_ref(), 900_000, digest, 500),
+            Check::ForgedMetric { revealed: 899_499 }
+        );
         let forged = check_report(scored(900_000, 8).as_ref(), 900_000, digest, 500);
         assert_eq!(forged, Check::ForgedDigest { revealed: H256::repeat_byte(8) });
         assert!(forged.is_forged());
-        assert_eq!(check_report(scored(i64::MIN, 7).as_ref(), i64::MAX, digest, u32::MAX), Check::ForgedMetric { revealed: i64::MIN }, "no overflow");
+        assert_eq!(
+            check_report(scored(i64::MIN, 7).as_ref(), i64::MAX, digest, u32::MAX),
+            Check::ForgedMetric { revealed: i64::MIN },
+            "no overflow"
+        );
         let refused = Report { round: 1, candidate: H256::zero(), verdict: Verdict::Refused(Refusal::ModelRefused) };
         assert_eq!(check_report(Some(&refused), 900_000, digest, 0), Check::Refused);
         assert_eq!(check_report(None, 900_000, digest, 0), Check::Silent);

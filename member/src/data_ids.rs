@@ -52,11 +52,18 @@ mod tests {
         assert_eq!(hospital_a.data_id("patient-1234"), secret.data_id(" patient-1234\n"));
         assert_ne!(secret.data_id("patient-1234"), secret.data_id("patient-1235"));
         let other = DataIdKey::from_hex(&format!("0x{}", "22".repeat(32))).unwrap();
-        assert_ne!(other.data_id("patient-1234"), secret.data_id("patient-1234"), "another coalition's IDs do not link");
+        assert_ne!(
+            other.data_id("patient-1234"),
+            secret.data_id("patient-1234"),
+            "another coalition's IDs do not link"
+        );
         // RFC 4231 test case 2 (key "Jefe"), through the same HMAC: the construction is the standard one.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"Jefe").unwrap();
         mac.update(b"what do ya want for nothing?");
-        assert_eq!(hex::encode(mac.finalize().into_bytes()), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex::encode(mac.finalize().into_bytes()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
         assert_eq!(DataIdKey::from_hex("abcd").err(), Some(BadKey));
         assert_eq!(format!("{secret:?}"), "DataIdKey(..)", "the key is never printed");
     }

@@ -45,8 +45,15 @@ pub fn clipped_sum(per_example: &[Vec<f32>], width: usize, clip_norm: f32) -> Ve
 
 impl DpSgd {
     /// The private gradient of a batch: clipped sum plus noise, over the expected batch size.
-    pub fn gradient(&self, per_example: &[Vec<f32>], width: usize, expected_batch: f32, rng: &mut impl Rng) -> Vec<f32> {
-        let noise = Normal::new(0.0, f64::from(self.noise_multiplier * self.clip_norm)).expect("a finite, non-negative deviation");
+    pub fn gradient(
+        &self,
+        per_example: &[Vec<f32>],
+        width: usize,
+        expected_batch: f32,
+        rng: &mut impl Rng,
+    ) -> Vec<f32> {
+        let noise = Normal::new(0.0, f64::from(self.noise_multiplier * self.clip_norm))
+            .expect("a finite, non-negative deviation");
         clipped_sum(per_example, width, self.clip_norm)
             .into_iter()
             .map(|value| (value + noise.sample(rng) as f32) / expected_batch.max(1.0))

@@ -19,11 +19,7 @@
 /// The orders the accountant optimises over: 1.1 to 10.9 by tenths, 11 to 63, 128, 256, 512
 /// (`dp-accounting`'s default).
 pub fn default_orders() -> Vec<f64> {
-    (1..100)
-        .map(|x| 1.0 + f64::from(x) / 10.0)
-        .chain((11..64).map(f64::from))
-        .chain([128.0, 256.0, 512.0])
-        .collect()
+    (1..100).map(|x| 1.0 + f64::from(x) / 10.0).chain((11..64).map(f64::from)).chain([128.0, 256.0, 512.0]).collect()
 }
 
 /// Most terms of a fractional order's series before the order is given up (as `dp-accounting`).
@@ -195,10 +191,13 @@ mod tests {
     #[test]
     fn matches_dp_accounting_on_integer_orders() {
         let orders: Vec<f64> = (2..65).map(f64::from).chain([128.0, 256.0, 512.0]).collect();
-        for (q, sigma, steps, expected) in
-            [(256.0 / 60_000.0, 1.1, 14_062u64, 2.596_981_178_594_881_5), (0.01, 1.0, 1_000, 2.107_753_075_451_574_5), (64.0 / 455.0, 1.0, 100, 11.386_309_506_892_477)]
-        {
-            let rdp: Vec<f64> = orders.iter().map(|&a| rdp_sampled_gaussian(q, sigma, a).unwrap() * steps as f64).collect();
+        for (q, sigma, steps, expected) in [
+            (256.0 / 60_000.0, 1.1, 14_062u64, 2.596_981_178_594_881_5),
+            (0.01, 1.0, 1_000, 2.107_753_075_451_574_5),
+            (64.0 / 455.0, 1.0, 100, 11.386_309_506_892_477),
+        ] {
+            let rdp: Vec<f64> =
+                orders.iter().map(|&a| rdp_sampled_gaussian(q, sigma, a).unwrap() * steps as f64).collect();
             let (epsilon, _) = epsilon_from_rdp(&orders, &rdp, 1e-5).unwrap();
             assert!((epsilon - expected).abs() < 1e-9, "{epsilon} vs {expected}");
         }

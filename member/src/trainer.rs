@@ -242,7 +242,11 @@ pub trait Network: Clone {
     /// Share of `data`'s rows whose highest logit is their label.
     fn accuracy(&self, data: &Table) -> f64 {
         let logits = self.logits(data);
-        let correct = logits.chunks(self.classes()).zip(&data.labels).filter(|(row, label)| argmax(row) == **label as usize).count();
+        let correct = logits
+            .chunks(self.classes())
+            .zip(&data.labels)
+            .filter(|(row, label)| argmax(row) == **label as usize)
+            .count();
         correct as f64 / data.len().max(1) as f64
     }
 
@@ -294,7 +298,13 @@ fn set_parts<const N: usize>(parts: [&mut Vec<f32>; N], values: &[f32]) {
 }
 
 /// The standardised features of `rows` (row-major) and their one-hot labels over `classes`.
-fn standardised_batch(data: &Table, rows: &[usize], shift: &[f32], scale: &[f32], classes: usize) -> (Vec<f32>, Vec<f32>) {
+fn standardised_batch(
+    data: &Table,
+    rows: &[usize],
+    shift: &[f32],
+    scale: &[f32],
+    classes: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let mut x = Vec::with_capacity(rows.len() * data.width);
     let mut onehot = vec![0f32; rows.len() * classes];
     for (k, &row) in rows.iter().enumerate() {
@@ -319,7 +329,13 @@ fn gradient<const D: usize>(leaf: &Tensor<D>, grads: &burn::tensor::Gradients) -
 /// `k * sizes[p]`.
 fn per_example(parts: &[Vec<f32>], sizes: &[usize], copies: usize) -> Vec<Vec<f32>> {
     (0..copies)
-        .map(|k| parts.iter().zip(sizes).flat_map(|(part, size)| part.get(k * size..(k + 1) * size).unwrap_or_default().iter().copied()).collect())
+        .map(|k| {
+            parts
+                .iter()
+                .zip(sizes)
+                .flat_map(|(part, size)| part.get(k * size..(k + 1) * size).unwrap_or_default().iter().copied())
+                .collect()
+        })
         .collect()
 }
 
@@ -335,7 +351,8 @@ fn export<M: Module, const D: usize>(
         dims[0] = n;
         Tensor::<D>::zeros(dims, &device)
     };
-    let axes: [AxisSpec; D] = std::array::from_fn(|axis| if axis == 0 { AxisSpec::dynamic("batch") } else { AxisSpec::Static });
+    let axes: [AxisSpec; D] =
+        std::array::from_fn(|axis| if axis == 0 { AxisSpec::dynamic("batch") } else { AxisSpec::Static });
     OnnxExporter::new()
         .export_dynamic(module, batch(2), batch(3), &[InputSpec::new(axes)], forward)
         .map(|model| model.into_bytes())
@@ -454,7 +471,9 @@ impl MlpParameters {
         );
         let (inputs, hidden, classes) = match (shift_dims.as_slice(), w1_dims.as_slice(), w2_dims.as_slice()) {
             ([1, i], [i2, h], [h2, c]) if i == i2 && h == h2 => (*i, *h, *c),
-            _ => return Err(TrainError::Model(format!("shapes {shift_dims:?}, {w1_dims:?}, {w2_dims:?} do not chain"))),
+            _ => {
+                return Err(TrainError::Model(format!("shapes {shift_dims:?}, {w1_dims:?}, {w2_dims:?} do not chain")))
+            }
         };
         let parameters = Self { inputs, hidden, classes, shift, scale, w1, b1, w2, b2 };
         if parameters.scale.len() != inputs || parameters.b1.len() != hidden || parameters.b2.len() != classes {
@@ -525,11 +544,17 @@ impl Network for MlpParameters {
         let (i, h, c) = (self.inputs, self.hidden, self.classes);
         // Standardised inputs and one-hot labels are constants; each example's weights a leaf.
         let (x, onehot) = standardised_batch(data, rows, &self.shift, &self.scale, c);
-        let constant = |values: Vec<f32>, shape: [usize; 3]| Tensor::<3>::from_data(TensorData::new(values, shape), &device);
+        let constant =
+            |values: Vec<f32>, shape: [usize; 3]| Tensor::<3>::from_data(TensorData::new(values, shape), &device);
         let leaf = |values: &[f32], shape: [usize; 3]| replicated(values, b, shape, &device);
         let x = constant(x, [b, 1, i]);
         let onehot = constant(onehot, [b, 1, c]);
-        let (w1, b1, w2, b2) = (leaf(&self.w1, [b, i, h]), leaf(&self.b1, [b, 1, h]), leaf(&self.w2, [b, h, c]), leaf(&self.b2, [b, 1, c]));
+        let (w1, b1, w2, b2) = (
+            leaf(&self.w1, [b, i, h]),
+            leaf(&self.b1, [b, 1, h]),
+            leaf(&self.w2, [b, h, c]),
+            leaf(&self.b2, [b, 1, c]),
+        );
         let hidden = relu(x.matmul(w1.clone()) + b1.clone());
         let logits = hidden.matmul(w2.clone()) + b2.clone();
         let loss = -(log_softmax(logits, 2) * onehot).sum();
@@ -580,7 +605,8 @@ impl ImageCnn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let [batch, _, _, _] = x.dims();
         let x = (x - self.shift.val()) * self.scale.val();
-        let maps = relu(burn::tensor::module::conv2d(x, self.conv.weight.val(), Some(self.conv.bias.val()), conv_options(1)));
+        let maps =
+            relu(burn::tensor::module::conv2d(x, self.conv.weight.val(), Some(self.conv.bias.val()), conv_options(1)));
         let pooled = pool(maps);
         let [_, f, ph, pw] = pooled.dims();
         self.output.forward(pooled.reshape([batch, f * ph * pw]))
@@ -617,9 +643,23 @@ impl CnnParameters {
     /// # Errors
     /// [`TrainError::Data`]: rows that are not images of that shape, odd sides, no filter, or
     /// fewer than two classes.
-    pub fn init(data: &Table, image: [usize; 3], filters: usize, classes: usize, seed: u64) -> Result<Self, TrainError> {
+    pub fn init(
+        data: &Table,
+        image: [usize; 3],
+        filters: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Self, TrainError> {
         let [c, h, w] = image;
-        if data.is_empty() || c * h * w != data.width || h % 2 != 0 || w % 2 != 0 || h == 0 || w == 0 || filters == 0 || classes < 2 {
+        if data.is_empty()
+            || c * h * w != data.width
+            || h % 2 != 0
+            || w % 2 != 0
+            || h == 0
+            || w == 0
+            || filters == 0
+            || classes < 2
+        {
             return Err(TrainError::Data(format!(
                 "a {c}x{h}x{w} image network needs rows of {} pixels (even sides), a filter and two classes; the rows have {}",
                 c * h * w,
@@ -663,7 +703,11 @@ impl CnnParameters {
         );
         let (filters, c, classes, flat) = match (kernel_dims.as_slice(), w_dims.as_slice()) {
             ([f, c, 3, 3], [flat, k]) => (*f, *c, *k, *flat),
-            _ => return Err(TrainError::Model(format!("shapes {kernel_dims:?}, {w_dims:?} are not the image network's"))),
+            _ => {
+                return Err(TrainError::Model(format!(
+                    "shapes {kernel_dims:?}, {w_dims:?} are not the image network's"
+                )))
+            }
         };
         let image = match shift_dims.as_slice() {
             [1, c2, h, w] if *c2 == c && filters * (h / 2) * (w / 2) == flat => [c, *h, *w],
@@ -679,13 +723,21 @@ impl CnnParameters {
             Param::from_tensor(Tensor::<2>::from_data(TensorData::new(values.to_vec(), shape), device))
         };
         let [c, h, w] = self.image;
-        let image = |values: &[f32]| Param::from_tensor(Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, c, h, w]), device));
+        let image = |values: &[f32]| {
+            Param::from_tensor(Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, c, h, w]), device))
+        };
         ImageCnn {
             shift: image(&self.shift),
             scale: image(&self.scale),
             conv: Conv {
-                weight: Param::from_tensor(Tensor::<4>::from_data(TensorData::new(self.kernel.clone(), [self.filters, c, 3, 3]), device)),
-                bias: Param::from_tensor(Tensor::<1>::from_data(TensorData::new(self.kernel_bias.clone(), [self.filters]), device)),
+                weight: Param::from_tensor(Tensor::<4>::from_data(
+                    TensorData::new(self.kernel.clone(), [self.filters, c, 3, 3]),
+                    device,
+                )),
+                bias: Param::from_tensor(Tensor::<1>::from_data(
+                    TensorData::new(self.kernel_bias.clone(), [self.filters]),
+                    device,
+                )),
             },
             output: Dense { weight: matrix(&self.w, self.w.len() / self.classes.max(1)), bias: matrix(&self.b, 1) },
             image: self.image,
@@ -756,7 +808,12 @@ impl Network for CnnParameters {
         let logits = pooled.matmul(dense.clone()) + bias.clone();
         let loss = -(log_softmax(logits, 2) * onehot).sum();
         let grads = loss.backward();
-        let parts = [gradient(&kernel, &grads), gradient(&kernel_bias, &grads), gradient(&dense, &grads), gradient(&bias, &grads)];
+        let parts = [
+            gradient(&kernel, &grads),
+            gradient(&kernel_bias, &grads),
+            gradient(&dense, &grads),
+            gradient(&bias, &grads),
+        ];
         per_example(&parts, &[f * c * 9, f, flat * k, k], n)
     }
 }
@@ -851,7 +908,9 @@ pub fn delta<N: Network>(parent: &N, trained: &N) -> Vec<u8> {
         .tensors()
         .into_iter()
         .zip(parent.tensors())
-        .map(|((name, dims, after), (_, _, before))| (name, dims, after.iter().zip(&before).map(|(a, b)| a - b).collect()))
+        .map(|((name, dims, after), (_, _, before))| {
+            (name, dims, after.iter().zip(&before).map(|(a, b)| a - b).collect())
+        })
         .collect();
     tclearn_model::delta::encode(&changes)
 }
@@ -923,16 +982,27 @@ pub fn train<N: Network>(
     mut on_step: impl FnMut(u64, u64),
 ) -> Result<TrainReport, TrainError> {
     if data.width != parameters.inputs() {
-        return Err(TrainError::Data(format!("{} features per row; the model takes {}", data.width, parameters.inputs())));
+        return Err(TrainError::Data(format!(
+            "{} features per row; the model takes {}",
+            data.width,
+            parameters.inputs()
+        )));
     }
     if let Some(label) = data.labels.iter().find(|l| **l as usize >= parameters.classes()) {
         return Err(TrainError::Data(format!("label {label}; the model has {} classes", parameters.classes())));
     }
-    if training.epochs == 0 || training.batch_size == 0 || !(training.learning_rate > 0.0 && training.learning_rate.is_finite()) {
+    if training.epochs == 0
+        || training.batch_size == 0
+        || !(training.learning_rate > 0.0 && training.learning_rate.is_finite())
+    {
         return Err(TrainError::Setting("epochs, batch size and learning rate must be positive".into()));
     }
     if let Some(dp) = training.privacy {
-        if !(dp.clip_norm > 0.0 && dp.noise_multiplier > 0.0 && dp.clip_norm.is_finite() && dp.noise_multiplier.is_finite()) {
+        if !(dp.clip_norm > 0.0
+            && dp.noise_multiplier > 0.0
+            && dp.clip_norm.is_finite()
+            && dp.noise_multiplier.is_finite())
+        {
             return Err(TrainError::Setting("DP-SGD needs a positive clipping norm and noise multiplier".into()));
         }
     }
@@ -984,5 +1054,14 @@ pub fn train<N: Network>(
         }
         None => None,
     };
-    Ok(TrainReport { examples: n, steps, loss_before, loss_after: parameters.loss(data), privacy, sampling_rate: q, gradients, seconds })
+    Ok(TrainReport {
+        examples: n,
+        steps,
+        loss_before,
+        loss_after: parameters.loss(data),
+        privacy,
+        sampling_rate: q,
+        gradients,
+        seconds,
+    })
 }

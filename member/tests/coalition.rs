@@ -35,7 +35,12 @@ impl Cli {
     /// Run it and expect success; its standard output as JSON when `--json` was passed.
     fn ok(&self, key: &Path, args: &[&str]) -> serde_json::Value {
         let out = self.run(key, args);
-        assert!(out.status.success(), "tclearn {args:?}: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "tclearn {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         serde_json::from_str(&text)
             .or_else(|_| serde_json::from_str(text.lines().last().unwrap_or("null")))
@@ -63,7 +68,11 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     // G: every 5th row; each validator's L: 25 rows of its own; Alice's data: the other rows.
     std::fs::write(d.join("g.csv"), breast_cancer_rows((0..569).filter(|r| r % 5 == 0), false)).unwrap();
     for (v, name) in VALIDATORS.iter().enumerate() {
-        std::fs::write(d.join(format!("l-{name}.csv")), breast_cancer_rows((0..569).filter(|r| r % 5 == 1).skip(25 * v).take(25), false)).unwrap();
+        std::fs::write(
+            d.join(format!("l-{name}.csv")),
+            breast_cancer_rows((0..569).filter(|r| r % 5 == 1).skip(25 * v).take(25), false),
+        )
+        .unwrap();
     }
     std::fs::write(d.join("alice.csv"), breast_cancer_rows((0..569).filter(|r| r % 5 >= 2), true)).unwrap();
 
@@ -80,16 +89,37 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     let shown = cli.ok(&alice, &["key", "show", "--json"]);
     assert_eq!(shown["account"], Keypair::dev("Alice").unwrap().account_id().to_string().as_str());
     let refused = cli.run(&alice, &["key", "new"]);
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("exists: pass --force to replace it"), "a key is never overwritten silently");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("exists: pass --force to replace it"),
+        "a key is never overwritten silently"
+    );
 
     // Founding: a genesis perceptron, the coalition with a budget of epsilon 20.
     cli.ok(&alice, &["model", "init", "--data", &path("alice.csv"), "--hidden", "8", "--out", &path("genesis.onnx")]);
     let founders = VALIDATORS.map(|n| Keypair::dev(n).unwrap().account_id().to_string()).join(",");
-    let founded = cli.ok(&alice, &[
-        "found", "--json", "--model", &path("genesis.onnx"), "--test-set", &path("g.csv"), "--founders", &founders,
-        "--validators-per-round", "3", "--phase-blocks", "60", "--privacy-budget", "20,1e-4", "--epochs", "10",
-        "--declaration", &path("genesis.json"),
-    ]);
+    let founded = cli.ok(
+        &alice,
+        &[
+            "found",
+            "--json",
+            "--model",
+            &path("genesis.onnx"),
+            "--test-set",
+            &path("g.csv"),
+            "--founders",
+            &founders,
+            "--validators-per-round",
+            "3",
+            "--phase-blocks",
+            "60",
+            "--privacy-budget",
+            "20,1e-4",
+            "--epochs",
+            "10",
+            "--declaration",
+            &path("genesis.json"),
+        ],
+    );
     let coalition = founded["coalition"].as_str().unwrap().to_string();
     let api = MembersApi::start(&node, coalition.parse().unwrap(), &d.join("genesis.json")).await;
     cli.env.push(("TCLEARN_API_URL".into(), api.url.clone()));
@@ -109,36 +139,88 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     let oracles: Vec<Oracle> = VALIDATORS.iter().map(|name| Oracle::start(&env, name, d, &[])).collect();
 
     // Alice keeps 20% as L, trains on 150 new rows with DP-SGD, proposes and follows the round.
-    cli.ok(&alice, &["split", "--data", &path("alice.csv"), "--train", &path("train.csv"), "--local", &path("local.csv")]);
-    let trained = cli.ok(&alice, &[
-        "train", "--json", "--data", &path("train.csv"), "--out", &path("round1"), "--max-samples", "150",
-        "--noise-multiplier", "1.0", "--seed", "1",
-    ]);
+    cli.ok(
+        &alice,
+        &["split", "--data", &path("alice.csv"), "--train", &path("train.csv"), "--local", &path("local.csv")],
+    );
+    let trained = cli.ok(
+        &alice,
+        &[
+            "train",
+            "--json",
+            "--data",
+            &path("train.csv"),
+            "--out",
+            &path("round1"),
+            "--max-samples",
+            "150",
+            "--noise-multiplier",
+            "1.0",
+            "--seed",
+            "1",
+        ],
+    );
     assert_eq!((trained["samples"].as_u64(), trained["parent"].as_u64()), (Some(150), Some(0)));
     assert!(trained["loss_after"].as_f64() < trained["loss_before"].as_f64(), "{trained}");
     let epsilon = trained["epsilon"].as_f64().unwrap();
     // As a delta: the vault merges it onto block 0's model.
     let out = cli.run(&alice, &["propose", "--json", "--delta", "--candidate", &path("round1"), "--wait-secs", "240"]);
-    let logs = || oracles.iter().map(|o| o.log().lines().rev().take(15).collect::<Vec<_>>().join("\n")).collect::<Vec<_>>().join("\n---\n");
-    assert!(out.status.success(), "propose: {}\n{}\n{}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout), logs(), node.log_tail());
+    let logs = || {
+        oracles
+            .iter()
+            .map(|o| o.log().lines().rev().take(15).collect::<Vec<_>>().join("\n"))
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    assert!(
+        out.status.success(),
+        "propose: {}\n{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout),
+        logs(),
+        node.log_tail()
+    );
     let round: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((round["phase"].as_str(), round["block"].as_u64()), (Some("appended"), Some(1)), "{round}");
-    assert!(round["performance"].as_i64().unwrap() > founded["genesis_metric"].as_f64().map(|m| (m * 1e6) as i64).unwrap());
+    assert!(
+        round["performance"].as_i64().unwrap() > founded["genesis_metric"].as_f64().map(|m| (m * 1e6) as i64).unwrap()
+    );
 
     // A second run noisier by far would spend more than the budget: refused, and said why.
-    cli.ok(&alice, &[
-        "train", "--data", &path("train.csv"), "--out", &path("round2"), "--max-samples", "150", "--noise-multiplier", "0.4",
-    ]);
+    cli.ok(
+        &alice,
+        &[
+            "train",
+            "--data",
+            &path("train.csv"),
+            "--out",
+            &path("round2"),
+            "--max-samples",
+            "150",
+            "--noise-multiplier",
+            "0.4",
+        ],
+    );
     let refused = cli.run(&alice, &["propose", "--candidate", &path("round2")]);
     assert_eq!(refused.status.code(), Some(1));
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("the coalition refused: this would take your privacy spend past the coalition's budget of epsilon 20"), "{message}");
+    assert!(
+        message.contains(
+            "the coalition refused: this would take your privacy spend past the coalition's budget of epsilon 20"
+        ),
+        "{message}"
+    );
     // Stale: the first candidate's parent is no longer the tip.
     let stale = cli.run(&alice, &["propose", "--candidate", &path("round1")]);
-    assert!(String::from_utf8_lossy(&stale.stderr).contains("the tip moved to block 1"), "{}", String::from_utf8_lossy(&stale.stderr));
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("the tip moved to block 1"),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
 
     // Governance: Alice proposes three epochs, Bob votes aye.
-    let proposal = cli.ok(&alice, &["proposal", "new", "--json", "--action", "set_hyperparameter", "--argument", "epochs=3"]);
+    let proposal =
+        cli.ok(&alice, &["proposal", "new", "--json", "--action", "set_hyperparameter", "--argument", "epochs=3"]);
     let id = proposal["proposal"].as_u64().unwrap().to_string();
     let vote = cli.ok(&bob, &["vote", "--json", "--proposal", &id, "--aye"]);
     assert_eq!((vote["ayes"].as_u64(), vote["nays"].as_u64()), (Some(1), Some(0)), "{vote}");
@@ -149,12 +231,22 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     let status = cli.ok(&alice, &["status", "--json"]);
     assert_eq!(status["coalition"]["tip"], 1);
     assert_eq!(status["blocks"][1]["epsilon"].as_f64().map(|e| (e - epsilon).abs() < 1e-5), Some(true), "{status}");
-    let me = status["members"].as_array().unwrap().iter().find(|m| m["address"] == format!("{:?}", Keypair::dev("Alice").unwrap().address()).as_str()).cloned().unwrap();
+    let me = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["address"] == format!("{:?}", Keypair::dev("Alice").unwrap().address()).as_str())
+        .cloned()
+        .unwrap();
     assert!((me["epsilon_spent"].as_f64().unwrap() - epsilon).abs() < 1e-5, "{me}");
     assert!(me["contribution"].as_i64().unwrap() > 0, "{me}");
     assert_eq!(status["proposals"][0]["ayes"], 1);
     let table = cli.run(&alice, &["status"]);
-    assert!(String::from_utf8_lossy(&table.stdout).contains("privacy budget epsilon 20"), "{}", String::from_utf8_lossy(&table.stdout));
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("privacy budget epsilon 20"),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
 
     // Download block 1's model (the hash is checked), then verify the audit log that recorded it.
     let got = cli.ok(&bob, &["download", "--json", "--block", "1", "--out", &path("block1.onnx")]);

@@ -76,8 +76,18 @@ async fn acts(c: &Coalition, from: u64, to: u64, round: u64, validator: H160) ->
     let (mut commits, mut reveals) = (0, 0);
     for number in from..=to {
         let (_, events) = c.client().block_contract_events(number).await.unwrap();
-        commits += c.events::<Committed>(&events, "Committed").unwrap().iter().filter(|e| e.round == round && e.validator == validator).count();
-        reveals += c.events::<Revealed>(&events, "Revealed").unwrap().iter().filter(|e| e.round == round && e.validator == validator).count();
+        commits += c
+            .events::<Committed>(&events, "Committed")
+            .unwrap()
+            .iter()
+            .filter(|e| e.round == round && e.validator == validator)
+            .count();
+        reveals += c
+            .events::<Revealed>(&events, "Revealed")
+            .unwrap()
+            .iter()
+            .filter(|e| e.round == round && e.validator == validator)
+            .count();
     }
     (commits, reveals)
 }
@@ -114,7 +124,11 @@ async fn appended(net: &CoalitionNetwork, propose: tokio::process::Child) {
 
 /// Alice proposes `candidate` as round `id`; returns once its panel is drawn: the clock started
 /// at the proposal, the running `tclearn propose`, the round, and the honest G scores.
-async fn drawn(net: &CoalitionNetwork, candidate: &Path, id: u64) -> (Clock, tokio::process::Child, Round, (i64, H256)) {
+async fn drawn(
+    net: &CoalitionNetwork,
+    candidate: &Path,
+    id: u64,
+) -> (Clock, tokio::process::Child, Round, (i64, H256)) {
     let clock = Clock::start(&net.coalition).await;
     let propose = net.propose(ALICE, candidate);
     opened(&net.coalition, id).await;
@@ -144,7 +158,9 @@ impl Liar {
         let salt: [u8; 32] = rand::random();
         let commitment = self.coalition.commitment(&self.key.address(), &report, &salt);
         let me = self.key.account_id();
-        let ballot = || async { self.coalition.ballot(&me, round.id, self.key.address()).await.ok().flatten().unwrap_or_default() };
+        let ballot = || async {
+            self.coalition.ballot(&me, round.id, self.key.address()).await.ok().flatten().unwrap_or_default()
+        };
         let commit = async || self.coalition.commit(&self.key, round.id, commitment).await;
         until_on_chain("the liar's commit", commit, async || ballot().await.commitment.is_some()).await;
         net.wait_round(round.id, "the reveal phase", ROUND, |r| r.phase != Phase::Commit).await;
@@ -186,7 +202,11 @@ impl Liar {
 }
 
 /// Send `call` until it succeeds or the chain shows it done (`done`), at most five times.
-async fn until_on_chain<T, E: std::fmt::Display>(what: &str, call: impl AsyncFn() -> Result<T, E>, done: impl AsyncFn() -> bool) {
+async fn until_on_chain<T, E: std::fmt::Display>(
+    what: &str,
+    call: impl AsyncFn() -> Result<T, E>,
+    done: impl AsyncFn() -> bool,
+) {
     for attempt in 1..=5 {
         match call().await {
             Ok(_) => return,
@@ -240,7 +260,11 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let best = c.client().best_number().await.unwrap();
     finalized_everywhere(&net.network, &[0, 1, 2, 3], best, Duration::from_secs(120)).await;
     measured.push(("1. a round appended".into(), wall, blocks));
-    measured.push(("1. ... and finalized on every node".into(), clock.started.elapsed(), c.client().best_number().await.unwrap() - clock.block));
+    measured.push((
+        "1. ... and finalized on every node".into(),
+        clock.started.elapsed(),
+        c.client().best_number().await.unwrap() - clock.block,
+    ));
 
     // 2. Bob proposes; once the round is drawn, Dave's node is killed. The round completes with
     //    the others (Dave's oracle, cut off, casts no vote), and three of four keep finalizing.
@@ -299,9 +323,18 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     for i in [CHARLIE, DAVE] {
         let ballot = c.ballot(&me, 2, address(i)).await.unwrap().unwrap();
         assert!(ballot.report.is_some() && ballot.accepting, "{}: {ballot:?}", NAMES[i]);
-        assert_eq!(acts(&c, clock.block, last, 2, address(i)).await, (1, 1), "{}: one commitment, one reveal\n{}", NAMES[i], net.logs());
+        assert_eq!(
+            acts(&c, clock.block, last, 2, address(i)).await,
+            (1, 1),
+            "{}: one commitment, one reveal\n{}",
+            NAMES[i],
+            net.logs()
+        );
         let log = net.oracles[i].as_ref().unwrap().log();
-        assert!(!log.contains("AlreadyCommitted") && !log.contains("AlreadyRevealed") && !log.contains("evaluated"), "restarted, it evaluated nothing again and acted once:\n{log}");
+        assert!(
+            !log.contains("AlreadyCommitted") && !log.contains("AlreadyRevealed") && !log.contains("evaluated"),
+            "restarted, it evaluated nothing again and acted once:\n{log}"
+        );
     }
     measured.push(("3. a round with oracles killed after commit and after reveal".into(), wall, blocks));
 
@@ -313,14 +346,30 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let dave_l = c.local_test_set(&me, address(DAVE)).await.unwrap().expect("Dave's oracle registered its L").size;
     type Lie = fn(i64, H256, u32, u32) -> Scores;
     let lies: [(&str, Lie, Deviation); 4] = [
-        ("random scores on the right G digest", |g, digest, l, tolerance| {
-            // A G metric anywhere in range but further than the tolerance from the true one.
-            let forged = (g + i64::from(tolerance) + 1 + rand::random_range(0..METRIC_ONE / 2)) % METRIC_ONE;
-            Scores { g_metric: forged, g_digest: digest, l_metric: rand::random_range(0..=METRIC_ONE), l_size: l }
-        }, Deviation::GMetric),
-        ("a forged G digest", |g, _, l, _| Scores { g_metric: g, g_digest: H256(rand::random()), l_metric: g, l_size: l }, Deviation::Digest),
-        ("a huge local-set size", |g, digest, _, _| Scores { g_metric: g, g_digest: digest, l_metric: METRIC_ONE, l_size: u32::MAX }, Deviation::LocalSetMismatch),
-        ("an out-of-range metric", |g, digest, l, _| Scores { g_metric: g, g_digest: digest, l_metric: 1_000 * METRIC_ONE, l_size: l }, Deviation::OutOfRange),
+        (
+            "random scores on the right G digest",
+            |g, digest, l, tolerance| {
+                // A G metric anywhere in range but further than the tolerance from the true one.
+                let forged = (g + i64::from(tolerance) + 1 + rand::random_range(0..METRIC_ONE / 2)) % METRIC_ONE;
+                Scores { g_metric: forged, g_digest: digest, l_metric: rand::random_range(0..=METRIC_ONE), l_size: l }
+            },
+            Deviation::GMetric,
+        ),
+        (
+            "a forged G digest",
+            |g, _, l, _| Scores { g_metric: g, g_digest: H256(rand::random()), l_metric: g, l_size: l },
+            Deviation::Digest,
+        ),
+        (
+            "a huge local-set size",
+            |g, digest, _, _| Scores { g_metric: g, g_digest: digest, l_metric: METRIC_ONE, l_size: u32::MAX },
+            Deviation::LocalSetMismatch,
+        ),
+        (
+            "an out-of-range metric",
+            |g, digest, l, _| Scores { g_metric: g, g_digest: digest, l_metric: 1_000 * METRIC_ONE, l_size: l },
+            Deviation::OutOfRange,
+        ),
     ];
     for (n, (what, lie, deviation)) in lies.into_iter().enumerate() {
         let height = c.height(&me).await.unwrap();
@@ -339,10 +388,18 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
         let honest = honest_outcome(&c, &round, &[BOB, CHARLIE]).await;
         assert_eq!(honest.rejection, None, "{what}: the honest validators accept: {honest:?}");
         assert!(status.success(), "{what}: {err}\n{}", net.logs());
-        assert_eq!((round.phase, round.performance, round.accepts), (Phase::Appended, honest.performance, honest.accepts), "{what}: {outcome}");
+        assert_eq!(
+            (round.phase, round.performance, round.accepts),
+            (Phase::Appended, honest.performance, honest.accepts),
+            "{what}: {outcome}"
+        );
         assert_eq!(c.block(&me, height + 1).await.unwrap().unwrap().performance, honest.performance.unwrap(), "{what}");
         let ballot = c.ballot(&me, id, address(DAVE)).await.unwrap().unwrap();
-        assert_eq!((ballot.deviation, ballot.accepting, round.deviants), (Some(deviation), false, 1), "{what}: Dave is recorded");
+        assert_eq!(
+            (ballot.deviation, ballot.accepting, round.deviants),
+            (Some(deviation), false, 1),
+            "{what}: Dave is recorded"
+        );
         measured.push((format!("4. a round with one liar: {what}"), wall, blocks));
     }
     //    Charlie lies too, with another forged digest than Dave's: no G digest has 2/3 of the
@@ -353,8 +410,11 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let r = candidate(&net, ALICE);
     let id = 7;
     let (clock, propose, round, (g, _)) = drawn(&net, &r, id).await;
-    let charlie_l = c.local_test_set(&me, address(CHARLIE)).await.unwrap().expect("Charlie's oracle registered its L").size;
-    let forged = |byte: u8, l_size| Verdict::Scored(Scores { g_metric: g, g_digest: H256::repeat_byte(byte), l_metric: g, l_size });
+    let charlie_l =
+        c.local_test_set(&me, address(CHARLIE)).await.unwrap().expect("Charlie's oracle registered its L").size;
+    let forged = |byte: u8, l_size| {
+        Verdict::Scored(Scores { g_metric: g, g_digest: H256::repeat_byte(byte), l_metric: g, l_size })
+    };
     tokio::join!(charlie.lie(&net, &round, forged(0xC1, charlie_l)), dave.lie(&net, &round, forged(0xD1, dave_l)));
     let (status, outcome, _) = proposed(propose, ROUND).await;
     let (wall, blocks) = clock.stop(&c).await;
@@ -373,8 +433,11 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let id = 8;
     let (clock, propose, round, (g, _)) = drawn(&net, &r, id).await;
     // 0.03 above the model's G metric, or below it if that would leave the metric's range.
-    let forged_g = if g + METRIC_ONE * 3 / 100 <= METRIC_ONE { g + METRIC_ONE * 3 / 100 } else { g - METRIC_ONE * 3 / 100 };
-    let colluded = |l_size| Verdict::Scored(Scores { g_metric: forged_g, g_digest: H256::repeat_byte(0xCD), l_metric: forged_g, l_size });
+    let forged_g =
+        if g + METRIC_ONE * 3 / 100 <= METRIC_ONE { g + METRIC_ONE * 3 / 100 } else { g - METRIC_ONE * 3 / 100 };
+    let colluded = |l_size| {
+        Verdict::Scored(Scores { g_metric: forged_g, g_digest: H256::repeat_byte(0xCD), l_metric: forged_g, l_size })
+    };
     tokio::join!(charlie.lie(&net, &round, colluded(charlie_l)), dave.lie(&net, &round, colluded(dave_l)));
     // The colluders accept, so the general is one of them: they seal and attest themselves.
     tokio::join!(charlie.conclude(&net, id), dave.conclude(&net, id));
@@ -386,7 +449,11 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let bob = c.ballot(&me, id, address(BOB)).await.unwrap().unwrap();
     assert_eq!(bob.deviation, Some(Deviation::Digest), "honest Bob is outvoted");
     measured.push(("4. a round with two colluding liars (appended, forged)".into(), wall, blocks));
-    let audit = network::tclearn(&net.env, &net.keys[BOB], &["audit", "blocks", "--json", "--test-set", &net.path("g.csv"), "--declaration", &net.path("genesis.json")]);
+    let audit = network::tclearn(
+        &net.env,
+        &net.keys[BOB],
+        &["audit", "blocks", "--json", "--test-set", &net.path("g.csv"), "--declaration", &net.path("genesis.json")],
+    );
     assert_eq!(audit.status.code(), Some(3), "forged reports found: {}", String::from_utf8_lossy(&audit.stderr));
     let audit: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
     let mut forged: Vec<(u64, String)> = audit["reports"]
@@ -402,7 +469,12 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let mut expected = vec![(4, who(DAVE)), (5, who(DAVE)), (block, who(CHARLIE)), (block, who(DAVE))];
     expected.sort();
     assert_eq!(forged, expected, "exactly the forged G reports:\n{audit}");
-    let bob_row = audit["reports"].as_array().unwrap().iter().find(|r| r["block"] == block && r["validator"] == who(BOB)).unwrap();
+    let bob_row = audit["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["block"] == block && r["validator"] == who(BOB))
+        .unwrap();
     assert_eq!(bob_row["audit"], "matches", "Bob told the truth");
     net.oracles[CHARLIE] = Some(net.start_oracle(CHARLIE, &[]));
     net.oracles[DAVE] = Some(net.start_oracle(DAVE, &[]));
@@ -427,7 +499,10 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let (dave_before, others_before) = (finalized_on(&dave_client).await, c.client().finalized_number().await.unwrap());
     tokio::time::sleep(Duration::from_secs(9)).await;
     let (dave_after, others_after) = (finalized_on(&dave_client).await, c.client().finalized_number().await.unwrap());
-    assert!(dave_after == dave_before && others_after > others_before, "cut off: Dave finalized {dave_before} → {dave_after}, the others {others_before} → {others_after}");
+    assert!(
+        dave_after == dave_before && others_after > others_before,
+        "cut off: Dave finalized {dave_before} → {dave_after}, the others {others_before} → {others_after}"
+    );
     let dave_ballot = c.ballot(&me, id, address(DAVE)).await.unwrap();
     assert!(dave_ballot.is_none_or(|b| b.commitment.is_none()), "nothing of Dave's reached the others");
     drop(partition);
@@ -435,9 +510,17 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     appended(&net, propose).await;
     let (wall, blocks) = clock.stop(&c).await;
     let ballot = c.ballot(&me, id, address(DAVE)).await.unwrap().unwrap();
-    assert!(ballot.report.is_some() && ballot.accepting, "Dave's oracle took part after the heal: {ballot:?}\n{}", net.logs());
+    assert!(
+        ballot.report.is_some() && ballot.accepting,
+        "Dave's oracle took part after the heal: {ballot:?}\n{}",
+        net.logs()
+    );
     let last = c.client().best_number().await.unwrap();
-    assert_eq!(acts(&c, clock.block, last, id, address(DAVE)).await, (1, 1), "Dave committed and revealed once on the chain the others finalized");
+    assert_eq!(
+        acts(&c, clock.block, last, id, address(DAVE)).await,
+        (1, 1),
+        "Dave committed and revealed once on the chain the others finalized"
+    );
     finalized_everywhere(&net.network, &[0, 1, 2, 3], last, Duration::from_secs(120)).await;
     measured.push(("5. a round with a validator's node cut off, then healed".into(), wall, blocks));
     println!("5. healed: round appended {:?} after the heal", healed.elapsed());
@@ -456,13 +539,19 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     assert!(c.ballot(&me, id, address(BOB)).await.unwrap().unwrap().commitment.is_some());
     // Stalled: in the same 12 s, best blocks go on and finality does not, and the draw and
     // Bob's commitment are in blocks that are not final.
-    let (best_before, final_before) = (c.client().best_number().await.unwrap(), c.client().finalized_number().await.unwrap());
+    let (best_before, final_before) =
+        (c.client().best_number().await.unwrap(), c.client().finalized_number().await.unwrap());
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let (best_after, final_after) = (c.client().best_number().await.unwrap(), c.client().finalized_number().await.unwrap());
+    let (best_after, final_after) =
+        (c.client().best_number().await.unwrap(), c.client().finalized_number().await.unwrap());
     let mut committed_in = None;
     for number in clock.block..=best_before {
         let (_, events) = c.client().block_contract_events(number).await.unwrap();
-        if c.events::<Committed>(&events, "Committed").unwrap().iter().any(|e| e.round == id && e.validator == address(BOB)) {
+        if c.events::<Committed>(&events, "Committed")
+            .unwrap()
+            .iter()
+            .any(|e| e.round == id && e.validator == address(BOB))
+        {
             committed_in = Some(number);
         }
     }

@@ -7,15 +7,15 @@ mod common;
 
 use common::breast_cancer;
 use std::path::PathBuf;
+use tclearn_evaluation::engine::{default_library, Engine};
+use tclearn_evaluation::testset::TestSet;
 use tclearn_member::{
     dp_sgd::DpSgd,
     privacy,
     trainer::{self, CnnParameters, MlpParameters, Model, Network, Table, Training},
 };
-use tclearn_evaluation::engine::{default_library, Engine};
-use tclearn_model::genesis::{Declaration, Metric};
 use tclearn_model::checks::{self as model, TensorSpec};
-use tclearn_evaluation::testset::TestSet;
+use tclearn_model::genesis::{Declaration, Metric};
 
 fn training(privacy: Option<DpSgd>) -> Training {
     Training { learning_rate: 0.1, epochs: 5, batch_size: 32, privacy, delta: 1e-5, seed: 7 }
@@ -31,7 +31,11 @@ fn the_loss_falls_on_breast_cancer_and_the_held_out_accuracy_rises() {
     assert!(report.loss_after < 0.5 * report.loss_before, "{report:?}");
     assert!(model.accuracy(&held_out) > 0.93, "held-out accuracy {}", model.accuracy(&held_out));
     assert!(model.accuracy(&held_out) > genesis.accuracy(&held_out));
-    assert_eq!((model.shift.clone(), model.scale.clone()), (genesis.shift, genesis.scale), "standardisation is not trained");
+    assert_eq!(
+        (model.shift.clone(), model.scale.clone()),
+        (genesis.shift, genesis.scale),
+        "standardisation is not trained"
+    );
 }
 
 #[test]
@@ -102,7 +106,10 @@ fn bad_data_and_settings_are_refused_with_their_reason() {
     assert_eq!(error.to_string(), "15 features per row; the model takes 30");
     let mut three = data.select(&[0, 1]);
     three.labels[1] = 2;
-    assert_eq!(trainer::train(&mut model, &three, &training(None), |_, _| {}).unwrap_err().to_string(), "label 2; the model has 2 classes");
+    assert_eq!(
+        trainer::train(&mut model, &three, &training(None), |_, _| {}).unwrap_err().to_string(),
+        "label 2; the model has 2 classes"
+    );
     let zero = Training { epochs: 0, ..training(None) };
     assert!(trainer::train(&mut model, &data, &zero, |_, _| {}).is_err());
     let no_noise = training(Some(DpSgd { clip_norm: 1.0, noise_multiplier: 0.0 }));
@@ -113,13 +120,19 @@ fn bad_data_and_settings_are_refused_with_their_reason() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.csv");
     std::fs::write(&bad, "id,a,b,label\nx,1,2,0\ny,1,oops,1\n").unwrap();
-    assert_eq!(Table::read_csv(&bad).unwrap_err().to_string(), format!("{}, line 3: \"oops\" is not a number", bad.display()));
+    assert_eq!(
+        Table::read_csv(&bad).unwrap_err().to_string(),
+        format!("{}, line 3: \"oops\" is not a number", bad.display())
+    );
     std::fs::write(&bad, "id,a,b,label\nx,1,2,0\ny,1,1\n").unwrap();
     assert!(Table::read_csv(&bad).unwrap_err().to_string().contains("line 3: 1 features; earlier rows have 2"));
     let good = dir.join("good.csv");
     std::fs::write(&good, "id,a,b,label\nx,1,2,0\ny,3,4,1\n").unwrap();
     let table = Table::read_csv(&good).unwrap();
-    assert_eq!((table.ids.clone(), table.features.clone(), table.labels.clone()), (vec!["x".into(), "y".into()], vec![1.0, 2.0, 3.0, 4.0], vec![0, 1]));
+    assert_eq!(
+        (table.ids.clone(), table.features.clone(), table.labels.clone()),
+        (vec!["x".into(), "y".into()], vec![1.0, 2.0, 3.0, 4.0], vec![0, 1])
+    );
     assert_eq!(table.to_test_set_csv(), "1,2,0\n3,4,1\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -157,7 +170,10 @@ fn check_gradients<N: Network>(model: &N, data: &Table, coordinates: &[usize], s
             };
             let numeric = (loss_at(step) - loss_at(-step)) / f64::from(2.0 * step);
             let analytic = f64::from(gradient[coordinate]);
-            assert!((numeric - analytic).abs() < 2e-3, "example {example}, coordinate {coordinate}: {numeric} vs {analytic}");
+            assert!(
+                (numeric - analytic).abs() < 2e-3,
+                "example {example}, coordinate {coordinate}: {numeric} vs {analytic}"
+            );
         }
     }
 }

@@ -10,8 +10,8 @@
 //! on real data without Python.
 
 use onnx_rs::ast::{
-    Attribute, AttributeType, DataType, Dimension, Graph, Node, OpType, OperatorSetId, TensorProto,
-    TensorShape, TensorShapeDimension, TensorTypeProto, TypeProto, TypeValue, ValueInfo,
+    Attribute, AttributeType, DataType, Dimension, Graph, Node, OpType, OperatorSetId, TensorProto, TensorShape,
+    TensorShapeDimension, TensorTypeProto, TypeProto, TypeValue, ValueInfo,
 };
 
 /// The opset the built models import.
@@ -146,7 +146,11 @@ impl Mlp {
         if let Some(hidden) = &self.hidden {
             nodes.push(node(OpType::Gemm, vec!["x", "w1", "b1"], "h"));
             nodes.push(node(OpType::Relu, vec!["h"], "a"));
-            initializer.push(TensorProto::from_f32("w1", dims(&[hidden.inputs, hidden.outputs]), hidden.weights.clone()));
+            initializer.push(TensorProto::from_f32(
+                "w1",
+                dims(&[hidden.inputs, hidden.outputs]),
+                hidden.weights.clone(),
+            ));
             initializer.push(TensorProto::from_f32("b1", dims(&[hidden.outputs]), hidden.bias.clone()));
             last = "a";
         }
@@ -245,7 +249,12 @@ impl Cnn {
             };
             for py in 0..h / 2 {
                 for px in 0..w / 2 {
-                    let window = [conv(2 * py, 2 * px), conv(2 * py, 2 * px + 1), conv(2 * py + 1, 2 * px), conv(2 * py + 1, 2 * px + 1)];
+                    let window = [
+                        conv(2 * py, 2 * px),
+                        conv(2 * py, 2 * px + 1),
+                        conv(2 * py + 1, 2 * px),
+                        conv(2 * py + 1, 2 * px + 1),
+                    ];
                     pooled.push(window.into_iter().fold(f32::NEG_INFINITY, f32::max));
                 }
             }
@@ -273,7 +282,8 @@ pub fn train_logistic(features: &[f32], width: usize, labels: &[u32], classes: u
         .map(|j| (column(j).map(|v| (v - mean[j]).powi(2)).sum::<f32>() / rows as f32).sqrt().max(1e-6))
         .collect();
     let standard: Vec<f32> = features.iter().enumerate().map(|(i, v)| (v - mean[i % width]) / std[i % width]).collect();
-    let mut layer = Dense { inputs: width, outputs: classes, weights: vec![0.0; width * classes], bias: vec![0.0; classes] };
+    let mut layer =
+        Dense { inputs: width, outputs: classes, weights: vec![0.0; width * classes], bias: vec![0.0; classes] };
     for _ in 0..epochs {
         let mut grad_w = vec![0.0f32; width * classes];
         let mut grad_b = vec![0.0f32; classes];

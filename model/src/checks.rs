@@ -43,8 +43,8 @@
 //! memory and time limits bound them.
 
 use onnx_rs::ast::{
-    Attribute, AttributeType, DataLocation, DataType, Dimension, Graph, Node, OpType, TensorProto, TypeProto, TypeValue,
-    ValueInfo,
+    Attribute, AttributeType, DataLocation, DataType, Dimension, Graph, Node, OpType, TensorProto, TypeProto,
+    TypeValue, ValueInfo,
 };
 use serde::{Deserialize, Serialize};
 use sha3::{Digest, Sha3_256};
@@ -156,7 +156,8 @@ pub fn check(bytes: &[u8], policy: &ModelPolicy) -> Result<CheckedModel, Refusal
         return Err(Refusal::TooLarge { size, max: policy.max_bytes });
     }
     let model = onnx_rs::parse(bytes).map_err(|e| Refusal::Malformed(e.to_string()))?;
-    let graph = model.graph.as_ref().filter(|g| !g.node.is_empty()).ok_or_else(|| Refusal::Malformed("no graph".into()))?;
+    let graph =
+        model.graph.as_ref().filter(|g| !g.node.is_empty()).ok_or_else(|| Refusal::Malformed("no graph".into()))?;
     let mut opset = 0;
     for import in &model.opset_import {
         if DEFAULT_DOMAINS.contains(&import.domain) {
@@ -233,7 +234,10 @@ fn check_graph(graph: &Graph<'_>, parameters: &mut u64, depth: usize) -> Result<
         }
         for attribute in &node.attribute {
             if attribute.sparse_tensor.is_some() || !attribute.sparse_tensors.is_empty() {
-                return Err(Refusal::Malformed(format!("attribute {:?}: sparse tensors are not supported", attribute.name)));
+                return Err(Refusal::Malformed(format!(
+                    "attribute {:?}: sparse tensors are not supported",
+                    attribute.name
+                )));
             }
             for tensor in attribute.t.iter().chain(&attribute.tensors) {
                 check_tensor(tensor)?;
@@ -307,16 +311,18 @@ fn check_signature(graph: &Graph<'_>, policy: &ModelPolicy) -> Result<(), Refusa
         return Err(Refusal::Signature(format!("{} inputs; the coalition's models have one", inputs.len())));
     };
     let output = match &policy.output_name {
-        Some(name) => graph.output.iter().find(|o| o.name == name).ok_or_else(|| {
-            Refusal::Signature(format!("no output named {name:?}, which the coalition scores"))
-        })?,
+        Some(name) => graph
+            .output
+            .iter()
+            .find(|o| o.name == name)
+            .ok_or_else(|| Refusal::Signature(format!("no output named {name:?}, which the coalition scores")))?,
         None => match graph.output.as_slice() {
             [output] => output,
             outputs => {
                 return Err(Refusal::Signature(format!(
-                    "{} outputs; the coalition's models have one, or the declaration names the scored one (output_name)",
-                    outputs.len()
-                )))
+                "{} outputs; the coalition's models have one, or the declaration names the scored one (output_name)",
+                outputs.len()
+            )))
             }
         },
     };
@@ -403,8 +409,11 @@ struct Scope<'a> {
 fn is_weight_slot(op: &str, slot: usize) -> bool {
     match op {
         // Arithmetic on data: any operand.
-        "Gemm" | "MatMul" | "Add" | "Sub" | "Mul" | "Div" | "Sum" | "Mean" | "Max" | "Min" | "Einsum" | "Concat" | "Where" => true,
-        "Conv" | "ConvTranspose" | "InstanceNormalization" | "LayerNormalization" | "GroupNormalization" => matches!(slot, 1 | 2),
+        "Gemm" | "MatMul" | "Add" | "Sub" | "Mul" | "Div" | "Sum" | "Mean" | "Max" | "Min" | "Einsum" | "Concat"
+        | "Where" => true,
+        "Conv" | "ConvTranspose" | "InstanceNormalization" | "LayerNormalization" | "GroupNormalization" => {
+            matches!(slot, 1 | 2)
+        }
         "BatchNormalization" => matches!(slot, 1..=4),
         "PRelu" => slot == 1,
         "LSTM" | "GRU" | "RNN" => matches!(slot, 1 | 2 | 3 | 5 | 6 | 7),
@@ -456,7 +465,9 @@ fn graph_digest(graph: &Graph<'_>, outer: &Scope<'_>, depth: usize, ordered: &mu
         let computes_on_data = node.input.iter().chain(&implicit[index]).any(|name| dynamic.contains(name));
         let standard = DEFAULT_DOMAINS.contains(&node.domain);
         for (slot, name) in node.input.iter().enumerate() {
-            if initializers.contains_key(name) && !(standard && computes_on_data && is_weight_slot(node.op_type.as_str(), slot)) {
+            if initializers.contains_key(name)
+                && !(standard && computes_on_data && is_weight_slot(node.op_type.as_str(), slot))
+            {
                 pinned.insert(name);
             }
         }
@@ -635,7 +646,8 @@ fn plain_order<'a>(
     scope: &Scope<'_>,
 ) -> Vec<usize> {
     let (mut waiting, mut consumers) = dependencies(graph, implicit, initializers, scope);
-    let mut ready: BinaryHeap<Reverse<usize>> = (0..graph.node.len()).filter(|i| waiting[*i] == 0).map(Reverse).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..graph.node.len()).filter(|i| waiting[*i] == 0).map(Reverse).collect();
     let mut order = Vec::new();
     while let Some(Reverse(index)) = ready.pop() {
         order.push(index);
@@ -869,7 +881,12 @@ mod tests {
     const REFERENCE_MLP_ARCHITECTURE: &str = "9093b046e1f57e179b50375cf58ecd737a1a23ff7b981bde678762f8cced0c00";
 
     fn mlp(inputs: usize, hidden: Option<usize>, fill: f32) -> Mlp {
-        let layer = |inputs, outputs| Dense { inputs, outputs, weights: vec![fill; inputs * outputs], bias: vec![fill; outputs] };
+        let layer = |inputs, outputs| Dense {
+            inputs,
+            outputs,
+            weights: vec![fill; inputs * outputs],
+            bias: vec![fill; outputs],
+        };
         match hidden {
             Some(h) => Mlp { hidden: Some(layer(inputs, h)), output: layer(h, 2) },
             None => Mlp { hidden: None, output: layer(inputs, 2) },
@@ -903,7 +920,12 @@ mod tests {
         Box::leak(bytes.into_boxed_slice())
     }
 
-    fn node(op_type: OpType<'static>, input: Vec<&'static str>, output: &'static str, attribute: Vec<Attribute<'static>>) -> Node<'static> {
+    fn node(
+        op_type: OpType<'static>,
+        input: Vec<&'static str>,
+        output: &'static str,
+        attribute: Vec<Attribute<'static>>,
+    ) -> Node<'static> {
         Node { op_type, input, output: vec![output], attribute, ..Default::default() }
     }
 
@@ -919,7 +941,12 @@ mod tests {
             let softmax = graph.node.pop().unwrap();
             let shape_tensor = TensorProto::from_f32("shape_f", vec![2], shape.to_vec());
             if as_constant {
-                let value = Attribute { name: "value", r#type: AttributeType::Tensor, t: Some(shape_tensor), ..Default::default() };
+                let value = Attribute {
+                    name: "value",
+                    r#type: AttributeType::Tensor,
+                    t: Some(shape_tensor),
+                    ..Default::default()
+                };
                 graph.node.push(node(OpType::Constant, vec![], "shape_f", vec![value]));
             } else {
                 graph.initializer.push(shape_tensor);
@@ -934,7 +961,11 @@ mod tests {
     fn floats_that_act_as_structure_are_pinned_and_weights_are_not() {
         for as_constant in [false, true] {
             let genesis = hash_of(&reshaped(0.1, [-1.0, 2.0], as_constant));
-            assert_eq!(hash_of(&reshaped(-0.4, [-1.0, 2.0], as_constant)), genesis, "retrained weights keep the architecture");
+            assert_eq!(
+                hash_of(&reshaped(-0.4, [-1.0, 2.0], as_constant)),
+                genesis,
+                "retrained weights keep the architecture"
+            );
             // A candidate asking for another shape (a huge one) is another architecture.
             assert_ne!(hash_of(&reshaped(0.1, [-1.0, 2.0e9], as_constant)), genesis, "constant: {as_constant}");
         }
@@ -1000,7 +1031,8 @@ mod tests {
         });
         assert_ne!(genesis, re_exported);
         assert_eq!(hash_of(&re_exported), hash_of(&genesis));
-        let policy = ModelPolicy { output: TensorSpec { dims: vec![None, Some(2)] }, ..policy(Some(hash_of(&genesis))) };
+        let policy =
+            ModelPolicy { output: TensorSpec { dims: vec![None, Some(2)] }, ..policy(Some(hash_of(&genesis))) };
         check(&re_exported, &policy).unwrap();
         // Wiring is architecture: the same nodes with the Gemm's inputs swapped are not.
         let rewired = edited(&genesis, |m| m.graph.as_mut().unwrap().node[0].input.swap(1, 2));
@@ -1050,7 +1082,9 @@ mod tests {
         let dims = [field(1, &field(2, b"N")), field(1, &varint_field(1, 4))].concat();
         let float_data: Vec<u8> = [1.0f32; 4].iter().flat_map(|v| v.to_le_bytes()).collect();
         let raw_data: Vec<u8> = [f32::NAN; 4].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let tensor = [varint_field(1, 4), varint_field(2, 1), field(4, &float_data), field(8, b"w"), field(9, &raw_data)].concat();
+        let tensor =
+            [varint_field(1, 4), varint_field(2, 1), field(4, &float_data), field(8, b"w"), field(9, &raw_data)]
+                .concat();
         let graph = [
             field(1, &[field(1, b"x"), field(1, b"w"), field(2, b"y"), field(4, b"Add")].concat()),
             field(2, b"g"),
@@ -1059,18 +1093,33 @@ mod tests {
             field(12, &[field(1, b"y"), value_type(&dims)].concat()),
         ]
         .concat();
-        let model = [varint_field(1, 8), field(7, &graph), field(8, &[field(1, b""), varint_field(2, 17)].concat())].concat();
-        let add_policy = ModelPolicy { input: TensorSpec { dims: vec![None, Some(4)] }, output: TensorSpec { dims: vec![None, Some(4)] }, ..loose.clone() };
+        let model =
+            [varint_field(1, 8), field(7, &graph), field(8, &[field(1, b""), varint_field(2, 17)].concat())].concat();
+        let add_policy = ModelPolicy {
+            input: TensorSpec { dims: vec![None, Some(4)] },
+            output: TensorSpec { dims: vec![None, Some(4)] },
+            ..loose.clone()
+        };
         let error = check(&model, &add_policy).unwrap_err();
         assert_eq!(error, Refusal::Malformed("tensor \"w\" holds values in two fields".into()));
 
         // Half-precision weights with a NaN, in raw bytes and in `int32_data`.
         let half_nan = edited(&genesis, |m| {
-            m.graph.as_mut().unwrap().initializer.push(TensorProto::from_raw("h", vec![2], DataType::Float16, &[0, 0x3c, 0x01, 0x7e]))
+            m.graph.as_mut().unwrap().initializer.push(TensorProto::from_raw(
+                "h",
+                vec![2],
+                DataType::Float16,
+                &[0, 0x3c, 0x01, 0x7e],
+            ))
         });
         assert_eq!(check(&half_nan, &loose), Err(Refusal::NonFinite("h".into())));
         let bf16_infinite = edited(&genesis, |m| {
-            m.graph.as_mut().unwrap().initializer.push(TensorProto::from_raw("b", vec![1], DataType::Bfloat16, &[0x80, 0x7f]))
+            m.graph.as_mut().unwrap().initializer.push(TensorProto::from_raw(
+                "b",
+                vec![1],
+                DataType::Bfloat16,
+                &[0x80, 0x7f],
+            ))
         });
         assert_eq!(check(&bf16_infinite, &loose), Err(Refusal::NonFinite("b".into())));
 
@@ -1088,20 +1137,41 @@ mod tests {
         let nested = edited(&genesis, |m| {
             let mut body = Graph { name: "leaf", ..Default::default() };
             for _ in 0..6 {
-                let branch = Attribute { name: "then_branch", r#type: AttributeType::Graph, g: Some(Box::new(body)), ..Default::default() };
-                body = Graph { name: "level", node: vec![node(OpType::If, vec!["c"], "o", vec![branch])], ..Default::default() };
+                let branch = Attribute {
+                    name: "then_branch",
+                    r#type: AttributeType::Graph,
+                    g: Some(Box::new(body)),
+                    ..Default::default()
+                };
+                body = Graph {
+                    name: "level",
+                    node: vec![node(OpType::If, vec!["c"], "o", vec![branch])],
+                    ..Default::default()
+                };
             }
             m.graph.as_mut().unwrap().node.extend(body.node);
         });
-        assert!(matches!(check(&nested, &loose), Err(Refusal::Malformed(reason)) if reason.contains("nested")), "{:?}", check(&nested, &loose));
+        assert!(
+            matches!(check(&nested, &loose), Err(Refusal::Malformed(reason)) if reason.contains("nested")),
+            "{:?}",
+            check(&nested, &loose)
+        );
 
         // A cycle.
         let cycle = edited(&genesis, |m| m.graph.as_mut().unwrap().node[0].input[0] = "a");
-        assert!(matches!(check(&cycle, &loose), Err(Refusal::Malformed(reason)) if reason.contains("cycle")), "{:?}", check(&cycle, &loose));
+        assert!(
+            matches!(check(&cycle, &loose), Err(Refusal::Malformed(reason)) if reason.contains("cycle")),
+            "{:?}",
+            check(&cycle, &loose)
+        );
     }
 
     fn sklearn(seed: u8) -> Vec<u8> {
-        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/sklearn/sklearn_mlp_seed{seed}.onnx"))).unwrap()
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("tests/fixtures/sklearn/sklearn_mlp_seed{seed}.onnx")),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1161,7 +1231,9 @@ mod tests {
 
         let custom = edited(&genesis, |m| m.graph.as_mut().unwrap().node[1].domain = "com.example");
         assert_eq!(check(&custom, &strict), Err(Refusal::Domain("com.example".into())));
-        let imported = edited(&genesis, |m| m.opset_import.push(onnx_rs::ast::OperatorSetId { domain: "com.microsoft", version: 1 }));
+        let imported = edited(&genesis, |m| {
+            m.opset_import.push(onnx_rs::ast::OperatorSetId { domain: "com.microsoft", version: 1 })
+        });
         assert_eq!(check(&imported, &strict), Err(Refusal::Domain("com.microsoft".into())));
 
         let old = edited(&genesis, |m| m.opset_import[0].version = 9);
@@ -1173,13 +1245,17 @@ mod tests {
 
         let fixed_batch = edited(&genesis, |m| {
             let input = &mut m.graph.as_mut().unwrap().input[0];
-            let Some(TypeValue::Tensor(tensor)) = input.r#type.as_mut().and_then(|t| t.value.as_mut()) else { unreachable!() };
+            let Some(TypeValue::Tensor(tensor)) = input.r#type.as_mut().and_then(|t| t.value.as_mut()) else {
+                unreachable!()
+            };
             tensor.shape.as_mut().unwrap().dim[0].value = Dimension::Value(1);
         });
         assert!(matches!(check(&fixed_batch, &strict), Err(Refusal::Signature(_))));
 
         let changed = mlp(4, None, 0.1).to_onnx();
-        let Err(Refusal::Architecture { expected, .. }) = check(&changed, &strict) else { panic!("architecture not checked") };
+        let Err(Refusal::Architecture { expected, .. }) = check(&changed, &strict) else {
+            panic!("architecture not checked")
+        };
         assert_eq!(expected, hex::encode(architecture));
         let wider = mlp(4, Some(5), 0.1).to_onnx();
         assert!(matches!(check(&wider, &strict), Err(Refusal::Architecture { .. })));

@@ -87,7 +87,11 @@ pub fn merge(parent: &[u8], delta: &[u8]) -> Result<Vec<u8>, DeltaError> {
         let slot = graph.initializer.iter().position(|t| t.name() == name).ok_or_else(unknown)?;
         let weights = &graph.initializer[slot];
         let base = floats(weights).ok_or_else(unknown)?;
-        let shape = || DeltaError::Shape { name: name.into(), expected: weights.dims().to_vec(), found: change.dims().to_vec() };
+        let shape = || DeltaError::Shape {
+            name: name.into(),
+            expected: weights.dims().to_vec(),
+            found: change.dims().to_vec(),
+        };
         if change.dims() != weights.dims() {
             return Err(shape());
         }
@@ -96,7 +100,8 @@ pub fn merge(parent: &[u8], delta: &[u8]) -> Result<Vec<u8>, DeltaError> {
         if step.iter().chain(merged.iter()).any(|v| !v.is_finite()) {
             return Err(DeltaError::NonFinite(name.into()));
         }
-        let replacement = TensorProto::from_f32(weights.name(), weights.dims().to_vec(), merged).with_doc_string(weights.doc_string());
+        let replacement = TensorProto::from_f32(weights.name(), weights.dims().to_vec(), merged)
+            .with_doc_string(weights.doc_string());
         graph.initializer[slot] = replacement;
     }
     Ok(onnx_rs::encode(&model))
@@ -105,7 +110,8 @@ pub fn merge(parent: &[u8], delta: &[u8]) -> Result<Vec<u8>, DeltaError> {
 /// A delta file holding `tensors` (name, dimensions, values).
 pub fn encode(tensors: &[(&str, Vec<i64>, Vec<f32>)]) -> Vec<u8> {
     use onnx_rs::ast::{Graph, Model, OperatorSetId};
-    let initializer = tensors.iter().map(|(name, dims, values)| TensorProto::from_f32(name, dims.clone(), values.clone())).collect();
+    let initializer =
+        tensors.iter().map(|(name, dims, values)| TensorProto::from_f32(name, dims.clone(), values.clone())).collect();
     onnx_rs::encode(&Model {
         ir_version: 8,
         producer_name: "tclearn-delta",
@@ -154,7 +160,11 @@ mod tests {
         let architecture = |bytes: &[u8]| crate::checks::architecture_hash(&onnx_rs::parse(bytes).unwrap());
         assert_eq!(architecture(&merged), architecture(&parent_bytes));
         assert_eq!(merge(&parent_bytes, &delta).unwrap(), merged, "deterministic");
-        assert_eq!(merged, merge(&merged_parent_reencoded(&parent_bytes), &delta).unwrap(), "the encoding is canonical");
+        assert_eq!(
+            merged,
+            merge(&merged_parent_reencoded(&parent_bytes), &delta).unwrap(),
+            "the encoding is canonical"
+        );
     }
 
     fn merged_parent_reencoded(parent: &[u8]) -> Vec<u8> {
@@ -169,10 +179,16 @@ mod tests {
         assert!(matches!(refuse(encode(&[("w2", vec![2, 3], vec![0.0; 6])])), DeltaError::Shape { .. }));
         assert!(matches!(refuse(encode(&[("w2", vec![3, 2], vec![0.0; 5])])), DeltaError::Shape { .. }));
         assert!(matches!(refuse(encode(&[("w2", vec![3, 2], vec![f32::NAN; 6])])), DeltaError::NonFinite(_)));
-        assert!(matches!(refuse(encode(&[("b2", vec![2], vec![0.5; 2]), ("b2", vec![2], vec![0.0; 2])])), DeltaError::Duplicate(_)));
+        assert!(matches!(
+            refuse(encode(&[("b2", vec![2], vec![0.5; 2]), ("b2", vec![2], vec![0.0; 2])])),
+            DeltaError::Duplicate(_)
+        ));
         assert!(matches!(refuse(encode(&[])), DeltaError::TensorCount(0)));
         assert!(matches!(refuse(parent.clone()), DeltaError::HasNodes(_)), "a whole model is not a delta");
         assert!(matches!(refuse(b"junk".to_vec()), DeltaError::Malformed { which: "delta", .. }));
-        assert!(matches!(merge(b"junk", &encode(&[("w2", vec![3, 2], vec![0.0; 6])])), Err(DeltaError::Malformed { which: "parent", .. })));
+        assert!(matches!(
+            merge(b"junk", &encode(&[("w2", vec![3, 2], vec![0.0; 6])])),
+            Err(DeltaError::Malformed { which: "parent", .. })
+        ));
     }
 }

@@ -17,10 +17,10 @@
 //! outputs rounded to 4 decimals otherwise), opsets 13 to 21, 64 MiB models, batches of 256.
 
 use crate::checks::{ModelPolicy, TensorSpec};
+use coalition_types::EvaluationSpec;
+pub use coalition_types::MetricKind as Metric;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};
-pub use coalition_types::MetricKind as Metric;
-use coalition_types::EvaluationSpec;
 
 /// The ONNX Runtime version every validator evaluates with by default: the one `ort` binds,
 /// which `scripts/setup.sh` installs.
@@ -310,8 +310,8 @@ impl Declaration {
     /// Read and validate a declaration file.
     pub fn load(path: &Path) -> Result<Self, GenesisError> {
         let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Io { path: path.into(), source })?;
-        let declaration: Self =
-            serde_json::from_str(&text).map_err(|e| GenesisError::Parse { path: path.into(), reason: e.to_string() })?;
+        let declaration: Self = serde_json::from_str(&text)
+            .map_err(|e| GenesisError::Parse { path: path.into(), reason: e.to_string() })?;
         declaration.validate()?;
         Ok(declaration)
     }
@@ -337,7 +337,9 @@ impl Declaration {
         if !(0.0..0.5).contains(&self.tie_margin) {
             return invalid(format!("tie_margin {} is outside [0, 0.5)", self.tie_margin));
         }
-        if self.runtime.version.split('.').count() != 3 || self.runtime.version.split('.').any(|p| p.parse::<u32>().is_err()) {
+        if self.runtime.version.split('.').count() != 3
+            || self.runtime.version.split('.').any(|p| p.parse::<u32>().is_err())
+        {
             return invalid(format!("runtime version {:?} is not major.minor.patch", self.runtime.version));
         }
         if let Some(DigestRule::Rounded { decimals }) = self.digest {
@@ -380,12 +382,17 @@ impl Declaration {
 
     /// The declaration agrees with the coalition on chain; fills in the hashes it leaves out.
     pub fn check_chain(&mut self, spec: &EvaluationSpec) -> Result<(), GenesisError> {
-        let mismatch = |field, declared: String, on_chain: String| Err(GenesisError::ChainMismatch { field, declared, on_chain });
+        let mismatch =
+            |field, declared: String, on_chain: String| Err(GenesisError::ChainMismatch { field, declared, on_chain });
         if self.metric != spec.metric {
             return mismatch("metric", format!("{:?}", self.metric), format!("{:?}", spec.metric));
         }
         if self.metric.higher_is_better() != spec.higher_is_better {
-            return mismatch("direction", self.metric.higher_is_better().to_string(), spec.higher_is_better.to_string());
+            return mismatch(
+                "direction",
+                self.metric.higher_is_better().to_string(),
+                spec.higher_is_better.to_string(),
+            );
         }
         let chain_architecture = Hash(spec.architecture_hash.0);
         match self.architecture_hash {
@@ -426,29 +433,41 @@ mod tests {
 
     #[test]
     fn a_minimal_declaration_gets_its_defaults_and_a_bad_one_its_reason() {
-        let minimal = parse(r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        let minimal =
+            parse(r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
         assert_eq!(minimal.digest_rule(), DigestRule::Labels);
         assert_eq!((minimal.min_opset, minimal.max_opset, minimal.batch_size), (13, 21, 256));
-        let regression = parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]}}"#).unwrap();
+        let regression =
+            parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]}}"#).unwrap();
         assert_eq!(regression.digest_rule(), DigestRule::Evaluated);
-        let masks = parse(r#"{"metric": "dice", "input": {"dims": [null, 16]}, "output": {"dims": [null, 16]}}"#).unwrap();
+        let masks =
+            parse(r#"{"metric": "dice", "input": {"dims": [null, 16]}, "output": {"dims": [null, 16]}}"#).unwrap();
         assert_eq!(masks.digest_rule(), DigestRule::Mask);
         assert_eq!(minimal.runtime, RuntimeSpec { version: "1.31.1".into(), optimization: Optimization::All });
         assert_eq!(minimal.tie_margin, 1e-5);
-        let runtime = parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]},
-            "runtime": {"version": "1.31.1", "optimization": "disable"}, "tie_margin": 0.001}"#).unwrap();
+        let runtime = parse(
+            r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]},
+            "runtime": {"version": "1.31.1", "optimization": "disable"}, "tie_margin": 0.001}"#,
+        )
+        .unwrap();
         assert_eq!((runtime.runtime.optimization, runtime.tie_margin), (Optimization::Disable, 0.001));
-        let bad_version = parse(r#"{"metric": "mse", "input": {"dims": [null]}, "output": {"dims": [null]}, "runtime": {"version": "1.31"}}"#);
+        let bad_version = parse(
+            r#"{"metric": "mse", "input": {"dims": [null]}, "output": {"dims": [null]}, "runtime": {"version": "1.31"}}"#,
+        );
         assert!(bad_version.unwrap_err().contains("not major.minor.patch"));
-        let bad_margin = parse(r#"{"metric": "f1", "input": {"dims": [null]}, "output": {"dims": [null]}, "tie_margin": 0.5}"#);
+        let bad_margin =
+            parse(r#"{"metric": "f1", "input": {"dims": [null]}, "output": {"dims": [null]}, "tie_margin": 0.5}"#);
         assert!(bad_margin.unwrap_err().contains("tie_margin"));
         assert!(!regression.metric.higher_is_better());
 
-        let unknown = parse(r#"{"metric": "accuracy", "inputs": {}, "input": {"dims": [null]}, "output": {"dims": [null]}}"#);
+        let unknown =
+            parse(r#"{"metric": "accuracy", "inputs": {}, "input": {"dims": [null]}, "output": {"dims": [null]}}"#);
         assert!(unknown.unwrap_err().contains("unknown field `inputs`"));
         let fixed_batch = parse(r#"{"metric": "accuracy", "input": {"dims": [1, 30]}, "output": {"dims": [null, 2]}}"#);
         assert!(fixed_batch.unwrap_err().contains("batch"));
-        let bad_hash = parse(r#"{"metric": "f1", "input": {"dims": [null]}, "output": {"dims": [null]}, "architecture_hash": "0x12"}"#);
+        let bad_hash = parse(
+            r#"{"metric": "f1", "input": {"dims": [null]}, "output": {"dims": [null]}, "architecture_hash": "0x12"}"#,
+        );
         assert!(bad_hash.unwrap_err().contains("not 32 bytes of hex"));
         let image = r#"{"metric": "accuracy", "input": {"dims": [null, 1, 8, 8]}, "output": {"dims": [null, 2]},
             "image": {"height": 8, "width": 8, "channels": 3, "mean": [0.5], "std": [0.5]}}"#;
@@ -457,7 +476,8 @@ mod tests {
 
     #[test]
     fn the_chain_fills_in_hashes_and_refuses_disagreement() {
-        let mut declaration = parse(r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        let mut declaration =
+            parse(r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
         let spec = EvaluationSpec {
             architecture_hash: [1; 32].into(),
             test_set_hash: [2; 32].into(),
@@ -477,7 +497,8 @@ mod tests {
         assert!(matches!(f1.check_chain(&spec), Err(GenesisError::ChainMismatch { field: "metric", .. })));
 
         // Regression compares G metrics within the tolerance: none at all cannot work.
-        let mut mse = parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]}}"#).unwrap();
+        let mut mse =
+            parse(r#"{"metric": "mse", "input": {"dims": [null, 10]}, "output": {"dims": [null, 1]}}"#).unwrap();
         let regression = EvaluationSpec { metric: Metric::Mse, higher_is_better: false, ..spec };
         let error = mse.clone().check_chain(&regression).unwrap_err().to_string();
         assert!(error.contains("metric_tolerance") && error.contains("above zero"), "{error}");

@@ -18,12 +18,12 @@
 //! Run: `scripts/bench.sh` (or `cargo bench --workspace --bench evaluation`).
 
 use std::{path::Path, process::Command, time::Instant};
-use tclearn_model::architectures::{Cnn, Dense, Mlp};
 use tclearn_evaluation::engine::Engine;
 use tclearn_evaluation::evaluate::evaluate;
-use tclearn_model::genesis::{Declaration, Metric};
-use tclearn_model::checks::TensorSpec;
 use tclearn_evaluation::testset::{images::resize_bilinear, ImageSpec, TestSet};
+use tclearn_model::architectures::{Cnn, Dense, Mlp};
+use tclearn_model::checks::TensorSpec;
+use tclearn_model::genesis::{Declaration, Metric};
 
 const REPEATS: usize = 5;
 const BATCH: usize = 256;
@@ -43,7 +43,12 @@ struct Workload {
 fn declaration(input: Vec<Option<i64>>, classes: i64, image: Option<ImageSpec>) -> Declaration {
     let output = TensorSpec { dims: vec![None, Some(classes)] };
     // Weights here are arbitrary, not trained: near ties are not refused (a speed benchmark).
-    Declaration { image, batch_size: BATCH, tie_margin: 0.0, ..Declaration::new(Metric::Accuracy, TensorSpec { dims: input }, output) }
+    Declaration {
+        image,
+        batch_size: BATCH,
+        tie_margin: 0.0,
+        ..Declaration::new(Metric::Accuracy, TensorSpec { dims: input }, output)
+    }
 }
 
 fn tabular(dir: &Path, datasets: &Path) -> Workload {
@@ -64,7 +69,13 @@ fn tabular(dir: &Path, datasets: &Path) -> Workload {
         hidden: Some(Dense { inputs: 30, outputs: 64, weights: values(30 * 64, 1, 0.01), bias: values(64, 2, 0.1) }),
         output: Dense { inputs: 64, outputs: 2, weights: values(128, 3, 0.1), bias: values(2, 4, 0.1) },
     };
-    Workload { name: "MLP 30-64-2, 56,900 CSV rows", model: mlp.to_onnx(), data, kind: "csv", declaration: declaration(vec![None, Some(30)], 2, None) }
+    Workload {
+        name: "MLP 30-64-2, 56,900 CSV rows",
+        model: mlp.to_onnx(),
+        data,
+        kind: "csv",
+        declaration: declaration(vec![None, Some(30)], 2, None),
+    }
 }
 
 fn images(dir: &Path, datasets: &Path) -> Workload {
@@ -78,7 +89,9 @@ fn images(dir: &Path, datasets: &Path) -> Workload {
         let grey: Vec<f32> = image.iter().map(|v| v * 255.0 / 16.0).collect();
         let big: Vec<u8> = resize_bilinear(&grey, 8, 8, 1, 28, 28).iter().map(|v| v.round() as u8).collect();
         let mut png = Vec::new();
-        zune_png::PngEncoder::new(&big, EncoderOptions::new(28, 28, ColorSpace::Luma, BitDepth::Eight)).encode(&mut png).unwrap();
+        zune_png::PngEncoder::new(&big, EncoderOptions::new(28, 28, ColorSpace::Luma, BitDepth::Eight))
+            .encode(&mut png)
+            .unwrap();
         std::fs::write(folder.join(format!("{i:05}.png")), png).unwrap();
     }
     let cnn = Cnn {
@@ -212,17 +225,27 @@ fn per_round(dir: &Path, datasets: &Path, threads: usize) {
     for workload in [tabular(&dir.join("r1"), datasets), images(&dir.join("r2"), datasets)] {
         let model_path = dir.join(format!("round-{}.onnx", workload.kind));
         std::fs::write(&model_path, &workload.model).unwrap();
-        let request = Request { declaration: workload.declaration.clone(), global: workload.data.clone(), local: None, ort_library: None, threads };
+        let request = Request {
+            declaration: workload.declaration.clone(),
+            global: workload.data.clone(),
+            local: None,
+            ort_library: None,
+            threads,
+        };
         let limits = Limits::of(&workload.declaration);
         let mut evaluator = Evaluator::new(env!("CARGO_BIN_EXE_oracle").into(), request, limits);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let started = Instant::now();
-        let Outcome::Scored { g: first, .. } = runtime.block_on(evaluator.evaluate(&workload.model)) else { panic!("the child scored") };
+        let Outcome::Scored { g: first, .. } = runtime.block_on(evaluator.evaluate(&workload.model)) else {
+            panic!("the child scored")
+        };
         let start_up = started.elapsed().as_secs_f64() - first.seconds;
         let mut rust_rounds = Vec::new();
         for _ in 0..ROUNDS {
             let started = Instant::now();
-            let Outcome::Scored { g, .. } = runtime.block_on(evaluator.evaluate(&workload.model)) else { panic!("scored") };
+            let Outcome::Scored { g, .. } = runtime.block_on(evaluator.evaluate(&workload.model)) else {
+                panic!("scored")
+            };
             rust_rounds.push(started.elapsed().as_secs_f64());
             assert_eq!(g.digest, first.digest);
         }
@@ -249,8 +272,14 @@ fn per_round(dir: &Path, datasets: &Path, threads: usize) {
             .unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        assert_eq!(result["digest"].as_str().unwrap(), first.digest.to_string(), "{}: Rust and Python disagree", workload.name);
-        let seconds = |key: &str| -> Vec<f64> { result[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+        assert_eq!(
+            result["digest"].as_str().unwrap(),
+            first.digest.to_string(),
+            "{}: Rust and Python disagree",
+            workload.name
+        );
+        let seconds =
+            |key: &str| -> Vec<f64> { result[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
         let (python_rounds, python_bare) = (seconds("rounds"), seconds("bare_seconds"));
         let show = |values: &[f64]| {
             let (min, median, max) = spread(values);
@@ -313,13 +342,19 @@ fn memory(dir: &Path, datasets: &Path) {
                 for file in std::fs::read_dir(&class).unwrap() {
                     let file = file.unwrap().path();
                     for copy in 0..4 {
-                        std::fs::copy(&file, target.join(format!("{copy}-{}", file.file_name().unwrap().to_string_lossy()))).unwrap();
+                        std::fs::copy(
+                            &file,
+                            target.join(format!("{copy}-{}", file.file_name().unwrap().to_string_lossy())),
+                        )
+                        .unwrap();
                     }
                 }
             }
         }
         let samples = TestSet::open(&workload.data, workload.declaration.image.as_ref()).unwrap().samples;
-        let (Some(one), Some(four_rss)) = (peak_rss_kib(&model, &workload.data, &genesis), peak_rss_kib(&model, &four, &genesis)) else {
+        let (Some(one), Some(four_rss)) =
+            (peak_rss_kib(&model, &workload.data, &genesis), peak_rss_kib(&model, &four, &genesis))
+        else {
             println!("| {} | (GNU time gave no number) |", workload.name);
             continue;
         };

@@ -31,7 +31,9 @@ pub enum JournalError {
     #[error("journal: {0}")]
     Database(String),
     /// The journal belongs to another chain or coalition.
-    #[error("this journal is for {journal}, not {this}: keep one journal per chain and coalition (the data directory does)")]
+    #[error(
+        "this journal is for {journal}, not {this}: keep one journal per chain and coalition (the data directory does)"
+    )]
     OtherCoalition {
         /// The journal's chain and coalition.
         journal: String,
@@ -227,7 +229,10 @@ mod tests {
         }
         let journal = Journal::open(&path).unwrap();
         let mut entry = journal.round(1).unwrap();
-        assert_eq!((entry.report, entry.salt, journal.next_block().unwrap()), (Some(report(5)), Some([9; 32]), Some(42)));
+        assert_eq!(
+            (entry.report, entry.salt, journal.next_block().unwrap()),
+            (Some(report(5)), Some([9; 32]), Some(42))
+        );
         entry.committed = true;
         journal.record(1, &entry).unwrap();
         assert!(journal.round(1).unwrap().committed);

@@ -5,9 +5,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tclearn_evaluation::engine::Engine;
 use tclearn_evaluation::evaluate::evaluate;
-use tclearn_model::genesis::{Declaration, Metric};
-use tclearn_model::checks as model;
 use tclearn_evaluation::testset::TestSet;
+use tclearn_model::checks as model;
+use tclearn_model::genesis::{Declaration, Metric};
 use tclearn_oracle::worker::{self, Config};
 
 #[derive(Parser)]
@@ -79,9 +79,7 @@ fn evaluate_command(args: EvaluateArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {

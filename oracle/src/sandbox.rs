@@ -24,10 +24,6 @@
 //! - any other end without an outcome (the program did not start, a bug of ours): the
 //!   validator's fault.
 
-use tclearn_evaluation::engine::Engine;
-use tclearn_evaluation::evaluate::{self, Evaluation, Fault};
-use tclearn_model::genesis::Declaration;
-use tclearn_evaluation::testset::TestSet;
 use serde::{Deserialize, Serialize};
 use std::{
     io::{BufRead, Read, Write},
@@ -36,6 +32,10 @@ use std::{
     time::Duration,
 };
 use tclearn_client::coalition::Refusal;
+use tclearn_evaluation::engine::Engine;
+use tclearn_evaluation::evaluate::{self, Evaluation, Fault};
+use tclearn_evaluation::testset::TestSet;
+use tclearn_model::genesis::Declaration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 /// The subcommand the child runs.
@@ -166,7 +166,13 @@ pub fn child_main() -> i32 {
             }
             // The parent checks the size first: a header over it means the stream is not ours.
             Ok(_) => return 3,
-            Err(e) => return if say(&Outcome::ValidatorFault { reason: format!("the candidate header: {e}") }) { 0 } else { 3 },
+            Err(e) => {
+                return if say(&Outcome::ValidatorFault { reason: format!("the candidate header: {e}") }) {
+                    0
+                } else {
+                    3
+                }
+            }
         };
         if !say(&outcome) {
             return 3;
@@ -359,7 +365,12 @@ impl Evaluator {
     async fn start(&self) -> Result<Running, String> {
         let line = serde_json::to_string(&self.request).map_err(|e| format!("encoding the request: {e}"))?;
         let mut command = tokio::process::Command::new(&self.program);
-        command.arg(SUBCOMMAND).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        command
+            .arg(SUBCOMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         let memory = self.limits.memory_bytes;
         // SAFETY: runs in the forked child before exec; it only calls `prctl`, `getrlimit` and
         // `setrlimit`, which are async-signal-safe, and allocates nothing.
@@ -382,7 +393,8 @@ impl Evaluator {
             stdin.flush().await.map_err(|e| format!("sending the request: {e}"))?;
             let mut answer = String::new();
             stdout.read_line(&mut answer).await.map_err(|e| format!("reading the answer: {e}"))?;
-            serde_json::from_str::<Ready>(&answer).map_err(|e| format!("the evaluation process did not start ({e}): see its log"))
+            serde_json::from_str::<Ready>(&answer)
+                .map_err(|e| format!("the evaluation process did not start ({e}): see its log"))
         };
         match tokio::time::timeout(self.limits.wall, handshake).await {
             Ok(Ok(Ready::Ready)) => Ok(Running { child, stdin, stdout }),

@@ -16,10 +16,10 @@
 //! one sign-in) to read it: the API serves a candidate only to its proposer and its round's
 //! validators.
 
-use tclearn_model::hash::{members_api_ref, model_hash};
 use std::{sync::Arc, time::Duration};
 use tclearn_api_client::client::{http_builder, ApiClient, ClientError};
 use tclearn_client::Keypair;
+use tclearn_model::hash::{members_api_ref, model_hash};
 
 /// Why a model could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -218,8 +218,7 @@ impl Vault {
 
     /// The URL of `vault_ref`.
     pub fn url(&self, vault_ref: &[u8]) -> Result<String, VaultError> {
-        let reference =
-            std::str::from_utf8(vault_ref).map_err(|_| VaultError::Reference("not UTF-8".into()))?.trim();
+        let reference = std::str::from_utf8(vault_ref).map_err(|_| VaultError::Reference("not UTF-8".into()))?.trim();
         if reference.contains("://") {
             let (origin, _) = origin(reference).map_err(VaultError::Reference)?;
             if !self.origins.contains(&origin) {
@@ -309,13 +308,20 @@ mod tests {
         let url = serve("200 OK", model.clone()).await;
         let vault = Vault::new(Some(&url), &[], 1024, Duration::from_secs(5)).unwrap();
         assert_eq!(vault.fetch(b"models/a.onnx", &hash).await.unwrap(), model);
-        assert_eq!(vault.fetch(format!("{url}/x").as_bytes(), &hash).await.unwrap(), model, "absolute URLs at the vault too");
+        assert_eq!(
+            vault.fetch(format!("{url}/x").as_bytes(), &hash).await.unwrap(),
+            model,
+            "absolute URLs at the vault too"
+        );
 
         let wrong = vault.fetch(b"a.onnx", &[0; 32]).await.unwrap_err();
         assert!(matches!(wrong, VaultError::HashMismatch { .. }) && wrong.is_candidates_fault(), "{wrong}");
         let small = Vault::new(Some(&url), &[], 4, Duration::from_secs(5)).unwrap();
         let too_large = small.fetch(b"a.onnx", &hash).await.unwrap_err();
-        assert!(matches!(too_large, VaultError::TooLarge { max: 4, .. }) && too_large.is_candidates_fault(), "{too_large}");
+        assert!(
+            matches!(too_large, VaultError::TooLarge { max: 4, .. }) && too_large.is_candidates_fault(),
+            "{too_large}"
+        );
 
         // The vault's answers about itself are the validator's side: tried again, never a vote.
         for status in ["404 Not Found", "302 Found", "401 Unauthorized", "403 Forbidden", "500 Internal Server Error"] {
@@ -338,7 +344,8 @@ mod tests {
                 tokio::spawn(async move {
                     let mut request = [0u8; 1024];
                     let _ = stream.read(&mut request).await;
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\nConnection: close\r\n\r\n").await;
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\nConnection: close\r\n\r\n").await;
                     for _ in 0..40 {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         if stream.write_all(b"x").await.is_err() {
@@ -360,8 +367,14 @@ mod tests {
     fn references_resolve_under_the_base_or_at_an_allowed_origin_and_nowhere_else() {
         let mirror = vec!["https://mirror.example:8443".to_string()];
         let vault = Vault::new(Some("https://vault.example/models/"), &mirror, 1, Duration::from_secs(1)).unwrap();
-        assert_eq!(vault.url(b"round-1/candidate.onnx").unwrap(), "https://vault.example/models/round-1/candidate.onnx");
-        assert_eq!(vault.url(b"https://vault.example/elsewhere/m.onnx").unwrap(), "https://vault.example/elsewhere/m.onnx");
+        assert_eq!(
+            vault.url(b"round-1/candidate.onnx").unwrap(),
+            "https://vault.example/models/round-1/candidate.onnx"
+        );
+        assert_eq!(
+            vault.url(b"https://vault.example/elsewhere/m.onnx").unwrap(),
+            "https://vault.example/elsewhere/m.onnx"
+        );
         assert_eq!(vault.url(b"https://MIRROR.example:8443/m.onnx").unwrap(), "https://MIRROR.example:8443/m.onnx");
         // A proposer's reference aimed at the validator's network, or at anything but the vault.
         for bad in [
@@ -396,7 +409,10 @@ mod tests {
         // Port 9 (discard) on loopback: a request would fail as transport, not as a reference.
         let vault = Vault::members_api("http://127.0.0.1:9/", key, 1024, Duration::from_secs(2)).unwrap();
         let expected = [0xAB; 32];
-        assert_eq!(vault.url(members_api_ref(&expected).as_bytes()).unwrap(), format!("http://127.0.0.1:9/api/vault/objects/0x{}", "ab".repeat(32)));
+        assert_eq!(
+            vault.url(members_api_ref(&expected).as_bytes()).unwrap(),
+            format!("http://127.0.0.1:9/api/vault/objects/0x{}", "ab".repeat(32))
+        );
         for other in [
             members_api_ref(&[0xCD; 32]),
             format!("http://127.0.0.1:9/api/vault/objects/0x{}", "ab".repeat(32)),
@@ -408,7 +424,8 @@ mod tests {
         }
         let unreachable = vault.fetch(members_api_ref(&expected).as_bytes(), &expected).await.unwrap_err();
         assert!(!unreachable.is_candidates_fault(), "{unreachable}");
-        let without_prefix = vault.fetch(format!("objects/{}", "ab".repeat(32)).as_bytes(), &expected).await.unwrap_err();
+        let without_prefix =
+            vault.fetch(format!("objects/{}", "ab".repeat(32)).as_bytes(), &expected).await.unwrap_err();
         assert!(!without_prefix.is_candidates_fault(), "the hash without 0x names it too: {without_prefix}");
     }
 

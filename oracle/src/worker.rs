@@ -14,30 +14,23 @@
 //! [`Journal`], so a restarted oracle picks up where it stopped. RPC and vault failures are
 //! logged, counted and retried on the next tick; the connection is made again when it drops.
 
-use tclearn_evaluation::engine::Engine;
-use tclearn_evaluation::evaluate;
-use crate::sandbox;
-use tclearn_model::genesis::Declaration;
 use crate::journal::{Journal, RoundEntry};
+use crate::sandbox;
 use crate::telemetry::Telemetry;
-use tclearn_evaluation::testset::TestSet;
 use crate::vault::{Vault, VaultError};
-use std::{
-    collections::HashSet,
-    future::Future,
-    net::SocketAddr,
-    path::PathBuf,
-    time::Duration,
-};
+use std::{collections::HashSet, future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 use tclearn_client::{
-    coalition::{
-        hashing, rules, Ballot, BlockHeader, CallError, Coalition, LocalTestSet, Member, NativeKeccak, Phase, Refusal,
-        Report,
-        CoalitionError, EvaluationSpec, Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
-    },
     args::CoalitionArgs,
+    coalition::{
+        hashing, rules, Ballot, BlockHeader, CallError, Coalition, CoalitionError, EvaluationSpec, LocalTestSet,
+        Member, NativeKeccak, Phase, Refusal, Report, Round, RoundOpened, Scores, Seal, ValidatorsDrawn, Verdict,
+    },
     AccountId32, Client, ContractMetadata, Error, Keypair, Secret, WaitFor, H160, H256,
 };
+use tclearn_evaluation::engine::Engine;
+use tclearn_evaluation::evaluate;
+use tclearn_evaluation::testset::TestSet;
+use tclearn_model::genesis::Declaration;
 use tracing::{debug, info, warn};
 
 /// Configuration of `oracle run`; every option can come from the environment.
@@ -175,13 +168,13 @@ impl StepError {
             StepError::Client(error) | StepError::Chain(CallError::Client(error)) => overtaken_in_block(error),
             StepError::Chain(CallError::Contract(error)) => matches!(
                 error,
-                CoalitionError::WrongPhase |
-                    CoalitionError::WrongRound |
-                    CoalitionError::NoOpenRound |
-                    CoalitionError::DeadlineNotReached |
-                    CoalitionError::AlreadyCommitted |
-                    CoalitionError::AlreadyRevealed |
-                    CoalitionError::AlreadyAttested
+                CoalitionError::WrongPhase
+                    | CoalitionError::WrongRound
+                    | CoalitionError::NoOpenRound
+                    | CoalitionError::DeadlineNotReached
+                    | CoalitionError::AlreadyCommitted
+                    | CoalitionError::AlreadyRevealed
+                    | CoalitionError::AlreadyAttested
             ),
             _ => false,
         }
@@ -230,12 +223,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let vault_timeout = Duration::from_secs(config.vault_timeout);
     let vault = match &config.vault_api {
         Some(api) => Vault::members_api(api, load_key(&config)?, declaration.max_model_bytes, vault_timeout),
-        None => Vault::new(config.vault_url.as_deref(), &config.vault_origins, declaration.max_model_bytes, vault_timeout),
+        None => {
+            Vault::new(config.vault_url.as_deref(), &config.vault_origins, declaration.max_model_bytes, vault_timeout)
+        }
     }
     .map_err(|e| setup("vault", &e))?;
     let data_dir = match &config.data_dir {
         Some(dir) => dir.clone(),
-        None => default_data_dir().ok_or_else(|| WorkerError::Setup("no data directory: set --data-dir or HOME".into()))?,
+        None => {
+            default_data_dir().ok_or_else(|| WorkerError::Setup("no data directory: set --data-dir or HOME".into()))?
+        }
     };
     let telemetry = Telemetry::new().map_err(|e| setup("metrics", &e))?;
     if let Some(addr) = config.metrics_addr {
@@ -636,12 +633,7 @@ impl Oracle {
     }
 
     /// Fetch and evaluate round `id`'s candidate: the report to commit.
-    async fn evaluate(
-        &mut self,
-        coalition: &Coalition,
-        id: u64,
-        round: &Round,
-    ) -> Result<Report, StepError> {
+    async fn evaluate(&mut self, coalition: &Coalition, id: u64, round: &Round) -> Result<Report, StepError> {
         let me = &self.account;
         let vault_ref = coalition
             .candidate_ref(me, id)
@@ -660,7 +652,11 @@ impl Oracle {
             Err(e) if !e.is_candidates_fault() => return Err(e.into()),
             Err(e) => {
                 self.telemetry.evaluations.inc();
-                let reason = if matches!(e, VaultError::HashMismatch { .. }) { Refusal::HashMismatch } else { Refusal::ModelRefused };
+                let reason = if matches!(e, VaultError::HashMismatch { .. }) {
+                    Refusal::HashMismatch
+                } else {
+                    Refusal::ModelRefused
+                };
                 return Ok(refusal(reason, e.to_string()));
             }
         };
@@ -707,8 +703,10 @@ impl Oracle {
         };
         self.telemetry.evaluations.inc();
         let local = l.as_ref().map(|l| (l.fixed, l.samples as u32));
-        let spec = self.spec.as_ref().ok_or_else(|| StepError::Other("evaluating before the spec was checked".into()))?;
-        let finding = evaluate::finding(g.fixed, g.samples as u32, local, parent.performance, round.params.lambda_ppm, spec);
+        let spec =
+            self.spec.as_ref().ok_or_else(|| StepError::Other("evaluating before the spec was checked".into()))?;
+        let finding =
+            evaluate::finding(g.fixed, g.samples as u32, local, parent.performance, round.params.lambda_ppm, spec);
         info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, ?finding, "evaluated");
         Ok(Report {
             round: id,
@@ -726,10 +724,11 @@ impl Oracle {
     /// if none is, refuse to start if another is.
     async fn ensure_local_set(&self, coalition: &Coalition) -> Result<(), StepError> {
         let registered = coalition.local_test_set(&self.account, self.address).await?;
-        let ours = self.shared.local.as_ref().map(|set| LocalTestSet {
-            hash: H256(set.hash),
-            size: u32::try_from(set.samples).unwrap_or(u32::MAX),
-        });
+        let ours = self
+            .shared
+            .local
+            .as_ref()
+            .map(|set| LocalTestSet { hash: H256(set.hash), size: u32::try_from(set.samples).unwrap_or(u32::MAX) });
         match (registered, ours) {
             (None, None) => Ok(()),
             (Some(on_chain), Some(ours)) if on_chain == ours => Ok(()),
@@ -891,13 +890,25 @@ mod tests {
         config: Config,
     }
 
-    const ARGS: [&str; 9] = ["oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--metadata", "m.json", "--genesis", "g.json", "--global-test-set", "g.csv"];
+    const ARGS: [&str; 9] = [
+        "oracle",
+        "--coalition",
+        "0x0101010101010101010101010101010101010101",
+        "--metadata",
+        "m.json",
+        "--genesis",
+        "g.json",
+        "--global-test-set",
+        "g.csv",
+    ];
 
     #[test]
     fn retries_back_off_with_jitter_and_a_success_resets_them() {
         let poll = Duration::from_millis(500);
         assert_eq!(backoff(poll, 0, 0.9), poll, "no failure, no backoff");
-        assert!(backoff(poll, 1, 0.999) < Duration::from_secs(1) && backoff(poll, 1, 0.999) > Duration::from_millis(990));
+        assert!(
+            backoff(poll, 1, 0.999) < Duration::from_secs(1) && backoff(poll, 1, 0.999) > Duration::from_millis(990)
+        );
         assert_eq!(backoff(poll, 1, 0.0), Duration::from_millis(750));
         assert_eq!(backoff(poll, 3, 0.0), Duration::from_secs(3));
         assert_eq!(backoff(poll, 4, 0.0), backoff(poll, 40, 0.0), "capped at 16 polls");
@@ -932,12 +943,25 @@ mod tests {
         let candidate = H256([1; 32]);
         // Commit: what the chain has decides, then the journal.
         assert_eq!(commit_step(None, &RoundEntry::default(), 4, &candidate), CommitStep::Evaluate);
-        assert_eq!(commit_step(Some(&ballot(false, false)), &journaled, 4, &candidate), CommitStep::Commit(report, [9; 32]));
-        assert_eq!(commit_step(None, &journaled, 4, &H256([2; 32])), CommitStep::ForgetAndEvaluate, "another candidate");
+        assert_eq!(
+            commit_step(Some(&ballot(false, false)), &journaled, 4, &candidate),
+            CommitStep::Commit(report, [9; 32])
+        );
+        assert_eq!(
+            commit_step(None, &journaled, 4, &H256([2; 32])),
+            CommitStep::ForgetAndEvaluate,
+            "another candidate"
+        );
         assert_eq!(commit_step(None, &journaled, 5, &candidate), CommitStep::ForgetAndEvaluate, "another round");
-        assert_eq!(commit_step(Some(&ballot(true, false)), &journaled, 4, &candidate), CommitStep::Committed { journal_behind: true });
+        assert_eq!(
+            commit_step(Some(&ballot(true, false)), &journaled, 4, &candidate),
+            CommitStep::Committed { journal_behind: true }
+        );
         let noted = RoundEntry { committed: true, ..journaled };
-        assert_eq!(commit_step(Some(&ballot(true, false)), &noted, 4, &candidate), CommitStep::Committed { journal_behind: false });
+        assert_eq!(
+            commit_step(Some(&ballot(true, false)), &noted, 4, &candidate),
+            CommitStep::Committed { journal_behind: false }
+        );
         // Reveal: only a commitment not yet revealed, and only what the journal kept.
         assert_eq!(reveal_step(None, &journaled), RevealStep::Nothing);
         assert_eq!(reveal_step(Some(&ballot(false, false)), &journaled), RevealStep::Nothing, "never committed");
@@ -945,7 +969,13 @@ mod tests {
         assert_eq!(reveal_step(Some(&ballot(true, false)), &journaled), RevealStep::Reveal(report, [9; 32]));
         assert_eq!(reveal_step(Some(&ballot(true, false)), &RoundEntry::default()), RevealStep::Lost);
         // Attest: only the block hash recomputed from the chain.
-        let seal = Seal { general: H160([3; 20]), vault_ref: Vec::new(), timestamp: 0, block_hash: H256([5; 32]), strengths_hash: H256([0; 32]) };
+        let seal = Seal {
+            general: H160([3; 20]),
+            vault_ref: Vec::new(),
+            timestamp: 0,
+            block_hash: H256([5; 32]),
+            strengths_hash: H256([0; 32]),
+        };
         assert_eq!(attest_step(&seal, H256([5; 32])), AttestStep::Fetch);
         assert_eq!(attest_step(&seal, H256([6; 32])), AttestStep::Refuse);
     }
@@ -958,7 +988,11 @@ mod tests {
         assert_ne!(a, journal_path(dir, &H256([3; 32]), &H160([2; 20])), "another chain");
         assert_ne!(a, journal_path(dir, &H256([1; 32]), &H160([4; 20])), "another coalition");
         let cli = Cli::try_parse_from(ARGS).unwrap();
-        assert_eq!((cli.config.journal, cli.config.data_dir), (None, None), "nothing in the working directory by default");
+        assert_eq!(
+            (cli.config.journal, cli.config.data_dir),
+            (None, None),
+            "nothing in the working directory by default"
+        );
     }
 
     #[test]
@@ -983,15 +1017,31 @@ mod tests {
         });
         let dir = tempfile::tempdir().unwrap();
         let genesis = dir.path().join("genesis.json");
-        std::fs::write(&genesis, r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        std::fs::write(
+            &genesis,
+            r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#,
+        )
+        .unwrap();
         let metadata = dir.path().join("metadata.json");
         std::fs::write(&metadata, "{}").unwrap();
         let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/breast_cancer.csv");
         let journal = dir.path().join("journal.redb");
         let cli = Cli::try_parse_from([
-            "oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--key-uri", "//Bob",
-            "--rpc", &rpc, "--metadata", metadata.to_str().unwrap(), "--genesis", genesis.to_str().unwrap(),
-            "--global-test-set", g.to_str().unwrap(), "--journal", journal.to_str().unwrap(),
+            "oracle",
+            "--coalition",
+            "0x0101010101010101010101010101010101010101",
+            "--key-uri",
+            "//Bob",
+            "--rpc",
+            &rpc,
+            "--metadata",
+            metadata.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--global-test-set",
+            g.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
         ])
         .unwrap();
         let started = std::time::Instant::now();
@@ -1034,21 +1084,30 @@ mod tests {
 
         let none = Cli::try_parse_from(ARGS).unwrap();
         assert!(load_key(&none.config).unwrap_err().to_string().contains("--key-uri"));
-        let bad = Cli::try_parse_from(ARGS.iter().copied().chain(["--key-uri", "not a valid secret phrase at all"])).unwrap();
+        let bad =
+            Cli::try_parse_from(ARGS.iter().copied().chain(["--key-uri", "not a valid secret phrase at all"])).unwrap();
         let error = load_key(&bad.config).unwrap_err().to_string();
         assert!(!error.contains("not a valid secret phrase"), "the URI is not echoed: {error}");
-        assert!(Cli::try_parse_from(ARGS.iter().copied().chain(["--key-uri", "//A", "--key-file", "f"])).is_err(), "one or the other");
+        assert!(
+            Cli::try_parse_from(ARGS.iter().copied().chain(["--key-uri", "//A", "--key-file", "f"])).is_err(),
+            "one or the other"
+        );
     }
 
     #[tokio::test]
     async fn a_local_set_that_does_not_fit_the_models_stops_the_worker_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let genesis = dir.path().join("genesis.json");
-        std::fs::write(&genesis, r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        std::fs::write(
+            &genesis,
+            r#"{"metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]}}"#,
+        )
+        .unwrap();
         let local = dir.path().join("l.csv");
         std::fs::write(&local, "1,2,0\n3,4,1\n").unwrap();
         let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/breast_cancer.csv");
-        let args = ["oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--metadata", "missing.json"];
+        let args =
+            ["oracle", "--coalition", "0x0101010101010101010101010101010101010101", "--metadata", "missing.json"];
         let cli = Cli::try_parse_from(args.iter().copied().chain([
             "--genesis",
             genesis.to_str().unwrap(),

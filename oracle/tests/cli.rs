@@ -2,10 +2,10 @@
 //! refusal reason otherwise.
 
 use std::{path::Path, process::Command};
-use tclearn_model::architectures::{train_logistic, Dense, Mlp};
-use tclearn_model::genesis::Hash;
-use tclearn_model::checks as model;
 use tclearn_evaluation::testset::TestSet;
+use tclearn_model::architectures::{train_logistic, Dense, Mlp};
+use tclearn_model::checks as model;
+use tclearn_model::genesis::Hash;
 
 fn breast_cancer() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/breast_cancer.csv")
@@ -13,7 +13,11 @@ fn breast_cancer() -> std::path::PathBuf {
 
 fn oracle(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_oracle")).args(args).output().unwrap();
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into(), String::from_utf8_lossy(&output.stderr).into())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
 }
 
 #[test]
@@ -49,7 +53,8 @@ fn evaluate_prints_a_report_or_the_refusal() {
     let genesis_path = dir.path().join("genesis.json");
     std::fs::write(&genesis_path, genesis.to_string()).unwrap();
     let genesis_arg = genesis_path.display().to_string();
-    let (ok, stdout, stderr) = oracle(&["evaluate", "--model", &model_arg, "--test-set", &data, "--genesis", &genesis_arg]);
+    let (ok, stdout, stderr) =
+        oracle(&["evaluate", "--model", &model_arg, "--test-set", &data, "--genesis", &genesis_arg]);
     assert!(!ok && stdout.is_empty());
     assert!(stderr.contains("model refused: architecture"), "{stderr}");
 
@@ -60,7 +65,8 @@ fn evaluate_prints_a_report_or_the_refusal() {
         "architecture_hash": Hash(own), "test_set_hash": Hash(set.hash),
     });
     std::fs::write(&genesis_path, genesis.to_string()).unwrap();
-    let (ok, stdout, stderr) = oracle(&["evaluate", "--model", &model_arg, "--test-set", &data, "--genesis", &genesis_arg]);
+    let (ok, stdout, stderr) =
+        oracle(&["evaluate", "--model", &model_arg, "--test-set", &data, "--genesis", &genesis_arg]);
     assert!(ok, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["metric"], "roc_auc");
@@ -89,7 +95,13 @@ fn evaluate_runs_without_ort_dylib_path() {
     let run = |env: &[(&str, &str)]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_oracle"));
         command.env_remove("ORT_DYLIB_PATH").envs(env.iter().copied());
-        command.args(["evaluate", "--model", model_path.to_str().unwrap(), "--test-set", breast_cancer().to_str().unwrap()]);
+        command.args([
+            "evaluate",
+            "--model",
+            model_path.to_str().unwrap(),
+            "--test-set",
+            breast_cancer().to_str().unwrap(),
+        ]);
         let output = command.output().unwrap();
         (output.status.success(), String::from_utf8_lossy(&output.stderr).to_string())
     };

@@ -8,25 +8,36 @@ use onnx_rs::ast::{
     TensorShapeDimension, TensorTypeProto, TypeProto, TypeValue, ValueInfo,
 };
 use std::{path::Path, time::Duration};
-use tclearn_model::architectures::train_logistic;
 use tclearn_evaluation::engine::Engine;
 use tclearn_evaluation::evaluate::evaluate;
-use tclearn_model::genesis::{Declaration, Metric};
-use tclearn_model::checks::TensorSpec;
-use tclearn_oracle::sandbox::{evaluate_in_child, ChildRefusal, Limits, Outcome, Request};
 use tclearn_evaluation::testset::TestSet;
+use tclearn_model::architectures::train_logistic;
+use tclearn_model::checks::TensorSpec;
+use tclearn_model::genesis::{Declaration, Metric};
+use tclearn_oracle::sandbox::{evaluate_in_child, ChildRefusal, Limits, Outcome, Request};
 
 fn program() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_oracle"))
 }
 
 fn value(name: &'static str, elem_type: DataType, dims: Vec<Dimension<'static>>) -> ValueInfo<'static> {
-    let shape = TensorShape { dim: dims.into_iter().map(|value| TensorShapeDimension { value, ..Default::default() }).collect() };
+    let shape = TensorShape {
+        dim: dims.into_iter().map(|value| TensorShapeDimension { value, ..Default::default() }).collect(),
+    };
     let tensor = TensorTypeProto { elem_type, shape: Some(shape) };
-    ValueInfo { name, r#type: Some(TypeProto { value: Some(TypeValue::Tensor(tensor)), ..Default::default() }), ..Default::default() }
+    ValueInfo {
+        name,
+        r#type: Some(TypeProto { value: Some(TypeValue::Tensor(tensor)), ..Default::default() }),
+        ..Default::default()
+    }
 }
 
-fn node(op_type: OpType<'static>, input: Vec<&'static str>, output: Vec<&'static str>, attribute: Vec<Attribute<'static>>) -> Node<'static> {
+fn node(
+    op_type: OpType<'static>,
+    input: Vec<&'static str>,
+    output: Vec<&'static str>,
+    attribute: Vec<Attribute<'static>>,
+) -> Node<'static> {
     Node { op_type, input, output, attribute, ..Default::default() }
 }
 
@@ -51,7 +62,12 @@ fn model(nodes: Vec<Node<'static>>, initializer: Vec<TensorProto<'static>>) -> V
 /// `y = x + sum(ones(shape))·0`: the output is `x`, after making a tensor of `shape` (pinned by
 /// the architecture hash, so only a genesis model could do this: the limits are the backstop).
 fn allocating(shape: Vec<i64>) -> Vec<u8> {
-    let one = Attribute { name: "value", r#type: AttributeType::Tensor, t: Some(TensorProto::from_f32("one", vec![1], vec![1.0])), ..Default::default() };
+    let one = Attribute {
+        name: "value",
+        r#type: AttributeType::Tensor,
+        t: Some(TensorProto::from_f32("one", vec![1], vec![1.0])),
+        ..Default::default()
+    };
     let no_keep = Attribute { name: "keepdims", r#type: AttributeType::Int, i: 0, ..Default::default() };
     model(
         vec![
@@ -60,7 +76,10 @@ fn allocating(shape: Vec<i64>) -> Vec<u8> {
             node(OpType::Mul, vec!["total", "zero"], vec!["nothing"], vec![]),
             node(OpType::Add, vec!["x", "nothing"], vec!["y"], vec![]),
         ],
-        vec![TensorProto::from_i64("shape", vec![shape.len() as i64], shape), TensorProto::from_f32("zero", vec![], vec![0.0])],
+        vec![
+            TensorProto::from_i64("shape", vec![shape.len() as i64], shape),
+            TensorProto::from_f32("zero", vec![], vec![0.0]),
+        ],
     )
 }
 
@@ -72,7 +91,11 @@ fn looping(trips: i64) -> Vec<u8> {
             node(OpType::Identity, vec!["cond_in"], vec!["cond_out"], vec![]),
             node(OpType::Identity, vec!["v_in"], vec!["v_out"], vec![]),
         ],
-        input: vec![value("i", DataType::Int64, vec![]), value("cond_in", DataType::Bool, vec![]), value("v_in", DataType::Float, vec![])],
+        input: vec![
+            value("i", DataType::Int64, vec![]),
+            value("cond_in", DataType::Bool, vec![]),
+            value("v_in", DataType::Float, vec![]),
+        ],
         output: vec![value("cond_out", DataType::Bool, vec![]), value("v_out", DataType::Float, vec![])],
         ..Default::default()
     };
@@ -93,7 +116,9 @@ fn looping(trips: i64) -> Vec<u8> {
 
 /// A two-feature set whose label is the larger feature's index, and the declaration for it.
 fn setup(dir: &Path, memory_mib: u64, seconds: u64) -> Request {
-    let rows: String = (0..40).map(|i| if i % 2 == 0 { format!("0.{},0.8,1\n", i % 7) } else { format!("0.8,0.{},0\n", i % 7) }).collect();
+    let rows: String = (0..40)
+        .map(|i| if i % 2 == 0 { format!("0.{},0.8,1\n", i % 7) } else { format!("0.8,0.{},0\n", i % 7) })
+        .collect();
     std::fs::write(dir.join("g.csv"), rows).unwrap();
     let spec = || TensorSpec { dims: vec![None, Some(2)] };
     let mut declaration = Declaration { batch_size: 16, ..Declaration::new(Metric::Accuracy, spec(), spec()) };

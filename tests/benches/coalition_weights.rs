@@ -38,7 +38,6 @@ fn row(message: impl Into<String>, outcome: &CallOutcome) -> Row {
     }
 }
 
-
 /// Normal transactions may use 75% of a block's two seconds of compute (`runtime/runtime`,
 /// `NORMAL_DISPATCH_RATIO` of `MAXIMUM_BLOCK_WEIGHT`); proof size is not limited on this
 /// solochain.
@@ -49,8 +48,7 @@ const NORMAL_BLOCK_REF_TIME: u64 = 1_500_000_000_000;
 async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     let client = node.client().await;
     let alice = Keypair::dev("Alice").unwrap();
-    let members: Vec<Keypair> =
-        (1..n).map(|i| Keypair::from_uri(&format!("//Member{n}-{k}-{i}")).unwrap()).collect();
+    let members: Vec<Keypair> = (1..n).map(|i| Keypair::from_uri(&format!("//Member{n}-{k}-{i}")).unwrap()).collect();
     for member in &members {
         client.transfer(&alice, &member.account_id(), 1_000 * UNIT).await.unwrap();
     }
@@ -84,7 +82,8 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     let validators = coalition.round_validators(&me, round).await.unwrap();
     assert_eq!(validators.len(), k as usize);
 
-    let verdict = Verdict::Scored(Scores { g_metric: 820_000, g_digest: H256::repeat_byte(7), l_metric: 820_000, l_size: 50 });
+    let verdict =
+        Verdict::Scored(Scores { g_metric: 820_000, g_digest: H256::repeat_byte(7), l_metric: 820_000, l_size: 50 });
     let report = Report { round, candidate, verdict };
     let salt = [9u8; 32];
     let last = validators.len() - 1;
@@ -94,7 +93,7 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
         match i {
             0 => rows.push(row("commit", &outcome)),
             i if i == last => rows.push(row("commit (last: starts reveal)", &outcome)),
-            _ => {},
+            _ => {}
         }
     }
     for (i, validator) in validators.iter().enumerate() {
@@ -102,7 +101,7 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
         match i {
             0 => rows.push(row("reveal", &outcome)),
             i if i == last => rows.push(row(format!("reveal (last: tallies {k} reports)"), &outcome)),
-            _ => {},
+            _ => {}
         }
     }
     let general = coalition.round(&me, round).await.unwrap().unwrap().general.unwrap();
@@ -144,11 +143,13 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     // removes its data IDs' claims.
     let data_ids: Vec<H256> = (0..ids).map(|i| H256::from_low_u64_be(u64::from(i) + 1_000_000)).collect();
     let candidate = H256::repeat_byte(2);
-    let (round, _) = coalition.propose(&alice, 1, candidate, b"vault://bad", u64::from(ids), &data_ids, None).await.unwrap();
+    let (round, _) =
+        coalition.propose(&alice, 1, candidate, b"vault://bad", u64::from(ids), &data_ids, None).await.unwrap();
     seal_blocks(&client, &alice, DRAW_DELAY + 1).await;
     coalition.advance(&alice).await.unwrap();
     let validators = coalition.round_validators(&me, round).await.unwrap();
-    let verdict = Verdict::Scored(Scores { g_metric: 100_000, g_digest: H256::repeat_byte(7), l_metric: 100_000, l_size: 50 });
+    let verdict =
+        Verdict::Scored(Scores { g_metric: 100_000, g_digest: H256::repeat_byte(7), l_metric: 100_000, l_size: 50 });
     let report = Report { round, candidate, verdict };
     for validator in &validators {
         coalition.commit(key_of(*validator), round, coalition.commitment(validator, &report, &salt)).await.unwrap();

@@ -246,9 +246,7 @@ impl Node {
     /// The node's libp2p peer id, read from its log (`Local node identity is: ...`).
     pub fn peer_id(&self) -> Option<String> {
         let text = std::fs::read_to_string(&self.log).ok()?;
-        text.lines()
-            .find_map(|line| line.split("Local node identity is: ").nth(1))
-            .map(|id| id.trim().to_string())
+        text.lines().find_map(|line| line.split("Local node identity is: ").nth(1)).map(|id| id.trim().to_string())
     }
 
     /// Stop the node now.
@@ -361,9 +359,9 @@ impl Oracle {
             }
             command.env(key, value);
         }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e} (cargo test --release --workspace builds it)", oracle_binary().display()));
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!("{}: {e} (cargo test --release --workspace builds it)", oracle_binary().display())
+        });
         Self { child, log }
     }
 

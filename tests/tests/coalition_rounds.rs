@@ -12,10 +12,10 @@
 use tclearn_client::{
     account_to_address,
     coalition::{
-        events, BlockAppended, CallError, Coalition, CoalitionError, Deviation, Genesis, Hyperparameter, LocalTestSet,
-        MemberRemoved, Phase, ProposalEnacted, ProposalFailed, ProposalStatus, Rejection, Report, RoundOpened,
-        RoundTallied, Scores, Sealed, StrengthsUpdated, ValidatorDeviated, ValidatorsDrawn, Verdict, DRAW_DELAY,
-        MAX_DATA_IDS, Action, NativeKeccak, hashing, PrivacySpend,
+        events, hashing, Action, BlockAppended, CallError, Coalition, CoalitionError, Deviation, Genesis,
+        Hyperparameter, LocalTestSet, MemberRemoved, NativeKeccak, Phase, PrivacySpend, ProposalEnacted,
+        ProposalFailed, ProposalStatus, Rejection, Report, RoundOpened, RoundTallied, Scores, Sealed, StrengthsUpdated,
+        ValidatorDeviated, ValidatorsDrawn, Verdict, DRAW_DELAY, MAX_DATA_IDS,
     },
     ContractEvent, Keypair, H160, H256,
 };
@@ -84,7 +84,13 @@ impl Scene {
     }
 
     /// Every drawn validator commits, then reveals `verdict(i)`. Returns the reveals' events.
-    async fn commit_and_reveal(&self, round: u64, candidate: H256, validators: &[H160], verdict: impl Fn(usize) -> Verdict) -> Vec<ContractEvent> {
+    async fn commit_and_reveal(
+        &self,
+        round: u64,
+        candidate: H256,
+        validators: &[H160],
+        verdict: impl Fn(usize) -> Verdict,
+    ) -> Vec<ContractEvent> {
         let c = &self.coalition;
         let salt = |i: usize| [i as u8 + 1; 32];
         let report = |i: usize| Report { round, candidate, verdict: verdict(i) };
@@ -162,7 +168,11 @@ async fn three_rounds_accepted_degraded_inconsistent() {
     let genesis_block = c.block(&me, 0).await.unwrap().unwrap();
     assert_eq!(block.previous_hash, genesis_block.block_hash);
     assert_eq!((block.parameter_hash, block.samples, block.performance), (candidate, u64::from(MAX_DATA_IDS), 820_000));
-    assert_eq!(block.block_hash, hashing::block_hash::<NativeKeccak>(&block.header::<NativeKeccak>()), "the client's hash");
+    assert_eq!(
+        block.block_hash,
+        hashing::block_hash::<NativeKeccak>(&block.header::<NativeKeccak>()),
+        "the client's hash"
+    );
     let strengths = c.strengths(&me).await.unwrap();
     assert_eq!(appended[0].strengths, strengths);
     let alice_strength = strengths.iter().find(|(a, _)| *a == alice.address()).unwrap().1;
@@ -186,7 +196,10 @@ async fn three_rounds_accepted_degraded_inconsistent() {
     let (round, validators) = scene.propose_and_draw(candidate, 2, 4).await;
     let events = scene.commit_and_reveal(round, candidate, &validators, |_| scored(700_000, 7, 0, 0)).await;
     let tallied: Vec<RoundTallied> = c.events(&events, "RoundTallied").unwrap();
-    assert_eq!(tallied.last().map(|t| (t.rejection, t.previous_performance)), Some((Some(Rejection::Degrades), 820_000)));
+    assert_eq!(
+        tallied.last().map(|t| (t.rejection, t.previous_performance)),
+        Some((Some(Rejection::Degrades), 820_000))
+    );
     assert_eq!(c.round(&me, round).await.unwrap().unwrap().phase, Phase::Rejected(Rejection::Degrades));
 
     // Round 3: three different G digests.
@@ -210,7 +223,8 @@ async fn one_lying_validator_of_four_decides_nothing() {
         c.register_local_test_set(validator, &set).await.unwrap();
         assert_eq!(c.local_test_set(&me, validator.address()).await.unwrap(), Some(set));
     }
-    let again = c.register_local_test_set(&scene.validators[0], &LocalTestSet { hash: H256::zero(), size: 5_000 }).await;
+    let again =
+        c.register_local_test_set(&scene.validators[0], &LocalTestSet { hash: H256::zero(), size: 5_000 }).await;
     assert!(matches!(again, Err(CallError::Contract(CoalitionError::LocalTestSetRegistered))), "{again:?}");
 
     // Three honest validators see 0.85 on G and on their local sets of 50; the fourth lies.
@@ -224,7 +238,8 @@ async fn one_lying_validator_of_four_decides_nothing() {
         let candidate = H256::repeat_byte(0x20 + n as u8);
         let (round, validators) = scene.propose_and_draw(candidate, 10 + n as u16, 4).await;
         let liar = validators[n];
-        let events = scene.commit_and_reveal(round, candidate, &validators, |i| if i == n { lie } else { honest }).await;
+        let events =
+            scene.commit_and_reveal(round, candidate, &validators, |i| if i == n { lie } else { honest }).await;
         let tallied: Vec<RoundTallied> = c.events(&events, "RoundTallied").unwrap();
         assert_eq!(
             tallied.last().map(|t| (t.rejection, t.performance, t.accepts, t.counted)),
@@ -232,7 +247,11 @@ async fn one_lying_validator_of_four_decides_nothing() {
             "{what}: the honest outcome"
         );
         let deviated: Vec<ValidatorDeviated> = c.events(&events, "ValidatorDeviated").unwrap();
-        assert_eq!(deviated.iter().map(|d| (d.validator, d.deviation)).collect::<Vec<_>>(), vec![(liar, deviation)], "{what}");
+        assert_eq!(
+            deviated.iter().map(|d| (d.validator, d.deviation)).collect::<Vec<_>>(),
+            vec![(liar, deviation)],
+            "{what}"
+        );
         assert_eq!(c.ballot(&me, round, liar).await.unwrap().unwrap().deviation, Some(deviation));
         let honest_validators: Vec<H160> = validators.iter().copied().filter(|v| *v != liar).collect();
         scene.seal_and_attest(round, &honest_validators).await;
@@ -269,7 +288,10 @@ async fn governance_enacts_removes_and_reverts() {
     assert_eq!(status, ProposalStatus::Enacted);
     assert_eq!(c.hyperparameters(&me).await.unwrap().lambda_ppm, 900_000);
     let enacted: Vec<ProposalEnacted> = c.events(&events, "ProposalEnacted").unwrap();
-    assert_eq!((enacted[0].proposal, enacted[0].action), (id, Action::SetHyperparameter(Hyperparameter::Lambda(900_000))));
+    assert_eq!(
+        (enacted[0].proposal, enacted[0].action),
+        (id, Action::SetHyperparameter(Hyperparameter::Lambda(900_000)))
+    );
     assert_eq!(c.proposal(&me, id).await.unwrap().unwrap().status, ProposalStatus::Enacted);
 
     // Two proposals to remove Eve pass; the first removes her, the second closes as failed.
@@ -308,7 +330,10 @@ async fn governance_enacts_removes_and_reverts() {
     assert_eq!((appended[0].index, appended[0].round, appended[0].contributor), (2, None, None));
     let reverted = c.block(&me, 2).await.unwrap().unwrap();
     let genesis_block = c.block(&me, 0).await.unwrap().unwrap();
-    assert_eq!((reverted.parameter_hash, reverted.performance), (genesis_block.parameter_hash, genesis_block.performance));
+    assert_eq!(
+        (reverted.parameter_hash, reverted.performance),
+        (genesis_block.parameter_hash, genesis_block.performance)
+    );
     assert_eq!(reverted.previous_hash, c.block(&me, 1).await.unwrap().unwrap().block_hash);
     assert_eq!(c.height(&me).await.unwrap(), 2);
     scene.node.stop().await;
@@ -317,7 +342,8 @@ async fn governance_enacts_removes_and_reverts() {
 #[tokio::test]
 async fn a_proposal_past_the_privacy_budget_is_refused_on_chain() {
     let budget = PrivacySpend::from_real(3.0, 1e-5).unwrap();
-    let scene = Scene::new(&["Bob", "Charlie"], 2, |genesis| genesis.hyperparameters.privacy_budget = Some(budget)).await;
+    let scene =
+        Scene::new(&["Bob", "Charlie"], 2, |genesis| genesis.hyperparameters.privacy_budget = Some(budget)).await;
     let (c, alice) = (&scene.coalition, &scene.alice);
     let me = alice.account_id();
     assert_eq!(c.hyperparameters(&me).await.unwrap().privacy_budget, Some(budget));

@@ -20,10 +20,7 @@ fn validator(name: &str, bootnode: Option<&str>) -> NodeConfig {
 #[tokio::test]
 async fn four_validators_produce_and_finalize_blocks() {
     let alice = Node::start(validator("Alice", None)).await;
-    let peer_id = eventually(Duration::from_secs(30), "Alice's peer id in her log", || async {
-        alice.peer_id()
-    })
-    .await;
+    let peer_id = eventually(Duration::from_secs(30), "Alice's peer id in her log", || async { alice.peer_id() }).await;
     let bootnode = format!("/ip4/127.0.0.1/tcp/{}/p2p/{peer_id}", alice.p2p_port);
     let mut nodes = vec![alice];
     for name in ["Bob", "Charlie", "Dave"] {

@@ -23,13 +23,13 @@ use tclearn_client::{
     Keypair, H160, H256,
 };
 use tclearn_e2e::{artifact, artifacts_dir, free_port, test_genesis, MembersApi, Node, NodeConfig, Oracle};
-use tclearn_model::architectures::{train_logistic, Mlp};
 use tclearn_evaluation::engine::Engine;
-use tclearn_model::hash::model_hash;
-use tclearn_evaluation::evaluate::{evaluate};
-use tclearn_model::genesis::{Declaration, Hash};
-use tclearn_model::checks as model;
+use tclearn_evaluation::evaluate::evaluate;
 use tclearn_evaluation::testset::TestSet;
+use tclearn_model::architectures::{train_logistic, Mlp};
+use tclearn_model::checks as model;
+use tclearn_model::genesis::{Declaration, Hash};
+use tclearn_model::hash::model_hash;
 
 const VALIDATORS: [&str; 4] = ["Bob", "Charlie", "Dave", "Eve"];
 const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -90,7 +90,10 @@ async fn scene(node: NodeConfig, timeout: u32) -> Scene {
     let labels = all.labels().unwrap();
     let training: Vec<usize> = (0..all.samples).filter(|i| i % 5 != 0).collect();
     let rows = |idx: &[usize]| -> (Vec<f32>, Vec<u32>) {
-        (idx.iter().flat_map(|i| features[i * 30..(i + 1) * 30].to_vec()).collect(), idx.iter().map(|i| labels[*i]).collect())
+        (
+            idx.iter().flat_map(|i| features[i * 30..(i + 1) * 30].to_vec()).collect(),
+            idx.iter().map(|i| labels[*i]).collect(),
+        )
     };
     let (x_small, y_small) = rows(&training[..30]);
     let (x_train, y_train) = rows(&training);
@@ -137,7 +140,8 @@ async fn scene(node: NodeConfig, timeout: u32) -> Scene {
         .collect();
     let mut genesis = test_genesis(4, founders.clone());
     let params = &mut genesis.hyperparameters;
-    (params.commit_timeout, params.reveal_timeout, params.seal_timeout, params.attest_timeout) = (timeout, timeout, timeout, timeout);
+    (params.commit_timeout, params.reveal_timeout, params.seal_timeout, params.attest_timeout) =
+        (timeout, timeout, timeout, timeout);
     genesis.architecture_hash = H256(architecture);
     genesis.parameter_hash = H256(model_hash(&models[0].1));
     genesis.vault_ref = vault_ref(&models[0].1);
@@ -250,13 +254,21 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     // Bob's metrics: three rounds seen and evaluated, a commitment and a reveal in each.
     let metrics = http_get(&metrics_addr, "/metrics").await;
     // Races with the other oracles (to draw, to attest) are not errors.
-    for line in ["tclearn_oracle_rounds_seen_total 3", "tclearn_oracle_evaluations_total 3", "tclearn_oracle_reports_posted_total 6", "tclearn_oracle_errors_total 0"] {
+    for line in [
+        "tclearn_oracle_rounds_seen_total 3",
+        "tclearn_oracle_evaluations_total 3",
+        "tclearn_oracle_reports_posted_total 6",
+        "tclearn_oracle_errors_total 0",
+    ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
     assert!(metrics.contains("tclearn_oracle_evaluation_seconds_count 3"), "{metrics}");
     // What shows a stall: the last tick, the best block, an evaluation in flight, the funds.
     let gauge = |name: &str| -> f64 {
-        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in\n{metrics}"));
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in\n{metrics}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
@@ -360,12 +372,14 @@ async fn oracles_advance_a_round_past_its_deadlines() {
     // Blocks every 300 ms, phases of 20 blocks; only Bob and Charlie of the four drawn run.
     let Scene { dir, node, coalition, alice, env, models, _vault, .. } =
         scene(NodeConfig::with_args(&["--dev", "--sealing", "300"]), 20).await;
-    let oracles: Vec<Oracle> = ["Bob", "Charlie"].iter().map(|name| Oracle::start(&env, name, dir.path(), &[])).collect();
+    let oracles: Vec<Oracle> =
+        ["Bob", "Charlie"].iter().map(|name| Oracle::start(&env, name, dir.path(), &[])).collect();
     let logs = |oracles: &[Oracle]| oracles.iter().map(|o| o.log()).collect::<Vec<_>>().join("\n-----\n");
     let me = alice.account_id();
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
+    let (round, _) =
+        coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     let state = coalition.round(&me, round).await.unwrap().unwrap();
     // Two commitments could not open the reveal phase (it needs all four): only `advance` past
@@ -380,7 +394,8 @@ async fn oracles_advance_a_round_past_its_deadlines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oracles_reconnect_after_the_node_restarts() {
-    let Scene { dir, mut node, coalition, alice, env, models, _vault, .. } = scene(NodeConfig::dev_interval(500), 500).await;
+    let Scene { dir, mut node, coalition, alice, env, models, _vault, .. } =
+        scene(NodeConfig::dev_interval(500), 500).await;
     let oracles: Vec<Oracle> = VALIDATORS.iter().map(|name| Oracle::start(&env, name, dir.path(), &[])).collect();
     let logs = |oracles: &[Oracle]| oracles.iter().map(|o| o.log()).collect::<Vec<_>>().join("\n-----\n");
     let connections = |oracle: &Oracle| oracle.log().matches(" connected ").count();
@@ -395,7 +410,8 @@ async fn oracles_reconnect_after_the_node_restarts() {
     let me = alice.account_id();
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
+    let (round, _) =
+        coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "{}", logs(&oracles));
     for oracle in &oracles {
@@ -477,7 +493,8 @@ async fn a_round_completes_without_the_oracle_whose_vault_trickles_and_it_casts_
     }
     let candidate = H256(model_hash(&models[1].1));
     let data_ids: Vec<H256> = (0..8).map(H256::repeat_byte).collect();
-    let (round, _) = coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
+    let (round, _) =
+        coalition.propose(&alice, 0, candidate, &vault_ref(&models[1].1), 8, &data_ids, None).await.unwrap();
     let phase = wait_for_end(&coalition, &me, round, &oracles, &logs).await;
     assert_eq!(phase, Phase::Appended, "the three others carry the round\n{}", logs(&oracles));
     let state = coalition.round(&me, round).await.unwrap().unwrap();

@@ -41,15 +41,11 @@ async fn deploy_call_and_read_back_state_and_event() {
 
     // The state, read back with a dry run (any account may read).
     let bob = Keypair::dev("Bob").unwrap();
-    let count: u64 = client
-        .read(&bob.account_id(), deployed.address, meta.message("count").unwrap().call())
-        .await
-        .unwrap();
+    let count: u64 =
+        client.read(&bob.account_id(), deployed.address, meta.message("count").unwrap().call()).await.unwrap();
     assert_eq!(count, 1);
-    let stored: Option<Anchor> = client
-        .read(&bob.account_id(), deployed.address, meta.message("get").unwrap().call().arg(&0u64))
-        .await
-        .unwrap();
+    let stored: Option<Anchor> =
+        client.read(&bob.account_id(), deployed.address, meta.message("get").unwrap().call().arg(&0u64)).await.unwrap();
     let stored = stored.expect("anchor 0 is stored");
     assert_eq!((stored.root, stored.log_length), (root, 10));
     assert!(stored.block >= 1 && stored.timestamp > 0, "{stored:?}");

@@ -55,7 +55,7 @@ pub fn block_hash<K: Keccak>(header: &BlockHeader) -> H256 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Scores, Verdict, TestKeccak as NativeKeccak};
+    use crate::{Scores, TestKeccak as NativeKeccak, Verdict};
 
     #[test]
     fn native_keccak_is_keccak_256() {

@@ -19,9 +19,9 @@ extern crate self as coalition_types;
 pub mod events;
 pub mod hashing;
 pub mod rules;
-pub mod types;
 #[cfg(test)]
 mod tests;
+pub mod types;
 
 pub use primitive_types::{H160, H256};
 

@@ -72,10 +72,9 @@ pub fn spend_privacy(
             delta: spent.delta.saturating_add(spend.delta),
         }),
         (Some(_), None) => Err(Error::PrivacyBudgetExceeded),
-        (Some(budget), Some(spend)) => spent
-            .checked_add(spend)
-            .filter(|total| total.within(&budget))
-            .ok_or(Error::PrivacyBudgetExceeded),
+        (Some(budget), Some(spend)) => {
+            spent.checked_add(spend).filter(|total| total.within(&budget)).ok_or(Error::PrivacyBudgetExceeded)
+        }
     }
 }
 
@@ -228,11 +227,8 @@ pub fn merge(g_metric: i64, g_size: u32, l_metric: i64, l_size: u32) -> Option<i
 /// loss), so a zero error baseline does not freeze the chain. `lambda` is in parts per million.
 pub fn keeps_performance(new: i64, previous: i64, lambda_ppm: u32, higher_is_better: bool, tolerance: u32) -> bool {
     let one = i128::from(LAMBDA_ONE);
-    let loss = if higher_is_better {
-        i128::from(previous) - i128::from(new)
-    } else {
-        i128::from(new) - i128::from(previous)
-    };
+    let loss =
+        if higher_is_better { i128::from(previous) - i128::from(new) } else { i128::from(new) - i128::from(previous) };
     let relative = (one - i128::from(lambda_ppm.min(LAMBDA_ONE))) * i128::from(previous).abs();
     let allowed = relative.max(i128::from(tolerance) * one);
     loss * one <= allowed
@@ -319,12 +315,13 @@ pub fn tally(rules: &TallyRules, reveals: &[Reveal]) -> Tally {
             Verdict::Refused(_) => {
                 refusals = refusals.saturating_add(1);
                 None
-            },
+            }
             Verdict::Scored(scores) => check_scores(scores, reveal.registered_l_size, spec).err(),
         };
         findings.push(Finding { deviation, accepting: false });
     }
-    let rejected = |rejection, findings| Tally { rejection: Some(rejection), performance: None, accepts: 0, counted: 0, findings };
+    let rejected =
+        |rejection, findings| Tally { rejection: Some(rejection), performance: None, accepts: 0, counted: 0, findings };
     if rules.quorum.reached_by(refusals, total) {
         return rejected(Rejection::Refused, findings);
     }
@@ -384,11 +381,5 @@ pub fn tally(rules: &TallyRules, reveals: &[Reveal]) -> Tally {
     } else {
         Some(Rejection::Degrades)
     };
-    Tally {
-        rejection,
-        performance,
-        accepts,
-        counted: u32::try_from(views.len()).unwrap_or(u32::MAX),
-        findings,
-    }
+    Tally { rejection, performance, accepts, counted: u32::try_from(views.len()).unwrap_or(u32::MAX), findings }
 }

@@ -115,9 +115,8 @@ fn selection_is_without_replacement_and_follows_weights() {
     let mut all = select_weighted::<TestKeccak>(&candidates, 10, [3; 32]);
     all.sort();
     assert_eq!(all, vec![address(1), address(2), address(3)], "k beyond the candidates: everyone, once");
-    let first_heavy = (0u8..200)
-        .filter(|s| select_weighted::<TestKeccak>(&candidates, 1, [*s; 32])[0] == address(3))
-        .count();
+    let first_heavy =
+        (0u8..200).filter(|s| select_weighted::<TestKeccak>(&candidates, 1, [*s; 32])[0] == address(3)).count();
     assert!((140..=185).contains(&first_heavy), "the heavy candidate first in about 80%: {first_heavy}");
     assert!(select_weighted::<TestKeccak>(&[], 3, [0; 32]).is_empty());
     assert_eq!(select_weighted::<TestKeccak>(&[(address(9), 0)], 1, [0; 32]), vec![address(9)]);

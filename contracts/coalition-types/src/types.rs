@@ -30,9 +30,9 @@ impl Fraction {
 
     /// Whether this fraction lies in `[low, 1]` (a zero denominator never does).
     pub fn within(&self, low: Fraction) -> bool {
-        self.den > 0 &&
-            self.num <= self.den &&
-            u64::from(self.num) * u64::from(low.den) >= u64::from(low.num) * u64::from(self.den)
+        self.den > 0
+            && self.num <= self.den
+            && u64::from(self.num) * u64::from(low.den) >= u64::from(low.num) * u64::from(self.den)
     }
 
     /// Whether this fraction is in `(1/2, 1]`: two disjoint groups cannot both reach it.
@@ -241,13 +241,13 @@ impl Hyperparameters {
     /// fields.
     pub fn ensure_valid(&self) -> Result<(), Error> {
         let periods = [self.commit_timeout, self.reveal_timeout, self.seal_timeout, self.attest_timeout];
-        let valid = self.lambda_ppm <= crate::rules::LAMBDA_ONE &&
-            (1..=crate::MAX_VALIDATORS).contains(&self.validators_per_round) &&
-            self.quorum.within(Fraction::TWO_THIRDS) &&
-            periods.iter().all(|p| (1..=crate::MAX_PERIOD).contains(p)) &&
-            (1..=u64::from(crate::MAX_DATA_IDS)).contains(&self.min_batch_size) &&
-            self.epochs >= 1 &&
-            self.batch_size >= 1;
+        let valid = self.lambda_ppm <= crate::rules::LAMBDA_ONE
+            && (1..=crate::MAX_VALIDATORS).contains(&self.validators_per_round)
+            && self.quorum.within(Fraction::TWO_THIRDS)
+            && periods.iter().all(|p| (1..=crate::MAX_PERIOD).contains(p))
+            && (1..=u64::from(crate::MAX_DATA_IDS)).contains(&self.min_batch_size)
+            && self.epochs >= 1
+            && self.batch_size >= 1;
         if valid {
             Ok(())
         } else {
@@ -288,10 +288,10 @@ impl GovernanceParams {
     /// # Errors
     /// [`Error::InvalidGovernanceParams`].
     pub fn ensure_valid(&self) -> Result<(), Error> {
-        let valid = (crate::MIN_VOTING_PERIOD..=crate::MAX_PERIOD).contains(&self.voting_period) &&
-            self.enactment_delay <= crate::MAX_PERIOD &&
-            self.quorum.within(Fraction::HALF) &&
-            self.threshold.is_majority();
+        let valid = (crate::MIN_VOTING_PERIOD..=crate::MAX_PERIOD).contains(&self.voting_period)
+            && self.enactment_delay <= crate::MAX_PERIOD
+            && self.quorum.within(Fraction::HALF)
+            && self.threshold.is_majority();
         if valid {
             Ok(())
         } else {

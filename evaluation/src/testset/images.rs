@@ -12,9 +12,9 @@
 //! then name order, each file's path relative to the folder and the SHA3-256 of its bytes.
 
 use super::{file_stem, list_dir, read, sha3, Result, TestSet, TestSetError};
-pub use tclearn_model::genesis::ImageSpec;
 use sha3::{Digest, Sha3_256};
 use std::path::{Path, PathBuf};
+pub use tclearn_model::genesis::ImageSpec;
 use zune_core::{bytestream::ZCursor, options::DecoderOptions};
 
 const FOLDER_TAG: &[u8] = b"tclearn/image-folder/v1";
@@ -172,7 +172,14 @@ mod tests {
     use super::*;
 
     fn spec(side: usize, channels: usize) -> ImageSpec {
-        ImageSpec { height: side, width: side, channels, mean: vec![0.0; channels], std: vec![1.0; channels], classes: vec![] }
+        ImageSpec {
+            height: side,
+            width: side,
+            channels,
+            mean: vec![0.0; channels],
+            std: vec![1.0; channels],
+            classes: vec![],
+        }
     }
 
     #[test]

@@ -318,7 +318,8 @@ struct Table {
 /// space.
 fn fields(line: &str) -> impl Iterator<Item = &str> {
     let commas = line.contains(',');
-    let (by_comma, by_space) = if commas { (Some(line.split(',').map(str::trim)), None) } else { (None, Some(line.split_whitespace())) };
+    let (by_comma, by_space) =
+        if commas { (Some(line.split(',').map(str::trim)), None) } else { (None, Some(line.split_whitespace())) };
     by_comma.into_iter().flatten().chain(by_space.into_iter().flatten())
 }
 
@@ -500,10 +501,7 @@ mod tests {
         // 442 patients, 10 measurements; the first is 59 years old with a target of 151.
         assert_eq!((set.samples, set.sample_shape.as_slice()), (442, &[10][..]));
         assert_eq!((set.inputs(0..1).unwrap()[0], set.targets[0]), (59.0, 151.0));
-        let expected = pair_hash(
-            &sha3(&std::fs::read(&features).unwrap()),
-            &sha3(&std::fs::read(&targets).unwrap()),
-        );
+        let expected = pair_hash(&sha3(&std::fs::read(&features).unwrap()), &sha3(&std::fs::read(&targets).unwrap()));
         assert_eq!(set.hash, expected, "the hash is over the stored (compressed) bytes");
     }
 
@@ -511,12 +509,19 @@ mod tests {
     fn npy_folders_load() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("features.npy"), npy::encode_f32(&[2, 1, 2, 2], &[0.5; 8])).unwrap();
-        std::fs::write(dir.path().join("targets.npy"), npy::encode_f32(&[2, 4], &[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0])).unwrap();
+        std::fs::write(
+            dir.path().join("targets.npy"),
+            npy::encode_f32(&[2, 4], &[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0]),
+        )
+        .unwrap();
         let set = TestSet::open(dir.path(), None).unwrap();
         assert_eq!((set.samples, set.sample_shape.as_slice(), set.target_width), (2, &[1, 2, 2][..], 4));
         assert_eq!(set.inputs(1..2).unwrap().len(), 4);
         std::fs::write(dir.path().join("targets.npy"), npy::encode_f32(&[3], &[1.0; 3])).unwrap();
-        assert!(matches!(TestSet::open(dir.path(), None), Err(TestSetError::RowCountMismatch { features: 2, targets: 3 })));
+        assert!(matches!(
+            TestSet::open(dir.path(), None),
+            Err(TestSetError::RowCountMismatch { features: 2, targets: 3 })
+        ));
     }
 
     #[test]

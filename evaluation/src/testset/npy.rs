@@ -93,12 +93,9 @@ pub fn parse(bytes: &[u8]) -> core::result::Result<Array, String> {
 fn field<'a>(header: &'a str, key: &str) -> core::result::Result<&'a str, String> {
     let missing = || format!("header has no '{key}'");
     let start = header.find(&format!("'{key}'")).ok_or_else(missing)? + key.len() + 2;
-    let value = header.get(start..).ok_or_else(missing)?.trim_start().strip_prefix(':').ok_or_else(missing)?.trim_start();
-    let end = if value.starts_with('(') {
-        value.find(')').map(|i| i + 1)
-    } else {
-        value.find([',', '}'])
-    };
+    let value =
+        header.get(start..).ok_or_else(missing)?.trim_start().strip_prefix(':').ok_or_else(missing)?.trim_start();
+    let end = if value.starts_with('(') { value.find(')').map(|i| i + 1) } else { value.find([',', '}']) };
     Ok(value.get(..end.ok_or_else(missing)?).ok_or_else(missing)?.trim())
 }
 

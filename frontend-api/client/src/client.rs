@@ -55,8 +55,12 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-async fn answer(url: &str, response: Result<reqwest::Response, reqwest::Error>) -> Result<reqwest::Response, ClientError> {
-    let response = response.map_err(|e| ClientError::Transport { url: url.into(), reason: e.without_url().to_string() })?;
+async fn answer(
+    url: &str,
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<reqwest::Response, ClientError> {
+    let response =
+        response.map_err(|e| ClientError::Transport { url: url.into(), reason: e.without_url().to_string() })?;
     if response.status().is_success() {
         return Ok(response);
     }
@@ -73,7 +77,8 @@ async fn json<T: serde::de::DeserializeOwned>(url: &str, response: reqwest::Resp
 /// A read of one of the API's public routes (`/api/coalition`, `/api/members`, ...) at `base`.
 pub async fn read<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> Result<T, ClientError> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
-    let http = http_builder().build().map_err(|e| ClientError::Transport { url: url.clone(), reason: e.to_string() })?;
+    let http =
+        http_builder().build().map_err(|e| ClientError::Transport { url: url.clone(), reason: e.to_string() })?;
     let response = answer(&url, http.get(&url).send().await).await?;
     json(&url, response).await
 }
@@ -86,7 +91,8 @@ impl ApiClient {
 
     /// Sign in to the API at `base` as `key`.
     pub async fn sign_in(base: &str, key: &Keypair) -> Result<Self, ClientError> {
-        let http = http_builder().build().map_err(|e| ClientError::Transport { url: base.into(), reason: e.to_string() })?;
+        let http =
+            http_builder().build().map_err(|e| ClientError::Transport { url: base.into(), reason: e.to_string() })?;
         let session = Self::new(base, key.clone(), http);
         session.token().await?;
         Ok(session)
@@ -127,7 +133,8 @@ impl ApiClient {
     /// Upload a candidate model.
     pub async fn upload_candidate(&self, model: Vec<u8>) -> Result<StoredObject, ClientError> {
         let url = format!("{}/api/vault/candidates", self.base);
-        let response = answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(model).send().await).await?;
+        let response =
+            answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(model).send().await).await?;
         json(&url, response).await
     }
 
@@ -143,7 +150,8 @@ impl ApiClient {
     /// stored object is the merged model.
     pub async fn upload_delta(&self, parent: u32, delta: Vec<u8>) -> Result<StoredObject, ClientError> {
         let url = format!("{}/api/vault/deltas?parent={parent}", self.base);
-        let response = answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(delta).send().await).await?;
+        let response =
+            answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(delta).send().await).await?;
         json(&url, response).await
     }
 
@@ -158,7 +166,8 @@ impl ApiClient {
     pub async fn download(&self, hash: &str) -> Result<Vec<u8>, ClientError> {
         let url = format!("{}/api/vault/objects/{hash}", self.base);
         let response = answer(&url, self.http.get(&url).bearer_auth(self.token().await?).send().await).await?;
-        let bytes = response.bytes().await.map_err(|e| ClientError::Transport { url, reason: e.without_url().to_string() })?;
+        let bytes =
+            response.bytes().await.map_err(|e| ClientError::Transport { url, reason: e.without_url().to_string() })?;
         Ok(bytes.to_vec())
     }
 }

@@ -39,8 +39,10 @@ async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: S
 pub async fn fetch_log(http: &reqwest::Client, base: &str) -> Result<(Checkpoint, Vec<Vec<u8>>), VerifyError> {
     let base = base.trim_end_matches('/');
     let view: CheckpointView = get_json(http, format!("{base}/api/audit/checkpoint")).await?;
-    let root = tclearn_client::parse::hash(&view.root)
-        .map_err(|_| VerifyError::Api { url: base.into(), reason: "a checkpoint root that is not 32 bytes of hex".into() })?;
+    let root = tclearn_client::parse::hash(&view.root).map_err(|_| VerifyError::Api {
+        url: base.into(),
+        reason: "a checkpoint root that is not 32 bytes of hex".into(),
+    })?;
     let mut leaves = Vec::with_capacity(view.size.min(1 << 20) as usize);
     while (leaves.len() as u64) < view.size {
         let start = leaves.len() as u64;

@@ -10,9 +10,9 @@ use tclearn_client::args::{ChainArgs, CoalitionArgs};
 use tclearn_client::{coalition::Coalition, Keypair, H160, H256};
 use tclearn_e2e::{artifact, artifacts_dir, test_genesis, Node, NodeConfig};
 use tclearn_model::architectures::train_logistic;
-use tclearn_model::hash::model_hash;
-use tclearn_model::genesis::Hash;
 use tclearn_model::checks as model;
+use tclearn_model::genesis::Hash;
+use tclearn_model::hash::model_hash;
 
 pub const MEMBERS: [&str; 4] = ["Alice", "Bob", "Charlie", "Dave"];
 
@@ -147,8 +147,12 @@ impl Api {
         let challenge = body["challenge"].as_str().unwrap().to_string();
         let message = if wrapped { format!("<Bytes>{challenge}</Bytes>") } else { challenge.clone() };
         let signature = format!("0x{}", hex::encode(key.sign(message.as_bytes())));
-        let (status, body) =
-            self.post("/api/auth/token", serde_json::json!({ "account": account, "challenge": challenge, "signature": signature })).await;
+        let (status, body) = self
+            .post(
+                "/api/auth/token",
+                serde_json::json!({ "account": account, "challenge": challenge, "signature": signature }),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_string()
     }
@@ -179,4 +183,3 @@ impl Api {
         page["entries"].as_array().unwrap().iter().map(|e| serde_json::from_str(e.as_str().unwrap()).unwrap()).collect()
     }
 }
-

@@ -51,7 +51,8 @@ pub(super) fn spoil_model(attack: Option<Attack>, parent: &Model, model: &mut Mo
         Some(Attack::Noise(deviation)) => {
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
             let normal = rand_distr::Normal::new(0.0f32, deviation).map_err(|e| anyhow!("noise:{deviation}: {e}"))?;
-            let noised: Vec<f32> = model.trained().iter().map(|v| v + rand_distr::Distribution::sample(&normal, &mut rng)).collect();
+            let noised: Vec<f32> =
+                model.trained().iter().map(|v| v + rand_distr::Distribution::sample(&normal, &mut rng)).collect();
             model.set_trained(&noised);
         }
         _ => {}

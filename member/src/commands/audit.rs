@@ -13,7 +13,10 @@ pub async fn audit_verify(g: &Global) -> Result<i32> {
         .await
         .context("the audit log does not verify")?;
     if g.json {
-        println!("{}", json!({ "entries": verified.entries, "anchors": verified.anchors, "anchored": verified.anchored }));
+        println!(
+            "{}",
+            json!({ "entries": verified.entries, "anchors": verified.anchors, "anchored": verified.anchored })
+        );
     } else {
         println!(
             "audit log verified: {} entries, {} anchors on chain, the latest covering {} entries",
@@ -31,7 +34,12 @@ pub async fn audit_anchor(g: &Global) -> Result<i32> {
     if g.json {
         println!("{}", serde_json::to_string(&anchor)?);
     } else {
-        println!("anchor {} on chain: the log's first {} entries, root {}", anchor.index, anchor.log_length, short(&anchor.root));
+        println!(
+            "anchor {} on chain: the log's first {} entries, root {}",
+            anchor.index,
+            anchor.log_length,
+            short(&anchor.root)
+        );
     }
     Ok(0)
 }
@@ -54,21 +62,23 @@ pub struct AuditBlocksArgs {
 /// each of its round's validators' revealed G scores (`tclearn_member::audit`). Exits 3 when a
 /// revealed report is proven forged.
 pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
-    use tclearn_member::audit::{check_report, Check};
     use tclearn_evaluation::engine::Engine;
     use tclearn_evaluation::evaluate::evaluate;
-    use tclearn_model::genesis::Declaration;
     use tclearn_evaluation::testset::TestSet;
+    use tclearn_member::audit::{check_report, Check};
+    use tclearn_model::genesis::Declaration;
     let key = load_key(g)?;
     let (c, _) = coalition(g).await?;
     let me = key.account_id();
     let declaration = Declaration::load(&args.declaration)?;
-    let set = TestSet::open(&args.test_set, declaration.image.as_ref()).with_context(|| args.test_set.display().to_string())?;
+    let set = TestSet::open(&args.test_set, declaration.image.as_ref())
+        .with_context(|| args.test_set.display().to_string())?;
     let spec = c.evaluation_spec(&me).await?;
     if spec.test_set_hash.0 != set.hash {
         bail!("{} is not the coalition's G (its hash is not the one on chain)", args.test_set.display());
     }
-    let engine = Engine::for_runtime(None, 1, &declaration.runtime).context("ONNX Runtime (scripts/setup.sh installs it)")?;
+    let engine =
+        Engine::for_runtime(None, 1, &declaration.runtime).context("ONNX Runtime (scripts/setup.sh installs it)")?;
     let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
     let mut rows = Vec::new();
     let mut table = output::table(&["block", "round", "validator", "revealed G", "re-evaluated G", "audit"]);
@@ -78,17 +88,21 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
         let Some(round) = block.round else { continue };
         let hash = format!("0x{}", hex::encode(block.parameter_hash.0));
         let bytes = download_model(&session, &hash).await.with_context(|| format!("block {index}'s model"))?;
-        let evaluation = evaluate(&engine, &declaration, &bytes, &set).with_context(|| format!("re-evaluating block {index} on G"))?;
+        let evaluation = evaluate(&engine, &declaration, &bytes, &set)
+            .with_context(|| format!("re-evaluating block {index} on G"))?;
         for validator in c.round_validators(&me, round).await? {
             let report = c.ballot(&me, round, validator).await?.and_then(|ballot| ballot.report);
-            let check = check_report(report.as_ref(), evaluation.fixed, H256(evaluation.digest.0), spec.metric_tolerance);
+            let check =
+                check_report(report.as_ref(), evaluation.fixed, H256(evaluation.digest.0), spec.metric_tolerance);
             let revealed = match report.map(|r| r.verdict) {
                 Some(tclearn_client::coalition::Verdict::Scored(scores)) => Some(scores.g_metric),
                 _ => None,
             };
             let verdict = match check {
                 Check::Matches => "matches".to_string(),
-                Check::ForgedDigest { revealed } => format!("FORGED: G digest {} is not the model's", short(&format!("{revealed:?}"))),
+                Check::ForgedDigest { revealed } => {
+                    format!("FORGED: G digest {} is not the model's", short(&format!("{revealed:?}")))
+                }
                 Check::ForgedMetric { .. } => "FORGED: G metric is not the model's".to_string(),
                 Check::Refused => "refused the candidate".to_string(),
                 Check::Silent => "revealed nothing".to_string(),

@@ -54,15 +54,16 @@ pub struct FoundArgs {
 pub async fn found(g: &Global, args: FoundArgs) -> Result<i32> {
     use tclearn_evaluation::engine::Engine;
     use tclearn_evaluation::evaluate::evaluate;
-    use tclearn_model::genesis::Declaration;
-    use tclearn_model::checks as model;
     use tclearn_evaluation::testset::TestSet;
+    use tclearn_model::checks as model;
+    use tclearn_model::genesis::Declaration;
     let key = load_key(g)?;
     let onnx = std::fs::read(&args.model).with_context(|| args.model.display().to_string())?;
     let set = TestSet::open(&args.test_set, None).with_context(|| args.test_set.display().to_string())?;
     let (input, output) = model::signature(&onnx).map_err(|e| anyhow!("the genesis model: {e}"))?;
     let architecture = model::architecture_hash(&onnx_rs::parse(&onnx).map_err(|e| anyhow!("the genesis model: {e}"))?);
-    let metric_kind: MetricKind = serde_json::from_value(json!(args.metric)).map_err(|_| anyhow!("unknown metric {:?}", args.metric))?;
+    let metric_kind: MetricKind =
+        serde_json::from_value(json!(args.metric)).map_err(|_| anyhow!("unknown metric {:?}", args.metric))?;
     let declaration_json = json!({
         "metric": args.metric,
         "input": { "dims": input.dims },
@@ -70,7 +71,8 @@ pub async fn found(g: &Global, args: FoundArgs) -> Result<i32> {
         "architecture_hash": tclearn_model::genesis::Hash(architecture),
         "test_set_hash": tclearn_model::genesis::Hash(set.hash),
     });
-    std::fs::write(&args.declaration, serde_json::to_string_pretty(&declaration_json)?).with_context(|| args.declaration.display().to_string())?;
+    std::fs::write(&args.declaration, serde_json::to_string_pretty(&declaration_json)?)
+        .with_context(|| args.declaration.display().to_string())?;
     let declaration = Declaration::load(&args.declaration)?;
     let engine = Engine::new(None, 1).context("ONNX Runtime (scripts/setup.sh installs it)")?;
     let score = evaluate(&engine, &declaration, &onnx, &set).context("evaluating the genesis model on G")?;
@@ -89,14 +91,20 @@ pub async fn found(g: &Global, args: FoundArgs) -> Result<i32> {
         Some(text) => {
             let (epsilon, delta) = text.split_once(',').ok_or_else(|| anyhow!("--privacy-budget is epsilon,delta"))?;
             let real = |v: &str| v.trim().parse::<f64>().map_err(|_| anyhow!("--privacy-budget is epsilon,delta"));
-            Some(PrivacySpend::from_real(real(epsilon)?, real(delta)?).ok_or_else(|| anyhow!("--privacy-budget: finite, not negative"))?)
+            Some(
+                PrivacySpend::from_real(real(epsilon)?, real(delta)?)
+                    .ok_or_else(|| anyhow!("--privacy-budget: finite, not negative"))?,
+            )
         }
         None => None,
     };
     let client = connect(g).await?;
     let artifacts = artifacts(g)?;
-    let bundle = |name: &str| ContractArtifact::load(&artifacts.join(format!("{name}.contract"))).with_context(|| format!("{name}.contract"));
-    let anchors = AuditAnchors::deploy(&client, &key, &bundle("audit_anchors")?).await.context("deploying the audit anchors")?;
+    let bundle = |name: &str| {
+        ContractArtifact::load(&artifacts.join(format!("{name}.contract"))).with_context(|| format!("{name}.contract"))
+    };
+    let anchors =
+        AuditAnchors::deploy(&client, &key, &bundle("audit_anchors")?).await.context("deploying the audit anchors")?;
     let blocks = args.phase_blocks;
     let genesis = Genesis {
         architecture_hash: H256(architecture),
@@ -122,7 +130,12 @@ pub async fn found(g: &Global, args: FoundArgs) -> Result<i32> {
             batch_size: args.batch_size,
             privacy_budget,
         },
-        governance: GovernanceParams { voting_period: args.voting_period, enactment_delay: 0, quorum: Fraction::HALF, threshold: Fraction::TWO_THIRDS },
+        governance: GovernanceParams {
+            voting_period: args.voting_period,
+            enactment_delay: 0,
+            quorum: Fraction::HALF,
+            threshold: Fraction::TWO_THIRDS,
+        },
         founders: founders.clone(),
         audit_anchors: Some(anchors.address),
     };

@@ -21,11 +21,23 @@ pub async fn vote(g: &Global, args: VoteArgs) -> Result<i32> {
     let key = load_key(g)?;
     let (coalition, view) = coalition(g).await?;
     coalition.vote(&key, args.proposal, args.aye).await.map_err(|e| explain(e, &view))?;
-    let proposal = coalition.proposal(&key.account_id(), args.proposal).await?.ok_or_else(|| anyhow!("no proposal {}", args.proposal))?;
+    let proposal = coalition
+        .proposal(&key.account_id(), args.proposal)
+        .await?
+        .ok_or_else(|| anyhow!("no proposal {}", args.proposal))?;
     if g.json {
-        println!("{}", json!({ "proposal": args.proposal, "aye": args.aye, "ayes": proposal.ayes, "nays": proposal.nays }));
+        println!(
+            "{}",
+            json!({ "proposal": args.proposal, "aye": args.aye, "ayes": proposal.ayes, "nays": proposal.nays })
+        );
     } else {
-        println!("voted {} on proposal {}: {} ayes, {} nays", if args.aye { "aye" } else { "nay" }, args.proposal, proposal.ayes, proposal.nays);
+        println!(
+            "voted {} on proposal {}: {} ayes, {} nays",
+            if args.aye { "aye" } else { "nay" },
+            args.proposal,
+            proposal.ayes,
+            proposal.nays
+        );
     }
     Ok(0)
 }

@@ -23,8 +23,8 @@ use tclearn_client::{
     account_to_address,
     anchors::AuditAnchors,
     coalition::{
-        CallError, Coalition, CoalitionError, EvaluationSpec, Fraction, Genesis, GovernanceParams,
-        Hyperparameters, MetricKind, PrivacySpend,
+        CallError, Coalition, CoalitionError, EvaluationSpec, Fraction, Genesis, GovernanceParams, Hyperparameters,
+        MetricKind, PrivacySpend,
     },
     parse, AccountId32, Client, ContractArtifact, ContractMetadata, Keypair, H256,
 };
@@ -35,9 +35,9 @@ use tclearn_member::{
     trainer::{self, CnnParameters, MlpParameters, Model, Network, Table, Training},
 };
 
-mod audit;
 #[cfg(feature = "attack")]
 mod attack;
+mod audit;
 mod download;
 mod found;
 mod governance;
@@ -107,7 +107,10 @@ fn store_key(g: &Global, secret: &str, force: bool) -> Result<Keypair> {
 fn print_key(g: &Global, key: &Keypair, note: &str) -> Result<i32> {
     let path = key_path(g)?;
     if g.json {
-        println!("{}", json!({ "account": key.account_id().to_string(), "address": format!("{:?}", key.address()), "key_file": path }));
+        println!(
+            "{}",
+            json!({ "account": key.account_id().to_string(), "address": format!("{:?}", key.address()), "key_file": path })
+        );
     } else {
         println!("account {}\naddress {:?}\n{note}{}", key.account_id(), key.address(), path.display());
     }
@@ -117,7 +120,9 @@ fn print_key(g: &Global, key: &Keypair, note: &str) -> Result<i32> {
 // ---- The chain --------------------------------------------------------------------------------
 
 fn artifacts(g: &Global) -> Result<PathBuf> {
-    g.artifacts.clone().ok_or_else(|| anyhow!("where are the contracts' metadata? pass --artifacts or set TCLEARN_ARTIFACTS"))
+    g.artifacts
+        .clone()
+        .ok_or_else(|| anyhow!("where are the contracts' metadata? pass --artifacts or set TCLEARN_ARTIFACTS"))
 }
 
 fn metadata(g: &Global, name: &str) -> Result<ContractMetadata> {
@@ -133,7 +138,8 @@ async fn connect(g: &Global) -> Result<Client> {
 
 /// The coalition the API serves, on the chain.
 async fn coalition(g: &Global) -> Result<(Coalition, CoalitionView)> {
-    let view: CoalitionView = api::read(&g.api, "/api/coalition").await.context("reading the coalition from the members' API")?;
+    let view: CoalitionView =
+        api::read(&g.api, "/api/coalition").await.context("reading the coalition from the members' API")?;
     let client = connect(g).await?;
     Ok((Coalition::at(client, parse::address(&view.address)?, metadata(g, "coalition")?), view))
 }
@@ -151,7 +157,9 @@ fn explain(error: CallError, view: &CoalitionView) -> anyhow::Error {
         }
         CoalitionError::KnownParameters => "these parameters are a block's already".to_string(),
         CoalitionError::DataIdUsed => "some of these samples are in a block already: train again".to_string(),
-        CoalitionError::BatchTooSmall => format!("too few samples: the coalition needs at least {}", view.min_batch_size),
+        CoalitionError::BatchTooSmall => {
+            format!("too few samples: the coalition needs at least {}", view.min_batch_size)
+        }
         CoalitionError::PrivacyBudgetExceeded => match view.privacy_budget {
             Some(budget) => format!(
                 "this would take your privacy spend past the coalition's budget of epsilon {} at delta {:e} \

@@ -29,7 +29,11 @@ pub struct InitArgs {
 }
 
 fn parse_image(text: &str) -> Result<[usize; 3], String> {
-    let sides: Vec<usize> = text.split('x').map(|v| v.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(|_| "CxHxW, like 1x8x8".to_string())?;
+    let sides: Vec<usize> = text
+        .split('x')
+        .map(|v| v.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "CxHxW, like 1x8x8".to_string())?;
     <[usize; 3]>::try_from(sides).map_err(|_| "CxHxW, like 1x8x8".to_string())
 }
 
@@ -40,7 +44,10 @@ pub fn model_init(g: &Global, args: InitArgs) -> Result<i32> {
         Some(image) => {
             let model = CnnParameters::init(&data, image, args.filters, args.classes, args.seed)?;
             let [c, h, w] = image;
-            (model.to_onnx()?, format!("{c}x{h}x{w} image network with {} filters and {} classes", args.filters, args.classes))
+            (
+                model.to_onnx()?,
+                format!("{c}x{h}x{w} image network with {} filters and {} classes", args.filters, args.classes),
+            )
         }
         None => {
             let model = MlpParameters::init(&data, args.hidden, args.classes, args.seed)?;

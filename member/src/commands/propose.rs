@@ -21,7 +21,8 @@ pub struct ProposeArgs {
 pub async fn propose(g: &Global, args: ProposeArgs) -> Result<i32> {
     let key = load_key(g)?;
     let meta: CandidateFile = serde_json::from_str(
-        &std::fs::read_to_string(args.candidate.join("candidate.json")).with_context(|| args.candidate.join("candidate.json").display().to_string())?,
+        &std::fs::read_to_string(args.candidate.join("candidate.json"))
+            .with_context(|| args.candidate.join("candidate.json").display().to_string())?,
     )
     .context("candidate.json")?;
     let file = args.candidate.join(if args.delta { "delta.onnx" } else { "candidate.onnx" });
@@ -37,16 +38,25 @@ pub async fn propose(g: &Global, args: ProposeArgs) -> Result<i32> {
     uploading.finish_and_clear();
     // A merged delta is the trained model up to float rounding, so its hash is its own.
     if !args.delta && stored.hash != meta.model_hash {
-        bail!("the vault stored {} but candidate.json names {}: the folder was changed after training", stored.hash, meta.model_hash);
+        bail!(
+            "the vault stored {} but candidate.json names {}: the folder was changed after training",
+            stored.hash,
+            meta.model_hash
+        );
     }
     let candidate = H256(parse::hash(&stored.hash)?);
     let data_ids = meta.data_ids.iter().map(|id| parse::hash(id).map(H256)).collect::<Result<Vec<_>, _>>()?;
     let privacy = match (meta.epsilon, meta.delta) {
-        (Some(epsilon), Some(delta)) => Some(PrivacySpend::from_real(epsilon, delta).ok_or_else(|| anyhow!("candidate.json: epsilon {epsilon}, delta {delta}"))?),
+        (Some(epsilon), Some(delta)) => Some(
+            PrivacySpend::from_real(epsilon, delta)
+                .ok_or_else(|| anyhow!("candidate.json: epsilon {epsilon}, delta {delta}"))?,
+        ),
         _ => None,
     };
     let proposing = output::spinner("proposing on chain", g.json);
-    let proposed = coalition.propose(&key, meta.parent, candidate, stored.vault_ref.as_bytes(), meta.samples, &data_ids, privacy).await;
+    let proposed = coalition
+        .propose(&key, meta.parent, candidate, stored.vault_ref.as_bytes(), meta.samples, &data_ids, privacy)
+        .await;
     proposing.finish_and_clear();
     let (round, _) = proposed.map_err(|e| explain(e, &view))?;
     if !g.json {
@@ -71,7 +81,10 @@ async fn follow(g: &Global, id: u64, patience: Duration) -> Result<RoundView> {
         if round.phase != seen {
             seen = round.phase.clone();
             let detail = match seen.as_str() {
-                "commit" => format!(" by {}", round.validators.iter().map(|v| g.who(&v.validator)).collect::<Vec<_>>().join(", ")),
+                "commit" => format!(
+                    " by {}",
+                    round.validators.iter().map(|v| g.who(&v.validator)).collect::<Vec<_>>().join(", ")
+                ),
                 _ => String::new(),
             };
             spinner.println(format!("round {id}: {seen}{detail}"));
@@ -83,7 +96,11 @@ async fn follow(g: &Global, id: u64, patience: Duration) -> Result<RoundView> {
         }
         if Instant::now() > deadline {
             spinner.finish_and_clear();
-            bail!("round {id} is still in {} after {} s: follow it with `tclearn status`", round.phase, patience.as_secs());
+            bail!(
+                "round {id} is still in {} after {} s: follow it with `tclearn status`",
+                round.phase,
+                patience.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

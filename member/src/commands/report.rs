@@ -58,7 +58,8 @@ pub async fn report(g: &Global, args: ReportArgs) -> Result<i32> {
                 })
             })
             .collect();
-        let mut g_metrics: Vec<i64> = r.validators.iter().filter(|v| v.deviation.is_none()).filter_map(|v| v.g_metric).collect();
+        let mut g_metrics: Vec<i64> =
+            r.validators.iter().filter(|v| v.deviation.is_none()).filter_map(|v| v.g_metric).collect();
         g_metrics.sort_unstable();
         let g_metric = g_metrics.get(g_metrics.len() / 2).copied().map(metric);
         rounds.push(RoundSummary {

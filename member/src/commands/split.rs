@@ -34,7 +34,13 @@ pub fn split(g: &Global, args: SplitArgs) -> Result<i32> {
     if g.json {
         println!("{}", json!({ "training_rows": train.len(), "local_rows": local.len() }));
     } else {
-        println!("{} rows for training in {}, {} as the local test set in {}", train.len(), args.train.display(), local.len(), args.local.display());
+        println!(
+            "{} rows for training in {}, {} as the local test set in {}",
+            train.len(),
+            args.train.display(),
+            local.len(),
+            args.local.display()
+        );
     }
     Ok(0)
 }

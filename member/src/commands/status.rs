@@ -41,7 +41,8 @@ pub async fn status(g: &Global) -> Result<i32> {
         return Ok(0);
     }
     let c = &status.coalition;
-    let budget = c.privacy_budget.map_or("none".to_string(), |b| format!("epsilon {} at delta {:e}", b.epsilon, b.delta));
+    let budget =
+        c.privacy_budget.map_or("none".to_string(), |b| format!("epsilon {} at delta {:e}", b.epsilon, b.delta));
     println!(
         "coalition {} · tip block {} · {} {} · lambda {} · {} validators per round, quorum {} · privacy budget {budget}",
         c.address,
@@ -55,7 +56,12 @@ pub async fn status(g: &Global) -> Result<i32> {
     println!("training: learning rate {}, {} epochs, batches of {}", c.learning_rate, c.epochs, c.batch_size);
     let mut blocks = output::table(&["block", "contributor", "metric", "samples", "epsilon", "round", "hash"]);
     for b in &status.blocks {
-        let contributor = b.block.contributor.as_deref().map(|c| g.who(c)).unwrap_or_else(|| if b.block.index == 0 { "genesis" } else { "revert" }.into());
+        let contributor = b
+            .block
+            .contributor
+            .as_deref()
+            .map(|c| g.who(c))
+            .unwrap_or_else(|| if b.block.index == 0 { "genesis" } else { "revert" }.into());
         blocks.add_row([
             b.block.index.to_string(),
             contributor,
@@ -86,7 +92,13 @@ pub async fn status(g: &Global) -> Result<i32> {
     if !status.proposals.is_empty() {
         let mut proposals = output::table(&["proposal", "action", "ayes", "nays", "status"]);
         for p in &status.proposals {
-            proposals.add_row([p.id.to_string(), p.action.clone(), p.ayes.to_string(), p.nays.to_string(), p.status.clone()]);
+            proposals.add_row([
+                p.id.to_string(),
+                p.action.clone(),
+                p.ayes.to_string(),
+                p.nays.to_string(),
+                p.status.clone(),
+            ]);
         }
         println!("{proposals}");
     }
@@ -110,7 +122,8 @@ pub(super) fn print_round(g: &Global, r: &RoundView) {
     }
     let mut table = output::table(&["validator", "committed", "revealed", "G metric", "L metric", "accepts", "note"]);
     for v in &r.validators {
-        let note = v.refused.clone().or_else(|| v.deviation.clone().map(|d| format!("deviated: {d}"))).unwrap_or_default();
+        let note =
+            v.refused.clone().or_else(|| v.deviation.clone().map(|d| format!("deviated: {d}"))).unwrap_or_default();
         table.add_row([
             g.who(&v.validator),
             yes(v.committed),

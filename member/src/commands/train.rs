@@ -72,7 +72,8 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     let parent = model.clone();
 
     // The rows not yet in a block, by their anonymised IDs.
-    let secret = DataIdKey::from_hex(&session.data_id_key().await?).map_err(|_| anyhow!("the vault's data-ID secret is malformed"))?;
+    let secret = DataIdKey::from_hex(&session.data_id_key().await?)
+        .map_err(|_| anyhow!("the vault's data-ID secret is malformed"))?;
     let origin = key.account_id();
     let mut fresh = Vec::new();
     let checking = output::bar(data.len() as u64, "checking which rows are new", g.json);
@@ -141,7 +142,9 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     if g.json {
         println!("{}", serde_json::to_string(&file)?);
     } else {
-        let privacy = file.epsilon.map_or("without differential privacy".to_string(), |e| format!("epsilon {e:.3} at delta {:e}", args.delta));
+        let privacy = file.epsilon.map_or("without differential privacy".to_string(), |e| {
+            format!("epsilon {e:.3} at delta {:e}", args.delta)
+        });
         println!(
             "trained on {} new rows from block {}: {} steps, loss {:.4} → {:.4}, {privacy}; candidate {} in {}",
             file.samples,

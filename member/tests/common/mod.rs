@@ -28,6 +28,13 @@ pub fn breast_cancer() -> Table {
 pub fn breast_cancer_rows(rows: impl Iterator<Item = usize>, with_ids: bool) -> String {
     let text = std::fs::read_to_string(breast_cancer_path()).expect("the vendored data set");
     let lines: Vec<&str> = text.lines().skip(1).collect();
-    let header = if with_ids { format!("id,{},label\n", (0..30).map(|j| format!("x{j}")).collect::<Vec<_>>().join(",")) } else { String::new() };
-    header + &rows.map(|r| if with_ids { format!("wdbc-{r},{}\n", lines[r]) } else { format!("{}\n", lines[r]) }).collect::<String>()
+    let header = if with_ids {
+        format!("id,{},label\n", (0..30).map(|j| format!("x{j}")).collect::<Vec<_>>().join(","))
+    } else {
+        String::new()
+    };
+    header
+        + &rows
+            .map(|r| if with_ids { format!("wdbc-{r},{}\n", lines[r]) } else { format!("{}\n", lines[r]) })
+            .collect::<String>()
 }

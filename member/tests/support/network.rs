@@ -92,7 +92,11 @@ impl Network {
         for (node, name) in NAMES.iter().enumerate() {
             let deadline = Instant::now() + patience;
             while finalized(&self.url(node)).await.is_none_or(|(n, _)| n < 1) {
-                assert!(Instant::now() < deadline, "{name}'s node did not finalize a block in {patience:?}\n{}", self.log_tail(name));
+                assert!(
+                    Instant::now() < deadline,
+                    "{name}'s node did not finalize a block in {patience:?}\n{}",
+                    self.log_tail(name)
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
@@ -100,10 +104,12 @@ impl Network {
 
     /// The OS process of node `name`.
     pub fn pid(&self, name: &str) -> Option<u32> {
-        let out = Command::new("pgrep").args(["-f", &format!("{}/zombie/{name}/", self.dir.display())]).output().ok()?;
+        let out =
+            Command::new("pgrep").args(["-f", &format!("{}/zombie/{name}/", self.dir.display())]).output().ok()?;
         // The node itself, not zombienet's wrapper script around it.
         String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).find(|pid: &u32| {
-            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.to_string_lossy().contains("tclearn-node"))
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|exe| exe.to_string_lossy().contains("tclearn-node"))
         })
     }
 
@@ -128,7 +134,10 @@ impl Network {
     /// Start a killed node again with its command line, database and keys, appending to its
     /// log. With `group`, it runs in that OS group: what a [`Partition`] tells its packets by.
     pub fn restart(&self, stopped: Stopped, group: Option<u32>) {
-        let log = std::fs::OpenOptions::new().append(true).open(self.dir.join("zombie").join(format!("{}.log", stopped.name))).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("zombie").join(format!("{}.log", stopped.name)))
+            .unwrap();
         let mut command = match group {
             Some(gid) => {
                 let mut command = Command::new("setpriv");
@@ -137,12 +146,20 @@ impl Network {
             }
             None => Command::new(node_binary()),
         };
-        let child = command.args(&stopped.argv[1..]).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("the node starts again");
+        let child = command
+            .args(&stopped.argv[1..])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the node starts again");
         self.restarted.lock().unwrap().push(child);
     }
 
     pub fn log_tail(&self, name: &str) -> String {
-        last_lines(&std::fs::read_to_string(self.dir.join("zombie").join(format!("{name}.log"))).unwrap_or_default(), 20)
+        last_lines(
+            &std::fs::read_to_string(self.dir.join("zombie").join(format!("{name}.log"))).unwrap_or_default(),
+            20,
+        )
     }
 }
 
@@ -179,7 +196,11 @@ impl Partition {
              oifname \"lo\" meta skgid {group} tcp sport != {rpc_port} ct mark set 0x7a\n    \
              oifname \"lo\" ct mark 0x7a drop\n  }}\n}}\n"
         );
-        let mut nft = Command::new("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft (scripts/setup.sh installs nftables)");
+        let mut nft = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft (scripts/setup.sh installs nftables)");
         nft.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
         assert!(nft.wait().unwrap().success(), "nft refused the partition's rules");
         Self { table }
@@ -214,7 +235,11 @@ pub async fn finalized_everywhere(network: &Network, nodes: &[usize], height: u6
             assert!(hashes.windows(2).all(|pair| pair[0] == pair[1]), "forked finality at {height}: {hashes:?}");
             return;
         }
-        assert!(Instant::now() < deadline, "block {height} not finalized on all of {nodes:?}\n{}", network.log_tail("alice"));
+        assert!(
+            Instant::now() < deadline,
+            "block {height} not finalized on all of {nodes:?}\n{}",
+            network.log_tail("alice")
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -257,20 +282,48 @@ impl CoalitionNetwork {
             std::fs::write(dir.join(format!("l-{}.csv", capitalised(name))), breast_cancer_rows(rows, false)).unwrap();
         }
         std::fs::write(dir.join("data.csv"), breast_cancer_rows((0..569).filter(|r| r % 5 >= 2), true)).unwrap();
-        let mut env: Vec<(String, String)> =
-            vec![("TCLEARN_RPC".into(), network.url(0)), ("TCLEARN_ARTIFACTS".into(), artifacts_dir().display().to_string())];
+        let mut env: Vec<(String, String)> = vec![
+            ("TCLEARN_RPC".into(), network.url(0)),
+            ("TCLEARN_ARTIFACTS".into(), artifacts_dir().display().to_string()),
+        ];
         let keys: Vec<PathBuf> = NAMES.iter().map(|n| dir.join(format!("{n}.key"))).collect();
         for (name, key) in NAMES.iter().zip(&keys) {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_tclearn")).args(["key", "import"]).env("TCLEARN_KEY_FILE", key).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_tclearn"))
+                .args(["key", "import"])
+                .env("TCLEARN_KEY_FILE", key)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
             writeln!(child.stdin.take().unwrap(), "//{}", capitalised(name)).unwrap();
             assert!(child.wait().unwrap().success());
         }
-        let founders = NAMES[1..].iter().map(|n| Keypair::dev(&capitalised(n)).unwrap().account_id().to_string()).collect::<Vec<_>>().join(",");
+        let founders = NAMES[1..]
+            .iter()
+            .map(|n| Keypair::dev(&capitalised(n)).unwrap().account_id().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         ok(&env, &keys[0], &["model", "init", "--data", &path("data.csv"), "--out", &path("genesis.onnx")]);
-        let founded = ok(&env, &keys[0], &[
-            "found", "--json", "--model", &path("genesis.onnx"), "--test-set", &path("g.csv"), "--founders", &founders,
-            "--validators-per-round", "3", "--phase-blocks", &phase_blocks.to_string(), "--declaration", &path("genesis.json"),
-        ]);
+        let founded = ok(
+            &env,
+            &keys[0],
+            &[
+                "found",
+                "--json",
+                "--model",
+                &path("genesis.onnx"),
+                "--test-set",
+                &path("g.csv"),
+                "--founders",
+                &founders,
+                "--validators-per-round",
+                "3",
+                "--phase-blocks",
+                &phase_blocks.to_string(),
+                "--declaration",
+                &path("genesis.json"),
+            ],
+        );
         let address: H160 = founded["coalition"].as_str().unwrap().parse().unwrap();
         let api = MembersApi::start_at(&network.url(0), address, &dir.join("genesis.json")).await;
         env.push(("TCLEARN_API_URL".into(), api.url.clone()));
@@ -292,8 +345,20 @@ impl CoalitionNetwork {
                 oracle.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
             })
             .collect();
-        let coalition = Coalition::at(Client::connect(&network.url(0)).await.unwrap(), address, artifact("coalition").metadata);
-        let mut this = Self { network, dir: dir.to_path_buf(), api, env, keys, coalition, oracles: Vec::new(), oracle_env, up, founded: started.elapsed() };
+        let coalition =
+            Coalition::at(Client::connect(&network.url(0)).await.unwrap(), address, artifact("coalition").metadata);
+        let mut this = Self {
+            network,
+            dir: dir.to_path_buf(),
+            api,
+            env,
+            keys,
+            coalition,
+            oracles: Vec::new(),
+            oracle_env,
+            up,
+            founded: started.elapsed(),
+        };
         for i in 0..NAMES.len() {
             let oracle = this.start_oracle(i, &[]);
             this.oracles.push(Some(oracle));
@@ -323,7 +388,21 @@ impl CoalitionNetwork {
 
     /// Validator `who` trains a candidate on 30 new rows into `dir/<out>`.
     pub fn train(&self, who: usize, out: &str, seed: u64) -> PathBuf {
-        ok(&self.env, &self.keys[who], &["train", "--data", &self.path("data.csv"), "--out", &self.path(out), "--max-samples", "30", "--seed", &seed.to_string()]);
+        ok(
+            &self.env,
+            &self.keys[who],
+            &[
+                "train",
+                "--data",
+                &self.path("data.csv"),
+                "--out",
+                &self.path(out),
+                "--max-samples",
+                "30",
+                "--seed",
+                &seed.to_string(),
+            ],
+        );
         self.dir.join(out)
     }
 
@@ -345,7 +424,13 @@ impl CoalitionNetwork {
 
     /// Alice's view of the chain: the open round once it is in `phase` or later (by `ready`),
     /// within `patience`.
-    pub async fn wait_round<F: Fn(&tclearn_client::coalition::Round) -> bool>(&self, round: u64, what: &str, patience: Duration, ready: F) -> tclearn_client::coalition::Round {
+    pub async fn wait_round<F: Fn(&tclearn_client::coalition::Round) -> bool>(
+        &self,
+        round: u64,
+        what: &str,
+        patience: Duration,
+        ready: F,
+    ) -> tclearn_client::coalition::Round {
         let me = Keypair::dev("Alice").unwrap().account_id();
         let deadline = Instant::now() + patience;
         loop {
@@ -361,7 +446,10 @@ impl CoalitionNetwork {
 }
 
 /// The end of a `tclearn propose`: its exit status and the round it printed.
-pub async fn proposed(mut child: tokio::process::Child, patience: Duration) -> (std::process::ExitStatus, serde_json::Value, String) {
+pub async fn proposed(
+    mut child: tokio::process::Child,
+    patience: Duration,
+) -> (std::process::ExitStatus, serde_json::Value, String) {
     use tokio::io::AsyncReadExt;
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
@@ -373,11 +461,20 @@ pub async fn proposed(mut child: tokio::process::Child, patience: Duration) -> (
     })
     .await
     .expect("the round ends");
-    (status, serde_json::from_slice(&stdout).unwrap_or(serde_json::Value::Null), String::from_utf8_lossy(&stderr).into_owned())
+    (
+        status,
+        serde_json::from_slice(&stdout).unwrap_or(serde_json::Value::Null),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 pub fn tclearn(env: &[(String, String)], key: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tclearn")).args(args).envs(env.iter().cloned()).env("TCLEARN_KEY_FILE", key).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_tclearn"))
+        .args(args)
+        .envs(env.iter().cloned())
+        .env("TCLEARN_KEY_FILE", key)
+        .output()
+        .unwrap()
 }
 
 pub fn ok(env: &[(String, String)], key: &Path, args: &[&str]) -> serde_json::Value {

@@ -31,7 +31,7 @@ impl FromStr for Sealing {
                         "`{s}`: expected `aura`, `instant`, `manual` or a block interval in \
                          milliseconds (> 0)"
                     ))
-                },
+                }
                 Ok(ms) => Self::Interval(ms),
             },
         })

@@ -64,19 +64,23 @@ pub fn run() -> sc_cli::Result<()> {
         Some(Subcommand::BuildSpec(cmd)) => {
             let runner = cli.create_runner(cmd)?;
             runner.sync_run(|config| cmd.run(config.chain_spec, config.network))
-        },
-        Some(Subcommand::CheckBlock(cmd)) => with_partial!(cmd, |parts, config| cmd
-            .run(parts.client, parts.import_queue)),
-        Some(Subcommand::ExportBlocks(cmd)) => with_partial!(cmd, |parts, config| cmd
-            .run(parts.client, config.database)),
-        Some(Subcommand::ExportState(cmd)) => with_partial!(cmd, |parts, config| cmd
-            .run(parts.client, config.chain_spec)),
-        Some(Subcommand::ImportBlocks(cmd)) => with_partial!(cmd, |parts, config| cmd
-            .run(parts.client, parts.import_queue)),
+        }
+        Some(Subcommand::CheckBlock(cmd)) => {
+            with_partial!(cmd, |parts, config| cmd.run(parts.client, parts.import_queue))
+        }
+        Some(Subcommand::ExportBlocks(cmd)) => {
+            with_partial!(cmd, |parts, config| cmd.run(parts.client, config.database))
+        }
+        Some(Subcommand::ExportState(cmd)) => {
+            with_partial!(cmd, |parts, config| cmd.run(parts.client, config.chain_spec))
+        }
+        Some(Subcommand::ImportBlocks(cmd)) => {
+            with_partial!(cmd, |parts, config| cmd.run(parts.client, parts.import_queue))
+        }
         Some(Subcommand::PurgeChain(cmd)) => {
             let runner = cli.create_runner(cmd)?;
             runner.sync_run(|config| cmd.run(config.database))
-        },
+        }
         Some(Subcommand::Revert(cmd)) => with_partial!(cmd, |parts, config| {
             let aux_revert = Box::new(|client, _, blocks| {
                 polkadot_sdk::sc_consensus_grandpa::revert(client, blocks)?;
@@ -93,9 +97,8 @@ pub fn run() -> sc_cli::Result<()> {
                         "--sealing other than `aura` runs only on the dev chain (--dev)".into(),
                     ));
                 }
-                service::new_full::<sc_network::NetworkWorker<_, _>>(config, sealing)
-                    .map_err(sc_cli::Error::Service)
+                service::new_full::<sc_network::NetworkWorker<_, _>>(config, sealing).map_err(sc_cli::Error::Service)
             })
-        },
+        }
     }
 }

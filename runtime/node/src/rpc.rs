@@ -30,9 +30,7 @@ pub struct FullDeps<C, P> {
 }
 
 /// Build the RPC module.
-pub fn create_full<C, P>(
-    deps: FullDeps<C, P>,
-) -> Result<RpcModule<()>, Box<dyn std::error::Error + Send + Sync>>
+pub fn create_full<C, P>(deps: FullDeps<C, P>) -> Result<RpcModule<()>, Box<dyn std::error::Error + Send + Sync>>
 where
     C: ProvideRuntimeApi<Block>
         + HeaderBackend<Block>

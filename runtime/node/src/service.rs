@@ -3,9 +3,10 @@
 use crate::cli::Sealing;
 use futures::{channel::mpsc, FutureExt, StreamExt};
 use polkadot_sdk::{
-    sc_basic_authorship, sc_client_api::Backend as _, sc_consensus, sc_consensus_aura,
-    sc_consensus_grandpa, sc_consensus_manual_seal as manual_seal, sc_executor, sc_network,
-    sc_offchain, sc_service,
+    sc_basic_authorship,
+    sc_client_api::Backend as _,
+    sc_consensus, sc_consensus_aura, sc_consensus_grandpa, sc_consensus_manual_seal as manual_seal, sc_executor,
+    sc_network, sc_offchain, sc_service,
     sc_service::{error::Error as ServiceError, Configuration, TaskManager, WarpSyncConfig},
     sc_telemetry::{Telemetry, TelemetryWorker},
     sc_transaction_pool,
@@ -21,8 +22,7 @@ pub type FullClient =
     sc_service::TFullClient<Block, RuntimeApi, sc_executor::WasmExecutor<sp_io::SubstrateHostFunctions>>;
 type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
-type GrandpaBlockImport =
-    sc_consensus_grandpa::GrandpaBlockImport<FullBackend, Block, FullClient, FullSelectChain>;
+type GrandpaBlockImport = sc_consensus_grandpa::GrandpaBlockImport<FullBackend, Block, FullClient, FullSelectChain>;
 type TransactionPool = sc_transaction_pool::TransactionPoolHandle<Block, FullClient>;
 
 /// Blocks between two GRANDPA justifications kept in the database.
@@ -58,13 +58,12 @@ pub fn new_partial(config: &Configuration, sealing: Sealing) -> Result<Service, 
         .transpose()?;
 
     let executor = sc_service::new_wasm_executor::<sp_io::SubstrateHostFunctions>(&config.executor);
-    let (client, backend, keystore_container, task_manager) =
-        sc_service::new_full_parts::<Block, RuntimeApi, _>(
-            config,
-            telemetry.as_ref().map(|(_, telemetry)| telemetry.handle()),
-            executor,
-            Vec::new(),
-        )?;
+    let (client, backend, keystore_container, task_manager) = sc_service::new_full_parts::<Block, RuntimeApi, _>(
+        config,
+        telemetry.as_ref().map(|(_, telemetry)| telemetry.handle()),
+        executor,
+        Vec::new(),
+    )?;
     let client = Arc::new(client);
 
     let telemetry = telemetry.map(|(worker, telemetry)| {
@@ -102,10 +101,8 @@ pub fn new_partial(config: &Configuration, sealing: Sealing) -> Result<Service, 
                 create_inherent_data_providers: move |parent_hash, _| {
                     let cidp_client = cidp_client.clone();
                     async move {
-                        let slot_duration = sc_consensus_aura::standalone::slot_duration_at(
-                            &*cidp_client,
-                            parent_hash,
-                        )?;
+                        let slot_duration =
+                            sc_consensus_aura::standalone::slot_duration_at(&*cidp_client, parent_hash)?;
                         let timestamp = sp_timestamp::InherentDataProvider::from_system_time();
                         let slot = polkadot_sdk::sp_consensus_aura::inherents::InherentDataProvider::from_timestamp_and_slot_duration(
                             *timestamp,
@@ -169,14 +166,12 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
     let grandpa_network = match &grandpa {
         Some(parts) => {
             let genesis_hash = client.chain_info().genesis_hash;
-            let protocol_name =
-                sc_consensus_grandpa::protocol_standard_name(&genesis_hash, &config.chain_spec);
-            let (protocol_config, notification_service) =
-                sc_consensus_grandpa::grandpa_peers_set_config::<_, N>(
-                    protocol_name.clone(),
-                    metrics.clone(),
-                    net_config.peer_store_handle(),
-                );
+            let protocol_name = sc_consensus_grandpa::protocol_standard_name(&genesis_hash, &config.chain_spec);
+            let (protocol_config, notification_service) = sc_consensus_grandpa::grandpa_peers_set_config::<_, N>(
+                protocol_name.clone(),
+                metrics.clone(),
+                net_config.peer_store_handle(),
+            );
             net_config.add_notification_protocol(protocol_config);
             let warp_sync = Arc::new(sc_consensus_grandpa::warp_proof::NetworkProvider::new(
                 backend.clone(),
@@ -184,7 +179,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
                 Vec::new(),
             ));
             Some((protocol_name, notification_service, warp_sync))
-        },
+        }
         None => None,
     };
 
@@ -207,19 +202,16 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
         })?;
 
     if config.offchain_worker.enabled {
-        let offchain_workers =
-            sc_offchain::OffchainWorkers::new(sc_offchain::OffchainWorkerOptions {
-                runtime_api_provider: client.clone(),
-                is_validator: config.role.is_authority(),
-                keystore: Some(keystore_container.keystore()),
-                offchain_db: backend.offchain_storage(),
-                transaction_pool: Some(OffchainTransactionPoolFactory::new(
-                    transaction_pool.clone(),
-                )),
-                network_provider: Arc::new(network.clone()),
-                enable_http_requests: false,
-                custom_extensions: |_| vec![],
-            })?;
+        let offchain_workers = sc_offchain::OffchainWorkers::new(sc_offchain::OffchainWorkerOptions {
+            runtime_api_provider: client.clone(),
+            is_validator: config.role.is_authority(),
+            keystore: Some(keystore_container.keystore()),
+            offchain_db: backend.offchain_storage(),
+            transaction_pool: Some(OffchainTransactionPoolFactory::new(transaction_pool.clone())),
+            network_provider: Arc::new(network.clone()),
+            enable_http_requests: false,
+            custom_extensions: |_| vec![],
+        })?;
         task_manager.spawn_handle().spawn(
             "offchain-workers-runner",
             "offchain-worker",
@@ -232,7 +224,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
         Sealing::Manual | Sealing::Interval(_) => {
             let (tx, rx) = mpsc::channel(1024);
             (Some(tx), Some(rx))
-        },
+        }
         Sealing::Aura | Sealing::Instant => (None, None),
     };
 
@@ -293,28 +285,25 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
         let create_inherent_data_providers = move |_, ()| {
             let client = sealing_client.clone();
             async move {
-                manual_seal::consensus::timestamp::SlotTimestampProvider::new_aura(client)
-                    .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
+                manual_seal::consensus::timestamp::SlotTimestampProvider::new_aura(client).map_err(
+                    |e| -> Box<dyn std::error::Error + Send + Sync> {
                         format!("timestamp for the next block: {e}").into()
-                    })
+                    },
+                )
             }
         };
         let consensus_data_provider: Option<Box<dyn manual_seal::ConsensusDataProvider<Block>>> =
-            Some(Box::new(manual_seal::consensus::aura::AuraConsensusDataProvider::new(
-                client.clone(),
-            )));
+            Some(Box::new(manual_seal::consensus::aura::AuraConsensusDataProvider::new(client.clone())));
         let authorship = match (sealing, seal_commands_rx) {
-            (Sealing::Instant, _) => manual_seal::run_instant_seal_and_finalize(
-                manual_seal::InstantSealParams {
-                    block_import: client.clone(),
-                    env: proposer_factory,
-                    client: client.clone(),
-                    pool: transaction_pool,
-                    select_chain,
-                    consensus_data_provider,
-                    create_inherent_data_providers,
-                },
-            )
+            (Sealing::Instant, _) => manual_seal::run_instant_seal_and_finalize(manual_seal::InstantSealParams {
+                block_import: client.clone(),
+                env: proposer_factory,
+                client: client.clone(),
+                pool: transaction_pool,
+                select_chain,
+                consensus_data_provider,
+                create_inherent_data_providers,
+            })
             .boxed(),
             (_, Some(rpc_commands)) => {
                 let timer = match sealing {
@@ -332,22 +321,16 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
                     create_inherent_data_providers,
                 })
                 .boxed()
-            },
-            (_, None) => {
-                return Err(ServiceError::Other("sealing mode without a command stream".into()))
-            },
+            }
+            (_, None) => return Err(ServiceError::Other("sealing mode without a command stream".into())),
         };
-        task_manager.spawn_essential_handle().spawn_blocking(
-            "manual-seal",
-            Some("block-authoring"),
-            authorship,
-        );
+        task_manager.spawn_essential_handle().spawn_blocking("manual-seal", Some("block-authoring"), authorship);
         return Ok(task_manager);
     };
 
     let slot_duration = sc_consensus_aura::slot_duration::<AuraId, _, _>(&*client)?;
-    let aura = sc_consensus_aura::start_aura::<AuraPair, _, _, _, _, _, _, _, _, _, _>(
-        sc_consensus_aura::StartAuraParams {
+    let aura =
+        sc_consensus_aura::start_aura::<AuraPair, _, _, _, _, _, _, _, _, _, _>(sc_consensus_aura::StartAuraParams {
             slot_duration,
             client,
             select_chain,
@@ -355,10 +338,11 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
             proposer_factory,
             create_inherent_data_providers: move |_, ()| async move {
                 let timestamp = sp_timestamp::InherentDataProvider::from_system_time();
-                let slot = polkadot_sdk::sp_consensus_aura::inherents::InherentDataProvider::from_timestamp_and_slot_duration(
-                    *timestamp,
-                    slot_duration,
-                );
+                let slot =
+                    polkadot_sdk::sp_consensus_aura::inherents::InherentDataProvider::from_timestamp_and_slot_duration(
+                        *timestamp,
+                        slot_duration,
+                    );
                 Ok((slot, timestamp))
             },
             force_authoring,
@@ -370,11 +354,8 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
             max_block_proposal_slot_portion: None,
             telemetry: telemetry.as_ref().map(|x| x.handle()),
             compatibility_mode: Default::default(),
-        },
-    )?;
-    task_manager
-        .spawn_essential_handle()
-        .spawn_blocking("aura", Some("block-authoring"), aura);
+        })?;
+    task_manager.spawn_essential_handle().spawn_blocking("aura", Some("block-authoring"), aura);
 
     if enable_grandpa {
         let grandpa_params = sc_consensus_grandpa::GrandpaParams {
@@ -409,9 +390,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
 }
 
 /// A command to seal one block, finalized, on every tick of `interval`.
-fn seal_every(
-    interval: Duration,
-) -> impl futures::Stream<Item = manual_seal::EngineCommand<Hash>> {
+fn seal_every(interval: Duration) -> impl futures::Stream<Item = manual_seal::EngineCommand<Hash>> {
     futures::stream::unfold((), move |()| async move {
         futures_timer::Delay::new(interval).await;
         let command = manual_seal::EngineCommand::SealNewBlock {

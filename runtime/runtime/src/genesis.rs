@@ -2,8 +2,7 @@
 //! Alice, Bob, Charlie, Dave). Both prefund the twelve well-known dev accounts and make Alice sudo.
 
 use crate::{
-    currency::UNIT, AccountId, AuraConfig, Balance, BalancesConfig, GrandpaConfig,
-    RuntimeGenesisConfig, SudoConfig,
+    currency::UNIT, AccountId, AuraConfig, Balance, BalancesConfig, GrandpaConfig, RuntimeGenesisConfig, SudoConfig,
 };
 use alloc::{vec, vec::Vec};
 use polkadot_sdk::{
@@ -29,14 +28,11 @@ fn authority(who: Sr25519Keyring, grandpa: Ed25519Keyring) -> (AuraId, GrandpaId
 }
 
 fn genesis(authorities: Vec<(AuraId, GrandpaId)>) -> Value {
-    let endowed: Vec<(AccountId, Balance)> =
-        Sr25519Keyring::iter().map(|k| (k.to_account_id(), ENDOWMENT)).collect();
+    let endowed: Vec<(AccountId, Balance)> = Sr25519Keyring::iter().map(|k| (k.to_account_id(), ENDOWMENT)).collect();
     frame_support::build_struct_json_patch!(RuntimeGenesisConfig {
         balances: BalancesConfig { balances: endowed },
         aura: AuraConfig { authorities: authorities.iter().map(|(a, _)| a.clone()).collect() },
-        grandpa: GrandpaConfig {
-            authorities: authorities.iter().map(|(_, g)| (g.clone(), 1)).collect(),
-        },
+        grandpa: GrandpaConfig { authorities: authorities.iter().map(|(_, g)| (g.clone(), 1)).collect() },
         sudo: SudoConfig { key: Some(Sr25519Keyring::Alice.to_account_id()) },
     })
 }

@@ -152,16 +152,10 @@ impl EthExtra for EthExtraImpl {
 }
 
 /// Extrinsic type: Substrate-signed or Ethereum-signed.
-pub type UncheckedExtrinsic =
-    pallet_revive::evm::runtime::UncheckedExtrinsic<Address, Signature, EthExtraImpl>;
+pub type UncheckedExtrinsic = pallet_revive::evm::runtime::UncheckedExtrinsic<Address, Signature, EthExtraImpl>;
 
-type Executive = frame_executive::Executive<
-    Runtime,
-    Block,
-    frame_system::ChainContext<Runtime>,
-    Runtime,
-    AllPalletsWithSystem,
->;
+type Executive =
+    frame_executive::Executive<Runtime, Block, frame_system::ChainContext<Runtime>, Runtime, AllPalletsWithSystem>;
 
 #[frame_construct_runtime]
 mod runtime {
@@ -219,10 +213,8 @@ const AVERAGE_ON_INITIALIZE_RATIO: Perbill = Perbill::from_percent(10);
 /// Normal extrinsics may fill 75% of a block; the rest is kept for operational ones.
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
 /// Two seconds of compute per block, with unlimited proof size (a solochain has no PoV limit).
-const MAXIMUM_BLOCK_WEIGHT: Weight = Weight::from_parts(
-    frame_support::weights::constants::WEIGHT_REF_TIME_PER_SECOND.saturating_mul(2),
-    u64::MAX,
-);
+const MAXIMUM_BLOCK_WEIGHT: Weight =
+    Weight::from_parts(frame_support::weights::constants::WEIGHT_REF_TIME_PER_SECOND.saturating_mul(2), u64::MAX);
 
 /// Five MiB per block: room for a contract upload (up to 1 MiB of code plus call data).
 const MAXIMUM_BLOCK_LENGTH: u32 = 5 * 1024 * 1024;

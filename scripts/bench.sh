@@ -30,7 +30,10 @@ if ! command -v wrk >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 
-# --workspace and the tests' features keep the build the same as the tests'.
+# --workspace and the tests' features keep the build the same as the tests'. The programs the
+# benchmarks start (oracle, tclearn-api, tclearn) are built first: a bench builds only its own
+# package's binaries.
+cargo build --release --locked --workspace --features "$TCLEARN_TEST_FEATURES"
 for bench in coalition_weights evaluation members_api trainer round_latency; do
     cargo bench --locked --workspace --features "$TCLEARN_TEST_FEATURES" --bench "$bench"
 done

@@ -100,6 +100,21 @@ fn origin(url: &str) -> Result<(String, bool), String> {
     Ok((format!("{scheme}://{}:{port}", authority.host().to_ascii_lowercase()), loopback))
 }
 
+/// Whether the HTTP client, which parses URLs by other rules (WHATWG's) than [`origin`]
+/// (`http::Uri`), reads `url` at the same origin: a reference that one parser reads as another
+/// host or port than the other, or that the client cannot read at all, is refused.
+fn same_origin_when_sent(url: &str) -> Result<(), VaultError> {
+    let refused = |why: &str| VaultError::Reference(format!("{}: {why}", redact(url)));
+    let (checked, _) = origin(url).map_err(VaultError::Reference)?;
+    let sent = reqwest::Url::parse(url).map_err(|e| refused(&e.to_string()))?;
+    let host = sent.host_str().ok_or_else(|| refused("no host"))?.to_ascii_lowercase();
+    let port = sent.port_or_known_default().ok_or_else(|| refused("no port"))?;
+    if format!("{}://{host}:{port}", sent.scheme()) != checked {
+        return Err(refused("its origin reads differently to the HTTP client"));
+    }
+    Ok(())
+}
+
 /// `url` without its query string or credentials, for errors and logs.
 pub fn redact(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or_default();
@@ -141,9 +156,15 @@ impl Vault {
             }
             allowed.push(origin);
         }
+        // The system's roots, checked at start as they are read at the first handshake: an oracle
+        // without them stops here rather than fail every fetch and never vote.
+        if rustls_native_certs::load_native_certs().certs.is_empty() {
+            return Err(VaultError::Tls("no root certificates found on this system".into()));
+        }
         let client = http_builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            .http1_only()
             .build()
             .map_err(|e| VaultError::Tls(e.to_string()))?;
         Ok(Self {
@@ -206,7 +227,7 @@ impl Vault {
     /// A bearer token for the members' API, within `deadline`.
     async fn token(&self, api: &ApiClient, deadline: tokio::time::Instant) -> Result<String, VaultError> {
         let late = || VaultError::Transport {
-            url: api.base().to_string(),
+            url: redact(api.base()),
             reason: format!("signing in did not finish within {:?}", self.timeout),
         };
         match tokio::time::timeout_at(deadline, api.token()).await.map_err(|_| late())? {
@@ -216,8 +237,15 @@ impl Vault {
         }
     }
 
-    /// The URL of `vault_ref`.
+    /// The URL of `vault_ref`, as it will be requested: one the HTTP client reads as the same
+    /// origin the checks read ([`same_origin_when_sent`]).
     pub fn url(&self, vault_ref: &[u8]) -> Result<String, VaultError> {
+        let url = self.resolve(vault_ref)?;
+        same_origin_when_sent(&url)?;
+        Ok(url)
+    }
+
+    fn resolve(&self, vault_ref: &[u8]) -> Result<String, VaultError> {
         let reference = std::str::from_utf8(vault_ref).map_err(|_| VaultError::Reference("not UTF-8".into()))?.trim();
         if reference.contains("://") {
             let (origin, _) = origin(reference).map_err(VaultError::Reference)?;
@@ -229,7 +257,10 @@ impl Vault {
             }
             return Ok(reference.to_string());
         }
-        let bad_part = |part: &str| part == ".." || part == "." || part.contains('\\');
+        // `%2e` is a dot to the HTTP client, which resolves `%2e%2e` as `..`.
+        let bad_part = |part: &str| {
+            part == ".." || part == "." || part.contains('\\') || part.to_ascii_lowercase().contains("%2e")
+        };
         if reference.is_empty() || reference.contains(['?', '#', '@']) || reference.split('/').any(bad_part) {
             return Err(VaultError::Reference(format!("{reference:?} is neither a URL nor a vault path")));
         }
@@ -391,6 +422,9 @@ mod tests {
             b"a/../../b",
             b"a/./b",
             b"a?redirect=http://x",
+            b"a/%2e%2e/%2E%2E/keys",
+            b"https://vault.example:99999/m.onnx",
+            b"https://vault.example:+443/m.onnx",
             b"",
             &[0xff, 0xfe],
         ] {

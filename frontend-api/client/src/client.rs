@@ -11,6 +11,11 @@ use tokio::sync::Mutex;
 
 /// A token this close to its expiry (ms) is renewed rather than sent.
 const RENEW_BEFORE_MS: u64 = 10_000;
+/// Most bytes read of a JSON answer: a members' API that streams more is refused, not held in
+/// memory (an oracle signs in on every tick).
+pub const MAX_JSON_BYTES: usize = 16 << 20;
+/// Most bytes read of an error's body, for its message.
+const MAX_ERROR_BYTES: usize = 64 << 10;
 
 /// Why a call to the API failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,13 +70,30 @@ async fn answer(
         return Ok(response);
     }
     let status = response.status().as_u16();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let body = bounded(url, response, MAX_ERROR_BYTES).await.unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let message = body["error"].as_str().unwrap_or("no message").to_string();
     Err(ClientError::Refused { url: url.into(), status, message })
 }
 
+/// The body of `response`, read chunk by chunk up to `max` bytes: more is an error, and never
+/// in memory.
+async fn bounded(url: &str, mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, ClientError> {
+    let transport = |reason: String| ClientError::Transport { url: url.into(), reason };
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(e.without_url().to_string()))? {
+        if body.len() + chunk.len() > max {
+            return Err(transport(format!("an answer of more than {max} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn json<T: serde::de::DeserializeOwned>(url: &str, response: reqwest::Response) -> Result<T, ClientError> {
-    response.json().await.map_err(|e| ClientError::Transport { url: url.into(), reason: e.without_url().to_string() })
+    let body = bounded(url, response, MAX_JSON_BYTES).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ClientError::Transport { url: url.into(), reason: format!("not JSON: {e}") })
 }
 
 /// A read of one of the API's public routes (`/api/coalition`, `/api/members`, ...) at `base`.
@@ -169,5 +191,55 @@ impl ApiClient {
         let bytes =
             response.bytes().await.map_err(|e| ClientError::Transport { url, reason: e.without_url().to_string() })?;
         Ok(bytes.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An API that answers every request with `status` and a body of `size` bytes of `{`-less
+    /// filler, streamed: what a hostile operator serves to exhaust its clients' memory.
+    async fn flooding(status: &'static str, size: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let head = format!("HTTP/1.1 {status}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n");
+                    if stream.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b' '; 1 << 16];
+                    let mut sent = 0;
+                    while sent < size {
+                        let n = chunk.len().min(size - sent);
+                        if stream.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_api_that_floods_its_answers_is_refused_before_they_fill_memory() {
+        let key = Keypair::dev("Bob").unwrap();
+        // A challenge of 64 MiB: the old oracle read at most its model limit, the old CLI all of it.
+        let url = flooding("200 OK", 64 << 20).await;
+        let client = ApiClient::new(&url, key.clone(), http_builder().build().unwrap());
+        let error = client.token().await.unwrap_err();
+        assert!(error.to_string().contains("more than 16777216 bytes"), "{error}");
+        // An error whose body never ends: the status, without its message.
+        let url = flooding("401 Unauthorized", 64 << 20).await;
+        let client = ApiClient::new(&url, key, http_builder().build().unwrap());
+        let error = client.token().await.unwrap_err();
+        assert!(matches!(error, ClientError::Refused { status: 401, .. }), "{error}");
     }
 }

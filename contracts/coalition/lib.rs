@@ -143,6 +143,9 @@ pub mod coalition {
     /// Result type of the coalition's messages.
     pub type Result<T> = core::result::Result<T, Error>;
 
+    /// A ballot's key: the round and the validator.
+    type BallotKey = (u64, Address);
+
     /// Contract storage. Everything outside a `Mapping` is one storage value, so collections
     /// live in mappings.
     #[ink(storage)]
@@ -176,7 +179,7 @@ pub mod coalition {
         /// Each sealed round's current seal.
         seals: Mapping<u64, Stored<Seal>>,
         /// Each validator's ballot, by (round, validator).
-        ballots: Mapping<(u64, Address), Stored<Ballot>>,
+        ballots: Mapping<BallotKey, Stored<Ballot>>,
         /// The open round, if any.
         open_round: Option<u64>,
         /// Id of the next round.

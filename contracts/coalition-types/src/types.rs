@@ -177,8 +177,8 @@ impl PrivacySpend {
 /// `value · one`, rounded up, if it is a finite non-negative value that fits a `u64`.
 fn scale_up(value: f64, one: u64) -> Option<u64> {
     let scaled = value * one as f64;
-    // 2^64 as f64; the comparisons are false for NaN.
-    if !(scaled >= 0.0 && scaled < 18_446_744_073_709_551_616.0) {
+    // 2^64 as f64; NaN is in no range.
+    if !(0.0..18_446_744_073_709_551_616.0).contains(&scaled) {
         return None;
     }
     let truncated = scaled as u64;

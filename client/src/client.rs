@@ -249,20 +249,6 @@ impl Client {
         hash.ok_or_else(|| Error::Rpc(format!("no block at height {number}")))
     }
 
-    /// BABE's VRF randomness of block `number` as the runtime keeps it for the coalition's draws
-    /// (its `Randomness` pallet, the last `RANDOMNESS_HISTORY` blocks), read from the best block's
-    /// state: what anyone needs to recompute a round's seed.
-    pub async fn block_randomness(&self, number: u32) -> Result<Option<[u8; 32]>> {
-        let mut key = sp_crypto_hashing::twox_128(b"Randomness").to_vec();
-        key.extend_from_slice(&sp_crypto_hashing::twox_128(b"Outputs"));
-        // `Twox64Concat` of the block number.
-        key.extend_from_slice(&sp_crypto_hashing::twox_64(&number.encode()));
-        key.extend_from_slice(&number.encode());
-        let data = self.rpc.state_get_storage(&key, None).await.map_err(Error::rpc)?;
-        data.map(|bytes| <[u8; 32]>::decode(&mut &bytes[..]).map_err(|e| Error::Rpc(format!("block randomness: {e}"))))
-            .transpose()
-    }
-
     /// The contract events of the block at `number` on the best chain, and that block's hash.
     pub async fn block_contract_events(&self, number: u64) -> Result<(H256, Vec<ContractEvent>)> {
         let hash = self.block_hash(number).await?;

@@ -26,10 +26,13 @@
 //! 5. **Draw**: the round waits in `Drawing` until `DRAW_DELAY` blocks after the proposal; the
 //!    first `advance` after that draws `min(k, N - 1)` validators, never the proposer, without
 //!    replacement and with probability proportional to strength (`rules::select_weighted`), from
-//!    `seed = keccak(hash of block (proposal + DRAW_DELAY) ‖ round id ‖ tip block hash)`. That
-//!    block did not exist when the proposal was signed, and the seed does not depend on who calls
-//!    `advance` or when. If the block's hash is out of reach (more than 256 blocks old), the draw
-//!    moves to a new block `DRAW_DELAY` ahead.
+//!    `seed = keccak(window randomness ‖ round id ‖ tip block hash)`. The window randomness is
+//!    `keccak(r_1 ‖ r_2 ‖ r_3)` over BABE's VRF randomness of the `DRAW_DELAY` blocks after the
+//!    proposal's (`rules::window_randomness`), read from the runtime's randomness precompile
+//!    (`RANDOMNESS_PRECOMPILE`). None of those blocks existed when the proposal was signed, and
+//!    the seed does not depend on who calls `advance` or when. If a window block's randomness is
+//!    out of reach (older than `RANDOMNESS_HISTORY` blocks), the draw moves to a new window that
+//!    starts after the current block.
 //! 6. **Commit, then reveal**: each validator commits
 //!    `keccak(SCALE(contract, validator, report, salt))`, then reveals `report` and `salt`. The
 //!    report names the round and the candidate; the commitment names this contract and the
@@ -73,12 +76,26 @@
 //!   and their proof are in `coalition_types::rules`). Liars beyond that bound, colluding, can
 //!   accept a degrading candidate or record a performance of their choosing; their reports stay
 //!   on chain (`Revealed`), so an audit re-evaluating the block's model on G finds them.
-//! - **The draw**: the seed is the hash of a block made `DRAW_DELAY` blocks after the proposal,
-//!   so a proposer cannot compute its panel before proposing. The author of that block chooses
-//!   among the blocks it could build (by ordering or leaving out transactions) and can grind the
-//!   hash at the cost of slowing its own block; a member that is also that block's author has
-//!   this leverage. The draw is as good as the block authors (Aura validators) are independent
-//!   of the coalition's members. Once drawn, the panel and the order of generals are fixed.
+//! - **The draw**: each window block's randomness is BABE's VRF output of its author's key over
+//!   the slot and the epoch randomness; the client checks the VRF proof on import, so the author
+//!   can neither choose nor grind it, and nobody else knows it before the block is out. Hence:
+//!   - A party that authors none of the window's three blocks (a member, a proposer, an oracle,
+//!     anyone with every key but the honest authors') cannot predict the panel before its
+//!     proposal is included: it does no better than chance (`unpredictable_panels` in the
+//!     runtime's tests, which also shows the old block-hash seed predicted every time).
+//!   - A colluding block author knows its own future outputs. It can predict a panel only when it
+//!     authors all three blocks of the window (with a share `f` of the slots, about `f^3` of the
+//!     windows, which it can see coming and time a proposal for).
+//!   - An author that makes the window's last block can withhold it when it dislikes the panel:
+//!     the next slot's author makes that block instead, a second draw. One re-roll per withheld
+//!     block, at the cost of the block. Measured on the runtime: one validator of four with two
+//!     partner members of nine captured two seats in 10.0% of 600 rounds against 8.3% for an honest
+//!     draw (`a_colluding_author_that_withholds_gets_at_most_one_re_roll`).
+//!   - Once drawn, the panel and the order of generals are fixed and public.
+//!
+//!   This is BABE's own bound (its `ParentBlockRandomness`, which trades that bias for freshness);
+//!   Algorand's sortition has the same one-re-roll bias from a withholding leader, and only a
+//!   threshold beacon such as drand, which no single member can stop, removes it.
 //! - **Data IDs and strength**: the chain checks that an ID is used once, not that it names a
 //!   real patient: a member can claim IDs of samples it does not have (squatting another
 //!   member's patients, whose later contribution is then refused) or make up IDs to raise its
@@ -1085,10 +1102,11 @@ pub mod coalition {
             Ok(())
         }
 
-        /// Draw the round's validators from the hash of its draw block (protocol step 5).
+        /// Draw the round's validators from the VRF randomness of its draw window (protocol
+        /// step 5).
         fn draw(&mut self, round: &mut Round) -> Result<()> {
-            let Some(randomness) = self.block_hash(round.deadline) else {
-                // Out of reach: draw from a block that does not exist yet either.
+            let Some(randomness) = self.window_randomness(round.deadline)? else {
+                // Out of reach: draw from blocks that do not exist yet either.
                 return self.enter(round, Phase::Drawing);
             };
             let eligible: Vec<(Address, u64)> =
@@ -1286,25 +1304,54 @@ pub mod coalition {
             Ok(index)
         }
 
-        /// The hash of block `number`, if the contract can still read it (the last 256 blocks,
-        /// not the current one).
-        #[cfg(target_arch = "riscv64")]
-        fn block_hash(&self, number: BlockNumber) -> Option<[u8; 32]> {
-            use pallet_revive_uapi::{HostFn, HostFnImpl};
-            let mut encoded = [0u8; 32];
-            encoded[..4].copy_from_slice(&number.to_le_bytes());
-            let mut hash = [0u8; 32];
-            HostFnImpl::block_hash(&encoded, &mut hash);
-            (hash != [0u8; 32]).then_some(hash)
+        /// The randomness of the `DRAW_DELAY` blocks that end with block `last`
+        /// (`rules::window_randomness`), or `None` if one of them is not readable (not made yet,
+        /// older than `RANDOMNESS_HISTORY`, or without a VRF output).
+        fn window_randomness(&self, last: BlockNumber) -> Result<Option<[u8; 32]>> {
+            let first = last.saturating_sub(DRAW_DELAY).saturating_add(1);
+            let mut outputs = [[0u8; 32]; DRAW_DELAY as usize];
+            for (output, number) in outputs.iter_mut().zip(first..=last) {
+                match self.block_randomness(number)? {
+                    Some(randomness) => *output = randomness,
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(rules::window_randomness::<HostKeccak>(&outputs)))
         }
 
-        /// Off chain (unit tests) there are no block hashes: a hash of the block number, within
-        /// the same window as on chain.
+        /// BABE's VRF randomness of block `number`, from the runtime's randomness precompile.
+        ///
+        /// # Errors
+        /// - `RandomnessUnavailable`: the precompile failed or is not there.
+        #[cfg(target_arch = "riscv64")]
+        fn block_randomness(&self, number: BlockNumber) -> Result<Option<[u8; 32]>> {
+            use coalition_types::RANDOMNESS_PRECOMPILE;
+            use pallet_revive_uapi::{CallFlags, HostFn, HostFnImpl};
+            let input = rules::block_randomness_call(number);
+            let mut buffer = [0u8; 64];
+            let mut output = &mut buffer[..];
+            // Read only, no value, no deposit; the precompile charges its one storage read.
+            HostFnImpl::call(
+                CallFlags::READ_ONLY,
+                &RANDOMNESS_PRECOMPILE,
+                u64::MAX,
+                u64::MAX,
+                &[0u8; 32],
+                &[0u8; 32],
+                &input,
+                Some(&mut output),
+            )
+            .map_err(|_| Error::RandomnessUnavailable)?;
+            rules::block_randomness_answer(output)
+        }
+
+        /// Off chain (unit tests) there is no runtime: the keccak of the block number, for the
+        /// same blocks as on chain.
         #[cfg(not(target_arch = "riscv64"))]
-        fn block_hash(&self, number: BlockNumber) -> Option<[u8; 32]> {
+        fn block_randomness(&self, number: BlockNumber) -> Result<Option<[u8; 32]>> {
             let now = self.env().block_number();
-            let reachable = number < now && now.saturating_sub(number) <= coalition_types::BLOCK_HASH_WINDOW;
-            reachable.then(|| hashing::keccak_encoded::<HostKeccak, _>(&number).0)
+            let reachable = number < now && now.saturating_sub(number) <= coalition_types::RANDOMNESS_HISTORY;
+            Ok(reachable.then(|| hashing::keccak_encoded::<HostKeccak, _>(&number).0))
         }
     }
 

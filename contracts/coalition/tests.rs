@@ -10,6 +10,7 @@ use coalition_types::{
     Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase, PrivacySpend, Proposal,
     ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal, Verdict, DRAW_DELAY,
     INPUT_BUFFER, MAX_DATA_IDS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_STORAGE_VALUE, MAX_VALIDATORS, MAX_VAULT_REF,
+    RANDOMNESS_HISTORY,
 };
 use ink::{
     env::{test, DefaultEnvironment},
@@ -292,8 +293,13 @@ fn the_panel_is_drawn_after_the_proposal_from_a_later_block() {
     assert_eq!(contract.advance(), Ok(Phase::Commit));
     let drawn = contract.round(id).unwrap();
     let validators = contract.round_validators(id);
-    // The seed is the draw block's hash, the round id and the tip's hash, nothing else.
-    let randomness = hashing::keccak_encoded::<NativeKeccak, _>(&draw_block).0;
+    // The seed is the randomness of the DRAW_DELAY blocks after the proposal's (off chain, a
+    // hash of each block number), the round id and the tip's hash, nothing else.
+    let outputs: Vec<[u8; 32]> = (opened.opened_at + 1..=draw_block)
+        .map(|number| hashing::keccak_encoded::<NativeKeccak, _>(&number).0)
+        .collect();
+    assert_eq!(outputs.len(), DRAW_DELAY as usize);
+    let randomness = rules::window_randomness::<NativeKeccak>(&outputs);
     let seed = rules::round_seed::<NativeKeccak>(&randomness, id, &opened.parent_hash.0);
     assert_eq!(drawn.seed, H256::from(seed));
     let eligible: Vec<_> = contract.strengths().into_iter().filter(|(v, _)| *v != a.alice).collect();
@@ -308,11 +314,11 @@ fn the_panel_is_drawn_after_the_proposal_from_a_later_block() {
 }
 
 #[ink::test]
-fn a_draw_whose_block_hash_is_out_of_reach_moves_to_a_new_block() {
+fn a_draw_whose_randomness_is_out_of_reach_moves_to_a_new_window() {
     let mut contract = founded();
     let id = propose_candidate(&mut contract, 1, CANDIDATE);
-    advance_blocks(DRAW_DELAY + 300);
-    assert_eq!(contract.advance(), Ok(Phase::Drawing));
+    advance_blocks(DRAW_DELAY + RANDOMNESS_HISTORY);
+    assert_eq!(contract.advance(), Ok(Phase::Drawing), "the window's first block is out of reach");
     let round = contract.round(id).unwrap();
     assert!(contract.round_validators(id).is_empty());
     assert_eq!(round.deadline, ink::env::block_number::<DefaultEnvironment>() + DRAW_DELAY);

@@ -130,8 +130,21 @@ async fn drawn(
     id: u64,
 ) -> (Clock, tokio::process::Child, Round, (i64, H256)) {
     let clock = Clock::start(&net.coalition).await;
-    let propose = net.propose(ALICE, candidate);
-    opened(&net.coalition, id).await;
+    let mut propose = net.propose(ALICE, candidate);
+    let deadline = Instant::now() + ROUND;
+    while net.coalition.open_round(&me()).await.ok().flatten() != Some(id) {
+        // A `tclearn propose` that gave up, or a round that never opens: say why.
+        if Instant::now() > deadline || propose.try_wait().ok().flatten().is_some() {
+            let _ = propose.start_kill();
+            let (status, outcome, err) = proposed(propose, Duration::from_secs(10)).await;
+            panic!(
+                "round {id} did not open: tclearn propose {status}: {err}\n{outcome}\n{}\n--- alice ---\n{}",
+                net.logs(),
+                net.network.log_tail("alice")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let round = net.wait_round(id, "the draw", ROUND, |r| r.phase != Phase::Drawing).await;
     (clock, propose, round, honest_g_scores(net, candidate))
 }

@@ -12,7 +12,7 @@
 use tclearn_client::{
     account_to_address,
     coalition::{
-        events, hashing, Action, BlockAppended, CallError, Coalition, CoalitionError, Deviation, Genesis,
+        events, hashing, rules, Action, BlockAppended, CallError, Coalition, CoalitionError, Deviation, Genesis,
         Hyperparameter, LocalTestSet, MemberRemoved, NativeKeccak, Phase, PrivacySpend, ProposalEnacted,
         ProposalFailed, ProposalStatus, Rejection, Report, RoundOpened, RoundTallied, Scores, Sealed, StrengthsUpdated,
         ValidatorDeviated, ValidatorsDrawn, Verdict, DRAW_DELAY, MAX_DATA_IDS,
@@ -68,7 +68,7 @@ impl Scene {
             .unwrap_or_else(|e| panic!("propose: {e}\n{}", self.node.log_tail()));
         let opened: Vec<RoundOpened> = c.events(&outcome.included.contract_events, "RoundOpened").unwrap();
         assert_eq!(opened[0].samples, u64::from(samples));
-        // Nobody knows the panel yet: the block whose hash draws it does not exist.
+        // Nobody knows the panel yet: the blocks whose VRF randomness draws it do not exist.
         assert!(c.round_validators(&self.alice.account_id(), round).await.unwrap().is_empty());
         let early = c.advance(&self.alice).await;
         assert!(matches!(early, Err(CallError::Contract(CoalitionError::DeadlineNotReached))), "{early:?}");
@@ -80,6 +80,15 @@ impl Scene {
         let validators = drawn[0].validators.clone();
         assert_eq!(c.round_validators(&self.alice.account_id(), round).await.unwrap(), validators);
         assert!(!validators.contains(&self.alice.address()), "the proposer never validates");
+        // Anyone recomputes the seed from the chain: the VRF randomness of the three blocks after
+        // the proposal's, the round and the tip's hash.
+        let mut outputs = Vec::new();
+        for number in opened[0].draw_block + 1 - DRAW_DELAY..=opened[0].draw_block {
+            outputs.push(c.client().block_randomness(number).await.unwrap().expect("a recorded VRF output"));
+        }
+        let tip = c.block(&self.alice.account_id(), parent).await.unwrap().expect("the tip").block_hash;
+        let randomness = rules::window_randomness::<NativeKeccak>(&outputs);
+        assert_eq!(drawn[0].seed.0, rules::round_seed::<NativeKeccak>(&randomness, round, &tip.0));
         (round, validators)
     }
 

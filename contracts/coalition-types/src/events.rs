@@ -55,7 +55,8 @@ macro_rules! coalition_events {
                 samples: u64,
                 /// Differential privacy its training spent, as declared.
                 privacy: ::core::option::Option<::coalition_types::PrivacySpend>,
-                /// The block whose hash draws the validators.
+                /// The last block of the draw window: the VRF randomness of the `DRAW_DELAY` blocks
+                /// up to it draws the validators.
                 draw_block: ::coalition_types::BlockNumber,
             }
             /// A round's validators were drawn.

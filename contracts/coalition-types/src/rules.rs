@@ -140,8 +140,52 @@ impl<K: Keccak> RandomStream<K> {
     }
 }
 
+/// The randomness of a draw window: `keccak(r_1 ‖ … ‖ r_n)` over the VRF randomness of the
+/// window's blocks, in block order (`DRAW_DELAY` blocks after the proposal's).
+///
+/// Predicting it takes every block's output; each is known before its block only to that block's
+/// author (a BABE VRF output is a function of the author's secret key). So a party that authors
+/// none of the window's blocks cannot predict it, and an author of all of them is the only one
+/// who can. The last author can still withhold its block, which changes the last output: one
+/// re-roll per withheld block (see the coalition's module doc for the measured bias).
+pub fn window_randomness<K: Keccak>(outputs: &[[u8; 32]]) -> [u8; 32] {
+    let mut input = Vec::with_capacity(outputs.len().saturating_mul(32));
+    for output in outputs {
+        input.extend_from_slice(output);
+    }
+    K::keccak256(&input)
+}
+
+/// The call data of the randomness precompile's `blockRandomness(uint32 number)`: its selector
+/// and `number` as one big-endian ABI word.
+pub fn block_randomness_call(number: u32) -> [u8; 36] {
+    let mut input = [0u8; 36];
+    input[..4].copy_from_slice(&crate::RANDOMNESS_SELECTOR);
+    input[32..].copy_from_slice(&number.to_be_bytes());
+    input
+}
+
+/// The randomness precompile's answer, ABI `(bool known, bytes32 randomness)`: `Ok(Some(_))` for
+/// a known block, `Ok(None)` for one it does not know (not yet made, too old, or without a VRF
+/// output), `Err(RandomnessUnavailable)` for anything that is not such an answer.
+pub fn block_randomness_answer(output: &[u8]) -> Result<Option<[u8; 32]>, Error> {
+    let (Some(known), Some(randomness)) = (output.get(..32), output.get(32..64)) else {
+        return Err(Error::RandomnessUnavailable);
+    };
+    if output.len() != 64 {
+        return Err(Error::RandomnessUnavailable);
+    }
+    let mut word = [0u8; 32];
+    word.copy_from_slice(randomness);
+    match known.split_last() {
+        Some((1, zeros)) if zeros.iter().all(|b| *b == 0) => Ok(Some(word)),
+        Some((0, zeros)) if zeros.iter().all(|b| *b == 0) => Ok(None),
+        _ => Err(Error::RandomnessUnavailable),
+    }
+}
+
 /// The seed of a round's draws: `keccak(randomness ‖ round ‖ tip_hash)`, where `randomness` is
-/// the hash of a block made after the proposal.
+/// the [`window_randomness`] of the blocks made after the proposal.
 pub fn round_seed<K: Keccak>(randomness: &[u8; 32], round: u64, tip_hash: &[u8; 32]) -> [u8; 32] {
     let mut input = [0u8; 72];
     input[..32].copy_from_slice(randomness);

@@ -400,3 +400,53 @@ proptest! {
         prop_assert!(keeps_performance(previous, previous, lambda, higher, tolerance), "no change is no loss");
     }
 }
+
+#[test]
+fn window_randomness_depends_on_every_output_and_their_order() {
+    let outputs = [[1u8; 32], [2; 32], [3; 32]];
+    let randomness = window_randomness::<TestKeccak>(&outputs);
+    for block in 0..outputs.len() {
+        let mut changed = outputs;
+        if let Some(output) = changed.get_mut(block) {
+            output[31] ^= 1;
+        }
+        assert_ne!(window_randomness::<TestKeccak>(&changed), randomness, "block {block} is ignored");
+    }
+    assert_ne!(window_randomness::<TestKeccak>(&[[3u8; 32], [2; 32], [1; 32]]), randomness);
+    let mut joined = Vec::new();
+    outputs.iter().for_each(|o| joined.extend_from_slice(o));
+    assert_eq!(randomness, sp_crypto_hashing::keccak_256(&joined));
+}
+
+#[test]
+fn the_randomness_precompile_is_named_as_pallet_revive_and_solidity_name_it() {
+    // pallet-revive: a fixed precompile id `p` lives at `0x00…00 pppp 0000`.
+    assert_eq!(&crate::RANDOMNESS_PRECOMPILE[..16], &[0u8; 16]);
+    assert_eq!(&crate::RANDOMNESS_PRECOMPILE[18..], &[0u8; 2]);
+    assert_ne!(&crate::RANDOMNESS_PRECOMPILE[16..18], &[0u8; 2]);
+    let selector = sp_crypto_hashing::keccak_256(b"blockRandomness(uint32)");
+    assert_eq!(crate::RANDOMNESS_SELECTOR, selector[..4], "{:02x?}", &selector[..4]);
+}
+
+#[test]
+fn the_precompile_answer_is_read_strictly() {
+    let mut answer = [0u8; 64];
+    answer[31] = 1;
+    answer[32..].copy_from_slice(&[7u8; 32]);
+    assert_eq!(block_randomness_answer(&answer), Ok(Some([7u8; 32])));
+    answer[31] = 0;
+    assert_eq!(block_randomness_answer(&answer), Ok(None));
+    // Not a bool, short, long, empty (an account without code answers nothing).
+    answer[31] = 2;
+    assert_eq!(block_randomness_answer(&answer), Err(Error::RandomnessUnavailable));
+    answer[31] = 1;
+    answer[0] = 1;
+    assert_eq!(block_randomness_answer(&answer), Err(Error::RandomnessUnavailable));
+    assert_eq!(block_randomness_answer(&answer[1..]), Err(Error::RandomnessUnavailable));
+    assert_eq!(block_randomness_answer(&[0u8; 96]), Err(Error::RandomnessUnavailable));
+    assert_eq!(block_randomness_answer(&[]), Err(Error::RandomnessUnavailable));
+    let call = block_randomness_call(0x0102_0304);
+    assert_eq!(call[..4], crate::RANDOMNESS_SELECTOR);
+    assert_eq!(call[4..32], [0u8; 28]);
+    assert_eq!(call[32..], [1, 2, 3, 4]);
+}

@@ -260,7 +260,7 @@ impl Hyperparameters {
     pub fn longest_round(&self) -> u32 {
         let per_general = self.seal_timeout.saturating_add(self.attest_timeout).saturating_add(2);
         crate::DRAW_DELAY
-            .saturating_add(crate::BLOCK_HASH_WINDOW)
+            .saturating_add(crate::RANDOMNESS_HISTORY)
             .saturating_add(self.commit_timeout)
             .saturating_add(self.reveal_timeout)
             .saturating_add(per_general.saturating_mul(self.validators_per_round))
@@ -540,7 +540,7 @@ pub enum Failure {
 /// Where a round is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum Phase {
-    /// Waiting for the block whose hash draws the validators.
+    /// Waiting for the draw window: the blocks whose VRF randomness draws the validators.
     Drawing,
     /// Validators commit.
     Commit,
@@ -608,7 +608,7 @@ pub struct Round {
     pub params: Hyperparameters,
     /// Current phase.
     pub phase: Phase,
-    /// Last block of the current phase (for `Drawing`: the block whose hash draws).
+    /// Last block of the current phase (for `Drawing`: the last block of the draw window).
     pub deadline: BlockNumber,
     /// Commits so far.
     pub commits: u32,
@@ -819,4 +819,7 @@ pub enum Error {
     /// The proposal would take the proposer's privacy spend past the coalition's budget, or
     /// declares no spend while a budget is set.
     PrivacyBudgetExceeded,
+    /// The chain's randomness precompile did not answer (a runtime without it): no draw can be
+    /// made.
+    RandomnessUnavailable,
 }

@@ -272,13 +272,23 @@ pub async fn finalized(url: &str) -> Option<(u64, Client)> {
 /// Wait until every node in `nodes` has finalized at least `height`; their hashes there agree.
 pub async fn finalized_everywhere(network: &Network, nodes: &[usize], height: u64, patience: Duration) {
     let deadline = Instant::now() + patience;
+    // One connection per node, made again only when it fails: a connection a poll (twice a
+    // second, for minutes) would reach the nodes' RPC connection limit (HTTP 429).
+    let mut clients: Vec<Option<Client>> = vec![None; nodes.len()];
     loop {
         let mut hashes = Vec::new();
-        for &node in nodes {
-            if let Some((number, client)) = finalized(&network.url(node)).await {
-                if number >= height {
-                    hashes.push(client.block_hash(height).await.unwrap());
-                }
+        for (&node, slot) in nodes.iter().zip(clients.iter_mut()) {
+            if slot.is_none() {
+                *slot = Client::connect(&network.url(node)).await.ok();
+            }
+            let Some(client) = slot.as_ref() else { continue };
+            match client.finalized_number().await {
+                Ok(number) if number >= height => match client.block_hash(height).await {
+                    Ok(hash) => hashes.push(hash),
+                    Err(_) => *slot = None,
+                },
+                Ok(_) => {}
+                Err(_) => *slot = None,
             }
         }
         if hashes.len() == nodes.len() {

@@ -244,7 +244,7 @@ async fn honest_outcome(c: &Coalition, round: &Round, honest: &[usize]) -> rules
     }
     let rules = TallyRules {
         spec: c.evaluation_spec(&me).await.unwrap(),
-        previous: c.block(&me, round.parent).await.unwrap().unwrap().performance,
+        previous: c.block(&me, round.parent).await.unwrap().unwrap().best_performance,
         lambda_ppm: round.params.lambda_ppm,
         quorum: round.params.quorum,
         validators: round.validators,
@@ -366,23 +366,23 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
             |g, digest, l, tolerance| {
                 // A G metric anywhere in range but further than the tolerance from the true one.
                 let forged = (g + i64::from(tolerance) + 1 + rand::random_range(0..METRIC_ONE / 2)) % METRIC_ONE;
-                Scores { g_metric: forged, g_digest: digest, l_metric: rand::random_range(0..=METRIC_ONE), l_size: l }
+                Scores { g_metric: forged, g_digest: digest, l_keeps: rand::random(), l_size: l }
             },
             Deviation::GMetric,
         ),
         (
             "a forged G digest",
-            |g, _, l, _| Scores { g_metric: g, g_digest: H256(rand::random()), l_metric: g, l_size: l },
+            |g, _, l, _| Scores { g_metric: g, g_digest: H256(rand::random()), l_keeps: true, l_size: l },
             Deviation::Digest,
         ),
         (
             "a huge local-set size",
-            |g, digest, _, _| Scores { g_metric: g, g_digest: digest, l_metric: METRIC_ONE, l_size: u32::MAX },
+            |g, digest, _, _| Scores { g_metric: g, g_digest: digest, l_keeps: true, l_size: u32::MAX },
             Deviation::LocalSetMismatch,
         ),
         (
-            "an out-of-range metric",
-            |g, digest, l, _| Scores { g_metric: g, g_digest: digest, l_metric: 1_000 * METRIC_ONE, l_size: l },
+            "an out-of-range G metric",
+            |_, digest, l, _| Scores { g_metric: 1_000 * METRIC_ONE, g_digest: digest, l_keeps: true, l_size: l },
             Deviation::OutOfRange,
         ),
     ];
@@ -428,7 +428,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let charlie_l =
         c.local_test_set(&me, address(CHARLIE)).await.unwrap().expect("Charlie's oracle registered its L").size;
     let forged = |byte: u8, l_size| {
-        Verdict::Scored(Scores { g_metric: g, g_digest: H256::repeat_byte(byte), l_metric: g, l_size })
+        Verdict::Scored(Scores { g_metric: g, g_digest: H256::repeat_byte(byte), l_keeps: true, l_size })
     };
     tokio::join!(charlie.lie(&net, &round, forged(0xC1, charlie_l)), dave.lie(&net, &round, forged(0xD1, dave_l)));
     let (status, outcome, _) = proposed(propose, ROUND).await;
@@ -451,7 +451,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let forged_g =
         if g + METRIC_ONE * 3 / 100 <= METRIC_ONE { g + METRIC_ONE * 3 / 100 } else { g - METRIC_ONE * 3 / 100 };
     let colluded = |l_size| {
-        Verdict::Scored(Scores { g_metric: forged_g, g_digest: H256::repeat_byte(0xCD), l_metric: forged_g, l_size })
+        Verdict::Scored(Scores { g_metric: forged_g, g_digest: H256::repeat_byte(0xCD), l_keeps: true, l_size })
     };
     tokio::join!(charlie.lie(&net, &round, colluded(charlie_l)), dave.lie(&net, &round, colluded(dave_l)));
     // The colluders accept, so the general is one of them: they seal and attest themselves.
@@ -476,14 +476,24 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
         .unwrap()
         .iter()
         .filter(|r| r["forged"] == true)
-        .map(|r| (r["block"].as_u64().unwrap(), r["validator"].as_str().unwrap().to_string()))
+        .map(|r| (r["block"].as_u64().unwrap(), r["validator"].as_str().unwrap_or("(the block)").to_string()))
         .collect();
     forged.sort();
     let who = |i: usize| format!("{:?}", address(i));
     let block = u64::from(height) + 1;
-    let mut expected = vec![(4, who(DAVE)), (5, who(DAVE)), (block, who(CHARLIE)), (block, who(DAVE))];
+    // Dave's forged G metric, forged digest and out-of-range G metric (blocks 4, 5 and 7; his
+    // huge local set, block 6, carried true G scores), and the colluders' block: their reports
+    // and the performance it recorded.
+    let mut expected = vec![
+        (4, who(DAVE)),
+        (5, who(DAVE)),
+        (7, who(DAVE)),
+        (block, who(CHARLIE)),
+        (block, who(DAVE)),
+        (block, "(the block)".to_string()),
+    ];
     expected.sort();
-    assert_eq!(forged, expected, "exactly the forged G reports:\n{audit}");
+    assert_eq!(forged, expected, "exactly the forged G reports and recorded performance:\n{audit}");
     let bob_row = audit["reports"]
         .as_array()
         .unwrap()

@@ -75,6 +75,13 @@ pub const MAX_STORAGE_VALUE: usize = 416;
 pub const INPUT_BUFFER: usize = 16 * 1024;
 /// The largest local test set a member may register, in samples.
 pub const MAX_LOCAL_SET: u32 = 10_000_000;
+/// The most faults a member's standing holds ([`Member::faults`]): its draw weight falls to at
+/// most a quarter of its strength, and three rounds reported consistently restore it.
+pub const MAX_FAULTS: u32 = 3;
+/// Blocks after a round ends without a block, on top of its proposer's cooldown, during which
+/// its data IDs and its candidate stay reserved for that proposer: another member (one of its
+/// validators, who saw the candidate) cannot take them while the proposer waits.
+pub const CLAIM_RESERVE: u32 = 100;
 
 /// keccak-256 for this crate's tests (the `native` feature's may be off).
 #[cfg(test)]

@@ -390,6 +390,9 @@ impl CoalitionNetwork {
                 "3",
                 "--phase-blocks",
                 &phase_blocks.to_string(),
+                // Alice proposes every round of the tier.
+                "--proposal-cooldown",
+                "0",
                 "--declaration",
                 &path("genesis.json"),
             ],

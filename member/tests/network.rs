@@ -130,21 +130,8 @@ async fn drawn(
     id: u64,
 ) -> (Clock, tokio::process::Child, Round, (i64, H256)) {
     let clock = Clock::start(&net.coalition).await;
-    let mut propose = net.propose(ALICE, candidate);
-    let deadline = Instant::now() + ROUND;
-    while net.coalition.open_round(&me()).await.ok().flatten() != Some(id) {
-        // A `tclearn propose` that gave up, or a round that never opens: say why.
-        if Instant::now() > deadline || propose.try_wait().ok().flatten().is_some() {
-            let _ = propose.start_kill();
-            let (status, outcome, err) = proposed(propose, Duration::from_secs(10)).await;
-            panic!(
-                "round {id} did not open: tclearn propose {status}: {err}\n{outcome}\n{}\n--- alice ---\n{}",
-                net.logs(),
-                net.network.log_tail("alice")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let propose = net.propose(ALICE, candidate);
+    opened(&net.coalition, id).await;
     let round = net.wait_round(id, "the draw", ROUND, |r| r.phase != Phase::Drawing).await;
     (clock, propose, round, honest_g_scores(net, candidate))
 }
@@ -244,7 +231,7 @@ async fn honest_outcome(c: &Coalition, round: &Round, honest: &[usize]) -> rules
     }
     let rules = TallyRules {
         spec: c.evaluation_spec(&me).await.unwrap(),
-        previous: c.block(&me, round.parent).await.unwrap().unwrap().best_performance,
+        previous: c.block(&me, round.parent).await.unwrap().unwrap().performance,
         lambda_ppm: round.params.lambda_ppm,
         quorum: round.params.quorum,
         validators: round.validators,
@@ -255,9 +242,7 @@ async fn honest_outcome(c: &Coalition, round: &Round, honest: &[usize]) -> rules
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let dir = tempfile::tempdir().unwrap();
-    // 40 blocks (2 min) a phase: a validator's node healed from a partition must catch up and
-    // its oracle commit before the commit deadline (docs/network.md, sync's backoff).
-    let mut net = CoalitionNetwork::start(dir.path(), 40, false).await;
+    let mut net = CoalitionNetwork::start(dir.path(), 20, false).await;
     let c = net.coalition.clone();
     let me = me();
     let mut measured: Vec<(String, Duration, u64)> = Vec::new();
@@ -366,23 +351,23 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
             |g, digest, l, tolerance| {
                 // A G metric anywhere in range but further than the tolerance from the true one.
                 let forged = (g + i64::from(tolerance) + 1 + rand::random_range(0..METRIC_ONE / 2)) % METRIC_ONE;
-                Scores { g_metric: forged, g_digest: digest, l_keeps: rand::random(), l_size: l }
+                Scores { g_metric: forged, g_digest: digest, l_metric: rand::random_range(0..=METRIC_ONE), l_size: l }
             },
             Deviation::GMetric,
         ),
         (
             "a forged G digest",
-            |g, _, l, _| Scores { g_metric: g, g_digest: H256(rand::random()), l_keeps: true, l_size: l },
+            |g, _, l, _| Scores { g_metric: g, g_digest: H256(rand::random()), l_metric: g, l_size: l },
             Deviation::Digest,
         ),
         (
             "a huge local-set size",
-            |g, digest, _, _| Scores { g_metric: g, g_digest: digest, l_keeps: true, l_size: u32::MAX },
+            |g, digest, _, _| Scores { g_metric: g, g_digest: digest, l_metric: METRIC_ONE, l_size: u32::MAX },
             Deviation::LocalSetMismatch,
         ),
         (
-            "an out-of-range G metric",
-            |_, digest, l, _| Scores { g_metric: 1_000 * METRIC_ONE, g_digest: digest, l_keeps: true, l_size: l },
+            "an out-of-range metric",
+            |g, digest, l, _| Scores { g_metric: g, g_digest: digest, l_metric: 1_000 * METRIC_ONE, l_size: l },
             Deviation::OutOfRange,
         ),
     ];
@@ -428,7 +413,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let charlie_l =
         c.local_test_set(&me, address(CHARLIE)).await.unwrap().expect("Charlie's oracle registered its L").size;
     let forged = |byte: u8, l_size| {
-        Verdict::Scored(Scores { g_metric: g, g_digest: H256::repeat_byte(byte), l_keeps: true, l_size })
+        Verdict::Scored(Scores { g_metric: g, g_digest: H256::repeat_byte(byte), l_metric: g, l_size })
     };
     tokio::join!(charlie.lie(&net, &round, forged(0xC1, charlie_l)), dave.lie(&net, &round, forged(0xD1, dave_l)));
     let (status, outcome, _) = proposed(propose, ROUND).await;
@@ -451,7 +436,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let forged_g =
         if g + METRIC_ONE * 3 / 100 <= METRIC_ONE { g + METRIC_ONE * 3 / 100 } else { g - METRIC_ONE * 3 / 100 };
     let colluded = |l_size| {
-        Verdict::Scored(Scores { g_metric: forged_g, g_digest: H256::repeat_byte(0xCD), l_keeps: true, l_size })
+        Verdict::Scored(Scores { g_metric: forged_g, g_digest: H256::repeat_byte(0xCD), l_metric: forged_g, l_size })
     };
     tokio::join!(charlie.lie(&net, &round, colluded(charlie_l)), dave.lie(&net, &round, colluded(dave_l)));
     // The colluders accept, so the general is one of them: they seal and attest themselves.
@@ -476,24 +461,14 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
         .unwrap()
         .iter()
         .filter(|r| r["forged"] == true)
-        .map(|r| (r["block"].as_u64().unwrap(), r["validator"].as_str().unwrap_or("(the block)").to_string()))
+        .map(|r| (r["block"].as_u64().unwrap(), r["validator"].as_str().unwrap().to_string()))
         .collect();
     forged.sort();
     let who = |i: usize| format!("{:?}", address(i));
     let block = u64::from(height) + 1;
-    // Dave's forged G metric, forged digest and out-of-range G metric (blocks 4, 5 and 7; his
-    // huge local set, block 6, carried true G scores), and the colluders' block: their reports
-    // and the performance it recorded.
-    let mut expected = vec![
-        (4, who(DAVE)),
-        (5, who(DAVE)),
-        (7, who(DAVE)),
-        (block, who(CHARLIE)),
-        (block, who(DAVE)),
-        (block, "(the block)".to_string()),
-    ];
+    let mut expected = vec![(4, who(DAVE)), (5, who(DAVE)), (block, who(CHARLIE)), (block, who(DAVE))];
     expected.sort();
-    assert_eq!(forged, expected, "exactly the forged G reports and recorded performance:\n{audit}");
+    assert_eq!(forged, expected, "exactly the forged G reports:\n{audit}");
     let bob_row = audit["reports"]
         .as_array()
         .unwrap()
@@ -532,31 +507,13 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     assert!(dave_ballot.is_none_or(|b| b.commitment.is_none()), "nothing of Dave's reached the others");
     drop(partition);
     let healed = Instant::now();
-    // How long Dave's node takes to finalize what the others had finalized at the heal.
-    let catching_up = tokio::spawn({
-        let dave_client = dave_client.clone();
-        async move {
-            while dave_client.finalized_number().await.map_or(true, |n| n < others_after) {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            healed.elapsed()
-        }
-    });
     appended(&net, propose).await;
     let (wall, blocks) = clock.stop(&c).await;
-    let caught_up = if catching_up.is_finished() {
-        catching_up.await.ok()
-    } else {
-        catching_up.abort();
-        None
-    };
-    println!("5. Dave's node caught up {caught_up:?} after the heal");
-    let ballot = c.ballot(&me, id, address(DAVE)).await.unwrap();
+    let ballot = c.ballot(&me, id, address(DAVE)).await.unwrap().unwrap();
     assert!(
-        ballot.is_some_and(|b| b.report.is_some() && b.accepting),
-        "Dave's oracle took part after the heal (his node caught up {caught_up:?} after it): {ballot:?}\n{}\n{}",
-        net.logs(),
-        net.network.log_tail("dave")
+        ballot.report.is_some() && ballot.accepting,
+        "Dave's oracle took part after the heal: {ballot:?}\n{}",
+        net.logs()
     );
     let last = c.client().best_number().await.unwrap();
     assert_eq!(

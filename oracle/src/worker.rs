@@ -705,16 +705,16 @@ impl Oracle {
         let local = l.as_ref().map(|l| (l.fixed, l.samples as u32));
         let spec =
             self.spec.as_ref().ok_or_else(|| StepError::Other("evaluating before the spec was checked".into()))?;
-        let (g_keeps, l_keeps) =
-            evaluate::finding(g.fixed, local, parent.best_performance, round.params.lambda_ppm, spec);
-        info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, g_keeps, l_keeps, "evaluated");
+        let finding =
+            evaluate::finding(g.fixed, g.samples as u32, local, parent.performance, round.params.lambda_ppm, spec);
+        info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, ?finding, "evaluated");
         Ok(Report {
             round: id,
             candidate: round.candidate,
             verdict: Verdict::Scored(Scores {
                 g_metric: g.fixed,
                 g_digest: H256(g.digest.0),
-                l_keeps,
+                l_metric: local.map_or(0, |(metric, _)| metric),
                 l_size: local.map_or(0, |(_, size)| size),
             }),
         })

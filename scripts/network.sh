@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A TCLearn network for a person: four validators (alice, bob, charlie, dave) of tclearn-node on
-# the `local` chain (Aura + GRANDPA), spawned by zombienet's native provider from
+# the `local` chain (BABE + GRANDPA), spawned by zombienet's native provider from
 # zombienet/local.toml; the coalition founded by Alice with the four as members; the members' API
 # and its vault; and one oracle per validator, each with its own key and local test set and
 # connected to its own validator's node.

@@ -10,6 +10,7 @@ use std::{
     collections::HashSet,
     sync::{Arc, Mutex},
 };
+use subxt::config::PolkadotExtrinsicParamsBuilder;
 use subxt::{
     config::RpcConfigFor,
     dynamic,
@@ -249,6 +250,20 @@ impl Client {
         hash.ok_or_else(|| Error::Rpc(format!("no block at height {number}")))
     }
 
+    /// BABE's VRF randomness of block `number` as the runtime keeps it for the coalition's draws
+    /// (its `Randomness` pallet, the last `RANDOMNESS_HISTORY` blocks), read from the best block's
+    /// state: what anyone needs to recompute a round's seed.
+    pub async fn block_randomness(&self, number: u32) -> Result<Option<[u8; 32]>> {
+        let mut key = sp_crypto_hashing::twox_128(b"Randomness").to_vec();
+        key.extend_from_slice(&sp_crypto_hashing::twox_128(b"Outputs"));
+        // `Twox64Concat` of the block number.
+        key.extend_from_slice(&sp_crypto_hashing::twox_64(&number.encode()));
+        key.extend_from_slice(&number.encode());
+        let data = self.rpc.state_get_storage(&key, None).await.map_err(Error::rpc)?;
+        data.map(|bytes| <[u8; 32]>::decode(&mut &bytes[..]).map_err(|e| Error::Rpc(format!("block randomness: {e}"))))
+            .transpose()
+    }
+
     /// The contract events of the block at `number` on the best chain, and that block's hash.
     pub async fn block_contract_events(&self, number: u64) -> Result<(H256, Vec<ContractEvent>)> {
         let hash = self.block_hash(number).await?;
@@ -452,11 +467,32 @@ impl Client {
         }
     }
 
+    /// Submit `payload` and wait for it; a nonce another program of the same key took first (the
+    /// node's pool holds its transaction) is retried with the pool's next nonce, up to
+    /// [`NONCE_ATTEMPTS`] times.
     async fn submit_and_wait<Call: subxt::tx::Payload>(&self, payload: &Call, signer: &Keypair) -> Result<Included> {
+        let mut attempt = 1;
+        loop {
+            match self.submit_once(payload, signer).await {
+                Err(Error::Transaction(message)) if nonce_taken(&message) && attempt < NONCE_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Sign `payload` with the signer's next nonce as the node's pool counts it (subxt's default
+    /// reads the nonce at the best block, which ignores transactions still in the pool), submit
+    /// it and wait for the block [`WaitFor`] asks.
+    async fn submit_once<Call: subxt::tx::Payload>(&self, payload: &Call, signer: &Keypair) -> Result<Included> {
+        let nonce = self.rpc.system_account_next_index(&signer.account_id()).await.map_err(Error::rpc)?;
+        let params = PolkadotExtrinsicParamsBuilder::new().nonce(nonce).build();
         let at = self.at_best().await?;
         let mut progress = at
             .transactions()
-            .sign_and_submit_then_watch_default(payload, signer)
+            .sign_and_submit_then_watch(payload, signer, params)
             .await
             .map_err(|e| Error::Transaction(e.to_string()))?;
         while let Some(status) = progress.next().await {
@@ -483,6 +519,17 @@ impl Client {
         }
         Err(Error::Transaction("the node stopped reporting the transaction's status".into()))
     }
+}
+
+/// How many times a transaction is signed and submitted when its nonce was taken meanwhile.
+const NONCE_ATTEMPTS: u32 = 4;
+
+/// Whether the node refused a transaction because another of the same account and nonce came
+/// first: the pool holds one already (its priority is not higher), or a block included one.
+/// These are the texts of the node's `transactionWatch` (sc-rpc-spec-v2) for those refusals.
+fn nonce_taken(message: &str) -> bool {
+    message.starts_with("The priority of the transaction is too low")
+        || message == "Invalid transaction: Transaction is outdated"
 }
 
 /// The `Revive::ContractEmitted` events among `events`, in order.
@@ -555,5 +602,22 @@ impl ResultHead {
             data: outcome.data,
             address: outcome.address,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nonce_taken;
+
+    #[test]
+    fn a_taken_nonce_is_told_from_other_refusals() {
+        // The texts the node sent when two programs of one key submitted at once.
+        assert!(nonce_taken("The priority of the transaction is too low (pool 3068 > current 3068)"));
+        assert!(nonce_taken("Invalid transaction: Transaction is outdated"));
+        // Refusals a retry would not cure: they come back to the caller at once.
+        assert!(!nonce_taken("Invalid transaction: Inability to pay some fees (e.g. account balance too low)"));
+        assert!(!nonce_taken("Invalid transaction: Transaction has a bad signature"));
+        assert!(!nonce_taken("Invalid transaction: Transaction will be valid in the future"));
+        assert!(!nonce_taken(""));
     }
 }

@@ -128,6 +128,13 @@ impl Coalition {
         Ok((opened.round, outcome))
     }
 
+    /// `release_claims`: returns the data IDs released (from `ClaimsReleased`).
+    pub async fn release_claims(&self, signer: &Keypair, round: u64) -> CallResult<(u32, CallOutcome)> {
+        let (_, outcome) = self.send::<u32>(signer, self.message("release_claims")?.arg(&round)).await?;
+        let released: ClaimsReleased = self.last_event(&outcome, "ClaimsReleased")?;
+        Ok((released.released, outcome))
+    }
+
     /// `commit`.
     pub async fn commit(&self, signer: &Keypair, round: u64, commitment: H256) -> CallResult<CallOutcome> {
         let data = self.message("commit")?.arg(&round).arg(&commitment);
@@ -356,6 +363,7 @@ mod tests {
             contributor,
             samples: 0,
             strengths_hash: H256::zero(),
+            best_performance: performance,
             performance,
             round: None,
             block_hash: H256::zero(),
@@ -379,7 +387,7 @@ mod tests {
         let report = Report {
             round: 1,
             candidate: H256::repeat_byte(2),
-            verdict: Verdict::Scored(Scores { g_metric: 3, g_digest: H256::repeat_byte(4), l_metric: 5, l_size: 6 }),
+            verdict: Verdict::Scored(Scores { g_metric: 3, g_digest: H256::repeat_byte(4), l_keeps: true, l_size: 6 }),
         };
         let (contract, validator) = (H160::repeat_byte(9), H160::repeat_byte(1));
         let expected =

@@ -91,6 +91,8 @@ pub fn hyperparameter(text: &str) -> Result<Hyperparameter, ParseError> {
         "learning_rate_e9" => Hyperparameter::LearningRate(int()?),
         "epochs" => Hyperparameter::Epochs(small()?),
         "batch_size" => Hyperparameter::BatchSize(small()?),
+        "min_gain" => Hyperparameter::MinGain(small()?),
+        "proposal_cooldown" => Hyperparameter::ProposalCooldown(small()?),
         "privacy_budget" if value == "none" => Hyperparameter::PrivacyBudget(None),
         "privacy_budget" => Hyperparameter::PrivacyBudget(Some(
             privacy(value).map_err(|e| ParseError { text: text.to_string(), reason: e.reason })?,
@@ -139,6 +141,8 @@ mod tests {
         assert_eq!(hyperparameter("quorum = 2/3").unwrap(), Hyperparameter::Quorum(Fraction { num: 2, den: 3 }));
         assert_eq!(hyperparameter("epochs=3").unwrap(), Hyperparameter::Epochs(3));
         assert_eq!(hyperparameter("privacy_budget=none").unwrap(), Hyperparameter::PrivacyBudget(None));
+        assert_eq!(hyperparameter("min_gain=1000").unwrap(), Hyperparameter::MinGain(1000));
+        assert_eq!(hyperparameter("proposal_cooldown=0").unwrap(), Hyperparameter::ProposalCooldown(0));
         assert!(matches!(hyperparameter("privacy_budget=8,1e-5"), Ok(Hyperparameter::PrivacyBudget(Some(_)))));
         assert!(hyperparameter("privacy_budget=-1,1e-5").unwrap_err().reason.contains("not negative"));
         assert!(hyperparameter("epochs=99999999999").unwrap_err().reason.contains("too large"));

@@ -13,6 +13,14 @@
 //!    governance parameters, founding members. Block 0 is the genesis block.
 //! 2. **Strengths**: `S_i = 1/N + D_i/D` in parts per billion (`rules::strength`); with `D = 0`
 //!    the data term is zero. Always computed from the current `N` and `D_i`, so never stale.
+//!    `D_i` counts only samples that earned their place: a block credits its samples when its
+//!    performance beats the credit mark (the best performance that earned before; a revert sets
+//!    it to its target's best) by the credit margin (`min_gain`, at least the tolerance and, on a
+//!    metric over samples, one sample of G: `rules::credit_margin`, `rules::earns_strength`). A
+//!    candidate that only keeps the model is appended and earns nothing. A candidate rejected
+//!    while it beat the mark has its gain reserved for its proposer for its cooldown and
+//!    `CLAIM_RESERVE` blocks: another member's copy of it (a validator saw it) earns nothing
+//!    before then.
 //! 3. **Local test sets**: each member registers its local set L once (hash and size,
 //!    [`Coalition::register_local_test_set`]); only governance replaces it. A report must state
 //!    exactly the registered size.
@@ -21,37 +29,56 @@
 //!    sample (32-byte keyed hashes); an ID used by an appended block, or parameters equal to an
 //!    appended block's, are refused. It declares the differential privacy `(epsilon, delta)` its
 //!    training spent; the proposer's spends add up (`rules::spend_privacy`) and may not pass
-//!    the coalition's `privacy_budget`, a hyperparameter governance sets. **One round is open at a time**, no queue: a queued candidate
-//!    would be evaluated against a tip that changes under it.
+//!    the coalition's `privacy_budget`, a hyperparameter governance sets. **One round is open at
+//!    a time**, no queue: a queued candidate would be evaluated against a tip that changes under
+//!    it. So that one member cannot hold that slot, a member whose round ended, whatever its
+//!    outcome, waits `proposal_cooldown` blocks before proposing again. A round that ends without
+//!    a block leaves its claims void: its data IDs may be taken by anyone, its candidate hash
+//!    only by its proposer for its cooldown and `CLAIM_RESERVE` blocks more
+//!    (`rules::reserved_for_other`). The proposer frees them with
+//!    [`Coalition::release_claims`], which returns their deposit to it whoever ended the round.
 //! 5. **Draw**: the round waits in `Drawing` until `DRAW_DELAY` blocks after the proposal; the
 //!    first `advance` after that draws `min(k, N - 1)` validators, never the proposer, without
-//!    replacement and with probability proportional to strength (`rules::select_weighted`), from
-//!    `seed = keccak(hash of block (proposal + DRAW_DELAY) ‖ round id ‖ tip block hash)`. That
-//!    block did not exist when the proposal was signed, and the seed does not depend on who calls
-//!    `advance` or when. If the block's hash is out of reach (more than 256 blocks old), the draw
-//!    moves to a new block `DRAW_DELAY` ahead.
+//!    replacement and with probability proportional to their draw weight, strength divided by
+//!    `1 + faults` (`rules::draw_weights`, `rules::select_weighted`), from
+//!    `seed = keccak(window randomness ‖ round id ‖ tip block hash)`. The window randomness is
+//!    `keccak(r_1 ‖ r_2 ‖ r_3)` over BABE's VRF randomness of the `DRAW_DELAY` blocks after the
+//!    proposal's (`rules::window_randomness`), read from the runtime's randomness precompile
+//!    (`RANDOMNESS_PRECOMPILE`). None of those blocks existed when the proposal was signed, and
+//!    the seed does not depend on who calls `advance` or when. If a window block's randomness is
+//!    out of reach (older than `RANDOMNESS_HISTORY` blocks), the draw moves to a new window that
+//!    starts after the current block.
 //! 6. **Commit, then reveal**: each validator commits
 //!    `keccak(SCALE(contract, validator, report, salt))`, then reveals `report` and `salt`. The
 //!    report names the round and the candidate; the commitment names this contract and the
 //!    validator, so it is replayed neither elsewhere nor by another validator. A report holds
-//!    scores (G metric and digest, L metric and size) or a refusal (a fault of the candidate).
+//!    scores (G metric and digest, the vote of its L and L's size) or a refusal (a fault of the
+//!    candidate). L enters a report as a vote only (`rules::local_vote`: L weighs at most as much
+//!    as G), so a crafted candidate learns one bit about a validator's L, not a metric.
 //! 7. **Tally** (every commit revealed, or the reveal deadline): `rules::tally`. Reports out of
-//!    range or with an unregistered L size, off the G-digest majority (2/3 of the reveals), or
-//!    with a G metric further than the tolerance from the majority's median are not counted and
-//!    their validators are recorded as deviants (`ValidatorDeviated`). Each counted report's
-//!    finding merges the majority's G metric with its own L by size; the performance is the
-//!    median finding; the candidate is accepted iff `quorum` of the `k` validators' findings keep
-//!    the tip's performance (`rules::keeps_performance`: lose at most `1 - lambda` of it, or the
-//!    tolerance) and the median does too.
+//!    range or with an unregistered L size, off the G-digest majority (2/3 of the reveals), with
+//!    a G metric further than the tolerance from the majority's median, or refusing what that
+//!    majority scored, are not counted and their validators are recorded as deviants
+//!    (`ValidatorDeviated`). The performance is the counted reports' median G metric, which an
+//!    audit on G reproduces; the candidate is accepted iff it keeps the lambda rule against the
+//!    best performance of the tip's lineage (`rules::keeps_performance`: lose at most
+//!    `1 - lambda` of it, or the tolerance; `ModelBlock::best_performance`, so losses do not
+//!    compound) and `quorum` of the `k` validators vote for it (the rule on G and, for those
+//!    with an L, their L's vote). **Standing**: when the panel reached a verdict (a G-digest
+//!    majority), each drawn validator whose report the verdict proves wrong, or that stayed
+//!    silent (its ballot records `Silent`), gains a fault, each that reported consistently loses
+//!    one, within `0..=MAX_FAULTS` (`rules::standing_after`); a refusal is recorded and moves
+//!    nothing (its cause may lie outside the validator); a round without a verdict changes
+//!    nobody's.
 //! 8. **General and block**: a general is drawn from the accepting validators; it seals the block
 //!    with the vault reference of the stored model, and the contract computes
 //!    `block_hash = keccak(SCALE(index, timestamp, previous hash, parameter hash,
 //!    keccak(vault reference), contributor, strengths_hash))`. Validators attest that the vault
 //!    copy is there and matches (the seal counts as the general's attestation); `quorum` of `k`
 //!    attestations append the block (its hash recomputed and checked against the seal), add the
-//!    samples to the contributor's `D_i` and record its data IDs as used. A general that does not
-//!    seal in time, or whose seal is not attested in time (a wrong vault reference), is replaced
-//!    by another accepting validator; when none is left, the round fails.
+//!    samples it earned to the contributor's `D_i` and record its data IDs as used. A general
+//!    that does not seal in time, or whose seal is not attested in time (a wrong vault
+//!    reference), is replaced by another accepting validator; when none is left, the round fails.
 //! 9. **Deadlines**: phases end early when everyone has acted; otherwise anyone may `advance`.
 //! 10. **Governance**: members propose a change (a hyperparameter, the governance parameters,
 //!     admission or removal of a member, a revert to an earlier block, the audit-anchors contract,
@@ -69,23 +96,44 @@
 //!     contract, whose address the coalition records for anyone to find.
 //!
 //! ## Trust assumptions
-//! - **Validators**: the tally holds against fewer than `k/3` lying validators (the guarantees
-//!   and their proof are in `coalition_types::rules`). Liars beyond that bound, colluding, can
-//!   accept a degrading candidate or record a performance of their choosing; their reports stay
-//!   on chain (`Revealed`), so an audit re-evaluating the block's model on G finds them.
-//! - **The draw**: the seed is the hash of a block made `DRAW_DELAY` blocks after the proposal,
-//!   so a proposer cannot compute its panel before proposing. The author of that block chooses
-//!   among the blocks it could build (by ordering or leaving out transactions) and can grind the
-//!   hash at the cost of slowing its own block; a member that is also that block's author has
-//!   this leverage. The draw is as good as the block authors (Aura validators) are independent
-//!   of the coalition's members. Once drawn, the panel and the order of generals are fixed.
+//! - **Validators**: the tally holds against up to `k/3` lying validators, at `k/3` only while
+//!   every honest one reveals (the guarantees and their proof are in `coalition_types::rules`).
+//!   Liars beyond that bound, colluding, can accept a degrading candidate or record a G
+//!   performance of their choosing; the recorded number is the G metric alone, their reports
+//!   stay on chain (`Revealed`), and an audit re-evaluating the block's model on G
+//!   (`tclearn audit blocks`) finds them. Their local sets can only vote: with a registered L of
+//!   any size they can refuse a good candidate, not raise the number.
+//! - **The draw**: each window block's randomness is BABE's VRF output of its author's key over
+//!   the slot and the epoch randomness; the client checks the VRF proof on import, so the author
+//!   can neither choose nor grind it, and nobody else knows it before the block is out. Hence:
+//!   - A party that authors none of the window's three blocks (a member, a proposer, an oracle,
+//!     anyone with every key but the honest authors') cannot predict the panel before its
+//!     proposal is included: it does no better than chance (`unpredictable_panels` in the
+//!     runtime's tests, which also shows the old block-hash seed predicted every time).
+//!   - A colluding block author knows its own future outputs. It can predict a panel only when it
+//!     authors all three blocks of the window (with a share `f` of the slots, about `f^3` of the
+//!     windows, which it can see coming and time a proposal for).
+//!   - An author that makes the window's last block can withhold it when it dislikes the panel:
+//!     the next slot's author makes that block instead, a second draw. One re-roll per withheld
+//!     block, at the cost of the block. Measured on the runtime: one validator of four with two
+//!     partner members of nine captured two seats in 10.0% of 600 rounds against 8.3% for an honest
+//!     draw (`a_colluding_author_that_withholds_gets_at_most_one_re_roll`).
+//!   - Once drawn, the panel and the order of generals are fixed and public.
+//!
+//!   This is BABE's own bound (its `ParentBlockRandomness`, which trades that bias for freshness);
+//!   Algorand's sortition has the same one-re-roll bias from a withholding leader, and only a
+//!   threshold beacon such as drand, which no single member can stop, removes it.
 //! - **Data IDs and strength**: the chain checks that an ID is used once, not that it names a
 //!   real patient: a member can claim IDs of samples it does not have (squatting another
 //!   member's patients, whose later contribution is then refused) or make up IDs to raise its
-//!   `D_i` (strength farming). Both need a candidate that passes validation, and candidates equal
-//!   to a block already on the chain are refused, so re-proposing the tip earns nothing. Keyed
-//!   IDs from a coalition secret and audits of the vault's training data are the remedies off
-//!   chain.
+//!   `D_i`. Made-up IDs earn strength only with a candidate that beats the credit mark by
+//!   `min_gain` on G, so farming with no-op candidates (the tip with noise) earns nothing; a
+//!   member that truly improves the model may still inflate its sample count. Keyed IDs from a
+//!   coalition secret and audits of the vault's training data are the remedies off chain.
+//! - **Colluders**: the cooldown is per member, so colluding members can take turns holding the
+//!   round slot; standing bounds how much a validator that deviates or stays silent is drawn,
+//!   not what colluders above `k/3` of a panel can do (see `README.md`, "What insiders can still
+//!   do").
 //! - **Privacy spends** are declared by the proposer: the chain cannot check how a candidate was
 //!   trained. The budget stops a member whose own accountant says it has spent enough (an
 //!   honest mistake, an automated trainer run once too often), not one that declares less than
@@ -94,21 +142,29 @@
 //! ## Invariants
 //! - The model chain is append-only; block `i + 1` carries block `i`'s hash.
 //! - At most one round is open; a round's parent is the tip for its whole life.
-//! - A data ID is in at most one appended block; a round that ends without a block leaves none.
+//! - A data ID is in at most one appended block; a round that ends without a block appends none,
+//!   and its claims hold against nobody once its reserve is over.
+//! - The lambda rule's reference is the lineage's best performance; the credit mark never falls.
 //! - Every collection is bounded (the `MAX_*` constants of `coalition-types`); every stored value
 //!   fits pallet-revive's 416-byte storage item, so collections live in mappings, one bounded
 //!   value per key (`tests::every_stored_value_fits_a_storage_item`).
 //! - No message panics on input: no indexing, no unchecked arithmetic, no unwrap.
 //!
 //! ## Storage a round leaves behind
-//! The round record (at most 299 bytes), its validators (at most 322), its candidate reference
-//! (at most 130), one ballot per validator that acted (at most 164 each) and, if sealed, the
-//! seal (at most 222); an appended round also one 8-byte entry per data ID. A proposal writes an
-//! entry per data ID (its claim, paid by the proposer) and keeps its IDs in chunks of 12 while the
-//! round is open; a round that ends without a block removes both, and the one that appends its
-//! block removes the chunks. Whoever sends the message that ends a round gets those deposits
-//! back: a rejected proposer's deposit goes to the validator whose reveal rejected it.
+//! The round record (at most 315 bytes), its validators (at most 322), its candidate reference
+//! (at most 130), one ballot per drawn validator that acted or stayed silent while its panel
+//! reached a verdict (at most 157 each; a silent one's is paid by whoever ends the tally) and,
+//! if sealed, the seal (at most 222). A proposal writes an entry per data ID and one for its
+//! candidate (its claims, paid by the proposer) and keeps its IDs in chunks of 12. The round
+//! that appends its block removes the chunks (the claims stay: the IDs are used); a round that
+//! ends without a block keeps both until its proposer's `release_claims` removes them and the
+//! deposit returns to the proposer.
 #![cfg_attr(not(feature = "std"), no_std, no_main)]
+
+// 32 KiB of stack: PolkaVM gives a program 8 KiB unless it asks for more, and a tally with its
+// standing and the reveal that ends it need more (a stack overflow traps the call).
+#[cfg(target_arch = "riscv64")]
+polkavm_derive::min_stack_size!(32 * 1024);
 
 pub mod events;
 pub mod storage;
@@ -133,10 +189,10 @@ pub mod coalition {
     use crate::{events::*, storage::Stored, HostKeccak};
     pub use coalition_types::Error;
     use coalition_types::{
-        hashing, rules, Action, Ballot, BlockHeader, EvaluationSpec, Failure, Genesis, GovernanceParams,
+        hashing, rules, Action, Ballot, BlockHeader, Deviation, EvaluationSpec, Failure, Genesis, GovernanceParams,
         Hyperparameters, LocalTestSet, Member, ModelBlock, Phase, PrivacySpend, Proposal, ProposalStatus, Report,
-        Round, Seal, DATA_IDS_PER_CHUNK, DRAW_DELAY, MAX_DATA_IDS, MAX_LOCAL_SET, MAX_MEMBERS, MAX_OPEN_PROPOSALS,
-        MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VAULT_REF,
+        Round, Seal, CLAIM_RESERVE, DATA_IDS_PER_CHUNK, DRAW_DELAY, MAX_DATA_IDS, MAX_LOCAL_SET, MAX_MEMBERS,
+        MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VAULT_REF,
     };
     use ink::{prelude::vec::Vec, storage::Mapping, H256};
 
@@ -145,6 +201,8 @@ pub mod coalition {
 
     /// A ballot's key: the round and the validator.
     type BallotKey = (u64, Address);
+    /// A data-ID chunk's key: the round and the chunk's index.
+    type ChunkKey = (u64, u32);
 
     /// Contract storage. Everything outside a `Mapping` is one storage value, so collections
     /// live in mappings.
@@ -184,12 +242,23 @@ pub mod coalition {
         open_round: Option<u64>,
         /// Id of the next round.
         next_round: u64,
-        /// The open round's data IDs, `DATA_IDS_PER_CHUNK` per chunk: what to remove if it ends
-        /// without a block.
-        open_data_ids: Mapping<u32, Vec<H256>>,
-        /// The round that claimed each data ID: the open round, or one that appended its block
-        /// (a round that ends without a block removes its claims).
+        /// Each round's data IDs by (round, chunk), `DATA_IDS_PER_CHUNK` per chunk: kept while
+        /// the round is open, and after it ends without a block until its proposer releases its
+        /// claims; removed when it appends its block.
+        round_data_ids: Mapping<ChunkKey, Vec<H256>>,
+        /// The round that claimed each data ID. The claim holds while that round is open or once
+        /// it appended its block; the claim of a round that ended without a block is void: anyone
+        /// may take it over, and its proposer's `release_claims` removes it.
         data_ids: Mapping<H256, u64>,
+        /// The last round that proposed each candidate that is not on the chain: reserved for
+        /// that round's proposer like its data IDs.
+        candidate_rounds: Mapping<H256, u64>,
+        /// The credit mark: the best performance that earned strength so far (genesis: its
+        /// performance; a revert: its target's best) (`rules::earns_strength`).
+        credit_mark: i64,
+        /// The gain of the last candidate rejected while it beat the credit mark, reserved for
+        /// its proposer until a block number: another member's copy of it earns nothing before.
+        reserved_gain: Option<(Address, i64, BlockNumber)>,
         /// Proposals by id, `0..next_proposal`.
         proposals: Mapping<u32, Stored<Proposal>>,
         /// Votes by (proposal, member).
@@ -237,8 +306,11 @@ pub mod coalition {
                 ballots: Mapping::new(),
                 open_round: None,
                 next_round: 0,
-                open_data_ids: Mapping::new(),
+                round_data_ids: Mapping::new(),
                 data_ids: Mapping::new(),
+                candidate_rounds: Mapping::new(),
+                credit_mark: genesis.performance,
+                reserved_gain: None,
                 proposals: Mapping::new(),
                 votes: Mapping::new(),
                 next_proposal: 0,
@@ -259,6 +331,7 @@ pub mod coalition {
                 samples: 0,
                 strengths_hash: hashing::strengths_hash::<HostKeccak>(&strengths),
                 performance: genesis.performance,
+                best_performance: genesis.performance,
                 round: None,
                 block_hash: H256::zero(),
             };
@@ -406,11 +479,18 @@ pub mod coalition {
             self.data_ids.contains(id)
         }
 
-        /// Chunks of the open round's data IDs still stored (for tests).
+        /// Chunks of a round's data IDs still stored (for tests).
         #[cfg(test)]
-        pub fn stored_data_id_chunks(&self) -> u32 {
+        pub fn stored_data_id_chunks(&self, round: u64) -> u32 {
             let most = data_chunks(u64::from(MAX_DATA_IDS));
-            u32::try_from((0..most).filter(|chunk| self.open_data_ids.contains(*chunk)).count()).unwrap_or(u32::MAX)
+            u32::try_from((0..most).filter(|chunk| self.round_data_ids.contains((round, *chunk))).count())
+                .unwrap_or(u32::MAX)
+        }
+
+        /// The credit mark (for tests).
+        #[cfg(test)]
+        pub fn credit_mark(&self) -> i64 {
+            self.credit_mark
         }
 
         // ---- Members -------------------------------------------------------------------
@@ -442,11 +522,13 @@ pub mod coalition {
         ///
         /// # Errors
         /// - `NotMember`: the caller is not a member.
+        /// - `ProposalCooldown`: the caller's cooldown after its last round has not passed.
         /// - `RoundOpen`: a round is open.
         /// - `GovernancePending`: a passed membership change, revert or local-set change is due.
         /// - `StaleParent`: `parent` is not the tip.
         /// - `InvalidVaultRef`: empty or longer than `MAX_VAULT_REF`.
         /// - `KnownParameters`: the candidate's parameters are a block's already.
+        /// - `Reserved`: the candidate is reserved for another member's round.
         /// - `BatchTooSmall`, `TooManyDataIds`, `DataIdCountMismatch`, `DuplicateDataId`,
         ///   `DataIdUsed`: the sample count and data IDs.
         /// - `NoEligibleValidators`: no other member can validate.
@@ -464,6 +546,10 @@ pub mod coalition {
         ) -> Result<u64> {
             let proposer = self.env().caller();
             let (slot, mut member) = self.ensure_member_slot(&proposer)?;
+            let now = self.env().block_number();
+            if now < member.may_propose_at {
+                return Err(Error::ProposalCooldown);
+            }
             self.ensure_no_open_round()?;
             self.ensure_no_pending_governance()?;
             if parent != self.height {
@@ -472,6 +558,9 @@ pub mod coalition {
             ensure_vault_ref(&vault_ref)?;
             if self.known_parameters.contains(candidate) {
                 return Err(Error::KnownParameters);
+            }
+            if let Some(earlier) = self.candidate_rounds.get(candidate) {
+                self.ensure_not_reserved(earlier, &proposer, now)?;
             }
             if samples < self.params.0.min_batch_size {
                 return Err(Error::BatchTooSmall);
@@ -491,7 +580,6 @@ pub mod coalition {
             let id = self.next_round;
             let next_round = id.checked_add(1).ok_or(Error::Overflow)?;
             let tip = self.tip()?;
-            let now = self.env().block_number();
             let draw_block = self.deadline_after(DRAW_DELAY)?;
             let round = Round {
                 id,
@@ -511,20 +599,22 @@ pub mod coalition {
                 reveals: 0,
                 performance: None,
                 accepts: 0,
+                credited: 0,
                 deviants: 0,
                 generals_drawn: 0,
                 general: None,
                 attestations: 0,
                 block: None,
             };
-            // The proposer pays the deposit of its claims; a round that ends without a block
-            // frees them, and the deposit goes to whoever ends it.
+            // The proposer pays the deposit of its claims; if the round ends without a block,
+            // the proposer frees them (`release_claims`) and the deposit comes back to it.
             for data_id in &data_ids {
                 self.data_ids.insert(data_id, &id);
             }
             for (chunk, ids) in (0u32..).zip(data_ids.chunks(DATA_IDS_PER_CHUNK as usize)) {
-                self.open_data_ids.insert(chunk, &ids.to_vec());
+                self.round_data_ids.insert((id, chunk), &ids.to_vec());
             }
+            self.candidate_rounds.insert(candidate, &id);
             self.members.insert(slot, &Stored(member));
             self.rounds.insert(id, &Stored(round));
             self.candidate_refs.insert(id, &vault_ref);
@@ -541,6 +631,44 @@ pub mod coalition {
                 draw_block,
             });
             Ok(id)
+        }
+
+        /// Release the claims of a round of the caller's that ended without a block: its data IDs
+        /// (those no later round took over) and its candidate are free again, and the storage
+        /// deposit the caller paid for them comes back to it. Returns the data IDs released.
+        ///
+        /// # Errors
+        /// - `WrongRound`: no such round.
+        /// - `NotProposer`: the caller did not propose it.
+        /// - `RoundOpen`: it is still open.
+        /// - `WrongPhase`: it appended its block (its claims hold for good).
+        #[ink(message)]
+        pub fn release_claims(&mut self, round: u64) -> Result<u32> {
+            let caller = self.env().caller();
+            let state = self.round(round).ok_or(Error::WrongRound)?;
+            if state.proposer != caller {
+                return Err(Error::NotProposer);
+            }
+            if !state.phase.is_final() {
+                return Err(Error::RoundOpen);
+            }
+            if state.phase == Phase::Appended {
+                return Err(Error::WrongPhase);
+            }
+            let mut released = 0u32;
+            for chunk in 0..data_chunks(state.samples) {
+                for id in self.round_data_ids.take((round, chunk)).unwrap_or_default() {
+                    if self.data_ids.get(id) == Some(round) {
+                        self.data_ids.remove(id);
+                        released = released.saturating_add(1);
+                    }
+                }
+            }
+            if self.candidate_rounds.get(state.candidate) == Some(round) {
+                self.candidate_rounds.remove(state.candidate);
+            }
+            self.env().emit_event(ClaimsReleased { round, proposer: caller, released });
+            Ok(released)
         }
 
         /// Commit to a report: `commitment = keccak(SCALE(contract, caller, report, salt))`.
@@ -623,7 +751,7 @@ pub mod coalition {
                 return Err(Error::NotGeneral);
             }
             ensure_vault_ref(&vault_ref)?;
-            let strengths = self.strengths_after(&state.proposer, state.samples)?;
+            let strengths = self.strengths_after(&state.proposer, state.credited)?;
             let strengths_hash = hashing::strengths_hash::<HostKeccak>(&strengths);
             let timestamp = self.env().block_timestamp();
             let header = BlockHeader {
@@ -907,15 +1035,42 @@ pub mod coalition {
             }
         }
 
-        /// No duplicates in `data_ids`, and none in an appended block.
+        /// No duplicates in `data_ids`, and none in an appended block (a claim of a round that
+        /// ended without a block is void: anyone may take it over).
         fn ensure_fresh_data_ids(&self, data_ids: &[H256]) -> Result<()> {
             let mut sorted = data_ids.to_vec();
             sorted.sort_unstable();
             if sorted.windows(2).any(|pair| pair.first() == pair.get(1)) {
                 return Err(Error::DuplicateDataId);
             }
-            if data_ids.iter().any(|id| self.data_ids.contains(id)) {
+            // Rounds already found to have ended without a block: IDs come in batches of one.
+            let mut void: Vec<u64> = Vec::new();
+            for id in data_ids {
+                let Some(round) = self.data_ids.get(id) else { continue };
+                if !void.contains(&round) {
+                    if self.round(round).is_none_or(|r| r.phase == Phase::Appended || !r.phase.is_final()) {
+                        return Err(Error::DataIdUsed);
+                    }
+                    void.push(round);
+                }
+            }
+            Ok(())
+        }
+
+        /// The candidate of round `id` is free for `caller`: the round ended without a block, and
+        /// its reserve for its proposer is over or `caller` is that proposer.
+        fn ensure_not_reserved(&self, id: u64, caller: &Address, now: BlockNumber) -> Result<()> {
+            let Some(round) = self.round(id) else { return Ok(()) };
+            if round.phase == Phase::Appended {
                 return Err(Error::DataIdUsed);
+            }
+            if round.phase.is_final() && self.ensure_member(&round.proposer).is_err() {
+                // A former member waits for nothing.
+                return Ok(());
+            }
+            let cooldown = round.params.proposal_cooldown;
+            if rules::reserved_for_other(round.phase, &round.proposer, round.deadline, cooldown, caller, now) {
+                return Err(Error::Reserved);
             }
             Ok(())
         }
@@ -994,6 +1149,8 @@ pub mod coalition {
                 }
                 Action::Revert(index) => {
                     let target = self.block(index).ok_or(Error::InvalidRevert)?;
+                    // Blocks reverted away, forged ones among them, no longer hold the mark up.
+                    self.credit_mark = target.best_performance;
                     let strengths = self.strengths();
                     let timestamp = self.env().block_timestamp();
                     self.append_block(
@@ -1003,6 +1160,7 @@ pub mod coalition {
                             contributor: None,
                             samples: 0,
                             performance: target.performance,
+                            best_performance: target.best_performance,
                             round: None,
                             timestamp,
                         },
@@ -1016,7 +1174,9 @@ pub mod coalition {
         fn add_member(&mut self, account: Address) -> Result<()> {
             let slot = self.member_count;
             self.member_count = slot.checked_add(1).ok_or(Error::Overflow)?;
-            self.members.insert(slot, &Stored(Member { account, samples: 0, privacy_spent: PrivacySpend::default() }));
+            let member =
+                Member { account, samples: 0, privacy_spent: PrivacySpend::default(), faults: 0, may_propose_at: 0 };
+            self.members.insert(slot, &Stored(member));
             self.member_slots.insert(account, &slot);
             self.env().emit_event(MemberAdded { member: account });
             Ok(())
@@ -1085,14 +1245,14 @@ pub mod coalition {
             Ok(())
         }
 
-        /// Draw the round's validators from the hash of its draw block (protocol step 5).
+        /// Draw the round's validators from the VRF randomness of its draw window (protocol
+        /// step 5).
         fn draw(&mut self, round: &mut Round) -> Result<()> {
-            let Some(randomness) = self.block_hash(round.deadline) else {
-                // Out of reach: draw from a block that does not exist yet either.
+            let Some(randomness) = self.window_randomness(round.deadline)? else {
+                // Out of reach: draw from blocks that do not exist yet either.
                 return self.enter(round, Phase::Drawing);
             };
-            let eligible: Vec<(Address, u64)> =
-                self.strengths().into_iter().filter(|(account, _)| *account != round.proposer).collect();
+            let eligible = rules::draw_weights(&self.members(), &round.proposer);
             let seed = rules::round_seed::<HostKeccak>(&randomness, round.id, &round.parent_hash.0);
             let validators =
                 rules::select_weighted::<HostKeccak>(&eligible, round.params.validators_per_round as usize, seed);
@@ -1109,18 +1269,30 @@ pub mod coalition {
             Ok(())
         }
 
-        /// Close the round with a final phase; a round that ends without a block leaves no data
-        /// IDs behind.
+        /// Close the round with a final phase. An appended round's data IDs stay claimed for good
+        /// (their chunks go); a round without a block keeps its chunks for its proposer's
+        /// `release_claims`, and a rejected candidate that beat the credit mark has its gain
+        /// reserved for its proposer. The proposer's cooldown starts, whatever the outcome.
         fn close(&mut self, round: &mut Round, phase: Phase) {
+            let now = self.env().block_number();
             round.phase = phase;
-            round.deadline = self.env().block_number();
+            round.deadline = now;
             self.open_round = None;
-            for chunk in 0..data_chunks(round.samples) {
-                let ids = self.open_data_ids.take(chunk).unwrap_or_default();
-                if phase != Phase::Appended {
-                    for id in ids {
-                        self.data_ids.remove(id);
-                    }
+            if phase == Phase::Appended {
+                for chunk in 0..data_chunks(round.samples) {
+                    self.round_data_ids.remove((round.id, chunk));
+                }
+            }
+            let reserve_until = now.saturating_add(round.params.proposal_cooldown).saturating_add(CLAIM_RESERVE);
+            if let (Phase::Rejected(_), Some(performance)) = (phase, round.performance) {
+                if self.earns(performance, &round.params) {
+                    self.reserved_gain = Some((round.proposer, performance, reserve_until));
+                }
+            }
+            if let Some(slot) = self.member_slots.get(round.proposer) {
+                if let Some(Stored(mut member)) = self.members.get(slot) {
+                    member.may_propose_at = now.saturating_add(round.params.proposal_cooldown);
+                    self.members.insert(slot, &Stored(member));
                 }
             }
             self.env().emit_event(PhaseChanged { round: round.id, phase, deadline: round.deadline });
@@ -1145,7 +1317,7 @@ pub mod coalition {
                 self.fail(round, Failure::NoReveals);
                 return Ok(());
             }
-            let previous = self.tip()?.performance;
+            let previous = self.tip()?.best_performance;
             let reveals: Vec<rules::Reveal> = revealed
                 .iter()
                 .map(|(v, _, report)| rules::Reveal {
@@ -1172,13 +1344,19 @@ pub mod coalition {
                 }
                 self.ballots.insert((round.id, validator), &Stored(ballot));
             }
+            if tally.judged() {
+                self.settle_standing(round)?;
+            }
             round.performance = tally.performance;
             round.accepts = tally.accepts;
+            if tally.rejection.is_none() {
+                round.credited = self.credited_samples(round)?;
+            }
             self.env().emit_event(RoundTallied {
                 round: round.id,
                 rejection: tally.rejection,
                 performance: tally.performance,
-                previous_performance: previous,
+                best_performance: previous,
                 accepts: tally.accepts,
                 counted: tally.counted,
             });
@@ -1189,6 +1367,59 @@ pub mod coalition {
                 }
                 None => self.next_general(round, Failure::NoGeneral),
             }
+        }
+
+        /// After a tally with a verdict: record silence on the ballots of the validators that did
+        /// not reveal, and move every validator's standing (`rules::standing_after`). Not inlined:
+        /// its locals would add to the tally's stack frame, and PolkaVM's stack is small.
+        #[inline(never)]
+        fn settle_standing(&mut self, round: &mut Round) -> Result<()> {
+            for validator in self.round_validators(round.id) {
+                let mut ballot = self.ballot(round.id, validator).unwrap_or_default();
+                if ballot.report.is_none() {
+                    ballot.deviation = Some(Deviation::Silent);
+                    round.deviants = round.deviants.saturating_add(1);
+                    self.ballots.insert((round.id, validator), &Stored(ballot));
+                    self.env().emit_event(ValidatorDeviated {
+                        round: round.id,
+                        validator,
+                        deviation: Deviation::Silent,
+                    });
+                }
+                // Validators stay members while a round is open: removals wait for it.
+                let (slot, mut member) = self.ensure_member_slot(&validator)?;
+                let faults = rules::standing_after(member.faults, ballot.deviation);
+                if faults != member.faults {
+                    member.faults = faults;
+                    self.members.insert(slot, &Stored(member));
+                }
+            }
+            Ok(())
+        }
+
+        /// The samples a tallied round credits its proposer (`Round::credited`): all of them if
+        /// its performance beats the credit mark by the credit margin (`rules::earns_strength`),
+        /// and, while another member's rejected gain is reserved, that gain too; else none.
+        /// Decided once, at the tally, so that the seal and the append agree even when the
+        /// reserve expires between them.
+        fn credited_samples(&self, round: &Round) -> Result<u64> {
+            let performance = round.performance.ok_or(Error::WrongPhase)?;
+            let mut earns = self.earns(performance, &round.params);
+            if let Some((owner, reserved, until)) = self.reserved_gain {
+                if owner != round.proposer && self.env().block_number() <= until {
+                    let higher = self.spec.0.higher_is_better;
+                    let margin = rules::credit_margin(round.params.min_gain, &self.spec.0);
+                    earns = earns && rules::earns_strength(performance, reserved, margin, higher);
+                }
+            }
+            Ok(if earns { round.samples } else { 0 })
+        }
+
+        /// Whether `performance` beats the credit mark by the credit margin.
+        fn earns(&self, performance: i64, params: &Hyperparameters) -> bool {
+            let spec = self.spec.0;
+            let margin = rules::credit_margin(params.min_gain, &spec);
+            rules::earns_strength(performance, self.credit_mark, margin, spec.higher_is_better)
         }
 
         /// Draw the next general among accepting validators not drawn yet, or fail the round
@@ -1222,21 +1453,31 @@ pub mod coalition {
             }
             let seal = self.seal_of(round.id).ok_or(Error::WrongPhase)?;
             let performance = round.performance.ok_or(Error::WrongPhase)?;
+            let credited = round.credited;
             // The proposer is still a member: removals wait for no round to be open.
             if let Some(slot) = self.member_slots.get(round.proposer) {
                 if let Some(Stored(mut member)) = self.members.get(slot) {
-                    member.samples = member.samples.checked_add(round.samples).ok_or(Error::Overflow)?;
+                    member.samples = member.samples.checked_add(credited).ok_or(Error::Overflow)?;
                     self.members.insert(slot, &Stored(member));
                 }
             }
+            let higher = self.spec.0.higher_is_better;
+            if credited > 0 {
+                self.credit_mark = rules::lineage_best(self.credit_mark, performance, higher);
+                if self.reserved_gain.is_some_and(|(owner, _, _)| owner == round.proposer) {
+                    self.reserved_gain = None;
+                }
+            }
+            let best_performance = rules::lineage_best(self.tip()?.best_performance, performance, higher);
             let strengths = self.strengths();
             let index = self.append_block(
                 NewBlock {
                     parameter_hash: round.candidate,
                     vault_ref: seal.vault_ref,
                     contributor: Some(round.proposer),
-                    samples: round.samples,
+                    samples: credited,
                     performance,
+                    best_performance,
                     round: Some(round.id),
                     timestamp: seal.timestamp,
                 },
@@ -1266,6 +1507,7 @@ pub mod coalition {
                 samples: new.samples,
                 strengths_hash: hashing::strengths_hash::<HostKeccak>(&strengths),
                 performance: new.performance,
+                best_performance: new.best_performance,
                 round: new.round,
                 block_hash: H256::zero(),
             };
@@ -1286,25 +1528,54 @@ pub mod coalition {
             Ok(index)
         }
 
-        /// The hash of block `number`, if the contract can still read it (the last 256 blocks,
-        /// not the current one).
-        #[cfg(target_arch = "riscv64")]
-        fn block_hash(&self, number: BlockNumber) -> Option<[u8; 32]> {
-            use pallet_revive_uapi::{HostFn, HostFnImpl};
-            let mut encoded = [0u8; 32];
-            encoded[..4].copy_from_slice(&number.to_le_bytes());
-            let mut hash = [0u8; 32];
-            HostFnImpl::block_hash(&encoded, &mut hash);
-            (hash != [0u8; 32]).then_some(hash)
+        /// The randomness of the `DRAW_DELAY` blocks that end with block `last`
+        /// (`rules::window_randomness`), or `None` if one of them is not readable (not made yet,
+        /// older than `RANDOMNESS_HISTORY`, or without a VRF output).
+        fn window_randomness(&self, last: BlockNumber) -> Result<Option<[u8; 32]>> {
+            let first = last.saturating_sub(DRAW_DELAY).saturating_add(1);
+            let mut outputs = [[0u8; 32]; DRAW_DELAY as usize];
+            for (output, number) in outputs.iter_mut().zip(first..=last) {
+                match self.block_randomness(number)? {
+                    Some(randomness) => *output = randomness,
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(rules::window_randomness::<HostKeccak>(&outputs)))
         }
 
-        /// Off chain (unit tests) there are no block hashes: a hash of the block number, within
-        /// the same window as on chain.
+        /// BABE's VRF randomness of block `number`, from the runtime's randomness precompile.
+        ///
+        /// # Errors
+        /// - `RandomnessUnavailable`: the precompile failed or is not there.
+        #[cfg(target_arch = "riscv64")]
+        fn block_randomness(&self, number: BlockNumber) -> Result<Option<[u8; 32]>> {
+            use coalition_types::RANDOMNESS_PRECOMPILE;
+            use pallet_revive_uapi::{CallFlags, HostFn, HostFnImpl};
+            let input = rules::block_randomness_call(number);
+            let mut buffer = [0u8; 64];
+            let mut output = &mut buffer[..];
+            // Read only, no value, no deposit; the precompile charges its one storage read.
+            HostFnImpl::call(
+                CallFlags::READ_ONLY,
+                &RANDOMNESS_PRECOMPILE,
+                u64::MAX,
+                u64::MAX,
+                &[0u8; 32],
+                &[0u8; 32],
+                &input,
+                Some(&mut output),
+            )
+            .map_err(|_| Error::RandomnessUnavailable)?;
+            rules::block_randomness_answer(output)
+        }
+
+        /// Off chain (unit tests) there is no runtime: the keccak of the block number, for the
+        /// same blocks as on chain.
         #[cfg(not(target_arch = "riscv64"))]
-        fn block_hash(&self, number: BlockNumber) -> Option<[u8; 32]> {
+        fn block_randomness(&self, number: BlockNumber) -> Result<Option<[u8; 32]>> {
             let now = self.env().block_number();
-            let reachable = number < now && now.saturating_sub(number) <= coalition_types::BLOCK_HASH_WINDOW;
-            reachable.then(|| hashing::keccak_encoded::<HostKeccak, _>(&number).0)
+            let reachable = number < now && now.saturating_sub(number) <= coalition_types::RANDOMNESS_HISTORY;
+            Ok(reachable.then(|| hashing::keccak_encoded::<HostKeccak, _>(&number).0))
         }
     }
 
@@ -1315,6 +1586,7 @@ pub mod coalition {
         contributor: Option<Address>,
         samples: u64,
         performance: i64,
+        best_performance: i64,
         round: Option<u64>,
         timestamp: u64,
     }

@@ -10,6 +10,7 @@ use coalition_types::{
     Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase, PrivacySpend, Proposal,
     ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal, Verdict, DRAW_DELAY,
     INPUT_BUFFER, MAX_DATA_IDS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_STORAGE_VALUE, MAX_VALIDATORS, MAX_VAULT_REF,
+    RANDOMNESS_HISTORY,
 };
 use ink::{
     env::{test, DefaultEnvironment},
@@ -35,6 +36,8 @@ fn params() -> Hyperparameters {
         epochs: 1,
         batch_size: 32,
         privacy_budget: None,
+        min_gain: 1_000,
+        proposal_cooldown: 0,
     }
 }
 
@@ -90,7 +93,7 @@ fn events<E: ink::scale::Decode + ink::env::Event<ink::abi::Ink>>() -> Vec<E> {
 }
 
 fn scores(g_metric: i64, digest: u8, l_size: u32) -> Verdict {
-    Verdict::Scored(Scores { g_metric, g_digest: H256::from([digest; 32]), l_metric: g_metric, l_size })
+    Verdict::Scored(Scores { g_metric, g_digest: H256::from([digest; 32]), l_keeps: true, l_size })
 }
 
 fn report(round: u64, candidate: H256, verdict: Verdict) -> Report {
@@ -292,8 +295,13 @@ fn the_panel_is_drawn_after_the_proposal_from_a_later_block() {
     assert_eq!(contract.advance(), Ok(Phase::Commit));
     let drawn = contract.round(id).unwrap();
     let validators = contract.round_validators(id);
-    // The seed is the draw block's hash, the round id and the tip's hash, nothing else.
-    let randomness = hashing::keccak_encoded::<NativeKeccak, _>(&draw_block).0;
+    // The seed is the randomness of the DRAW_DELAY blocks after the proposal's (off chain, a
+    // hash of each block number), the round id and the tip's hash, nothing else.
+    let outputs: Vec<[u8; 32]> = (opened.opened_at + 1..=draw_block)
+        .map(|number| hashing::keccak_encoded::<NativeKeccak, _>(&number).0)
+        .collect();
+    assert_eq!(outputs.len(), DRAW_DELAY as usize);
+    let randomness = rules::window_randomness::<NativeKeccak>(&outputs);
     let seed = rules::round_seed::<NativeKeccak>(&randomness, id, &opened.parent_hash.0);
     assert_eq!(drawn.seed, H256::from(seed));
     let eligible: Vec<_> = contract.strengths().into_iter().filter(|(v, _)| *v != a.alice).collect();
@@ -308,11 +316,11 @@ fn the_panel_is_drawn_after_the_proposal_from_a_later_block() {
 }
 
 #[ink::test]
-fn a_draw_whose_block_hash_is_out_of_reach_moves_to_a_new_block() {
+fn a_draw_whose_randomness_is_out_of_reach_moves_to_a_new_window() {
     let mut contract = founded();
     let id = propose_candidate(&mut contract, 1, CANDIDATE);
-    advance_blocks(DRAW_DELAY + 300);
-    assert_eq!(contract.advance(), Ok(Phase::Drawing));
+    advance_blocks(DRAW_DELAY + RANDOMNESS_HISTORY);
+    assert_eq!(contract.advance(), Ok(Phase::Drawing), "the window's first block is out of reach");
     let round = contract.round(id).unwrap();
     assert!(contract.round_validators(id).is_empty());
     assert_eq!(round.deadline, ink::env::block_number::<DefaultEnvironment>() + DRAW_DELAY);
@@ -336,7 +344,8 @@ fn k_caps_at_the_eligible_and_a_coalition_of_one_cannot_propose() {
 
     as_caller(a.alice);
     let mut alone = Coalition::new(genesis(vec![a.alice])).unwrap();
-    assert_eq!(alone.propose(0, CANDIDATE, b"v".to_vec(), 4, ids(200, 4), None), Err(Error::NoEligibleValidators));
+    let other = H256::from([0xEE; 32]);
+    assert_eq!(alone.propose(0, other, b"v".to_vec(), 4, ids(200, 4), None), Err(Error::NoEligibleValidators));
 }
 
 #[ink::test]
@@ -351,7 +360,7 @@ fn an_accepted_round_is_sealed_attested_and_appended() {
     let general = tallied.general.unwrap();
     assert!(contract.ballot(round.id, general).unwrap().accepting);
     let tally = &events::<RoundTallied>()[0];
-    assert_eq!((tally.rejection, tally.performance, tally.previous_performance), (None, Some(820_000), 800_000));
+    assert_eq!((tally.rejection, tally.performance, tally.best_performance), (None, Some(820_000), 800_000));
     assert_eq!(tally.counted, 3);
     assert_eq!(events::<GeneralChosen>()[0].general, general);
 
@@ -390,7 +399,8 @@ fn an_accepted_round_is_sealed_attested_and_appended() {
     );
     assert_eq!((events::<Committed>().len(), events::<Revealed>().len(), events::<Attested>().len()), (3, 3, 1));
     assert_eq!(events::<StrengthsUpdated>().last().map(|s| s.total_samples), Some(4));
-    assert_eq!(contract.stored_data_id_chunks(), 0, "the open round's chunks are gone");
+    assert_eq!(contract.stored_data_id_chunks(round.id), 0, "the round's chunks are gone");
+    assert_eq!((block.best_performance, contract.credit_mark()), (820_000, 820_000));
 
     // Data IDs of an appended block, and its parameters, cannot be used again.
     as_caller(a.bob);
@@ -400,21 +410,62 @@ fn an_accepted_round_is_sealed_attested_and_appended() {
 }
 
 #[ink::test]
-fn a_degrading_candidate_is_rejected_and_leaves_no_data_ids() {
+fn a_degrading_candidate_is_rejected_and_its_proposer_gets_its_claims_back() {
     let mut contract = founded();
+    let a = accounts();
     let round = propose(&mut contract, 1);
-    assert_eq!(contract.stored_data_id_chunks(), 1);
+    assert_eq!(contract.stored_data_id_chunks(round.id), 1);
     // 0.70 < 0.80 - 5%·0.80: degraded.
     commit_and_reveal(&mut contract, &round, |_| scores(700_000, 7, 0));
     assert_eq!(contract.round(round.id).unwrap().phase, Phase::Rejected(Rejection::Degrades));
     assert_eq!((contract.height(), contract.open_round()), (0, None));
     let tally = &events::<RoundTallied>()[0];
     assert_eq!((tally.rejection, tally.performance), (Some(Rejection::Degrades), Some(700_000)));
-    assert_eq!(contract.stored_data_id_chunks(), 0);
     assert_eq!(contract.data_id_block(ids(1, 1)[0]), None);
+    // The candidate is reserved for Alice: Bob, who may have validated it, cannot propose it.
+    as_caller(a.bob);
+    let vault = b"vault://taken".to_vec();
+    assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, ids(60, 4), None), Err(Error::Reserved));
+    // Only she releases them, once the round is over: the claims' deposit comes back to her,
+    // whoever ended the round.
+    assert_eq!(contract.release_claims(round.id), Err(Error::NotProposer));
+    as_caller(a.alice);
+    assert_eq!(contract.release_claims(round.id + 1), Err(Error::WrongRound));
+    assert_eq!(contract.release_claims(round.id), Ok(4));
+    assert_eq!(contract.stored_data_id_chunks(round.id), 0);
     assert!(ids(1, 4).iter().all(|id| !contract.data_id_claimed(*id)), "no claim is left");
+    let released = &events::<ClaimsReleased>()[0];
+    assert_eq!((released.round, released.proposer, released.released), (round.id, a.alice, 4));
+    assert_eq!(contract.release_claims(round.id), Ok(0), "released once");
     // The data IDs were not used: they can be proposed again.
     propose(&mut contract, 1);
+    as_caller(a.alice);
+    assert_eq!(contract.release_claims(round.id + 1), Err(Error::RoundOpen));
+}
+
+#[ink::test]
+fn void_claims_are_anyones_and_a_release_leaves_the_taker_alone() {
+    let mut contract = founded();
+    let a = accounts();
+    let round = propose(&mut contract, 1);
+    commit_and_reveal(&mut contract, &round, |_| scores(700_000, 7, 0));
+    // A round without a block: its data IDs are anyone's at once (a reserve would let a junk
+    // proposal hold another member's IDs, renewed round after round).
+    as_caller(a.bob);
+    let bobs = contract.propose(0, H256::zero(), b"vault://bob".to_vec(), 4, ids(1, 4), None).unwrap();
+    draw(&mut contract);
+    advance_blocks(6);
+    assert_eq!(contract.advance(), Ok(Phase::Failed(Failure::NoCommits)));
+    // Alice's release leaves Bob's claims alone; Bob's own release frees them.
+    as_caller(a.alice);
+    assert_eq!(contract.release_claims(round.id), Ok(0));
+    assert!(ids(1, 4).iter().all(|id| contract.data_id_claimed(*id)), "Bob's claims stay");
+    as_caller(a.bob);
+    assert_eq!(contract.release_claims(bobs), Ok(4));
+    assert!(ids(1, 4).iter().all(|id| !contract.data_id_claimed(*id)));
+    // Her release freed her candidate too (the degrading test shows it reserved before).
+    let vault = b"vault://taken".to_vec();
+    assert!(contract.propose(0, CANDIDATE, vault, 4, ids(60, 4), None).is_ok());
 }
 
 #[ink::test]
@@ -438,54 +489,62 @@ fn disagreeing_g_digests_reject_or_mark_deviants() {
 }
 
 #[ink::test]
-fn two_thirds_of_the_findings_must_keep_the_tip() {
+fn two_thirds_must_vote_for_it_and_local_sets_only_vote() {
     let mut contract = founded();
     register_local_sets(&mut contract);
-    // Every validator sees the same predictions on G (0.82); their local sets differ.
-    // One finding of three keeps the tip's performance (0.82 over G and L); two merge 0.82 on
-    // 100 samples with 0 on 50 (0.5467): rejected, with the median finding as performance.
+    // Every validator sees the same predictions on G (0.82); their local sets differ. One of
+    // three votes for it from its L: rejected, and the performance recorded is G's.
     let round = propose(&mut contract, 1);
-    commit_and_reveal(&mut contract, &round, |i| finding(if i == 0 { 820_000 } else { 0 }));
+    commit_and_reveal(&mut contract, &round, |i| finding(i == 0));
     let state = contract.round(round.id).unwrap();
     assert_eq!(
         (state.phase, state.accepts, state.performance),
-        (Phase::Rejected(Rejection::Degrades), 1, Some(546_666))
+        (Phase::Rejected(Rejection::NotEnoughVotes), 1, Some(820_000))
     );
-    // Two of three (exactly 2/3): accepted; the worse middle of the findings is recorded.
+    // Two of three (exactly 2/3): accepted, at G's 0.82.
     let round = propose(&mut contract, 10);
-    commit_and_reveal(&mut contract, &round, |i| finding(if i == 0 { 0 } else { 820_000 }));
+    commit_and_reveal(&mut contract, &round, |i| finding(i != 0));
     let state = contract.round(round.id).unwrap();
     assert_eq!((state.phase, state.accepts, state.performance), (Phase::Sealing, 2, Some(820_000)));
 }
 
 #[ink::test]
-fn a_refusal_is_no_accept_and_no_deviation() {
+fn a_refusal_of_what_the_majority_scored_is_a_deviation() {
     let mut contract = founded();
     register_local_sets(&mut contract);
     let round = propose(&mut contract, 20);
+    let refuser = contract.round_validators(round.id)[0];
     commit_and_reveal(&mut contract, &round, |i| {
         if i == 0 {
             Verdict::Refused(Refusal::ModelRefused)
         } else {
-            finding(820_000)
+            finding(true)
         }
     });
     let state = contract.round(round.id).unwrap();
-    assert_eq!((state.phase, state.accepts, state.deviants), (Phase::Sealing, 2, 0));
+    assert_eq!((state.phase, state.accepts, state.deviants), (Phase::Sealing, 2, 1));
+    assert_eq!(contract.ballot(round.id, refuser).unwrap().deviation, Some(Deviation::Refused));
+    assert_eq!(member(&contract, refuser).faults, 0, "recorded, not a fault: its cause may be the vault's");
 }
 
 #[ink::test]
 fn reports_of_an_unregistered_local_set_are_not_counted() {
     let mut contract = founded();
     let round = propose(&mut contract, 30);
-    commit_and_reveal(&mut contract, &round, |_| finding(820_000));
+    commit_and_reveal(&mut contract, &round, |_| finding(true));
     let state = contract.round(round.id).unwrap();
     assert_eq!((state.phase, state.deviants), (Phase::Rejected(Rejection::InconsistentPredictions), 3));
+    // No verdict on the predictions: nobody's standing moves.
+    assert!(contract.members().iter().all(|m| m.faults == 0));
 }
 
-/// 0.82 on G (digest 7) and `l_metric` on a local set of 50.
-fn finding(l_metric: i64) -> Verdict {
-    Verdict::Scored(Scores { g_metric: 820_000, g_digest: H256::from([7; 32]), l_metric, l_size: 50 })
+/// 0.82 on G (digest 7) and the vote `l_keeps` from a local set of 50.
+fn finding(l_keeps: bool) -> Verdict {
+    Verdict::Scored(Scores { g_metric: 820_000, g_digest: H256::from([7; 32]), l_keeps, l_size: 50 })
+}
+
+fn member(contract: &Coalition, account: Address) -> Member {
+    contract.members().into_iter().find(|m| m.account == account).expect("a member")
 }
 
 /// Bob, Charlie and Django register local sets of 50 samples.
@@ -499,23 +558,22 @@ fn register_local_sets(contract: &mut Coalition) {
 
 #[ink::test]
 fn one_lying_validator_decides_nothing() {
-    // The attacks of the issue: two honest validators find 0.85 on G and on their L of 50;
-    // the third reveals the right digest and (1) a huge l_size with l_metric 0, (2) an absurd
-    // l_metric, (3) a forged G metric. Before this change (1) ended Rejected(Degrades) and (2)
-    // recorded a performance of 999,999,930,150,811.
+    // Two honest validators find 0.85 on G and vote for it from their L of 50; the third
+    // reveals the right digest and (1) a huge l_size voting against, (2) an absurd G metric,
+    // (3) a forged G metric.
     let mut contract = founded();
     register_local_sets(&mut contract);
     let honest =
-        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_metric: 850_000, l_size: 50 });
+        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_keeps: true, l_size: 50 });
     let lies = [
-        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_metric: 0, l_size: u32::MAX }),
+        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_keeps: false, l_size: u32::MAX }),
         Verdict::Scored(Scores {
-            g_metric: 850_000,
+            g_metric: 1_000_000_000_000_000,
             g_digest: H256::from([7; 32]),
-            l_metric: 1_000_000_000_000_000,
+            l_keeps: true,
             l_size: 50,
         }),
-        Verdict::Scored(Scores { g_metric: 100_000, g_digest: H256::from([7; 32]), l_metric: 850_000, l_size: 50 }),
+        Verdict::Scored(Scores { g_metric: 100_000, g_digest: H256::from([7; 32]), l_keeps: true, l_size: 50 }),
     ];
     let expected = [Deviation::LocalSetMismatch, Deviation::OutOfRange, Deviation::GMetric];
     let mut parent_performance = 800_000;
@@ -622,7 +680,8 @@ fn deadlines_move_rounds_on() {
     assert_eq!(contract.advance(), Ok(Phase::Failed(Failure::NoCommits)));
     assert_eq!(events::<RoundFailed>()[0].reason, Failure::NoCommits);
     assert_eq!(contract.advance(), Err(Error::NoOpenRound));
-    assert_eq!(contract.stored_data_id_chunks(), 0);
+    // Nobody acted: no verdict, no silence recorded, nobody's standing moves.
+    assert!(contract.members().iter().all(|m| m.faults == 0));
 
     // One commits and reveals, the others stay silent: tallied at the reveal deadline.
     let round = propose(&mut contract, 10);
@@ -963,7 +1022,7 @@ fn every_stored_value_fits_a_storage_item() {
     let hash = H256::from([0xFF; 32]);
     let worst_report = report(u64::MAX, hash, scores(i64::MIN, 0xFF, u32::MAX));
     let most = PrivacySpend { epsilon: u64::MAX, delta: u64::MAX };
-    let worst_params = Hyperparameters { privacy_budget: Some(most), ..params() };
+    let worst_params = Hyperparameters { privacy_budget: Some(most), min_gain: u32::MAX, ..params() };
     let round = Round {
         id: u64::MAX,
         proposer: big,
@@ -982,6 +1041,7 @@ fn every_stored_value_fits_a_storage_item() {
         reveals: u32::MAX,
         performance: Some(i64::MIN),
         accepts: u32::MAX,
+        credited: u64::MAX,
         deviants: u32::MAX,
         generals_drawn: u32::MAX,
         general: Some(big),
@@ -998,6 +1058,7 @@ fn every_stored_value_fits_a_storage_item() {
         samples: u64::MAX,
         strengths_hash: hash,
         performance: i64::MIN,
+        best_performance: i64::MIN,
         round: Some(u64::MAX),
         block_hash: hash,
     };
@@ -1046,13 +1107,23 @@ fn every_stored_value_fits_a_storage_item() {
         ("Seal", seal.encoded_size()),
         ("Ballot", ballot.encoded_size()),
         ("Proposal", proposal.encoded_size()),
-        ("Member", Member { account: big, samples: u64::MAX, privacy_spent: most }.encoded_size()),
+        (
+            "Member",
+            Member { account: big, samples: u64::MAX, privacy_spent: most, faults: u32::MAX, may_propose_at: u32::MAX }
+                .encoded_size(),
+        ),
         ("data ID chunk", vec![hash; coalition_types::DATA_IDS_PER_CHUNK as usize].encoded_size()),
         ("open proposals", vec![u32::MAX; coalition_types::MAX_OPEN_PROPOSALS as usize].encoded_size()),
         // The root struct's plain fields (the mappings add nothing to it).
         (
             "root",
-            (spec, worst_params, governance(), (u32::MAX, u32::MAX, Some(u64::MAX), u64::MAX, u32::MAX), Some(big))
+            (
+                spec,
+                worst_params,
+                governance(),
+                (u32::MAX, u32::MAX, Some(u64::MAX), u64::MAX, u32::MAX, i64::MIN, Some((big, i64::MIN, u32::MAX))),
+                Some(big),
+            )
                 .encoded_size()
                 + vec![u32::MAX; coalition_types::MAX_OPEN_PROPOSALS as usize].encoded_size(),
         ),
@@ -1061,5 +1132,358 @@ fn every_stored_value_fits_a_storage_item() {
         assert!(size <= MAX_STORAGE_VALUE, "{what}: {size} bytes > {MAX_STORAGE_VALUE}");
     }
     // The sizes the module doc states.
-    assert_eq!((round.encoded_size(), ballot.encoded_size(), seal.encoded_size()), (299, 164, 222));
+    assert_eq!((round.encoded_size(), ballot.encoded_size(), seal.encoded_size()), (315, 157, 222));
+}
+
+/// A coalition of `n` members, Alice first, with `k` validators a round and `change` made to
+/// its genesis.
+fn founded_with(n: u8, k: u32, change: impl FnOnce(&mut Genesis)) -> Coalition {
+    let a = accounts();
+    let mut founders = vec![a.alice];
+    founders.extend((1..n).map(|i| Address::from([0x40 + i; 20])));
+    let mut g = genesis(founders);
+    g.hyperparameters.validators_per_round = k;
+    change(&mut g);
+    test::set_caller(a.alice);
+    Coalition::new(g).expect("a valid genesis")
+}
+
+/// Seal an accepted round and attest it until appended; returns the block's index.
+fn seal_and_attest(contract: &mut Coalition, id: u64) -> u32 {
+    let general = contract.round(id).unwrap().general.expect("accepted");
+    as_caller(general);
+    let hash = contract.seal(id, b"vault://block".to_vec()).unwrap();
+    for validator in contract.round_validators(id) {
+        if contract.round(id).unwrap().phase != Phase::Attesting {
+            break;
+        }
+        if validator != general && contract.ballot(id, validator).is_some_and(|b| b.accepting) {
+            as_caller(validator);
+            contract.attest(id, hash).unwrap();
+        }
+    }
+    contract.round(id).unwrap().block.expect("appended")
+}
+
+/// Alice proposes a candidate that every validator scores `g` on G; returns the round's phase.
+fn honest_round(contract: &mut Coalition, seed: u8, g: i64) -> (u64, Phase) {
+    let id = propose_candidate(contract, seed, H256::from([seed; 32]));
+    draw(contract);
+    let round = contract.round(id).unwrap();
+    commit_and_reveal(contract, &round, |_| scores(g, 7, 0));
+    if contract.round(id).unwrap().phase == Phase::Sealing {
+        seal_and_attest(contract, id);
+    }
+    (id, contract.round(id).unwrap().phase)
+}
+
+/// The compounding measured on the dev node before this rule: at lambda 0.95, blocks each 4.9%
+/// worse than the last walked accuracy from 0.80 to 0.62 in five rounds. Now the rule compares
+/// with the lineage's best: the first is appended, every later one refused.
+#[ink::test]
+fn losses_do_not_compound() {
+    let mut contract = founded();
+    let mut g = 800_000i64;
+    let mut phases = Vec::new();
+    for step in 0..10u8 {
+        g = g * 951 / 1000;
+        phases.push(honest_round(&mut contract, 10 * (step + 1), g).1);
+    }
+    assert_eq!(phases[0], Phase::Appended);
+    assert!(phases[1..].iter().all(|p| *p == Phase::Rejected(Rejection::Degrades)), "{phases:?}");
+    let block = contract.block(1).unwrap();
+    assert_eq!((contract.height(), block.performance, block.best_performance), (1, 760_800, 800_000));
+    assert_eq!(events::<RoundTallied>().last().map(|t| t.best_performance), Some(800_000));
+}
+
+/// Strength farming: re-proposing the model with noise and made-up IDs earned D_i every round.
+/// Now a block earns only when it beats the credit mark by the credit margin (here one sample
+/// of a G of 100, above min_gain); a revert sets the mark to its target's best.
+#[ink::test]
+fn candidates_that_only_keep_the_model_earn_no_strength() {
+    let mut contract = founded();
+    let a = accounts();
+    let alice = |c: &Coalition| member(c, a.alice).samples;
+    // +0.005, less than one sample of G: appended, nothing credited.
+    assert_eq!(honest_round(&mut contract, 10, 805_000).1, Phase::Appended);
+    assert_eq!((alice(&contract), contract.block(1).unwrap().samples, contract.credit_mark()), (0, 0, 800_000));
+    assert_eq!(contract.strength_of(a.alice), Some(STRENGTH_ONE / 4));
+    // +0.01 over the mark: credited.
+    assert_eq!(honest_round(&mut contract, 20, 810_000).1, Phase::Appended);
+    assert_eq!((alice(&contract), contract.block(2).unwrap().samples, contract.credit_mark()), (4, 4, 810_000));
+    // A revert to block 1: the lineage's best and the mark fall back to its 0.805.
+    let everyone = [(a.alice, true), (a.bob, true), (a.charlie, true)];
+    assert_eq!(decide(&mut contract, Action::Revert(1), &everyone), Ok(ProposalStatus::Enacted));
+    assert_eq!((contract.block(3).unwrap().best_performance, contract.credit_mark()), (805_000, 805_000));
+    // Block 2's performance again, from a copy: appended, and it earns nothing (+0.005).
+    assert_eq!(honest_round(&mut contract, 30, 810_000).1, Phase::Appended);
+    assert_eq!((alice(&contract), contract.block(4).unwrap().samples), (4, 0));
+}
+
+/// Two colluders beyond the bound (2 of 3) share a forged digest and record G = 1.0: the honest
+/// validator is the deviant, and the mark rises to 1.0, so nobody could earn again. Governance
+/// reverts the forged block, and the mark falls back with it.
+#[ink::test]
+fn a_forged_block_reverted_by_governance_no_longer_holds_the_credit_mark() {
+    let mut contract = founded();
+    let a = accounts();
+    let id = propose_candidate(&mut contract, 10, H256::from([10; 32]));
+    draw(&mut contract);
+    let round = contract.round(id).unwrap();
+    let honest = contract.round_validators(id)[0];
+    commit_and_reveal(&mut contract, &round, |i| if i == 0 { scores(820_000, 7, 0) } else { scores(1_000_000, 9, 0) });
+    assert_eq!(contract.ballot(id, honest).unwrap().deviation, Some(Deviation::Digest));
+    seal_and_attest(&mut contract, id);
+    assert_eq!((contract.block(1).unwrap().performance, contract.credit_mark()), (1_000_000, 1_000_000));
+    // No candidate can earn now: nothing beats 1.0 by a sample.
+    let everyone = [(a.alice, true), (a.bob, true), (a.charlie, true)];
+    assert_eq!(decide(&mut contract, Action::Revert(0), &everyone), Ok(ProposalStatus::Enacted));
+    assert_eq!(contract.credit_mark(), 800_000);
+    assert_eq!(honest_round(&mut contract, 20, 830_000).1, Phase::Appended);
+    assert_eq!(contract.block(3).unwrap().samples, 4, "earning again");
+}
+
+/// A validator saw a good candidate its L voted down with another's; it proposes a copy (one
+/// byte changed, another hash): the copy is appended, but its gain is reserved for the member
+/// who made it, who earns it when its own candidate is appended.
+#[ink::test]
+fn a_validator_cannot_earn_the_gain_of_a_candidate_it_saw_rejected() {
+    let mut contract = founded();
+    register_local_sets(&mut contract);
+    let a = accounts();
+    let id = propose_candidate(&mut contract, 10, H256::from([10; 32]));
+    draw(&mut contract);
+    let round = contract.round(id).unwrap();
+    let thief = contract.round_validators(id)[1];
+    let vote = |keeps: bool| {
+        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_keeps: keeps, l_size: 50 })
+    };
+    commit_and_reveal(&mut contract, &round, |i| vote(i == 0));
+    assert_eq!(contract.round(id).unwrap().phase, Phase::Rejected(Rejection::NotEnoughVotes));
+    // The thief's copy, with made-up IDs: appended, and it earns nothing.
+    as_caller(thief);
+    let copy = contract.propose(0, H256::from([11; 32]), b"vault://copy".to_vec(), 4, ids(100, 4), None).unwrap();
+    draw(&mut contract);
+    let state = contract.round(copy).unwrap();
+    commit_and_reveal(&mut contract, &state, |_| vote(true));
+    seal_and_attest(&mut contract, copy);
+    assert_eq!((contract.block(1).unwrap().samples, member(&contract, thief).samples), (0, 0));
+    // Alice's own candidate: appended on top (it keeps the lineage's best) and credited.
+    as_caller(a.alice);
+    let own = contract.propose(1, H256::from([10; 32]), b"vault://own".to_vec(), 4, ids(10, 4), None).unwrap();
+    draw(&mut contract);
+    let state = contract.round(own).unwrap();
+    commit_and_reveal(&mut contract, &state, |_| vote(true));
+    seal_and_attest(&mut contract, own);
+    assert_eq!((contract.block(2).unwrap().samples, member(&contract, a.alice).samples), (4, 4));
+}
+
+/// The thief's copy is tallied while Alice's gain is still reserved, and sealed; the reserve
+/// expires before the attestations complete. What the seal's strengths were computed from is
+/// what is appended: the copy earns nothing, and the round is not lost to a seal mismatch.
+#[ink::test]
+fn a_reserve_that_expires_between_seal_and_append_changes_nothing() {
+    let mut contract = founded();
+    register_local_sets(&mut contract);
+    let id = propose_candidate(&mut contract, 10, H256::from([10; 32]));
+    draw(&mut contract);
+    let round = contract.round(id).unwrap();
+    let thief = contract.round_validators(id)[1];
+    let vote = |keeps: bool| {
+        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_keeps: keeps, l_size: 50 })
+    };
+    commit_and_reveal(&mut contract, &round, |i| vote(i == 0));
+    let rejected = contract.round(id).unwrap();
+    assert_eq!(rejected.phase, Phase::Rejected(Rejection::NotEnoughVotes));
+    // The copy's tally and seal fall on the reserve's last block; its attestations after it.
+    let until = rejected.deadline + rejected.params.proposal_cooldown + coalition_types::CLAIM_RESERVE;
+    advance_blocks(until - ink::env::block_number::<DefaultEnvironment>() - DRAW_DELAY - 1);
+    as_caller(thief);
+    let copy = contract.propose(0, H256::from([11; 32]), b"vault://copy".to_vec(), 4, ids(100, 4), None).unwrap();
+    draw(&mut contract);
+    assert_eq!(ink::env::block_number::<DefaultEnvironment>(), until);
+    let state = contract.round(copy).unwrap();
+    commit_and_reveal(&mut contract, &state, |_| vote(true));
+    assert_eq!(contract.round(copy).unwrap().credited, 0, "tallied while Alice's gain is reserved");
+    let general = contract.round(copy).unwrap().general.expect("accepted");
+    as_caller(general);
+    let hash = contract.seal(copy, b"vault://copy".to_vec()).unwrap();
+    advance_blocks(1);
+    for validator in contract.round_validators(copy) {
+        if validator != general && contract.round(copy).unwrap().phase == Phase::Attesting {
+            as_caller(validator);
+            assert_eq!(contract.attest(copy, hash), Ok(()));
+        }
+    }
+    assert_eq!(contract.round(copy).unwrap().phase, Phase::Appended);
+    let block = contract.block(1).unwrap();
+    assert_eq!((block.block_hash, block.samples, member(&contract, thief).samples), (hash, 0, 0));
+}
+
+#[ink::test]
+fn a_member_waits_out_its_cooldown_whatever_its_round_became() {
+    let mut contract = founded_with(4, 3, |g| g.hyperparameters.proposal_cooldown = 10);
+    let a = accounts();
+    let (_, phase) = honest_round(&mut contract, 10, 700_000);
+    assert_eq!(phase, Phase::Rejected(Rejection::Degrades));
+    let may = member(&contract, a.alice).may_propose_at;
+    assert_eq!(may, ink::env::block_number::<DefaultEnvironment>() + 10);
+    as_caller(a.alice);
+    let vault = b"vault://c".to_vec();
+    assert_eq!(
+        contract.propose(0, H256::from([1; 32]), vault.clone(), 4, ids(20, 4), None),
+        Err(Error::ProposalCooldown)
+    );
+    // Another member takes the slot meanwhile.
+    let bob = Address::from([0x41; 20]);
+    as_caller(bob);
+    let round = contract.propose(0, H256::from([2; 32]), vault.clone(), 4, ids(30, 4), None).unwrap();
+    draw(&mut contract);
+    let state = contract.round(round).unwrap();
+    commit_and_reveal(&mut contract, &state, |_| scores(820_000, 7, 0));
+    // Its general never seals, nor the next ones: Bob waits too (a proposer that controls the
+    // vault copy, or colluding generals, could otherwise end rounds this way to skip the wait).
+    while contract.open_round().is_some() {
+        advance_blocks(4);
+        contract.advance().unwrap();
+    }
+    assert_eq!(contract.round(round).unwrap().phase, Phase::Failed(Failure::NoGeneral));
+    as_caller(bob);
+    let early = contract.propose(0, H256::from([2; 32]), vault.clone(), 4, ids(30, 4), None);
+    assert_eq!(early, Err(Error::ProposalCooldown));
+    advance_blocks(10);
+    let again = contract.propose(0, H256::from([2; 32]), vault.clone(), 4, ids(30, 4), None);
+    assert!(again.is_ok(), "{again:?}");
+    advance_blocks(DRAW_DELAY + 1);
+    contract.advance().unwrap();
+    advance_blocks(6);
+    contract.advance().unwrap();
+    assert!(ink::env::block_number::<DefaultEnvironment>() >= may);
+    as_caller(a.alice);
+    assert!(contract.propose(0, H256::from([1; 32]), vault, 4, ids(20, 4), None).is_ok());
+}
+
+#[ink::test]
+fn silence_while_the_panel_decides_costs_standing_and_weight() {
+    let mut contract = founded();
+    let a = accounts();
+    let round = propose(&mut contract, 1);
+    let validators = contract.round_validators(round.id);
+    let good = report(round.id, CANDIDATE, scores(820_000, 7, 0));
+    for (i, v) in validators.iter().take(2).enumerate() {
+        as_caller(*v);
+        contract.commit(round.id, commitment(v, &good, &[i as u8; 32])).unwrap();
+    }
+    advance_blocks(6);
+    assert_eq!(contract.advance(), Ok(Phase::Reveal));
+    for (i, v) in validators.iter().take(2).enumerate() {
+        as_caller(*v);
+        contract.reveal(round.id, good, [i as u8; 32]).unwrap();
+    }
+    let state = contract.round(round.id).unwrap();
+    assert_eq!((state.phase, state.deviants), (Phase::Sealing, 1));
+    let silent = validators[2];
+    assert_eq!(contract.ballot(round.id, silent).unwrap().deviation, Some(Deviation::Silent));
+    assert_eq!(
+        events::<ValidatorDeviated>().last().map(|d| (d.validator, d.deviation)),
+        Some((silent, Deviation::Silent))
+    );
+    assert_eq!(member(&contract, silent).faults, 1);
+    assert!(validators.iter().take(2).all(|v| member(&contract, *v).faults == 0));
+    // Its draw weight is halved.
+    let weights = rules::draw_weights(&contract.members(), &a.alice);
+    let strength = contract.strength_of(silent).unwrap();
+    assert_eq!(weights.iter().find(|(v, _)| *v == silent).map(|(_, w)| *w), Some(strength / 2));
+    // A consistent report in a later round restores it.
+    seal_and_attest(&mut contract, round.id);
+    let id = propose_candidate(&mut contract, 10, H256::from([10; 32]));
+    draw(&mut contract);
+    let next = contract.round(id).unwrap();
+    commit_and_reveal(&mut contract, &next, |_| scores(830_000, 7, 0));
+    assert!(contract.round_validators(next.id).contains(&silent));
+    assert_eq!(member(&contract, silent).faults, 0);
+}
+
+/// N = 10, k = 3 and 4: the panel follows the draw weights (strength over standing), and a
+/// lone liar among four decides nothing.
+#[ink::test]
+fn panels_of_three_among_ten_members_follow_the_draw_weights() {
+    panels_among_ten_members(3);
+}
+
+#[ink::test]
+fn panels_of_four_among_ten_members_follow_the_draw_weights() {
+    panels_among_ten_members(4);
+}
+
+fn panels_among_ten_members(k: u32) {
+    {
+        let mut contract = founded_with(10, k, |_| ());
+        let a = accounts();
+        for seed in [10u8, 20, 30] {
+            let id = propose_candidate(&mut contract, seed, H256::from([seed; 32]));
+            let opened = contract.round(id).unwrap();
+            let weights = rules::draw_weights(&contract.members(), &a.alice);
+            draw(&mut contract);
+            let drawn = contract.round(id).unwrap();
+            let validators = contract.round_validators(id);
+            assert_eq!(validators.len(), k as usize);
+            assert_eq!(validators, rules::select_weighted::<NativeKeccak>(&weights, k as usize, drawn.seed.0));
+            assert_eq!(opened.parent, drawn.parent);
+            // The last validator lies at an extreme: G at 1.0 with the honest digest.
+            let g = 800_000 + i64::from(seed) * 1_000;
+            commit_and_reveal(&mut contract, &drawn, |i| {
+                if i + 1 == k as usize {
+                    scores(1_000_000, 7, 0)
+                } else {
+                    scores(g, 7, 0)
+                }
+            });
+            let state = contract.round(id).unwrap();
+            assert_eq!((state.phase, state.performance, state.deviants), (Phase::Sealing, Some(g), 1), "k = {k}");
+            seal_and_attest(&mut contract, id);
+        }
+        // Alice earned strength; the liar lost standing.
+        assert!(contract.strength_of(a.alice).unwrap() > STRENGTH_ONE / 10);
+        assert!(contract.members().iter().any(|m| m.faults > 0));
+    }
+}
+
+/// The capture measured on the dev node before this change: two of three validators with
+/// registered local sets of 10^7 (true G reports, L = 1.0) recorded 0.999998 where G said 0.85.
+/// Now the block records G's 0.85, and the next honest candidate is appended.
+#[ink::test]
+fn local_sets_of_ten_million_cannot_move_the_recorded_performance() {
+    let mut contract = founded_with(10, 3, |_| ());
+    let a = accounts();
+    let members: Vec<Address> = contract.members().iter().map(|m| m.account).collect();
+    for (i, m) in members.iter().enumerate() {
+        as_caller(*m);
+        let set = LocalTestSet { hash: H256::from([i as u8; 32]), size: coalition_types::MAX_LOCAL_SET };
+        contract.register_local_test_set(set).unwrap();
+    }
+    let full = |g: i64| {
+        Verdict::Scored(Scores {
+            g_metric: g,
+            g_digest: H256::from([7; 32]),
+            l_keeps: true,
+            l_size: coalition_types::MAX_LOCAL_SET,
+        })
+    };
+    let id = propose_candidate(&mut contract, 10, H256::from([10; 32]));
+    draw(&mut contract);
+    let round = contract.round(id).unwrap();
+    commit_and_reveal(&mut contract, &round, |_| full(850_000));
+    assert_eq!(contract.round(id).unwrap().performance, Some(850_000));
+    seal_and_attest(&mut contract, id);
+    assert_eq!(contract.block(1).unwrap().performance, 850_000);
+    // The next honest candidate, 0.84, keeps lambda of 0.85.
+    as_caller(a.alice);
+    let id = propose_candidate(&mut contract, 20, H256::from([20; 32]));
+    draw(&mut contract);
+    let round = contract.round(id).unwrap();
+    commit_and_reveal(&mut contract, &round, |_| full(840_000));
+    assert_eq!(contract.round(id).unwrap().phase, Phase::Sealing);
+    seal_and_attest(&mut contract, id);
+    assert_eq!(contract.height(), 2);
 }

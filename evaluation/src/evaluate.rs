@@ -182,21 +182,22 @@ pub fn ensure_fits(declaration: &Declaration, set: &TestSet) -> Result<(), Evalu
     }
 }
 
-/// This validator's finding and vote, by the contract's own rules (`coalition_types::rules`):
-/// G merged with this validator's L by size, and whether that keeps the parent block's
-/// performance. `None` when both sets are empty. The contract recomputes both from the report.
+/// This validator's votes, by the contract's own rules (`coalition_types::rules`): whether the
+/// candidate's G metric keeps the lambda rule against the lineage's best performance `best`
+/// (the contract recomputes it from the recorded G), and whether its view of G and this
+/// validator's L (`local`: metric and size) keeps it too, L weighing at most as much as G
+/// (`rules::local_vote`; `true` without a local set). The second is the report's `l_keeps`.
 pub fn finding(
     g_metric: i64,
-    g_size: u32,
     local: Option<(i64, u32)>,
-    previous: i64,
+    best: i64,
     lambda_ppm: u32,
     spec: &EvaluationSpec,
-) -> Option<(i64, bool)> {
-    let (l_metric, l_size) = local.unwrap_or((0, 0));
-    let view = rules::merge(g_metric, g_size, l_metric, l_size)?;
-    let keeps = rules::keeps_performance(view, previous, lambda_ppm, spec.higher_is_better, spec.metric_tolerance);
-    Some((view, keeps))
+) -> (bool, bool) {
+    let g_keeps = rules::keeps_performance(g_metric, best, lambda_ppm, spec.higher_is_better, spec.metric_tolerance);
+    let l_keeps =
+        local.is_none_or(|(l_metric, l_size)| rules::local_vote(g_metric, l_metric, l_size, spec, best, lambda_ppm));
+    (g_keeps, l_keeps)
 }
 
 /// Whose fault a failed evaluation is.
@@ -347,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn the_finding_is_the_contracts_merge_and_lambda_rule() {
+    fn the_votes_are_the_contracts_lambda_rule_and_local_view() {
         let spec = |metric: Metric, tolerance| EvaluationSpec {
             architecture_hash: Default::default(),
             test_set_hash: Default::default(),
@@ -357,15 +358,17 @@ mod tests {
             metric_tolerance: tolerance,
         };
         let accuracy = spec(Metric::Accuracy, 0);
-        // (0.90·100 + 0.60·50) / 150 = 0.80, a loss of 0.04 from 0.84: within 5% of 0.84.
-        assert_eq!(finding(900_000, 100, Some((600_000, 50)), 840_000, 950_000, &accuracy), Some((800_000, true)));
-        assert_eq!(finding(900_000, 100, Some((600_000, 50)), 850_000, 950_000, &accuracy), Some((800_000, false)));
-        assert_eq!(finding(900_000, 100, None, 940_000, 950_000, &accuracy), Some((900_000, true)), "G alone");
+        // L's view: (0.90·100 + 0.60·50) / 150 = 0.80, a loss of 0.04 from 0.84: within 5%.
+        assert_eq!(finding(900_000, Some((600_000, 50)), 840_000, 950_000, &accuracy), (true, true));
+        assert_eq!(finding(900_000, Some((600_000, 50)), 850_000, 950_000, &accuracy), (true, false));
+        assert_eq!(finding(900_000, None, 940_000, 950_000, &accuracy), (true, true), "G alone");
+        // An L of 10^7 weighs as G's 100: 0.45 from 0.9 and 0 on L, never L alone.
+        assert_eq!(finding(900_000, Some((0, 10_000_000)), 900_000, 950_000, &accuracy), (true, false));
+        assert_eq!(finding(700_000, Some((1_000_000, 10_000_000)), 900_000, 950_000, &accuracy), (false, false));
         // Errors: 5% more error kept, more degrades; a zero baseline keeps what the tolerance allows.
-        assert_eq!(finding(105, 10, None, 100, 950_000, &spec(Metric::Mse, 0)), Some((105, true)));
-        assert_eq!(finding(106, 10, None, 100, 950_000, &spec(Metric::Mse, 0)), Some((106, false)));
-        assert_eq!(finding(3, 10, None, 0, 950_000, &spec(Metric::Mse, 5)), Some((3, true)));
-        assert_eq!(finding(1, 0, None, 0, 950_000, &accuracy), None, "no samples, no finding");
+        assert_eq!(finding(105, None, 100, 950_000, &spec(Metric::Mse, 0)), (true, true));
+        assert_eq!(finding(106, None, 100, 950_000, &spec(Metric::Mse, 0)), (false, true));
+        assert_eq!(finding(3, None, 0, 950_000, &spec(Metric::Mse, 5)), (true, true));
     }
 
     #[test]
@@ -461,7 +464,7 @@ mod tests {
                     Ok(evaluation) => Verdict::Scored(Scores {
                         g_metric: evaluation.fixed,
                         g_digest: H256(evaluation.digest.0),
-                        l_metric: 0,
+                        l_keeps: true,
                         l_size: 0,
                     }),
                     Err(error) => match fault_of(error) {

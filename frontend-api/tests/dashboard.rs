@@ -35,7 +35,7 @@ async fn append_block(c: &Coalition, proposer: &Keypair, candidate: H256, g_metr
     let report = Report {
         round,
         candidate,
-        verdict: Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(seed), l_metric: 0, l_size: 0 }),
+        verdict: Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(seed), l_keeps: true, l_size: 0 }),
     };
     let salt = [seed; 32];
     for v in &validators {

@@ -9,8 +9,10 @@
 //! the block's model is in the vault under its hash. G's predictions are reproducible (the same
 //! model, the same G and the same ONNX Runtime give the same digest and metric, which is what
 //! lets honest validators agree), so anyone holding G re-evaluates each block's model and
-//! compares it with each validator's revealed G scores: [`check_report`]. A local-set metric
-//! cannot be checked this way (L is private to its member); only G findings are audited.
+//! compares it with each validator's revealed G scores: [`check_report`], and with the block's
+//! recorded performance, which is a G metric and nothing else ([`check_recorded`]). A local set
+//! enters a report only as a vote (L is private to its member): it is not audited, and it
+//! cannot move the recorded number.
 
 use tclearn_client::{
     coalition::{Report, Scores, Verdict},
@@ -65,13 +67,21 @@ pub fn check_report(report: Option<&Report>, g_metric: i64, g_digest: H256, tole
     }
 }
 
+/// Whether a block's recorded `performance` is what its model does on G (`g_metric`, in the
+/// contract's fixed point), within the coalition's `tolerance`: the recorded number is the
+/// median G metric of the reports that shared the majority's digest, so an honest majority
+/// records the model's own G metric.
+pub fn check_recorded(performance: i64, g_metric: i64, tolerance: u32) -> bool {
+    i128::from(performance).abs_diff(i128::from(g_metric)) <= u128::from(tolerance)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tclearn_client::coalition::Refusal;
 
     fn scored(g_metric: i64, digest: u8) -> Option<Report> {
-        let scores = Scores { g_metric, g_digest: H256::repeat_byte(digest), l_metric: 0, l_size: 0 };
+        let scores = Scores { g_metric, g_digest: H256::repeat_byte(digest), l_keeps: true, l_size: 0 };
         Some(Report { round: 1, candidate: H256::repeat_byte(9), verdict: Verdict::Scored(scores) })
     }
 
@@ -104,5 +114,14 @@ mod tests {
         assert_eq!(check_report(Some(&refused), 900_000, digest, 0), Check::Refused);
         assert_eq!(check_report(None, 900_000, digest, 0), Check::Silent);
         assert!(!Check::Refused.is_forged() && !Check::Silent.is_forged() && !Check::Matches.is_forged());
+    }
+
+    #[test]
+    fn the_recorded_performance_is_the_models_g_metric() {
+        assert!(check_recorded(850_000, 850_000, 0));
+        assert!(check_recorded(850_400, 850_000, 500) && !check_recorded(850_501, 850_000, 500));
+        // The capture before L was a vote: 0.999998 recorded where G said 0.85.
+        assert!(!check_recorded(999_998, 850_000, 0));
+        assert!(!check_recorded(i64::MIN, i64::MAX, u32::MAX), "no overflow");
     }
 }

@@ -112,6 +112,9 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
             "3",
             "--phase-blocks",
             "60",
+            // Alice proposes again at once, to be refused for her budget.
+            "--proposal-cooldown",
+            "0",
             "--privacy-budget",
             "20,1e-4",
             "--epochs",

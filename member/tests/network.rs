@@ -105,11 +105,21 @@ fn honest_g_scores(net: &CoalitionNetwork, candidate: &Path) -> (i64, H256) {
     (report["fixed"].as_i64().unwrap(), report["digest"].as_str().unwrap().parse().unwrap())
 }
 
-/// Wait until round `id` is open (its proposal is in a block of Alice's node).
-async fn opened(c: &Coalition, id: u64) -> u64 {
+/// Wait until round `id` is open (its proposal is in a block of Alice's node). A `tclearn
+/// propose` that gave up, or a round that never opens, fails the test with the proposal's
+/// output and every node's log.
+async fn opened(net: &CoalitionNetwork, propose: &mut tokio::process::Child, id: u64) -> u64 {
     let deadline = Instant::now() + ROUND;
-    while c.open_round(&me()).await.ok().flatten() != Some(id) {
-        assert!(Instant::now() < deadline, "round {id} did not open");
+    while net.coalition.open_round(&me()).await.ok().flatten() != Some(id) {
+        if Instant::now() > deadline || propose.try_wait().ok().flatten().is_some() {
+            let _ = propose.start_kill();
+            let (status, outcome, err) = network::output(propose, Duration::from_secs(10)).await;
+            panic!(
+                "round {id} did not open: tclearn propose {status}: {err}\n{outcome}\n{}\n{}",
+                net.logs(),
+                net.network.report().await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     id
@@ -130,8 +140,8 @@ async fn drawn(
     id: u64,
 ) -> (Clock, tokio::process::Child, Round, (i64, H256)) {
     let clock = Clock::start(&net.coalition).await;
-    let propose = net.propose(ALICE, candidate);
-    opened(&net.coalition, id).await;
+    let mut propose = net.propose(ALICE, candidate);
+    opened(net, &mut propose, id).await;
     let round = net.wait_round(id, "the draw", ROUND, |r| r.phase != Phase::Drawing).await;
     (clock, propose, round, honest_g_scores(net, candidate))
 }
@@ -231,7 +241,7 @@ async fn honest_outcome(c: &Coalition, round: &Round, honest: &[usize]) -> rules
     }
     let rules = TallyRules {
         spec: c.evaluation_spec(&me).await.unwrap(),
-        previous: c.block(&me, round.parent).await.unwrap().unwrap().performance,
+        previous: c.block(&me, round.parent).await.unwrap().unwrap().best_performance,
         lambda_ppm: round.params.lambda_ppm,
         quorum: round.params.quorum,
         validators: round.validators,
@@ -241,8 +251,15 @@ async fn honest_outcome(c: &Coalition, round: &Round, honest: &[usize]) -> rules
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut net = CoalitionNetwork::start(dir.path(), 20, false).await;
+    // `TCLEARN_KEEP_NETWORK_DIR=1` keeps the nodes', oracles' and API's files for a post-mortem.
+    let keep = std::env::var_os("TCLEARN_KEEP_NETWORK_DIR").is_some();
+    let dir = tempfile::Builder::new().prefix("tclearn-network").disable_cleanup(keep).tempdir().unwrap();
+    if keep {
+        println!("the network's files: {}", dir.path().display());
+    }
+    // 40 blocks (2 min) a phase: a validator's node healed from a partition must catch up and
+    // its oracle commit before the commit deadline (docs/network.md, sync's backoff).
+    let mut net = CoalitionNetwork::start(dir.path(), 40, false).await;
     let c = net.coalition.clone();
     let me = me();
     let mut measured: Vec<(String, Duration, u64)> = Vec::new();
@@ -271,8 +288,8 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     //    Dave's node is then started again, in its own OS group for scenario 5.
     let r = candidate(&net, BOB);
     let clock = Clock::start(&c).await;
-    let propose = net.propose(BOB, &r);
-    opened(&c, 1).await;
+    let mut propose = net.propose(BOB, &r);
+    opened(&net, &mut propose, 1).await;
     net.wait_round(1, "the draw", ROUND, |r| r.phase != Phase::Drawing).await;
     let dave_node = net.network.kill("dave");
     appended(&net, propose).await;
@@ -292,8 +309,8 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     drop(net.oracles[DAVE].take());
     let r = candidate(&net, ALICE);
     let clock = Clock::start(&c).await;
-    let propose = net.propose(ALICE, &r);
-    opened(&c, 2).await;
+    let mut propose = net.propose(ALICE, &r);
+    opened(&net, &mut propose, 2).await;
     let ballot_of = |i: usize| {
         let c = c.clone();
         async move { c.ballot(&me, 2, address(i)).await.ok().flatten().unwrap_or_default() }
@@ -351,23 +368,23 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
             |g, digest, l, tolerance| {
                 // A G metric anywhere in range but further than the tolerance from the true one.
                 let forged = (g + i64::from(tolerance) + 1 + rand::random_range(0..METRIC_ONE / 2)) % METRIC_ONE;
-                Scores { g_metric: forged, g_digest: digest, l_metric: rand::random_range(0..=METRIC_ONE), l_size: l }
+                Scores { g_metric: forged, g_digest: digest, l_keeps: rand::random(), l_size: l }
             },
             Deviation::GMetric,
         ),
         (
             "a forged G digest",
-            |g, _, l, _| Scores { g_metric: g, g_digest: H256(rand::random()), l_metric: g, l_size: l },
+            |g, _, l, _| Scores { g_metric: g, g_digest: H256(rand::random()), l_keeps: true, l_size: l },
             Deviation::Digest,
         ),
         (
             "a huge local-set size",
-            |g, digest, _, _| Scores { g_metric: g, g_digest: digest, l_metric: METRIC_ONE, l_size: u32::MAX },
+            |g, digest, _, _| Scores { g_metric: g, g_digest: digest, l_keeps: true, l_size: u32::MAX },
             Deviation::LocalSetMismatch,
         ),
         (
-            "an out-of-range metric",
-            |g, digest, l, _| Scores { g_metric: g, g_digest: digest, l_metric: 1_000 * METRIC_ONE, l_size: l },
+            "an out-of-range G metric",
+            |_, digest, l, _| Scores { g_metric: 1_000 * METRIC_ONE, g_digest: digest, l_keeps: true, l_size: l },
             Deviation::OutOfRange,
         ),
     ];
@@ -413,7 +430,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let charlie_l =
         c.local_test_set(&me, address(CHARLIE)).await.unwrap().expect("Charlie's oracle registered its L").size;
     let forged = |byte: u8, l_size| {
-        Verdict::Scored(Scores { g_metric: g, g_digest: H256::repeat_byte(byte), l_metric: g, l_size })
+        Verdict::Scored(Scores { g_metric: g, g_digest: H256::repeat_byte(byte), l_keeps: true, l_size })
     };
     tokio::join!(charlie.lie(&net, &round, forged(0xC1, charlie_l)), dave.lie(&net, &round, forged(0xD1, dave_l)));
     let (status, outcome, _) = proposed(propose, ROUND).await;
@@ -436,7 +453,7 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     let forged_g =
         if g + METRIC_ONE * 3 / 100 <= METRIC_ONE { g + METRIC_ONE * 3 / 100 } else { g - METRIC_ONE * 3 / 100 };
     let colluded = |l_size| {
-        Verdict::Scored(Scores { g_metric: forged_g, g_digest: H256::repeat_byte(0xCD), l_metric: forged_g, l_size })
+        Verdict::Scored(Scores { g_metric: forged_g, g_digest: H256::repeat_byte(0xCD), l_keeps: true, l_size })
     };
     tokio::join!(charlie.lie(&net, &round, colluded(charlie_l)), dave.lie(&net, &round, colluded(dave_l)));
     // The colluders accept, so the general is one of them: they seal and attest themselves.
@@ -461,14 +478,24 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
         .unwrap()
         .iter()
         .filter(|r| r["forged"] == true)
-        .map(|r| (r["block"].as_u64().unwrap(), r["validator"].as_str().unwrap().to_string()))
+        .map(|r| (r["block"].as_u64().unwrap(), r["validator"].as_str().unwrap_or("(the block)").to_string()))
         .collect();
     forged.sort();
     let who = |i: usize| format!("{:?}", address(i));
     let block = u64::from(height) + 1;
-    let mut expected = vec![(4, who(DAVE)), (5, who(DAVE)), (block, who(CHARLIE)), (block, who(DAVE))];
+    // Dave's forged G metric, forged digest and out-of-range G metric (blocks 4, 5 and 7; his
+    // huge local set, block 6, carried true G scores), and the colluders' block: their reports
+    // and the performance it recorded.
+    let mut expected = vec![
+        (4, who(DAVE)),
+        (5, who(DAVE)),
+        (7, who(DAVE)),
+        (block, who(CHARLIE)),
+        (block, who(DAVE)),
+        (block, "(the block)".to_string()),
+    ];
     expected.sort();
-    assert_eq!(forged, expected, "exactly the forged G reports:\n{audit}");
+    assert_eq!(forged, expected, "exactly the forged G reports and recorded performance:\n{audit}");
     let bob_row = audit["reports"]
         .as_array()
         .unwrap()
@@ -484,8 +511,8 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     //    it catches up, and its oracle commits and reveals in the round.
     let r = candidate(&net, ALICE);
     let clock = Clock::start(&c).await;
-    let propose = net.propose(ALICE, &r);
-    let id = opened(&c, 9).await;
+    let mut propose = net.propose(ALICE, &r);
+    let id = opened(&net, &mut propose, 9).await;
     let dave_client = Client::connect(&net.network.url(DAVE)).await.unwrap();
     let partition = Partition::cut(PARTITION_GROUP, net.network.rpc_port(DAVE));
     let round = net.wait_round(id, "Bob's and Charlie's commitments", ROUND, |r| r.commits >= 2).await;
@@ -505,15 +532,36 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     );
     let dave_ballot = c.ballot(&me, id, address(DAVE)).await.unwrap();
     assert!(dave_ballot.is_none_or(|b| b.commitment.is_none()), "nothing of Dave's reached the others");
+    let timers = network::tcp_backoff(PARTITION_GROUP);
     drop(partition);
     let healed = Instant::now();
+    let longest = timers.iter().max_by_key(|(_, rto, _)| *rto);
+    println!("5. at the heal, Dave's node's connections (port, TCP retransmission timeout ms, backoff): {timers:?}; longest {longest:?}");
+    // How long Dave's node takes to finalize what the others had finalized at the heal.
+    let catching_up = tokio::spawn({
+        let dave_client = dave_client.clone();
+        async move {
+            while dave_client.finalized_number().await.map_or(true, |n| n < others_after) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            healed.elapsed()
+        }
+    });
     appended(&net, propose).await;
     let (wall, blocks) = clock.stop(&c).await;
-    let ballot = c.ballot(&me, id, address(DAVE)).await.unwrap().unwrap();
+    let caught_up = if catching_up.is_finished() {
+        catching_up.await.ok()
+    } else {
+        catching_up.abort();
+        None
+    };
+    println!("5. Dave's node caught up {caught_up:?} after the heal");
+    let ballot = c.ballot(&me, id, address(DAVE)).await.unwrap();
     assert!(
-        ballot.report.is_some() && ballot.accepting,
-        "Dave's oracle took part after the heal: {ballot:?}\n{}",
-        net.logs()
+        ballot.is_some_and(|b| b.report.is_some() && b.accepting),
+        "Dave's oracle took part after the heal (his node caught up {caught_up:?} after it): {ballot:?}\n{}\n{}",
+        net.logs(),
+        net.network.log_tail("dave")
     );
     let last = c.client().best_number().await.unwrap();
     assert_eq!(
@@ -531,8 +579,8 @@ async fn the_coalition_survives_crashes_liars_partitions_and_stalls() {
     //    the round completes.
     let r = candidate(&net, ALICE);
     let clock = Clock::start(&c).await;
-    let propose = net.propose(ALICE, &r);
-    let id = opened(&c, 10).await;
+    let mut propose = net.propose(ALICE, &r);
+    let id = opened(&net, &mut propose, 10).await;
     let stopped = [net.network.kill("charlie"), net.network.kill("dave")];
     let round = net.wait_round(id, "Bob's commitment", ROUND, |r| r.commits >= 1).await;
     assert_eq!(round.phase, Phase::Commit);

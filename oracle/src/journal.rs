@@ -211,7 +211,7 @@ mod tests {
         Report {
             round: 1,
             candidate: H256::repeat_byte(1),
-            verdict: Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(2), l_metric: 0, l_size: 0 }),
+            verdict: Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(2), l_keeps: true, l_size: 0 }),
         }
     }
 

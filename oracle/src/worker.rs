@@ -705,16 +705,16 @@ impl Oracle {
         let local = l.as_ref().map(|l| (l.fixed, l.samples as u32));
         let spec =
             self.spec.as_ref().ok_or_else(|| StepError::Other("evaluating before the spec was checked".into()))?;
-        let finding =
-            evaluate::finding(g.fixed, g.samples as u32, local, parent.performance, round.params.lambda_ppm, spec);
-        info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, ?finding, "evaluated");
+        let (g_keeps, l_keeps) =
+            evaluate::finding(g.fixed, local, parent.best_performance, round.params.lambda_ppm, spec);
+        info!(round = id, g = g.value, l = ?l.as_ref().map(|l| l.value), seconds = g.seconds, g_keeps, l_keeps, "evaluated");
         Ok(Report {
             round: id,
             candidate: round.candidate,
             verdict: Verdict::Scored(Scores {
                 g_metric: g.fixed,
                 g_digest: H256(g.digest.0),
-                l_metric: local.map_or(0, |(metric, _)| metric),
+                l_keeps,
                 l_size: local.map_or(0, |(_, size)| size),
             }),
         })
@@ -860,11 +860,12 @@ fn describe(set: Option<LocalTestSet>) -> String {
 }
 
 /// The hash of the block `seal` stands for, from the round and the members as the chain has
-/// them: the proposer's samples added, the seal's vault reference and timestamp.
+/// them: the samples the round credits its proposer added (none for a candidate that does not
+/// beat the credit mark), the seal's vault reference and timestamp.
 fn sealed_block_hash(round: &Round, seal: &Seal, members: &[Member]) -> H256 {
     let mut after: Vec<Member> = members.to_vec();
     for member in after.iter_mut().filter(|m| m.account == round.proposer) {
-        member.samples = member.samples.saturating_add(round.samples);
+        member.samples = member.samples.saturating_add(round.credited);
     }
     let strengths = rules::strengths(&after);
     let header = BlockHeader {
@@ -978,6 +979,85 @@ mod tests {
         };
         assert_eq!(attest_step(&seal, H256([5; 32])), AttestStep::Fetch);
         assert_eq!(attest_step(&seal, H256([6; 32])), AttestStep::Refuse);
+    }
+
+    /// A no-op (the tip with a bit flipped) is appended but credits nothing: the block the
+    /// oracle expects has the strengths as they were, as the contract's seal has them. Adding
+    /// the round's samples instead would refuse every such seal, and the round would fail.
+    #[test]
+    fn the_expected_block_credits_only_what_the_round_credits() {
+        use tclearn_client::coalition::{Fraction, Hyperparameters, PrivacySpend};
+        let (alice, bob) = (H160([1; 20]), H160([2; 20]));
+        let member = |account, samples| Member {
+            account,
+            samples,
+            privacy_spent: PrivacySpend::default(),
+            faults: 0,
+            may_propose_at: 0,
+        };
+        let members = [member(alice, 8), member(bob, 4)];
+        let params = Hyperparameters {
+            lambda_ppm: 950_000,
+            validators_per_round: 1,
+            quorum: Fraction::TWO_THIRDS,
+            commit_timeout: 5,
+            reveal_timeout: 5,
+            seal_timeout: 5,
+            attest_timeout: 5,
+            min_batch_size: 2,
+            learning_rate_e9: 1,
+            epochs: 1,
+            batch_size: 1,
+            privacy_budget: None,
+            min_gain: 1,
+            proposal_cooldown: 0,
+        };
+        let round = |credited| Round {
+            id: 3,
+            proposer: alice,
+            parent: 1,
+            parent_hash: H256([7; 32]),
+            candidate: H256([8; 32]),
+            samples: 8,
+            privacy: None,
+            opened_at: 10,
+            validators: 1,
+            seed: H256([9; 32]),
+            params,
+            phase: Phase::Attesting,
+            deadline: 20,
+            commits: 1,
+            reveals: 1,
+            performance: Some(900_000),
+            accepts: 1,
+            credited,
+            deviants: 0,
+            generals_drawn: 1,
+            general: Some(bob),
+            attestations: 1,
+            block: None,
+        };
+        let seal = Seal {
+            general: bob,
+            vault_ref: b"vault://c".to_vec(),
+            timestamp: 5,
+            block_hash: H256([0; 32]),
+            strengths_hash: H256([0; 32]),
+        };
+        let block = |strengths: &[Member]| {
+            hashing::block_hash::<NativeKeccak>(&BlockHeader {
+                index: 2,
+                timestamp: 5,
+                previous_hash: H256([7; 32]),
+                parameter_hash: H256([8; 32]),
+                vault_ref_hash: hashing::keccak::<NativeKeccak>(b"vault://c"),
+                contributor: Some(alice),
+                strengths_hash: hashing::strengths_hash::<NativeKeccak>(&rules::strengths(strengths)),
+            })
+        };
+        assert_eq!(sealed_block_hash(&round(0), &seal, &members), block(&members), "a no-op credits nothing");
+        let credited = [member(alice, 16), member(bob, 4)];
+        assert_eq!(sealed_block_hash(&round(8), &seal, &members), block(&credited), "a gain credits its samples");
     }
 
     #[test]

@@ -83,7 +83,7 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     assert_eq!(validators.len(), k as usize);
 
     let verdict =
-        Verdict::Scored(Scores { g_metric: 820_000, g_digest: H256::repeat_byte(7), l_metric: 820_000, l_size: 50 });
+        Verdict::Scored(Scores { g_metric: 820_000, g_digest: H256::repeat_byte(7), l_keeps: true, l_size: 50 });
     let report = Report { round, candidate, verdict };
     let salt = [9u8; 32];
     let last = validators.len() - 1;
@@ -139,8 +139,8 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     assert_eq!(status, ProposalStatus::Enacted);
     rows.push(row("enact", &outcome));
 
-    // A second proposal that every validator finds degrading: the last reveal rejects it and
-    // removes its data IDs' claims.
+    // A second proposal that every validator finds degrading: the last reveal rejects it, and
+    // its proposer releases its data IDs' claims (the deposit comes back to it).
     let data_ids: Vec<H256> = (0..ids).map(|i| H256::from_low_u64_be(u64::from(i) + 1_000_000)).collect();
     let candidate = H256::repeat_byte(2);
     let (round, _) =
@@ -149,7 +149,7 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     coalition.advance(&alice).await.unwrap();
     let validators = coalition.round_validators(&me, round).await.unwrap();
     let verdict =
-        Verdict::Scored(Scores { g_metric: 100_000, g_digest: H256::repeat_byte(7), l_metric: 100_000, l_size: 50 });
+        Verdict::Scored(Scores { g_metric: 100_000, g_digest: H256::repeat_byte(7), l_keeps: true, l_size: 50 });
     let report = Report { round, candidate, verdict };
     for validator in &validators {
         coalition.commit(key_of(*validator), round, coalition.commitment(validator, &report, &salt)).await.unwrap();
@@ -157,14 +157,17 @@ async fn measure(node: &Node, n: u32, k: u32, ids: u32) -> Vec<Row> {
     for (i, validator) in validators.iter().enumerate() {
         let outcome = coalition.reveal(key_of(*validator), round, &report, &salt).await.unwrap();
         if i == last {
-            rows.push(row(format!("reveal (last: rejects, frees {ids} data IDs)"), &outcome));
-            let refund = match outcome.dry_run.storage_deposit {
-                tclearn_client::StorageDeposit::Refund(amount) => amount,
-                tclearn_client::StorageDeposit::Charge(_) => 0,
-            };
-            println!("rejecting {ids} data IDs refunds {refund} planck to the last revealer (k = {k})");
+            rows.push(row("reveal (last: rejects)", &outcome));
         }
     }
+    let (released, outcome) = coalition.release_claims(&alice, round).await.unwrap();
+    assert_eq!(released, ids);
+    rows.push(row(format!("release_claims ({ids} data IDs)"), &outcome));
+    let refund = match outcome.dry_run.storage_deposit {
+        tclearn_client::StorageDeposit::Refund(amount) => amount,
+        tclearn_client::StorageDeposit::Charge(_) => 0,
+    };
+    println!("releasing {ids} data IDs refunds {refund} planck to the proposer (k = {k})");
     rows
 }
 

@@ -425,6 +425,8 @@ pub fn test_genesis(k: u32, founders: Vec<H160>) -> Genesis {
             epochs: 1,
             batch_size: 32,
             privacy_budget: None,
+            min_gain: 1,
+            proposal_cooldown: 0,
         },
         governance: GovernanceParams {
             voting_period: 100,

@@ -12,7 +12,7 @@
 use tclearn_client::{
     account_to_address,
     coalition::{
-        events, hashing, Action, BlockAppended, CallError, Coalition, CoalitionError, Deviation, Genesis,
+        events, hashing, rules, Action, BlockAppended, CallError, Coalition, CoalitionError, Deviation, Genesis,
         Hyperparameter, LocalTestSet, MemberRemoved, NativeKeccak, Phase, PrivacySpend, ProposalEnacted,
         ProposalFailed, ProposalStatus, Rejection, Report, RoundOpened, RoundTallied, Scores, Sealed, StrengthsUpdated,
         ValidatorDeviated, ValidatorsDrawn, Verdict, DRAW_DELAY, MAX_DATA_IDS,
@@ -68,7 +68,7 @@ impl Scene {
             .unwrap_or_else(|e| panic!("propose: {e}\n{}", self.node.log_tail()));
         let opened: Vec<RoundOpened> = c.events(&outcome.included.contract_events, "RoundOpened").unwrap();
         assert_eq!(opened[0].samples, u64::from(samples));
-        // Nobody knows the panel yet: the block whose hash draws it does not exist.
+        // Nobody knows the panel yet: the blocks whose VRF randomness draws it do not exist.
         assert!(c.round_validators(&self.alice.account_id(), round).await.unwrap().is_empty());
         let early = c.advance(&self.alice).await;
         assert!(matches!(early, Err(CallError::Contract(CoalitionError::DeadlineNotReached))), "{early:?}");
@@ -80,6 +80,15 @@ impl Scene {
         let validators = drawn[0].validators.clone();
         assert_eq!(c.round_validators(&self.alice.account_id(), round).await.unwrap(), validators);
         assert!(!validators.contains(&self.alice.address()), "the proposer never validates");
+        // Anyone recomputes the seed from the chain: the VRF randomness of the three blocks after
+        // the proposal's, the round and the tip's hash.
+        let mut outputs = Vec::new();
+        for number in opened[0].draw_block + 1 - DRAW_DELAY..=opened[0].draw_block {
+            outputs.push(c.client().block_randomness(number).await.unwrap().expect("a recorded VRF output"));
+        }
+        let tip = c.block(&self.alice.account_id(), parent).await.unwrap().expect("the tip").block_hash;
+        let randomness = rules::window_randomness::<NativeKeccak>(&outputs);
+        assert_eq!(drawn[0].seed.0, rules::round_seed::<NativeKeccak>(&randomness, round, &tip.0));
         (round, validators)
     }
 
@@ -137,8 +146,8 @@ async fn until_enactable(c: &Coalition, alice: &Keypair, id: u32) {
     }
 }
 
-fn scored(g_metric: i64, digest: u8, l_metric: i64, l_size: u32) -> Verdict {
-    Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(digest), l_metric, l_size })
+fn scored(g_metric: i64, digest: u8, l_keeps: bool, l_size: u32) -> Verdict {
+    Verdict::Scored(Scores { g_metric, g_digest: H256::repeat_byte(digest), l_keeps, l_size })
 }
 
 #[tokio::test]
@@ -158,7 +167,7 @@ async fn three_rounds_accepted_degraded_inconsistent() {
     // keeps 0.80 within 5%.
     let candidate = H256::repeat_byte(1);
     let (round, validators) = scene.propose_and_draw(candidate, 1, MAX_DATA_IDS).await;
-    let events = scene.commit_and_reveal(round, candidate, &validators, |_| scored(820_000, 7, 0, 0)).await;
+    let events = scene.commit_and_reveal(round, candidate, &validators, |_| scored(820_000, 7, true, 0)).await;
     let tallied: Vec<RoundTallied> = c.events(&events, "RoundTallied").unwrap();
     assert_eq!(tallied.last().map(|t| (t.rejection, t.performance, t.counted)), Some((None, Some(820_000), 3)));
     assert_eq!(c.round(&me, round).await.unwrap().unwrap().phase, Phase::Sealing);
@@ -194,18 +203,15 @@ async fn three_rounds_accepted_degraded_inconsistent() {
     // Round 2: 0.70 loses more than 5% of 0.82.
     let candidate = H256::repeat_byte(2);
     let (round, validators) = scene.propose_and_draw(candidate, 2, 4).await;
-    let events = scene.commit_and_reveal(round, candidate, &validators, |_| scored(700_000, 7, 0, 0)).await;
+    let events = scene.commit_and_reveal(round, candidate, &validators, |_| scored(700_000, 7, true, 0)).await;
     let tallied: Vec<RoundTallied> = c.events(&events, "RoundTallied").unwrap();
-    assert_eq!(
-        tallied.last().map(|t| (t.rejection, t.previous_performance)),
-        Some((Some(Rejection::Degrades), 820_000))
-    );
+    assert_eq!(tallied.last().map(|t| (t.rejection, t.best_performance)), Some((Some(Rejection::Degrades), 820_000)));
     assert_eq!(c.round(&me, round).await.unwrap().unwrap().phase, Phase::Rejected(Rejection::Degrades));
 
     // Round 3: three different G digests.
     let candidate = H256::repeat_byte(3);
     let (round, validators) = scene.propose_and_draw(candidate, 3, 4).await;
-    let events = scene.commit_and_reveal(round, candidate, &validators, |i| scored(830_000, i as u8, 0, 0)).await;
+    let events = scene.commit_and_reveal(round, candidate, &validators, |i| scored(830_000, i as u8, true, 0)).await;
     let tallied: Vec<RoundTallied> = c.events(&events, "RoundTallied").unwrap();
     assert_eq!(tallied.last().map(|t| t.rejection), Some(Some(Rejection::InconsistentPredictions)));
     assert_eq!(c.height(&me).await.unwrap(), 1, "only round 1 appended");
@@ -227,12 +233,13 @@ async fn one_lying_validator_of_four_decides_nothing() {
         c.register_local_test_set(&scene.validators[0], &LocalTestSet { hash: H256::zero(), size: 5_000 }).await;
     assert!(matches!(again, Err(CallError::Contract(CoalitionError::LocalTestSetRegistered))), "{again:?}");
 
-    // Three honest validators see 0.85 on G and on their local sets of 50; the fourth lies.
-    let honest = scored(850_000, 7, 850_000, 50);
+    // Three honest validators see 0.85 on G and vote for it from their local sets of 50; the
+    // fourth lies.
+    let honest = scored(850_000, 7, true, 50);
     let lies = [
-        ("a huge local set", scored(850_000, 7, 0, u32::MAX), Deviation::LocalSetMismatch),
-        ("an out-of-range metric", scored(850_000, 7, 1_000_000_000_000_000, 50), Deviation::OutOfRange),
-        ("a forged G metric with the right digest", scored(100_000, 7, 850_000, 50), Deviation::GMetric),
+        ("a huge local set", scored(850_000, 7, false, u32::MAX), Deviation::LocalSetMismatch),
+        ("an out-of-range metric", scored(1_000_000_000_000_000, 7, true, 50), Deviation::OutOfRange),
+        ("a forged G metric with the right digest", scored(100_000, 7, true, 50), Deviation::GMetric),
     ];
     for (n, (what, lie, deviation)) in lies.into_iter().enumerate() {
         let candidate = H256::repeat_byte(0x20 + n as u8);
@@ -321,7 +328,7 @@ async fn governance_enacts_removes_and_reverts() {
     // A block, then a revert to genesis: a new block with genesis's parameters.
     let candidate = H256::repeat_byte(1);
     let (round, validators) = scene.propose_and_draw(candidate, 1, 4).await;
-    scene.commit_and_reveal(round, candidate, &validators, |_| scored(820_000, 7, 0, 0)).await;
+    scene.commit_and_reveal(round, candidate, &validators, |_| scored(820_000, 7, true, 0)).await;
     scene.seal_and_attest(round, &validators).await;
     assert_eq!(c.height(&me).await.unwrap(), 1);
     let (_, status, events) = decide("Charlie", Action::Revert(0)).await;

@@ -1,5 +1,5 @@
 //! The `local` chain: four validators (Alice, Bob, Charlie, Dave) on loopback produce blocks with
-//! Aura and finalize them with GRANDPA, which needs more than 2/3 of them, i.e. all four here
+//! BABE and finalize them with GRANDPA, which needs more than 2/3 of them, i.e. all four here
 //! online save one.
 
 use std::time::Duration;

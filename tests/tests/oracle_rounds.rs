@@ -7,7 +7,9 @@
 //! another fifth; candidates are logistic regressions trained in Rust and served by an HTTP
 //! vault. Round 1's candidate is a well-trained model: accepted, sealed by the general,
 //! attested, appended. Round 2's is the same model with its weights negated: every oracle
-//! votes against it and the contract rejects it. Round 3 kills Eve right after its commitment
+//! votes against it and the contract rejects it. Round 3's is round 1's with one weight bit
+//! flipped, a strength farmer's no-op: appended, crediting nothing, and the oracles attest the
+//! block with the strengths unchanged. Round 3 also kills Eve right after its commitment
 //! is in a block and before its journal records it; the restarted Eve does not commit again,
 //! reveals the journaled report, and the round is appended. Round 4 kills Dave right after his
 //! reveal and Eve twice in the middle of an evaluation: Dave does not reveal again, Eve
@@ -48,6 +50,13 @@ fn csv_rows(set: &TestSet, keep: impl Fn(usize) -> bool) -> String {
 /// The members' API's reference of `model`.
 fn vault_ref(model: &[u8]) -> Vec<u8> {
     tclearn_model::hash::members_api_ref(&model_hash(model)).into_bytes()
+}
+
+/// `mlp` with the lowest bit of one weight flipped: another hash, the same predictions.
+fn nudged(mlp: &Mlp) -> Mlp {
+    let mut copy = mlp.clone();
+    copy.output.weights[0] = f32::from_bits(copy.output.weights[0].to_bits() ^ 1);
+    copy
 }
 
 fn negated(mlp: &Mlp) -> Mlp {
@@ -99,7 +108,8 @@ async fn scene(node: NodeConfig, timeout: u32) -> Scene {
     let (x_train, y_train) = rows(&training);
     let genesis_model = train_logistic(&x_small, 30, &y_small, 2, 20, 0.05);
     let good = train_logistic(&x_train, 30, &y_train, 2, 300, 0.5);
-    let third = train_logistic(&x_train, 30, &y_train, 2, 200, 0.5);
+    // The no-op a strength farmer proposes: the tip with one weight bit flipped.
+    let third = nudged(&good);
     let fourth = train_logistic(&x_train, 30, &y_train, 2, 250, 0.5);
     let models = vec![
         ("genesis.onnx", genesis_model.to_onnx()),
@@ -250,6 +260,11 @@ async fn four_oracles_accept_a_good_candidate_reject_a_degraded_one_and_survive_
     assert_eq!(eve_commits, 1, "Eve committed once\n{}", logs(&oracles));
     assert!(!oracles[3].log().contains("AlreadyCommitted"), "the restarted Eve did not try again");
     assert_eq!(c.height(&me).await.unwrap(), 2);
+    // The no-op does not degrade the model, so it is appended; it gains nothing over the tip,
+    // so it credits no strength, and the oracles attested the block with the strengths as they were.
+    let block = c.block(&me, 2).await.unwrap().unwrap();
+    assert_eq!((block.parameter_hash, block.samples), (candidate, 0), "{}", logs(&oracles));
+    assert_eq!(c.round(&me, round).await.unwrap().unwrap().credited, 0);
 
     // Bob's metrics: three rounds seen and evaluated, a commitment and a reveal in each.
     let metrics = http_get(&metrics_addr, "/metrics").await;

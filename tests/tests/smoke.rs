@@ -116,3 +116,27 @@ async fn a_transaction_waits_for_its_block_within_a_timeout_not_forever_for_fina
     });
     assert!(outcome.is_ok(), "{:?}", outcome.map(|_| ()));
 }
+
+/// Two programs of one key (a member's oracle and its `tclearn propose`, say) submit at once.
+/// subxt signs with the nonce of the best block, which does not count what waits in the pool, so
+/// the second of two concurrent transactions took the first's nonce and the node refused it
+/// ("The priority of the transaction is too low"). The client signs with the pool's next nonce
+/// and signs again when the nonce was taken meanwhile: every transaction lands.
+#[tokio::test]
+async fn two_programs_with_one_key_submit_at_once() {
+    let node = Node::start(NodeConfig::dev_interval(2000)).await;
+    let (first, second) = (node.client().await, node.client().await);
+    let alice = Keypair::dev("Alice").unwrap();
+    let ferdie = Keypair::dev("Ferdie").unwrap().account_id();
+    let before = first.free_balance(&ferdie).await.unwrap();
+    let mut sent = 0u128;
+    for round in 0..3u128 {
+        let (a, b) =
+            tokio::join!(first.transfer(&alice, &ferdie, 1 + round), second.transfer(&alice, &ferdie, 2 + round));
+        a.unwrap_or_else(|e| panic!("round {round}, first program: {e}\n{}", node.log_tail()));
+        b.unwrap_or_else(|e| panic!("round {round}, second program: {e}\n{}", node.log_tail()));
+        sent += 3 + 2 * round;
+    }
+    assert_eq!(first.free_balance(&ferdie).await.unwrap(), before + sent);
+    node.stop().await;
+}

@@ -55,7 +55,8 @@ macro_rules! coalition_events {
                 samples: u64,
                 /// Differential privacy its training spent, as declared.
                 privacy: ::core::option::Option<::coalition_types::PrivacySpend>,
-                /// The block whose hash draws the validators.
+                /// The last block of the draw window: the VRF randomness of the `DRAW_DELAY` blocks
+                /// up to it draws the validators.
                 draw_block: ::coalition_types::BlockNumber,
             }
             /// A round's validators were drawn.
@@ -109,11 +110,12 @@ macro_rules! coalition_events {
                 round: u64 [topic],
                 /// `None` if accepted, else why not.
                 rejection: ::core::option::Option<::coalition_types::types::Rejection>,
-                /// Merged performance (none when no report was counted).
+                /// Performance on G, the counted reports' median G metric (none when no G digest had
+                /// a majority).
                 performance: ::core::option::Option<i64>,
-                /// The tip's performance it was compared with.
-                previous_performance: i64,
-                /// Counted reports whose finding keeps the tip's performance.
+                /// The lineage's best performance it was compared with.
+                best_performance: i64,
+                /// Counted votes to accept.
                 accepts: u32,
                 /// Reports counted.
                 counted: u32,
@@ -149,6 +151,15 @@ macro_rules! coalition_events {
                 round: u64 [topic],
                 /// Why.
                 reason: ::coalition_types::types::Failure,
+            }
+            /// A proposer released the claims of its round that ended without a block.
+            ClaimsReleased {
+                /// Round id.
+                round: u64 [topic],
+                /// The proposer, who got the claims' deposit back.
+                proposer: ::coalition_types::Address [topic],
+                /// Data IDs released.
+                released: u32,
             }
             /// A block was appended to the model chain.
             BlockAppended {

@@ -83,7 +83,7 @@ mod tests {
         let report = Report {
             round: 1,
             candidate: H256::repeat_byte(2),
-            verdict: Verdict::Scored(Scores { g_metric: 3, g_digest: H256::repeat_byte(4), l_metric: 5, l_size: 6 }),
+            verdict: Verdict::Scored(Scores { g_metric: 3, g_digest: H256::repeat_byte(4), l_keeps: true, l_size: 6 }),
         };
         let (c, v) = (Address::repeat_byte(9), Address::repeat_byte(1));
         let a = commitment::<NativeKeccak>(&c, &v, &report, &[0; 32]);

@@ -57,17 +57,31 @@ pub const MAX_OPEN_PROPOSALS_PER_MEMBER: u32 = 2;
 pub const MAX_PERIOD: u32 = 1_000_000;
 /// Shortest voting period, in blocks: members must have time to see a proposal.
 pub const MIN_VOTING_PERIOD: u32 = 3;
-/// Blocks between a proposal's block and the block whose hash draws its validators: the draw
-/// uses a block hash that does not exist when the proposal is signed.
+/// Blocks after a proposal's block whose VRF randomness draws its validators: the draw uses
+/// the randomness of blocks `proposal + 1 ..= proposal + DRAW_DELAY`, none of which exists when
+/// the proposal is signed (`rules::window_randomness`).
 pub const DRAW_DELAY: u32 = 3;
-/// Blocks back that a contract can read a block hash (pallet-revive's limit).
-pub const BLOCK_HASH_WINDOW: u32 = 256;
+/// Blocks back whose VRF randomness the runtime keeps for contracts (its `randomness` pallet).
+pub const RANDOMNESS_HISTORY: u32 = 256;
+/// The runtime's precompile that serves BABE's VRF randomness of past blocks:
+/// `0x00000000000000000000000000000000BABE0000` (pallet-revive's fixed address of id `0xBABE`).
+pub const RANDOMNESS_PRECOMPILE: [u8; 20] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xBA, 0xBE, 0, 0];
+/// The precompile's one function, `blockRandomness(uint32 number) returns (bool known, bytes32
+/// randomness)`: its Solidity selector.
+pub const RANDOMNESS_SELECTOR: [u8; 4] = [0xae, 0xe3, 0x60, 0xc6];
 /// pallet-revive's largest storage value, in bytes: every stored type must fit.
 pub const MAX_STORAGE_VALUE: usize = 416;
 /// ink!'s buffer for a message's input (selector and arguments), in bytes.
 pub const INPUT_BUFFER: usize = 16 * 1024;
 /// The largest local test set a member may register, in samples.
 pub const MAX_LOCAL_SET: u32 = 10_000_000;
+/// The most faults a member's standing holds ([`Member::faults`]): its draw weight falls to at
+/// most a quarter of its strength, and three rounds reported consistently restore it.
+pub const MAX_FAULTS: u32 = 3;
+/// Blocks after a round ends without a block, on top of its proposer's cooldown, during which
+/// its data IDs and its candidate stay reserved for that proposer: another member (one of its
+/// validators, who saw the candidate) cannot take them while the proposer waits.
+pub const CLAIM_RESERVE: u32 = 100;
 
 /// keccak-256 for this crate's tests (the `native` feature's may be off).
 #[cfg(test)]

@@ -127,6 +127,15 @@ pub struct Hyperparameters {
     /// The most differential privacy each member may spend on its proposals, summed over them
     /// (basic composition); `None`: no budget, and proposals need not declare a spend.
     pub privacy_budget: Option<PrivacySpend>,
+    /// The gain on G a block must show over the credit mark, the best performance that earned
+    /// strength so far, for its samples to count in its contributor's `D_i` (fixed point, like
+    /// the metric; at least 1; never less than the tolerance nor, on a metric over samples, one
+    /// sample of G is used: [`crate::rules::credit_margin`]). Candidates that only keep the
+    /// model earn nothing.
+    pub min_gain: u32,
+    /// Blocks a member waits after each round of its own, whatever the outcome, before it may
+    /// propose again (..=MAX_PERIOD): one member cannot hold the single round slot.
+    pub proposal_cooldown: u32,
 }
 
 /// Differential privacy spent, `(epsilon, delta)`, in fixed point: what a proposal's training
@@ -212,6 +221,10 @@ pub enum Hyperparameter {
     BatchSize(u32),
     /// `privacy_budget`.
     PrivacyBudget(Option<PrivacySpend>),
+    /// `min_gain`.
+    MinGain(u32),
+    /// `proposal_cooldown`.
+    ProposalCooldown(u32),
 }
 
 impl Hyperparameters {
@@ -230,6 +243,8 @@ impl Hyperparameters {
             Hyperparameter::Epochs(v) => self.epochs = v,
             Hyperparameter::BatchSize(v) => self.batch_size = v,
             Hyperparameter::PrivacyBudget(v) => self.privacy_budget = v,
+            Hyperparameter::MinGain(v) => self.min_gain = v,
+            Hyperparameter::ProposalCooldown(v) => self.proposal_cooldown = v,
         }
         self
     }
@@ -247,7 +262,9 @@ impl Hyperparameters {
             && periods.iter().all(|p| (1..=crate::MAX_PERIOD).contains(p))
             && (1..=u64::from(crate::MAX_DATA_IDS)).contains(&self.min_batch_size)
             && self.epochs >= 1
-            && self.batch_size >= 1;
+            && self.batch_size >= 1
+            && self.min_gain >= 1
+            && self.proposal_cooldown <= crate::MAX_PERIOD;
         if valid {
             Ok(())
         } else {
@@ -260,7 +277,7 @@ impl Hyperparameters {
     pub fn longest_round(&self) -> u32 {
         let per_general = self.seal_timeout.saturating_add(self.attest_timeout).saturating_add(2);
         crate::DRAW_DELAY
-            .saturating_add(crate::BLOCK_HASH_WINDOW)
+            .saturating_add(crate::RANDOMNESS_HISTORY)
             .saturating_add(self.commit_timeout)
             .saturating_add(self.reveal_timeout)
             .saturating_add(per_general.saturating_mul(self.validators_per_round))
@@ -359,6 +376,13 @@ pub struct Member {
     /// Differential privacy its proposals declared, summed (whatever their verdict: a
     /// candidate reaches the validators either way).
     pub privacy_spent: PrivacySpend,
+    /// Its standing as a validator: rounds it deviated in or stayed silent in while its panel
+    /// reached a verdict, less those it reported in consistently, within `0..=MAX_FAULTS`
+    /// ([`crate::rules::standing_after`]). Its draw weight is its strength divided by
+    /// `1 + faults` ([`crate::rules::draw_weight`]).
+    pub faults: u32,
+    /// First block it may propose in ([`Hyperparameters::proposal_cooldown`]).
+    pub may_propose_at: BlockNumber,
 }
 
 /// A member's local test set L, registered once: the hash its oracle checks at start and the
@@ -386,13 +410,19 @@ pub struct ModelBlock {
     pub vault_ref: Vec<u8>,
     /// The member whose increment this is (none for genesis and reverts).
     pub contributor: Option<Address>,
-    /// Samples the increment was trained on.
+    /// Samples the block credited to its contributor's `D_i`: those it was trained on if it
+    /// beat the credit mark by the credit margin ([`crate::rules::earns_strength`]), else 0.
     pub samples: u64,
     /// `keccak(SCALE(strengths))` of every member's strength once this block is appended;
     /// the strengths themselves are in the block's `BlockAppended` event.
     pub strengths_hash: H256,
-    /// Merged performance that accepted it (genesis: on G).
+    /// Its performance on G: the median G metric of the validators that agreed on its
+    /// predictions, which anyone holding G reproduces (genesis: declared; a revert: its
+    /// target's).
     pub performance: i64,
+    /// The best performance on its lineage, itself included: what the lambda rule compares the
+    /// next candidate with ([`crate::rules::lineage_best`]). A revert takes its target's.
+    pub best_performance: i64,
     /// The round that produced it, if any.
     pub round: Option<u64>,
     /// [`crate::hashing::block_hash`] of its [`BlockHeader`].
@@ -440,8 +470,11 @@ pub struct Scores {
     pub g_metric: i64,
     /// Digest of the predictions on G.
     pub g_digest: H256,
-    /// Metric on the validator's local set L (ignored when `l_size` is 0).
-    pub l_metric: i64,
+    /// The validator's vote from its local set L: whether the candidate keeps the lambda rule
+    /// on its view of G and L, L weighing at most as much as G ([`crate::rules::local_vote`]).
+    /// A vote, not a metric: it can refuse a candidate but never raise the recorded
+    /// performance, and it tells a proposer one bit about L. Ignored when `l_size` is 0.
+    pub l_keeps: bool,
     /// Samples in L: the size the validator registered, or 0 if it registered none.
     pub l_size: u32,
 }
@@ -490,6 +523,10 @@ pub enum Deviation {
     Digest,
     /// The majority's digest, but a G metric further than the tolerance from theirs.
     GMetric,
+    /// A refusal of a candidate that a quorum of the panel scored with one G digest.
+    Refused,
+    /// Drawn, but no commit or no reveal, while its panel reached a verdict.
+    Silent,
 }
 
 /// A validator's part in a round.
@@ -501,7 +538,7 @@ pub struct Ballot {
     pub report: Option<Report>,
     /// The sealed block hash it attested, if any.
     pub attested: Option<H256>,
-    /// Why its report was not counted (set at tally).
+    /// Why its report was not counted, or that it was silent (set at tally).
     pub deviation: Option<Deviation>,
     /// Whether its counted report keeps the tip's performance: eligible as general (tally).
     pub accepting: bool,
@@ -514,11 +551,11 @@ pub struct Ballot {
 pub enum Rejection {
     /// No G digest was shared by `quorum` of the reveals.
     InconsistentPredictions,
-    /// Too few counted validators found it keeps the tip's performance, and the median of
-    /// their findings does not keep it either.
+    /// Its performance on G (the counted reports' median G metric) does not keep the lambda
+    /// rule against the lineage's best.
     Degrades,
-    /// Too few counted validators found it keeps the tip's performance, although the median
-    /// of their findings does.
+    /// Its performance on G keeps the lambda rule, but fewer than `quorum` of `k` validators
+    /// voted to accept (their local sets voted against it, or too few were counted).
     NotEnoughVotes,
     /// `quorum` of the reveals refused the candidate (a fault of the candidate).
     Refused,
@@ -540,7 +577,7 @@ pub enum Failure {
 /// Where a round is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub enum Phase {
-    /// Waiting for the block whose hash draws the validators.
+    /// Waiting for the draw window: the blocks whose VRF randomness draws the validators.
     Drawing,
     /// Validators commit.
     Commit,
@@ -608,16 +645,22 @@ pub struct Round {
     pub params: Hyperparameters,
     /// Current phase.
     pub phase: Phase,
-    /// Last block of the current phase (for `Drawing`: the block whose hash draws).
+    /// Last block of the current phase (for `Drawing`: the last block of the draw window; once
+    /// final: the block it ended in).
     pub deadline: BlockNumber,
     /// Commits so far.
     pub commits: u32,
     /// Reveals so far.
     pub reveals: u32,
-    /// Merged performance (median of the counted validators' findings), once tallied.
+    /// Performance on G (median G metric of the counted reports), once tallied.
     pub performance: Option<i64>,
-    /// Counted validators whose finding keeps the tip's performance, once tallied.
+    /// Counted validators that voted to accept, once tallied.
     pub accepts: u32,
+    /// Samples the round's block credits its proposer, decided at the tally: all of them if
+    /// the performance beats the credit mark by the credit margin (and another member's
+    /// reserved gain, while it is reserved), else none. The seal's strengths use it, so every
+    /// attester recomputes the block from the round alone.
+    pub credited: u64,
     /// Validators whose report was not counted, once tallied.
     pub deviants: u32,
     /// Generals drawn so far.
@@ -819,4 +862,14 @@ pub enum Error {
     /// The proposal would take the proposer's privacy spend past the coalition's budget, or
     /// declares no spend while a budget is set.
     PrivacyBudgetExceeded,
+    /// The chain's randomness precompile did not answer (a runtime without it): no draw can be
+    /// made.
+    RandomnessUnavailable,
+    /// The caller's cooldown after its last round has not passed (`Member::may_propose_at`).
+    ProposalCooldown,
+    /// The candidate belongs to another member's round that ended without a block and is still
+    /// reserved for that member ([`crate::rules::reserved_for_other`]).
+    Reserved,
+    /// The caller did not propose this round.
+    NotProposer,
 }

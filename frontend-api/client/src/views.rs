@@ -90,9 +90,11 @@ pub struct CoalitionView {
     pub metric: String,
     /// Whether higher is better.
     pub higher_is_better: bool,
-    /// The tip's performance (fixed point).
+    /// The tip's performance on G (fixed point).
     pub performance: Option<i64>,
-    /// lambda (ppm): a candidate must keep `lambda * performance`.
+    /// The best performance of the tip's lineage: what a candidate is compared with.
+    pub best_performance: Option<i64>,
+    /// lambda (ppm): a candidate may lose at most `1 - lambda` of the lineage's best.
     pub lambda_ppm: u32,
     /// Validators drawn per round.
     pub validators_per_round: u32,
@@ -106,6 +108,11 @@ pub struct CoalitionView {
     pub batch_size: u32,
     /// Fewest samples a contribution may have.
     pub min_batch_size: u64,
+    /// The gain on G over the credit mark a block needs to earn its samples strength
+    /// (fixed point).
+    pub min_gain: u32,
+    /// Blocks a member waits after its round before proposing again.
+    pub proposal_cooldown: u32,
     /// The differential privacy each member may spend in all, if governance set a budget.
     pub privacy_budget: Option<PrivacyView>,
     /// The audit-anchors contract, if the coalition records one.
@@ -135,8 +142,10 @@ pub struct PrivacyView {
 pub struct MemberView {
     /// Its address.
     pub address: String,
-    /// Samples in its appended contributions (`D_i`).
+    /// Samples its appended contributions earned (`D_i`).
     pub samples: u64,
+    /// Its faults as a validator: its draw weight is its strength over `1 + faults`.
+    pub faults: u32,
     /// Its strength `S_i` in the contract's fixed point (`STRENGTH_ONE` = 1.0; the strengths
     /// sum to 2.0).
     pub strength: u64,
@@ -166,10 +175,12 @@ pub struct BlockView {
     pub vault_ref: String,
     /// The member whose increment it is.
     pub contributor: Option<String>,
-    /// Samples the increment was trained on.
+    /// Samples it credited to its contributor (0 when it did not beat the credit mark).
     pub samples: u64,
-    /// Performance that accepted it (fixed point).
+    /// Its performance on G (fixed point).
     pub performance: i64,
+    /// The best performance of its lineage.
+    pub best_performance: i64,
     /// The round that produced it.
     pub round: Option<u64>,
 }
@@ -186,6 +197,7 @@ impl From<&ModelBlock> for BlockView {
             contributor: block.contributor.as_ref().map(address),
             samples: block.samples,
             performance: block.performance,
+            best_performance: block.best_performance,
             round: block.round,
         }
     }
@@ -202,13 +214,13 @@ pub struct BallotView {
     pub revealed: bool,
     /// Its G metric, if it revealed scores.
     pub g_metric: Option<i64>,
-    /// Its L metric, if it revealed scores.
-    pub l_metric: Option<i64>,
+    /// Its local set's vote, if it revealed scores with a local set.
+    pub l_keeps: Option<bool>,
     /// Its refusal, if it revealed one.
     pub refused: Option<String>,
-    /// Why its report was not counted.
+    /// Why its report was not counted, or `Silent`.
     pub deviation: Option<String>,
-    /// Whether its counted report keeps the tip's performance.
+    /// Whether its counted report voted to accept.
     pub accepting: bool,
     /// Whether it attested the seal.
     pub attested: bool,
@@ -218,8 +230,10 @@ impl BallotView {
     /// The view of `validator`'s `ballot` (none: drawn, nothing done yet).
     pub fn new(validator: &H160, ballot: Option<&Ballot>) -> Self {
         let report = ballot.and_then(|b| b.report.as_ref());
-        let (g_metric, l_metric, refused) = match report.map(|r| &r.verdict) {
-            Some(Verdict::Scored(scores)) => (Some(scores.g_metric), Some(scores.l_metric), None),
+        let (g_metric, l_keeps, refused) = match report.map(|r| &r.verdict) {
+            Some(Verdict::Scored(scores)) => {
+                (Some(scores.g_metric), (scores.l_size > 0).then_some(scores.l_keeps), None)
+            }
             Some(Verdict::Refused(refusal)) => (None, None, Some(format!("{refusal:?}"))),
             None => (None, None, None),
         };
@@ -228,7 +242,7 @@ impl BallotView {
             committed: ballot.is_some_and(|b| b.commitment.is_some()),
             revealed: report.is_some(),
             g_metric,
-            l_metric,
+            l_keeps,
             refused,
             deviation: ballot.and_then(|b| b.deviation).map(|d| format!("{d:?}")),
             accepting: ballot.is_some_and(|b| b.accepting),
@@ -262,10 +276,13 @@ pub struct RoundView {
     pub commits: u32,
     /// Reveals so far.
     pub reveals: u32,
-    /// The merged performance, once tallied.
+    /// The performance on G, once tallied.
     pub performance: Option<i64>,
-    /// Counted validators that accept.
+    /// Counted validators that voted to accept.
     pub accepts: u32,
+    /// Samples the block credits its proposer's strength, once tallied: all of them if the
+    /// candidate beats the credit mark by the credit margin, else none.
+    pub credited: u64,
     /// Validators not counted.
     pub deviants: u32,
     /// The general sealing the block.
@@ -308,6 +325,7 @@ impl RoundView {
             reveals: round.reveals,
             performance: round.performance,
             accepts: round.accepts,
+            credited: round.credited,
             deviants: round.deviants,
             general: round.general.as_ref().map(address),
             block: round.block,

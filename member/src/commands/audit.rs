@@ -65,7 +65,7 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
     use tclearn_evaluation::engine::Engine;
     use tclearn_evaluation::evaluate::evaluate;
     use tclearn_evaluation::testset::TestSet;
-    use tclearn_member::audit::{check_report, Check};
+    use tclearn_member::audit::{check_recorded, check_report, Check};
     use tclearn_model::genesis::Declaration;
     let key = load_key(g)?;
     let (c, _) = coalition(g).await?;
@@ -90,6 +90,21 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
         let bytes = download_model(&session, &hash).await.with_context(|| format!("block {index}'s model"))?;
         let evaluation = evaluate(&engine, &declaration, &bytes, &set)
             .with_context(|| format!("re-evaluating block {index} on G"))?;
+        let recorded = check_recorded(block.performance, evaluation.fixed, spec.metric_tolerance);
+        let verdict =
+            if recorded { "recorded performance matches" } else { "FORGED: recorded performance is not the model's" };
+        table.add_row(vec![
+            index.to_string(),
+            round.to_string(),
+            "(the block)".to_string(),
+            format!("{:.4}", metric(block.performance)),
+            format!("{:.4}", metric(evaluation.fixed)),
+            verdict.to_string(),
+        ]);
+        rows.push(json!({
+            "block": index, "round": round, "validator": null, "name": "(the block)",
+            "revealed_g_metric": block.performance, "g_metric": evaluation.fixed, "forged": !recorded, "audit": verdict,
+        }));
         for validator in c.round_validators(&me, round).await? {
             let report = c.ballot(&me, round, validator).await?.and_then(|ballot| ballot.report);
             let check =
@@ -128,8 +143,8 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
     } else {
         println!("{table}");
         match forged.len() {
-            0 => println!("every revealed G score matches its block's model"),
-            n => println!("{n} revealed reports are not what the blocks' models do on G: their validators lied"),
+            0 => println!("every recorded performance and revealed G score matches its block's model"),
+            n => println!("{n} recorded performances or revealed reports are not what the blocks' models do on G: their validators lied"),
         }
     }
     Ok(if forged.is_empty() { 0 } else { 3 })

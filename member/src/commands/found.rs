@@ -30,6 +30,13 @@ pub struct FoundArgs {
     /// Fewest samples a proposal may have.
     #[arg(long, default_value_t = 10)]
     min_batch_size: u64,
+    /// The gain on G (in the metric's units) a block must show over the best block that earned
+    /// before for its samples to count in its contributor's strength.
+    #[arg(long, default_value_t = 0.001)]
+    min_gain: f64,
+    /// Blocks a member waits after its round before proposing again.
+    #[arg(long, default_value_t = 10)]
+    proposal_cooldown: u32,
     /// Local training's learning rate.
     #[arg(long, default_value_t = 0.1)]
     learning_rate: f64,
@@ -129,6 +136,8 @@ pub async fn found(g: &Global, args: FoundArgs) -> Result<i32> {
             epochs: args.epochs,
             batch_size: args.batch_size,
             privacy_budget,
+            min_gain: (args.min_gain * METRIC_ONE as f64).round().clamp(1.0, f64::from(u32::MAX)) as u32,
+            proposal_cooldown: args.proposal_cooldown,
         },
         governance: GovernanceParams {
             voting_period: args.voting_period,

@@ -24,7 +24,7 @@ use tclearn_client::{
     anchors::AuditAnchors,
     coalition::{
         CallError, Coalition, CoalitionError, EvaluationSpec, Fraction, Genesis, GovernanceParams, Hyperparameters,
-        MetricKind, PrivacySpend,
+        MetricKind, PrivacySpend, METRIC_ONE,
     },
     parse, AccountId32, Client, ContractArtifact, ContractMetadata, Keypair, H256,
 };
@@ -169,6 +169,15 @@ fn explain(error: CallError, view: &CoalitionView) -> anyhow::Error {
             None => "privacy budget exceeded".to_string(),
         },
         CoalitionError::GovernancePending => "a passed governance change is due: enact it first".to_string(),
+        CoalitionError::ProposalCooldown => format!(
+            "your last round ended less than {} blocks ago: let another member propose, then try again",
+            view.proposal_cooldown
+        ),
+        CoalitionError::Reserved => {
+            "this candidate is another member's, from its round that ended without a block, and stays \
+             reserved for that member for a while"
+                .to_string()
+        }
         other => format!("{other:?}"),
     };
     anyhow!("the coalition refused: {why}")

@@ -63,6 +63,14 @@ pub async fn propose(g: &Global, args: ProposeArgs) -> Result<i32> {
         println!("proposed {} on block {} as round {round}", short(&stored.hash), meta.parent);
     }
     let final_view = follow(g, round, Duration::from_secs(args.wait_secs)).await?;
+    if final_view.phase != "appended" {
+        // The round's claims are void: take their deposit back, and free the samples at once.
+        match coalition.release_claims(&key, round).await {
+            Ok((released, _)) if !g.json => println!("released the claims of {released} samples"),
+            Ok(_) => {}
+            Err(e) => eprintln!("could not release the round's claims (`tclearn status`, then try again): {e}"),
+        }
+    }
     if g.json {
         println!("{}", serde_json::to_string(&final_view)?);
     } else {

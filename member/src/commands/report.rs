@@ -54,7 +54,7 @@ pub async fn report(g: &Global, args: ReportArgs) -> Result<i32> {
             .map(|v| {
                 json!({
                     "validator": v.validator, "name": name_of(&v.validator), "g_metric": v.g_metric.map(metric),
-                    "l_metric": v.l_metric.map(metric), "accepts": v.accepting, "refused": v.refused, "deviation": v.deviation,
+                    "l_keeps": v.l_keeps, "accepts": v.accepting, "refused": v.refused, "deviation": v.deviation,
                 })
             })
             .collect();

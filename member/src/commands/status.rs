@@ -73,13 +73,14 @@ pub async fn status(g: &Global) -> Result<i32> {
         ]);
     }
     println!("{blocks}");
-    let mut members = output::table(&["member", "samples", "strength", "contribution", "epsilon spent"]);
+    let mut members = output::table(&["member", "samples", "strength", "faults", "contribution", "epsilon spent"]);
     for m in &status.members {
         let of = c.privacy_budget.map_or(String::new(), |b| format!(" of {}", b.epsilon));
         members.add_row([
             g.name_of(&m.address).map_or(m.address.clone(), |name| format!("{name} ({})", short(&m.address))),
             m.samples.to_string(),
             format!("{:.3}", strength(m.strength)),
+            m.faults.to_string(),
             format!("{:+.4}", metric(m.contribution)),
             format!("{:.3}{of}", m.epsilon_spent),
         ]);
@@ -108,8 +109,14 @@ pub async fn status(g: &Global) -> Result<i32> {
 pub(super) fn print_round(g: &Global, r: &RoundView) {
     let reason = r.reason.as_deref().map_or(String::new(), |why| format!(": {why}"));
     let privacy = r.privacy.map_or(String::new(), |p| format!(", epsilon {:.3}", p.epsilon));
+    // Once tallied, what the block credits the proposer's strength (nothing below the margin).
+    let credited = if r.performance.is_some() && r.reason.is_none() {
+        format!(", {} credited", r.credited)
+    } else {
+        String::new()
+    };
     println!(
-        "round {} by {} on block {} ({} samples{privacy}): {}{reason}{}",
+        "round {} by {} on block {} ({} samples{credited}{privacy}): {}{reason}{}",
         r.id,
         g.who(&r.proposer),
         r.parent,
@@ -120,7 +127,7 @@ pub(super) fn print_round(g: &Global, r: &RoundView) {
     if r.validators.is_empty() {
         return;
     }
-    let mut table = output::table(&["validator", "committed", "revealed", "G metric", "L metric", "accepts", "note"]);
+    let mut table = output::table(&["validator", "committed", "revealed", "G metric", "L vote", "accepts", "note"]);
     for v in &r.validators {
         let note =
             v.refused.clone().or_else(|| v.deviation.clone().map(|d| format!("deviated: {d}"))).unwrap_or_default();
@@ -129,7 +136,7 @@ pub(super) fn print_round(g: &Global, r: &RoundView) {
             yes(v.committed),
             yes(v.revealed),
             v.g_metric.map_or("-".into(), |m| format!("{:.4}", metric(m))),
-            v.l_metric.map_or("-".into(), |m| format!("{:.4}", metric(m))),
+            v.l_keeps.map_or("-".into(), |keeps| if keeps { "keeps" } else { "degrades" }.to_string()),
             yes(v.accepting),
             note,
         ]);

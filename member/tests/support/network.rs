@@ -1,5 +1,5 @@
 //! A coalition on a real network, for the network tier's tests and the round-latency benchmark:
-//! four validators of tclearn-node on the `local` chain (Aura + GRANDPA) spawned by zombienet's
+//! four validators of tclearn-node on the `local` chain (BABE + GRANDPA) spawned by zombienet's
 //! native provider, each with its own oracle (own key, own local test set) connected to its own
 //! node, the members' API and vault, and the coalition founded through `tclearn`.
 //!
@@ -155,10 +155,27 @@ impl Network {
         self.restarted.lock().unwrap().push(child);
     }
 
+    /// Every node's best and finalized heights and the tail of its log: what a failed wait
+    /// prints.
+    pub async fn report(&self) -> String {
+        let mut report = String::new();
+        for (node, name) in NAMES.iter().enumerate() {
+            let heights = match tokio::time::timeout(Duration::from_secs(5), Client::connect(&self.url(node))).await {
+                Ok(Ok(client)) => {
+                    format!("best {:?}, finalized {:?}", client.best_number().await, client.finalized_number().await)
+                }
+                Ok(Err(e)) => format!("no RPC: {e}"),
+                Err(_) => "no RPC answer in 5 s".into(),
+            };
+            report.push_str(&format!("--- {name} ({heights}) ---\n{}\n", self.log_tail(name)));
+        }
+        report
+    }
+
     pub fn log_tail(&self, name: &str) -> String {
         last_lines(
             &std::fs::read_to_string(self.dir.join("zombie").join(format!("{name}.log"))).unwrap_or_default(),
-            20,
+            40,
         )
     }
 }
@@ -179,10 +196,13 @@ impl Drop for Network {
     }
 }
 
-/// A node cut off from its peers: an nftables table that drops every packet on loopback of the
-/// TCP connections that a socket of OS group `group` sends on, except from its RPC port (its
-/// oracle still reaches it). Marking the connection (conntrack) drops its packets both ways,
-/// so peers' packets on connections the node already had do not reach it either. Dropping the
+/// A node cut off from its peers at once, in both directions, as a cable cut would: an nftables
+/// table on loopback that drops every packet of the TCP connections of the processes of OS
+/// group `group`, except those of its RPC port (its oracle still reaches it). A connection is
+/// marked (conntrack) when the node sends on it, or when a peer sends to one of the ports the
+/// node's sockets had at the cut: so a peer's block announcement cannot reach the node after the
+/// cut, and the node sends no request that would then time out (a timed-out request makes the
+/// node's sync back off that peer for 60 s after the heal, see docs/network.md). Dropping the
 /// partition deletes the table: the network heals.
 pub struct Partition {
     table: String,
@@ -191,10 +211,15 @@ pub struct Partition {
 impl Partition {
     pub fn cut(group: u32, rpc_port: u16) -> Self {
         let table = format!("tclearn_partition_{}", std::process::id());
+        let ports: Vec<String> =
+            group_tcp_ports(group).into_iter().filter(|port| *port != rpc_port).map(|port| port.to_string()).collect();
+        assert!(!ports.is_empty(), "no TCP socket of OS group {group}: is the node running in it?");
         let rules = format!(
             "table inet {table} {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n    \
              oifname \"lo\" meta skgid {group} tcp sport != {rpc_port} ct mark set 0x7a\n    \
-             oifname \"lo\" ct mark 0x7a drop\n  }}\n}}\n"
+             oifname \"lo\" tcp dport {{ {} }} ct mark set 0x7a\n    \
+             oifname \"lo\" ct mark 0x7a drop\n  }}\n}}\n",
+            ports.join(", ")
         );
         let mut nft = Command::new("nft")
             .args(["-f", "-"])
@@ -202,9 +227,74 @@ impl Partition {
             .spawn()
             .expect("nft (scripts/setup.sh installs nftables)");
         nft.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-        assert!(nft.wait().unwrap().success(), "nft refused the partition's rules");
+        assert!(nft.wait().unwrap().success(), "nft refused the partition's rules:\n{rules}");
         Self { table }
     }
+}
+
+/// What TCP's retransmission timers of the connections of OS group `group` stand at (`ss -ti`):
+/// each connection's local port, retransmission timeout (ms) and backoff (how many times the
+/// timeout doubled). A connection that sent during a cut waits its timeout out before it sends
+/// again after the heal. Empty if `ss` is missing.
+pub fn tcp_backoff(group: u32) -> Vec<(u16, u64, u32)> {
+    let ports = group_tcp_ports(group);
+    let Ok(out) = Command::new("ss").args(["-tinH", "state", "established"]).output() else { return Vec::new() };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut found = Vec::new();
+    let mut local = None;
+    for line in text.lines() {
+        if !line.starts_with(char::is_whitespace) {
+            // "0 0 127.0.0.1:30333 127.0.0.1:45678": the connection; its details follow.
+            local = line.split_whitespace().nth(2).and_then(|a| a.rsplit(':').next()?.parse::<u16>().ok());
+            continue;
+        }
+        let Some(port) = local.take().filter(|p| ports.contains(p)) else { continue };
+        let field = |name: &str| line.split_whitespace().find_map(|f| f.strip_prefix(name)?.parse::<f64>().ok());
+        found.push((port, field("rto:").unwrap_or(0.0) as u64, field("backoff:").unwrap_or(0.0) as u32));
+    }
+    found
+}
+
+/// The local ports of the TCP sockets (listening or connected) of every process whose effective
+/// OS group is `group`: its open sockets' inodes (`/proc/<pid>/fd`), looked up in
+/// `/proc/<pid>/net/tcp` and `tcp6`.
+fn group_tcp_ports(group: u32) -> std::collections::BTreeSet<u16> {
+    let mut ports = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let proc_dir = entry.path();
+        let Ok(status) = std::fs::read_to_string(proc_dir.join("status")) else { continue };
+        let effective_gid = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Gid:"))
+            .and_then(|gids| gids.split_whitespace().nth(1))
+            .and_then(|gid| gid.parse::<u32>().ok());
+        if effective_gid != Some(group) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else { continue };
+        let inodes: std::collections::HashSet<String> = fds
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|link| {
+                let link = link.to_string_lossy().into_owned();
+                Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+            })
+            .collect();
+        for table in ["net/tcp", "net/tcp6"] {
+            let Ok(sockets) = std::fs::read_to_string(proc_dir.join(table)) else { continue };
+            for line in sockets.lines().skip(1) {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (Some(local), Some(inode)) = (fields.get(1), fields.get(9)) else { continue };
+                if !inodes.contains(*inode) {
+                    continue;
+                }
+                if let Some(port) = local.rsplit(':').next().and_then(|hex| u16::from_str_radix(hex, 16).ok()) {
+                    ports.insert(port);
+                }
+            }
+        }
+    }
+    ports
 }
 
 impl Drop for Partition {
@@ -222,24 +312,32 @@ pub async fn finalized(url: &str) -> Option<(u64, Client)> {
 /// Wait until every node in `nodes` has finalized at least `height`; their hashes there agree.
 pub async fn finalized_everywhere(network: &Network, nodes: &[usize], height: u64, patience: Duration) {
     let deadline = Instant::now() + patience;
+    // One connection per node, made again only when it fails: a connection a poll (twice a
+    // second, for minutes) would reach the nodes' RPC connection limit (HTTP 429).
+    let mut clients: Vec<Option<Client>> = vec![None; nodes.len()];
     loop {
         let mut hashes = Vec::new();
-        for &node in nodes {
-            if let Some((number, client)) = finalized(&network.url(node)).await {
-                if number >= height {
-                    hashes.push(client.block_hash(height).await.unwrap());
-                }
+        for (&node, slot) in nodes.iter().zip(clients.iter_mut()) {
+            if slot.is_none() {
+                *slot = Client::connect(&network.url(node)).await.ok();
+            }
+            let Some(client) = slot.as_ref() else { continue };
+            match client.finalized_number().await {
+                Ok(number) if number >= height => match client.block_hash(height).await {
+                    Ok(hash) => hashes.push(hash),
+                    Err(_) => *slot = None,
+                },
+                Ok(_) => {}
+                Err(_) => *slot = None,
             }
         }
         if hashes.len() == nodes.len() {
             assert!(hashes.windows(2).all(|pair| pair[0] == pair[1]), "forked finality at {height}: {hashes:?}");
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "block {height} not finalized on all of {nodes:?}\n{}",
-            network.log_tail("alice")
-        );
+        if Instant::now() >= deadline {
+            panic!("block {height} not finalized on all of {nodes:?}\n{}", network.report().await);
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -320,6 +418,9 @@ impl CoalitionNetwork {
                 "3",
                 "--phase-blocks",
                 &phase_blocks.to_string(),
+                // Alice proposes every round of the tier.
+                "--proposal-cooldown",
+                "0",
                 "--declaration",
                 &path("genesis.json"),
             ],
@@ -439,7 +540,13 @@ impl CoalitionNetwork {
                     return state;
                 }
             }
-            assert!(Instant::now() < deadline, "round {round}: {what} not seen in {patience:?}\n{}", self.logs());
+            if Instant::now() >= deadline {
+                panic!(
+                    "round {round}: {what} not seen in {patience:?}\n{}\n{}",
+                    self.logs(),
+                    self.network.report().await
+                );
+            }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
@@ -448,6 +555,15 @@ impl CoalitionNetwork {
 /// The end of a `tclearn propose`: its exit status and the round it printed.
 pub async fn proposed(
     mut child: tokio::process::Child,
+    patience: Duration,
+) -> (std::process::ExitStatus, serde_json::Value, String) {
+    output(&mut child, patience).await
+}
+
+/// What a `tclearn propose` that ends within `patience` printed: its exit status, the round on
+/// its stdout, and its stderr.
+pub async fn output(
+    child: &mut tokio::process::Child,
     patience: Duration,
 ) -> (std::process::ExitStatus, serde_json::Value, String) {
     use tokio::io::AsyncReadExt;

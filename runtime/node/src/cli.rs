@@ -6,9 +6,9 @@ use std::str::FromStr;
 /// How blocks are produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sealing {
-    /// Aura slots and GRANDPA finality: what a real coalition runs.
+    /// BABE slots and GRANDPA finality: what a real coalition runs.
     #[default]
-    Aura,
+    Babe,
     /// One block for each transaction as it arrives, finalized at once (dev chain only).
     Instant,
     /// A block every N milliseconds, finalized at once (dev chain only).
@@ -22,13 +22,13 @@ impl FromStr for Sealing {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
-            "aura" => Self::Aura,
+            "babe" => Self::Babe,
             "instant" => Self::Instant,
             "manual" => Self::Manual,
             millis => match millis.parse::<u64>() {
                 Ok(0) | Err(_) => {
                     return Err(format!(
-                        "`{s}`: expected `aura`, `instant`, `manual` or a block interval in \
+                        "`{s}`: expected `babe`, `instant`, `manual` or a block interval in \
                          milliseconds (> 0)"
                     ))
                 }
@@ -49,10 +49,11 @@ pub struct Cli {
     #[clap(flatten)]
     pub run: sc_cli::RunCmd,
 
-    /// Block production: `aura` (default), `instant`, `manual`, or an interval in milliseconds.
-    /// Anything but `aura` is for a single dev node: blocks are sealed locally and finalized at
-    /// once; each block still advances the on-chain clock by one Aura slot (3 s).
-    #[arg(long, default_value = "aura", env = "TCLEARN_SEALING")]
+    /// Block production: `babe` (default), `instant`, `manual`, or an interval in milliseconds.
+    /// Anything but `babe` is for a single dev node: blocks are sealed locally and finalized at
+    /// once; each block still advances the on-chain clock by one BABE slot (3 s) and carries the
+    /// dev validator's BABE VRF output, as under BABE.
+    #[arg(long, default_value = "babe", env = "TCLEARN_SEALING")]
     pub sealing: Sealing,
 }
 
@@ -85,7 +86,7 @@ mod tests {
 
     #[test]
     fn sealing_parses_every_mode_and_refuses_the_rest() {
-        assert_eq!("aura".parse(), Ok(Sealing::Aura));
+        assert_eq!("babe".parse(), Ok(Sealing::Babe));
         assert_eq!("instant".parse(), Ok(Sealing::Instant));
         assert_eq!("manual".parse(), Ok(Sealing::Manual));
         assert_eq!("250".parse(), Ok(Sealing::Interval(250)));

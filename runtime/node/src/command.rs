@@ -52,7 +52,7 @@ pub fn run() -> sc_cli::Result<()> {
         ($cmd:expr, |$components:ident, $config:ident| $body:expr) => {{
             let runner = cli.create_runner($cmd)?;
             runner.async_run(|$config| {
-                let $components = service::new_partial(&$config, Sealing::Aura)?;
+                let $components = service::new_partial(&$config, Sealing::Babe)?;
                 let task_manager = $components.task_manager;
                 Ok(($body, task_manager))
             })
@@ -82,7 +82,8 @@ pub fn run() -> sc_cli::Result<()> {
             runner.sync_run(|config| cmd.run(config.database))
         }
         Some(Subcommand::Revert(cmd)) => with_partial!(cmd, |parts, config| {
-            let aux_revert = Box::new(|client, _, blocks| {
+            let aux_revert = Box::new(|client: std::sync::Arc<service::FullClient>, backend, blocks| {
+                polkadot_sdk::sc_consensus_babe::revert(client.clone(), backend, blocks)?;
                 polkadot_sdk::sc_consensus_grandpa::revert(client, blocks)?;
                 Ok(())
             });
@@ -92,9 +93,9 @@ pub fn run() -> sc_cli::Result<()> {
             let runner = cli.create_runner(&cli.run)?;
             let sealing = cli.sealing;
             runner.run_node_until_exit(|config| async move {
-                if sealing != Sealing::Aura && config.chain_spec.id() != "tclearn_dev" {
+                if sealing != Sealing::Babe && config.chain_spec.id() != "tclearn_dev" {
                     return Err(sc_cli::Error::Input(
-                        "--sealing other than `aura` runs only on the dev chain (--dev)".into(),
+                        "--sealing other than `babe` runs only on the dev chain (--dev)".into(),
                     ));
                 }
                 service::new_full::<sc_network::NetworkWorker<_, _>>(config, sealing).map_err(sc_cli::Error::Service)

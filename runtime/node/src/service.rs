@@ -1,21 +1,28 @@
-//! The node service: a full client with either Aura + GRANDPA, or local sealing for the dev chain.
+//! The node service: a full client with either BABE + GRANDPA, or local sealing for the dev chain.
+//! Both put a BABE pre-digest with the author's VRF output in every block: the runtime keeps
+//! those outputs for the coalition contract's draws.
 
 use crate::cli::Sealing;
 use futures::{channel::mpsc, FutureExt, StreamExt};
 use polkadot_sdk::{
     sc_basic_authorship,
     sc_client_api::Backend as _,
-    sc_consensus, sc_consensus_aura, sc_consensus_grandpa, sc_consensus_manual_seal as manual_seal, sc_executor,
-    sc_network, sc_offchain, sc_service,
+    sc_consensus, sc_consensus_babe, sc_consensus_grandpa, sc_consensus_manual_seal as manual_seal,
+    sc_consensus_slots::SlotProportion,
+    sc_executor, sc_network, sc_offchain, sc_service,
     sc_service::{error::Error as ServiceError, Configuration, TaskManager, WarpSyncConfig},
     sc_telemetry::{Telemetry, TelemetryWorker},
     sc_transaction_pool,
     sc_transaction_pool_api::OffchainTransactionPoolFactory,
-    sp_consensus_aura::sr25519::{AuthorityId as AuraId, AuthorityPair as AuraPair},
-    sp_io, sp_timestamp,
+    sp_api::StorageProof,
+    sp_consensus_babe::{self, inherents::InherentDataProvider as SlotProvider, Slot, SlotDuration},
+    sp_inherents::InherentData,
+    sp_io,
+    sp_runtime::{traits::Block as BlockT, Digest},
+    sp_timestamp::{self, TimestampInherentData},
 };
 use std::{sync::Arc, time::Duration};
-use tclearn_runtime::{opaque::Block, Hash, RuntimeApi};
+use tclearn_runtime::{opaque::Block, Hash, RuntimeApi, SLOT_DURATION};
 
 /// The client: runtime calls always go through the wasm runtime.
 pub type FullClient =
@@ -24,14 +31,47 @@ type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
 type GrandpaBlockImport = sc_consensus_grandpa::GrandpaBlockImport<FullBackend, Block, FullClient, FullSelectChain>;
 type TransactionPool = sc_transaction_pool::TransactionPoolHandle<Block, FullClient>;
+/// The inherents a block's import checks: the slot and the timestamp from the wall clock.
+type InherentProviders = (SlotProvider, sp_timestamp::InherentDataProvider);
+type InherentsResult = Result<InherentProviders, Box<dyn std::error::Error + Send + Sync>>;
+/// A named (fn pointer) inherent-data factory, so that the BABE block import's type can be named.
+type CreateInherents = fn(Hash, ()) -> futures::future::Ready<InherentsResult>;
+/// BABE's block import around `Inner` (GRANDPA's, or the client itself when sealing locally).
+type BabeImport<Inner> = sc_consensus_babe::BabeBlockImport<Block, FullClient, Inner, CreateInherents, FullSelectChain>;
 
 /// Blocks between two GRANDPA justifications kept in the database.
 const GRANDPA_JUSTIFICATION_PERIOD: u32 = 512;
 
-/// What `new_partial` prepared for GRANDPA when the node runs Aura.
-pub struct GrandpaParts {
-    block_import: GrandpaBlockImport,
-    link: sc_consensus_grandpa::LinkHalf<Block, FullClient, FullSelectChain>,
+/// The slot and timestamp inherents of a block made now.
+fn wall_clock_inherents(_parent: Hash, _: ()) -> futures::future::Ready<InherentsResult> {
+    let timestamp = sp_timestamp::InherentDataProvider::from_system_time();
+    let slot = SlotProvider::from_timestamp_and_slot_duration(*timestamp, SlotDuration::from_millis(SLOT_DURATION));
+    futures::future::ready(Ok((slot, timestamp)))
+}
+
+/// The inherents a locally sealed block's import checks against: a wall clock that never finds
+/// the block early. Local sealing stamps each block one slot after its parent's, since BABE needs
+/// a new slot for every block, so a burst of transactions runs the chain's clock ahead of the
+/// wall clock; the dev chain's one sealing node vouches for its own timestamps. (A slot this far
+/// ahead also leaves out BABE's equivocation bookkeeping, which has one author to watch here.)
+fn local_sealing_inherents(_parent: Hash, _: ()) -> futures::future::Ready<InherentsResult> {
+    let timestamp = sp_timestamp::InherentDataProvider::new(sp_timestamp::Timestamp::new(u64::MAX / 2));
+    let slot = SlotProvider::from_timestamp_and_slot_duration(*timestamp, SlotDuration::from_millis(SLOT_DURATION));
+    futures::future::ready(Ok((slot, timestamp)))
+}
+
+/// What `new_partial` prepared for block production.
+// One value, made once when the node starts: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Consensus {
+    /// BABE authoring, GRANDPA finality.
+    Babe {
+        block_import: BabeImport<GrandpaBlockImport>,
+        babe_link: sc_consensus_babe::BabeLink<Block>,
+        grandpa_link: sc_consensus_grandpa::LinkHalf<Block, FullClient, FullSelectChain>,
+    },
+    /// Local sealing: BABE's block import around the client, for BABE's epoch bookkeeping.
+    Local { block_import: BabeImport<Arc<FullClient>>, babe_link: sc_consensus_babe::BabeLink<Block> },
 }
 
 /// The parts of the service that the subcommands need too.
@@ -41,7 +81,7 @@ pub type Service = sc_service::PartialComponents<
     FullSelectChain,
     sc_consensus::DefaultImportQueue<Block>,
     TransactionPool,
-    (Option<GrandpaParts>, Option<Telemetry>),
+    (Consensus, Option<Telemetry>),
 >;
 
 /// Client, database, transaction pool and the import queue that matches `sealing`.
@@ -84,48 +124,59 @@ pub fn new_partial(config: &Configuration, sealing: Sealing) -> Result<Service, 
         .build(),
     );
 
-    let (import_queue, grandpa) = if sealing == Sealing::Aura {
-        let (block_import, link) = sc_consensus_grandpa::block_import(
+    let babe_config = sc_consensus_babe::configuration(&*client)?;
+    let offchain_pool = OffchainTransactionPoolFactory::new(transaction_pool.clone());
+    let (import_queue, consensus) = if sealing == Sealing::Babe {
+        let inherents: CreateInherents = wall_clock_inherents;
+        let (grandpa_import, grandpa_link) = sc_consensus_grandpa::block_import(
             client.clone(),
             GRANDPA_JUSTIFICATION_PERIOD,
             &client,
             select_chain.clone(),
             telemetry.as_ref().map(|x| x.handle()),
         )?;
-        let cidp_client = client.clone();
-        let import_queue = sc_consensus_aura::import_queue::<AuraPair, _, _, _, _, _>(
-            sc_consensus_aura::ImportQueueParams {
-                block_import: block_import.clone(),
-                justification_import: Some(Box::new(block_import.clone())),
-                client: client.clone(),
-                create_inherent_data_providers: move |parent_hash, _| {
-                    let cidp_client = cidp_client.clone();
-                    async move {
-                        let slot_duration =
-                            sc_consensus_aura::standalone::slot_duration_at(&*cidp_client, parent_hash)?;
-                        let timestamp = sp_timestamp::InherentDataProvider::from_system_time();
-                        let slot = polkadot_sdk::sp_consensus_aura::inherents::InherentDataProvider::from_timestamp_and_slot_duration(
-                            *timestamp,
-                            slot_duration,
-                        );
-                        Ok((slot, timestamp))
-                    }
-                },
-                spawner: &task_manager.spawn_essential_handle(),
-                registry: config.prometheus_registry(),
-                check_for_equivocation: Default::default(),
-                telemetry: telemetry.as_ref().map(|x| x.handle()),
-                compatibility_mode: Default::default(),
-            },
+        let (block_import, babe_link) = sc_consensus_babe::block_import(
+            babe_config,
+            grandpa_import.clone(),
+            client.clone(),
+            inherents,
+            select_chain.clone(),
+            offchain_pool,
         )?;
-        (import_queue, Some(GrandpaParts { block_import, link }))
+        let (import_queue, babe_worker) = sc_consensus_babe::import_queue(sc_consensus_babe::ImportQueueParams {
+            link: babe_link.clone(),
+            block_import: block_import.clone(),
+            justification_import: Some(Box::new(grandpa_import)),
+            client: client.clone(),
+            slot_duration: babe_link.config().slot_duration(),
+            spawner: &task_manager.spawn_essential_handle(),
+            registry: config.prometheus_registry(),
+            telemetry: telemetry.as_ref().map(|x| x.handle()),
+        })?;
+        // BABE's worker answers epoch queries for as long as a handle to it lives, and is an
+        // essential task: the handle lives as long as the node's tasks.
+        task_manager.spawn_handle().spawn("babe-worker-handle", None, async move {
+            let _worker = babe_worker;
+            futures::future::pending::<()>().await
+        });
+        (import_queue, Consensus::Babe { block_import, babe_link, grandpa_link })
     } else {
+        let inherents: CreateInherents = local_sealing_inherents;
+        let (block_import, babe_link) = sc_consensus_babe::block_import(
+            babe_config,
+            client.clone(),
+            client.clone(),
+            inherents,
+            select_chain.clone(),
+            offchain_pool,
+        )?;
+        // A single dev node imports no one else's blocks.
         let import_queue = manual_seal::import_queue(
             Box::new(client.clone()),
             &task_manager.spawn_essential_handle(),
             config.prometheus_registry(),
         );
-        (import_queue, None)
+        (import_queue, Consensus::Local { block_import, babe_link })
     };
 
     Ok(sc_service::PartialComponents {
@@ -136,7 +187,7 @@ pub fn new_partial(config: &Configuration, sealing: Sealing) -> Result<Service, 
         keystore_container,
         select_chain,
         transaction_pool,
-        other: (grandpa, telemetry),
+        other: (consensus, telemetry),
     })
 }
 
@@ -153,7 +204,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
         keystore_container,
         select_chain,
         transaction_pool,
-        other: (grandpa, mut telemetry),
+        other: (consensus, mut telemetry),
     } = new_partial(&config, sealing)?;
 
     let mut net_config = sc_network::config::FullNetworkConfiguration::<Block, Hash, N>::new(
@@ -163,8 +214,8 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
     let metrics = N::register_notification_metrics(config.prometheus_registry());
 
     // GRANDPA gossips on a notification protocol of its own, named after the genesis hash.
-    let grandpa_network = match &grandpa {
-        Some(parts) => {
+    let grandpa_network = match &consensus {
+        Consensus::Babe { grandpa_link, .. } => {
             let genesis_hash = client.chain_info().genesis_hash;
             let protocol_name = sc_consensus_grandpa::protocol_standard_name(&genesis_hash, &config.chain_spec);
             let (protocol_config, notification_service) = sc_consensus_grandpa::grandpa_peers_set_config::<_, N>(
@@ -175,12 +226,12 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
             net_config.add_notification_protocol(protocol_config);
             let warp_sync = Arc::new(sc_consensus_grandpa::warp_proof::NetworkProvider::new(
                 backend.clone(),
-                parts.link.shared_authority_set().clone(),
+                grandpa_link.shared_authority_set().clone(),
                 Vec::new(),
             ));
             Some((protocol_name, notification_service, warp_sync))
         }
-        None => None,
+        Consensus::Local { .. } => None,
     };
 
     let (network, system_rpc_tx, tx_handler_controller, sync_service, _bitswap) =
@@ -225,7 +276,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
             let (tx, rx) = mpsc::channel(1024);
             (Some(tx), Some(rx))
         }
-        Sealing::Aura | Sealing::Instant => (None, None),
+        Sealing::Babe | Sealing::Instant => (None, None),
     };
 
     let role = config.role;
@@ -276,86 +327,45 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
         telemetry.as_ref().map(|x| x.handle()),
     );
 
-    let (Some(GrandpaParts { block_import, link }), Some((protocol_name, notification_service, _))) =
-        (grandpa, grandpa_network)
-    else {
-        // Local sealing: every block carries an Aura pre-digest and a timestamp one slot after
-        // its parent's, so the runtime sees the same chain shape as under Aura.
-        let sealing_client = client.clone();
-        let create_inherent_data_providers = move |_, ()| {
-            let client = sealing_client.clone();
-            async move {
-                manual_seal::consensus::timestamp::SlotTimestampProvider::new_aura(client).map_err(
-                    |e| -> Box<dyn std::error::Error + Send + Sync> {
-                        format!("timestamp for the next block: {e}").into()
-                    },
-                )
-            }
-        };
-        let consensus_data_provider: Option<Box<dyn manual_seal::ConsensusDataProvider<Block>>> =
-            Some(Box::new(manual_seal::consensus::aura::AuraConsensusDataProvider::new(client.clone())));
-        let authorship = match (sealing, seal_commands_rx) {
-            (Sealing::Instant, _) => manual_seal::run_instant_seal_and_finalize(manual_seal::InstantSealParams {
-                block_import: client.clone(),
-                env: proposer_factory,
-                client: client.clone(),
+    let (block_import, babe_link, grandpa_link) = match consensus {
+        Consensus::Babe { block_import, babe_link, grandpa_link } => (block_import, babe_link, grandpa_link),
+        Consensus::Local { block_import, babe_link } => {
+            let authorship = local_sealing(LocalSealing {
+                sealing,
+                commands: seal_commands_rx,
+                client,
+                keystore: keystore_container.keystore(),
+                block_import,
+                babe_link,
+                proposer_factory,
                 pool: transaction_pool,
                 select_chain,
-                consensus_data_provider,
-                create_inherent_data_providers,
-            })
-            .boxed(),
-            (_, Some(rpc_commands)) => {
-                let timer = match sealing {
-                    Sealing::Interval(millis) => seal_every(Duration::from_millis(millis)).boxed(),
-                    _ => futures::stream::pending().boxed(),
-                };
-                manual_seal::run_manual_seal(manual_seal::ManualSealParams {
-                    block_import: client.clone(),
-                    env: proposer_factory,
-                    client: client.clone(),
-                    pool: transaction_pool,
-                    commands_stream: futures::stream::select(rpc_commands, timer),
-                    select_chain,
-                    consensus_data_provider,
-                    create_inherent_data_providers,
-                })
-                .boxed()
-            }
-            (_, None) => return Err(ServiceError::Other("sealing mode without a command stream".into())),
-        };
-        task_manager.spawn_essential_handle().spawn_blocking("manual-seal", Some("block-authoring"), authorship);
-        return Ok(task_manager);
+            })?;
+            task_manager.spawn_essential_handle().spawn_blocking("manual-seal", Some("block-authoring"), authorship);
+            return Ok(task_manager);
+        }
+    };
+    let Some((protocol_name, notification_service, _)) = grandpa_network else {
+        return Err(ServiceError::Other("BABE without GRANDPA's network protocol".into()));
     };
 
-    let slot_duration = sc_consensus_aura::slot_duration::<AuraId, _, _>(&*client)?;
-    let aura =
-        sc_consensus_aura::start_aura::<AuraPair, _, _, _, _, _, _, _, _, _, _>(sc_consensus_aura::StartAuraParams {
-            slot_duration,
-            client,
-            select_chain,
-            block_import,
-            proposer_factory,
-            create_inherent_data_providers: move |_, ()| async move {
-                let timestamp = sp_timestamp::InherentDataProvider::from_system_time();
-                let slot =
-                    polkadot_sdk::sp_consensus_aura::inherents::InherentDataProvider::from_timestamp_and_slot_duration(
-                        *timestamp,
-                        slot_duration,
-                    );
-                Ok((slot, timestamp))
-            },
-            force_authoring,
-            backoff_authoring_blocks: Option::<()>::None,
-            keystore: keystore_container.keystore(),
-            sync_oracle: sync_service.clone(),
-            justification_sync_link: sync_service.clone(),
-            block_proposal_slot_portion: sc_consensus_aura::SlotProportion::new(2f32 / 3f32),
-            max_block_proposal_slot_portion: None,
-            telemetry: telemetry.as_ref().map(|x| x.handle()),
-            compatibility_mode: Default::default(),
-        })?;
-    task_manager.spawn_essential_handle().spawn_blocking("aura", Some("block-authoring"), aura);
+    let babe = sc_consensus_babe::start_babe(sc_consensus_babe::BabeParams {
+        keystore: keystore_container.keystore(),
+        client,
+        select_chain,
+        env: proposer_factory,
+        block_import,
+        sync_oracle: sync_service.clone(),
+        justification_sync_link: sync_service.clone(),
+        create_inherent_data_providers: |parent, ()| wall_clock_inherents(parent, ()),
+        force_authoring,
+        backoff_authoring_blocks: Option::<()>::None,
+        babe_link,
+        block_proposal_slot_portion: SlotProportion::new(2f32 / 3f32),
+        max_block_proposal_slot_portion: None,
+        telemetry: telemetry.as_ref().map(|x| x.handle()),
+    })?;
+    task_manager.spawn_essential_handle().spawn_blocking("babe-proposer", Some("block-authoring"), babe);
 
     if enable_grandpa {
         let grandpa_params = sc_consensus_grandpa::GrandpaParams {
@@ -369,7 +379,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
                 telemetry: telemetry.as_ref().map(|x| x.handle()),
                 protocol_name,
             },
-            link,
+            link: grandpa_link,
             network,
             sync: sync_service,
             notification_service,
@@ -387,6 +397,134 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, Hash>>(
     }
 
     Ok(task_manager)
+}
+
+/// What local sealing needs.
+struct LocalSealing {
+    sealing: Sealing,
+    commands: Option<mpsc::Receiver<manual_seal::EngineCommand<Hash>>>,
+    client: Arc<FullClient>,
+    keystore: polkadot_sdk::sp_keystore::KeystorePtr,
+    block_import: BabeImport<Arc<FullClient>>,
+    babe_link: sc_consensus_babe::BabeLink<Block>,
+    proposer_factory: sc_basic_authorship::ProposerFactory<TransactionPool, FullClient>,
+    pool: Arc<TransactionPool>,
+    select_chain: FullSelectChain,
+}
+
+/// The local sealing task: every block carries a BABE pre-digest claimed with the dev
+/// validator's key (so a VRF output, as under BABE) and a timestamp one slot after its parent's.
+fn local_sealing(parts: LocalSealing) -> Result<futures::future::BoxFuture<'static, ()>, ServiceError> {
+    let LocalSealing {
+        sealing,
+        commands,
+        client,
+        keystore,
+        block_import,
+        babe_link,
+        proposer_factory,
+        pool,
+        select_chain,
+    } = parts;
+    let authorities = babe_link.config().authorities.clone();
+    let babe = manual_seal::consensus::babe::BabeConsensusDataProvider::new(
+        client.clone(),
+        keystore,
+        babe_link.epoch_changes().clone(),
+        authorities,
+    )
+    .map_err(|e| ServiceError::Other(format!("BABE for local sealing: {e}")))?;
+    let slot_duration = babe_link.config().slot_duration();
+    let consensus_data_provider: Option<Box<dyn manual_seal::ConsensusDataProvider<Block>>> =
+        Some(Box::new(SlotFromTimestamp { babe, slot_duration }));
+    // The timestamp only: see `SlotFromTimestamp` for the slot.
+    let sealing_client = client.clone();
+    let create_inherent_data_providers = move |_, ()| {
+        let client = sealing_client.clone();
+        async move {
+            manual_seal::consensus::timestamp::SlotTimestampProvider::new_babe(client).map_err(
+                |e| -> Box<dyn std::error::Error + Send + Sync> { format!("timestamp for the next block: {e}").into() },
+            )
+        }
+    };
+    Ok(match (sealing, commands) {
+        (Sealing::Instant, _) => manual_seal::run_instant_seal_and_finalize(manual_seal::InstantSealParams {
+            block_import,
+            env: proposer_factory,
+            client,
+            pool,
+            select_chain,
+            consensus_data_provider,
+            create_inherent_data_providers,
+        })
+        .boxed(),
+        (_, Some(rpc_commands)) => {
+            let timer = match sealing {
+                Sealing::Interval(millis) => seal_every(Duration::from_millis(millis)).boxed(),
+                _ => futures::stream::pending().boxed(),
+            };
+            manual_seal::run_manual_seal(manual_seal::ManualSealParams {
+                block_import,
+                env: proposer_factory,
+                client,
+                pool,
+                commands_stream: futures::stream::select(rpc_commands, timer),
+                select_chain,
+                consensus_data_provider,
+                create_inherent_data_providers,
+            })
+            .boxed()
+        }
+        (_, None) => return Err(ServiceError::Other("sealing mode without a command stream".into())),
+    })
+}
+
+/// BABE's pre-digest for a locally sealed block, its slot read off the block's timestamp.
+///
+/// Manual sealing takes a block with as many extrinsics as it has inherent data entries for an
+/// empty one. The runtime makes no extrinsic of BABE's slot data, so with the slot as inherent
+/// data every block of one transaction would look empty and be dropped: the slot is added here
+/// instead, from the timestamp, as BABE itself derives it.
+struct SlotFromTimestamp {
+    babe: manual_seal::consensus::babe::BabeConsensusDataProvider<Block, FullClient>,
+    slot_duration: SlotDuration,
+}
+
+impl SlotFromTimestamp {
+    /// `inherents` with the slot of their timestamp.
+    fn with_slot(&self, inherents: &InherentData) -> Result<InherentData, manual_seal::Error> {
+        let timestamp = inherents
+            .timestamp_inherent_data()
+            .ok()
+            .flatten()
+            .ok_or_else(|| manual_seal::Error::StringError("a locally sealed block without a timestamp".into()))?;
+        let slot = Slot::from_timestamp(timestamp, self.slot_duration);
+        let mut with_slot = inherents.clone();
+        with_slot
+            .put_data(sp_consensus_babe::inherents::INHERENT_IDENTIFIER, &slot)
+            .map_err(|e| manual_seal::Error::StringError(format!("the slot of a locally sealed block: {e}")))?;
+        Ok(with_slot)
+    }
+}
+
+impl manual_seal::ConsensusDataProvider<Block> for SlotFromTimestamp {
+    fn create_digest(
+        &self,
+        parent: &<Block as BlockT>::Header,
+        inherents: &InherentData,
+    ) -> Result<Digest, manual_seal::Error> {
+        self.babe.create_digest(parent, &self.with_slot(inherents)?)
+    }
+
+    fn append_block_import(
+        &self,
+        parent: &<Block as BlockT>::Header,
+        params: &mut sc_consensus::BlockImportParams<Block>,
+        inherents: &InherentData,
+        proof: StorageProof,
+    ) -> Result<(), manual_seal::Error> {
+        self.babe.append_block_import(parent, params, &self.with_slot(inherents)?, proof)
+    }
 }
 
 /// A command to seal one block, finalized, on every tick of `interval`.

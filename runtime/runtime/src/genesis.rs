@@ -2,12 +2,13 @@
 //! Alice, Bob, Charlie, Dave). Both prefund the twelve well-known dev accounts and make Alice sudo.
 
 use crate::{
-    currency::UNIT, AccountId, AuraConfig, Balance, BalancesConfig, GrandpaConfig, RuntimeGenesisConfig, SudoConfig,
+    currency::UNIT, AccountId, BabeConfig, Balance, BalancesConfig, GrandpaConfig, RuntimeGenesisConfig, SudoConfig,
+    BABE_GENESIS_EPOCH_CONFIG,
 };
 use alloc::{vec, vec::Vec};
 use polkadot_sdk::{
     polkadot_sdk_frame::{deps::sp_genesis_builder, runtime::prelude::*},
-    sp_consensus_aura::sr25519::AuthorityId as AuraId,
+    sp_consensus_babe::AuthorityId as BabeId,
     sp_consensus_grandpa::AuthorityId as GrandpaId,
     sp_keyring::{Ed25519Keyring, Sr25519Keyring},
     *,
@@ -22,16 +23,19 @@ pub const LOCAL_TESTNET_PRESET: &str = sp_genesis_builder::LOCAL_TESTNET_RUNTIME
 /// Name of the one-validator preset (the `dev` chain).
 pub const DEVELOPMENT_PRESET: &str = sp_genesis_builder::DEV_RUNTIME_PRESET;
 
-/// The Aura (sr25519) and GRANDPA (ed25519) keys of a well-known dev validator.
-fn authority(who: Sr25519Keyring, grandpa: Ed25519Keyring) -> (AuraId, GrandpaId) {
+/// The BABE (sr25519) and GRANDPA (ed25519) keys of a well-known dev validator.
+fn authority(who: Sr25519Keyring, grandpa: Ed25519Keyring) -> (BabeId, GrandpaId) {
     (who.public().into(), grandpa.public().into())
 }
 
-fn genesis(authorities: Vec<(AuraId, GrandpaId)>) -> Value {
+fn genesis(authorities: Vec<(BabeId, GrandpaId)>) -> Value {
     let endowed: Vec<(AccountId, Balance)> = Sr25519Keyring::iter().map(|k| (k.to_account_id(), ENDOWMENT)).collect();
     frame_support::build_struct_json_patch!(RuntimeGenesisConfig {
         balances: BalancesConfig { balances: endowed },
-        aura: AuraConfig { authorities: authorities.iter().map(|(a, _)| a.clone()).collect() },
+        babe: BabeConfig {
+            authorities: authorities.iter().map(|(b, _)| (b.clone(), 1)).collect(),
+            epoch_config: BABE_GENESIS_EPOCH_CONFIG,
+        },
         grandpa: GrandpaConfig { authorities: authorities.iter().map(|(_, g)| (g.clone(), 1)).collect() },
         sudo: SudoConfig { key: Some(Sr25519Keyring::Alice.to_account_id()) },
     })

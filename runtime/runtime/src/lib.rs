@@ -1,8 +1,11 @@
 //! The TCLearn runtime.
 //!
 //! A solochain runtime whose only application logic is `pallet-revive`: the coalition protocol
-//! lives in ink! 6 contracts compiled to PolkaVM. Block production is Aura, finality GRANDPA; both
+//! lives in ink! 6 contracts compiled to PolkaVM. Block production is BABE, finality GRANDPA; both
 //! are reused as they are (the paper's federated agreement becomes contract vote tallies on top).
+//! BABE, unlike round-robin Aura, puts a VRF output in every block: the [`randomness`] pallet keeps
+//! the recent ones and a pallet-revive precompile serves them to the coalition contract, whose
+//! draws they seed.
 //!
 //! Accounts are 32-byte `AccountId32`s, so members sign with the wallets they already have
 //! (polkadot.js extension, Talisman, SubWallet). pallet-revive addresses contracts and callers by
@@ -32,12 +35,13 @@ use polkadot_sdk::{
     },
     *,
 };
-use sp_consensus_aura::sr25519::AuthorityId as AuraId;
+use sp_consensus_babe::AuthorityId as BabeId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
 use sp_runtime::traits::{IdentifyAccount, NumberFor, Verify};
 use sp_weights::ConstantMultiplier;
 
 pub mod genesis;
+pub mod randomness;
 
 /// A signature: sr25519, ed25519 or ecdsa, as wallets produce them.
 pub type Signature = sp_runtime::MultiSignature;
@@ -67,13 +71,25 @@ pub mod currency {
     pub const MILLICENTS: Balance = CENTS / 1_000;
 }
 
-/// Target block time in milliseconds: the Aura slot duration.
+/// Target block time in milliseconds: the BABE slot duration.
 ///
 /// With `--sealing` the dev node seals on its own schedule instead, but every block still
 /// advances the on-chain clock by exactly one slot.
 pub const MILLISECS_PER_BLOCK: u64 = 3_000;
-/// Aura slot duration; equal to the block time.
+/// BABE slot duration; equal to the block time.
 pub const SLOT_DURATION: u64 = MILLISECS_PER_BLOCK;
+/// Slots per BABE epoch (10 minutes). The validators never change (`SameAuthoritiesForever`);
+/// an epoch is only the period after which BABE's epoch randomness, an input of every block's
+/// VRF, is renewed from the last epoch's outputs.
+pub const EPOCH_DURATION_IN_SLOTS: u64 = 200;
+/// BABE's epoch configuration: a slot has a primary author with probability 1/4 per authority,
+/// and every slot without one has a secondary author that also signs a VRF output (no
+/// secondary-plain slots), so that every block carries randomness.
+pub const BABE_GENESIS_EPOCH_CONFIG: sp_consensus_babe::BabeEpochConfiguration =
+    sp_consensus_babe::BabeEpochConfiguration {
+        c: (1, 4),
+        allowed_slots: sp_consensus_babe::AllowedSlots::PrimaryAndSecondaryVRFSlots,
+    };
 
 /// Opaque types for the node, which does not know the runtime's call type.
 pub mod opaque {
@@ -84,8 +100,8 @@ pub mod opaque {
     sp_runtime::impl_opaque_keys! {
         /// The session keys of a validator: one for block production, one for finality.
         pub struct SessionKeys {
-            /// Aura: block authoring.
-            pub aura: Aura,
+            /// BABE: block authoring, and the VRF output every block carries.
+            pub babe: Babe,
             /// GRANDPA: finality voting.
             pub grandpa: Grandpa,
         }
@@ -154,7 +170,8 @@ impl EthExtra for EthExtraImpl {
 /// Extrinsic type: Substrate-signed or Ethereum-signed.
 pub type UncheckedExtrinsic = pallet_revive::evm::runtime::UncheckedExtrinsic<Address, Signature, EthExtraImpl>;
 
-type Executive =
+/// Block execution: the pallets' hooks and the extrinsics, in order.
+pub type Executive =
     frame_executive::Executive<Runtime, Block, frame_system::ChainContext<Runtime>, Runtime, AllPalletsWithSystem>;
 
 #[frame_construct_runtime]
@@ -183,9 +200,9 @@ mod runtime {
     #[runtime::pallet_index(1)]
     pub type Timestamp = pallet_timestamp::Pallet<Runtime>;
 
-    /// Block production: round-robin slots among the validators.
+    /// Block production: slots won by VRF among the validators, each block with a VRF output.
     #[runtime::pallet_index(2)]
-    pub type Aura = pallet_aura::Pallet<Runtime>;
+    pub type Babe = pallet_babe::Pallet<Runtime>;
 
     /// Finality.
     #[runtime::pallet_index(3)]
@@ -206,6 +223,11 @@ mod runtime {
     /// PolkaVM smart contracts (ink! 6).
     #[runtime::pallet_index(7)]
     pub type Revive = pallet_revive::Pallet<Runtime>;
+
+    /// The last blocks' BABE VRF randomness, for contracts (after BABE: its `on_finalize` reads
+    /// what BABE's just wrote).
+    #[runtime::pallet_index(8)]
+    pub type Randomness = randomness::Pallet<Runtime>;
 }
 
 /// About 10% of the block weight goes to `on_initialize` handlers.
@@ -258,13 +280,21 @@ impl frame_system::Config for Runtime {
     type AccountData = pallet_balances::AccountData<Balance>;
 }
 
-impl pallet_aura::Config for Runtime {
-    type AuthorityId = AuraId;
+impl pallet_babe::Config for Runtime {
+    type EpochDuration = ConstU64<EPOCH_DURATION_IN_SLOTS>;
+    type ExpectedBlockTime = ConstU64<MILLISECS_PER_BLOCK>;
+    // The genesis validators for ever: no session pallet, no staking.
+    type EpochChangeTrigger = pallet_babe::SameAuthoritiesForever;
     type DisabledValidators = ();
+    type WeightInfo = ();
     type MaxAuthorities = ConstU32<32>;
-    type AllowMultipleBlocksPerSlot = ConstBool<false>;
-    type SlotDuration = pallet_aura::MinimumPeriodTimesTwo<Runtime>;
+    type MaxNominators = ConstU32<0>;
+    // No equivocation reports: nothing to slash without staking.
+    type KeyOwnerProof = sp_core::Void;
+    type EquivocationReportSystem = ();
 }
+
+impl randomness::Config for Runtime {}
 
 impl pallet_grandpa::Config for Runtime {
     type RuntimeEvent = RuntimeEvent;
@@ -279,7 +309,7 @@ impl pallet_grandpa::Config for Runtime {
 #[derive_impl(pallet_timestamp::config_preludes::TestDefaultConfig)]
 impl pallet_timestamp::Config for Runtime {
     type Moment = u64;
-    type OnTimestampSet = Aura;
+    type OnTimestampSet = Babe;
     type MinimumPeriod = ConstU64<{ SLOT_DURATION / 2 }>;
 }
 
@@ -331,6 +361,8 @@ impl pallet_revive::Config for Runtime {
     // No debug settings (unlimited code size, PVM logs, ...), even for root.
     type DebugEnabled = ConstBool<false>;
     type GasScale = ConstU32<50000>;
+    // BABE's per-block VRF randomness, for the coalition's draws.
+    type Precompiles = (randomness::BlockRandomness<Self>,);
 }
 
 pallet_revive::impl_runtime_apis_plus_revive_traits!(
@@ -404,13 +436,44 @@ pallet_revive::impl_runtime_apis_plus_revive_traits!(
         }
     }
 
-    impl apis::AuraApi<Block, AuraId> for Runtime {
-        fn slot_duration() -> apis::SlotDuration {
-            apis::SlotDuration::from_millis(Aura::slot_duration())
+    impl sp_consensus_babe::BabeApi<Block> for Runtime {
+        fn configuration() -> sp_consensus_babe::BabeConfiguration {
+            let epoch_config = Babe::epoch_config().unwrap_or(BABE_GENESIS_EPOCH_CONFIG);
+            sp_consensus_babe::BabeConfiguration {
+                slot_duration: Babe::slot_duration(),
+                epoch_length: EPOCH_DURATION_IN_SLOTS,
+                c: epoch_config.c,
+                authorities: Babe::authorities().to_vec(),
+                randomness: Babe::randomness(),
+                allowed_slots: epoch_config.allowed_slots,
+            }
         }
 
-        fn authorities() -> Vec<AuraId> {
-            pallet_aura::Authorities::<Runtime>::get().into_inner()
+        fn current_epoch_start() -> sp_consensus_babe::Slot {
+            Babe::current_epoch_start()
+        }
+
+        fn current_epoch() -> sp_consensus_babe::Epoch {
+            Babe::current_epoch()
+        }
+
+        fn next_epoch() -> sp_consensus_babe::Epoch {
+            Babe::next_epoch()
+        }
+
+        fn generate_key_ownership_proof(
+            _slot: sp_consensus_babe::Slot,
+            _authority_id: BabeId,
+        ) -> Option<sp_consensus_babe::OpaqueKeyOwnershipProof> {
+            // No session pallet: validators are fixed at genesis, there is nothing to slash.
+            None
+        }
+
+        fn submit_report_equivocation_unsigned_extrinsic(
+            _equivocation_proof: sp_consensus_babe::EquivocationProof<HeaderFor<Runtime>>,
+            _key_owner_proof: sp_consensus_babe::OpaqueKeyOwnershipProof,
+        ) -> Option<()> {
+            None
         }
     }
 

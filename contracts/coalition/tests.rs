@@ -1243,29 +1243,38 @@ fn a_forged_block_reverted_by_governance_no_longer_holds_the_credit_mark() {
     assert_eq!(contract.block(3).unwrap().samples, 4, "earning again");
 }
 
+/// A G score of 0.85 on digest 7 whose L vote is `keeps`.
+fn l_vote(keeps: bool) -> Verdict {
+    Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_keeps: keeps, l_size: 50 })
+}
+
+/// Alice's good candidate, voted down by all but the first validator's L; the contract, the
+/// round and the second validator (who saw the candidate and may copy it).
+fn rejected_by_l_votes() -> (Coalition, u64, Address) {
+    let mut contract = founded();
+    register_local_sets(&mut contract);
+    let id = propose_candidate(&mut contract, 10, H256::from([10; 32]));
+    draw(&mut contract);
+    let round = contract.round(id).unwrap();
+    let thief = contract.round_validators(id)[1];
+    commit_and_reveal(&mut contract, &round, |i| l_vote(i == 0));
+    (contract, id, thief)
+}
+
 /// A validator saw a good candidate its L voted down with another's; it proposes a copy (one
 /// byte changed, another hash): the copy is appended, but its gain is reserved for the member
 /// who made it, who earns it when its own candidate is appended.
 #[ink::test]
 fn a_validator_cannot_earn_the_gain_of_a_candidate_it_saw_rejected() {
-    let mut contract = founded();
-    register_local_sets(&mut contract);
+    let (mut contract, id, thief) = rejected_by_l_votes();
     let a = accounts();
-    let id = propose_candidate(&mut contract, 10, H256::from([10; 32]));
-    draw(&mut contract);
-    let round = contract.round(id).unwrap();
-    let thief = contract.round_validators(id)[1];
-    let vote = |keeps: bool| {
-        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_keeps: keeps, l_size: 50 })
-    };
-    commit_and_reveal(&mut contract, &round, |i| vote(i == 0));
     assert_eq!(contract.round(id).unwrap().phase, Phase::Rejected(Rejection::NotEnoughVotes));
     // The thief's copy, with made-up IDs: appended, and it earns nothing.
     as_caller(thief);
     let copy = contract.propose(0, H256::from([11; 32]), b"vault://copy".to_vec(), 4, ids(100, 4), None).unwrap();
     draw(&mut contract);
     let state = contract.round(copy).unwrap();
-    commit_and_reveal(&mut contract, &state, |_| vote(true));
+    commit_and_reveal(&mut contract, &state, |_| l_vote(true));
     seal_and_attest(&mut contract, copy);
     assert_eq!((contract.block(1).unwrap().samples, member(&contract, thief).samples), (0, 0));
     // Alice's own candidate: appended on top (it keeps the lineage's best) and credited.
@@ -1273,7 +1282,7 @@ fn a_validator_cannot_earn_the_gain_of_a_candidate_it_saw_rejected() {
     let own = contract.propose(1, H256::from([10; 32]), b"vault://own".to_vec(), 4, ids(10, 4), None).unwrap();
     draw(&mut contract);
     let state = contract.round(own).unwrap();
-    commit_and_reveal(&mut contract, &state, |_| vote(true));
+    commit_and_reveal(&mut contract, &state, |_| l_vote(true));
     seal_and_attest(&mut contract, own);
     assert_eq!((contract.block(2).unwrap().samples, member(&contract, a.alice).samples), (4, 4));
 }
@@ -1283,16 +1292,7 @@ fn a_validator_cannot_earn_the_gain_of_a_candidate_it_saw_rejected() {
 /// what is appended: the copy earns nothing, and the round is not lost to a seal mismatch.
 #[ink::test]
 fn a_reserve_that_expires_between_seal_and_append_changes_nothing() {
-    let mut contract = founded();
-    register_local_sets(&mut contract);
-    let id = propose_candidate(&mut contract, 10, H256::from([10; 32]));
-    draw(&mut contract);
-    let round = contract.round(id).unwrap();
-    let thief = contract.round_validators(id)[1];
-    let vote = |keeps: bool| {
-        Verdict::Scored(Scores { g_metric: 850_000, g_digest: H256::from([7; 32]), l_keeps: keeps, l_size: 50 })
-    };
-    commit_and_reveal(&mut contract, &round, |i| vote(i == 0));
+    let (mut contract, id, thief) = rejected_by_l_votes();
     let rejected = contract.round(id).unwrap();
     assert_eq!(rejected.phase, Phase::Rejected(Rejection::NotEnoughVotes));
     // The copy's tally and seal fall on the reserve's last block; its attestations after it.
@@ -1303,7 +1303,7 @@ fn a_reserve_that_expires_between_seal_and_append_changes_nothing() {
     draw(&mut contract);
     assert_eq!(ink::env::block_number::<DefaultEnvironment>(), until);
     let state = contract.round(copy).unwrap();
-    commit_and_reveal(&mut contract, &state, |_| vote(true));
+    commit_and_reveal(&mut contract, &state, |_| l_vote(true));
     assert_eq!(contract.round(copy).unwrap().credited, 0, "tallied while Alice's gain is reserved");
     let general = contract.round(copy).unwrap().general.expect("accepted");
     as_caller(general);

@@ -14,7 +14,7 @@
 mod common;
 
 use std::{path::Path, time::Instant};
-use tclearn_api_client::client::ApiClient;
+use tclearn_api_client::{client::ApiClient, sign_in::signed_bytes};
 use tclearn_client::{coalition::Coalition, Keypair, H256};
 use tclearn_e2e::{artifact, test_genesis, Node, NodeConfig};
 use tclearn_model::architectures::{Dense, Mlp};
@@ -207,7 +207,7 @@ async fn main() {
         let bodies: String = challenges
             .iter()
             .map(|challenge| {
-                let signature = format!("0x{}", hex::encode(charlie.sign(challenge.as_bytes())));
+                let signature = format!("0x{}", hex::encode(charlie.sign(&signed_bytes(challenge))));
                 format!(
                     "{}\n",
                     serde_json::json!({ "account": account, "challenge": challenge, "signature": signature })

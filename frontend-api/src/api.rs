@@ -4,6 +4,7 @@ use crate::{
     audit::AuditLog,
     auth::{now_ms, parse_signature, AuthError, Sessions},
     chain::{may_read, Chain, ChainError, Standing},
+    tally::Tally,
     vault::{Vault, VaultError},
 };
 use axum::{
@@ -112,7 +113,7 @@ impl From<AuthError> for HttpError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Busy => Self::Busy(e.to_string()),
-            AuthError::MalformedSignature => Self::BadRequest(e.to_string()),
+            AuthError::MalformedSignature | AuthError::UnknownOrigin(_) => Self::BadRequest(e.to_string()),
             _ => Self::Unauthorized(e.to_string()),
         }
     }
@@ -134,6 +135,10 @@ pub struct Metrics {
     pub download_bytes: prometheus::IntCounter,
     /// Refusals (uploads, downloads, sign-ins).
     pub refusals: prometheus::IntCounter,
+    /// Refusals of requests without a valid token (counted, summarised in the log).
+    pub anonymous_refusals: prometheus::IntCounter,
+    /// Failed sign-ins (counted, summarised in the log per account).
+    pub failed_sign_ins: prometheus::IntCounter,
     /// Tokens issued.
     pub tokens: prometheus::IntCounter,
     /// Entries in the audit log.
@@ -154,9 +159,22 @@ impl Metrics {
         let download_bytes = counter("download_bytes_total", "Bytes served from the vault");
         let refusals = counter("refusals_total", "Uploads, downloads and sign-ins refused");
         let tokens = counter("tokens_total", "Bearer tokens issued");
+        let anonymous_refusals = counter("anonymous_refusals_total", "Requests refused for want of a valid token");
+        let failed_sign_ins = counter("failed_sign_ins_total", "Sign-ins refused: a bad signature, or too late");
         let audit_entries = prometheus::IntGauge::new("audit_entries", "Entries in the audit log").expect("a gauge");
         registry.register(Box::new(audit_entries.clone())).expect("registered once");
-        Self { registry, uploads, upload_bytes, downloads, download_bytes, refusals, tokens, audit_entries }
+        Self {
+            registry,
+            uploads,
+            upload_bytes,
+            downloads,
+            download_bytes,
+            refusals,
+            anonymous_refusals,
+            failed_sign_ins,
+            tokens,
+            audit_entries,
+        }
     }
 }
 
@@ -195,6 +213,8 @@ pub struct AppState {
     pub public_rpc: String,
     /// `GET /api/coalition` as of a best block.
     pub coalition_at: tokio::sync::Mutex<Option<(H256, CoalitionView)>>,
+    /// Refusals counted rather than logged one by one.
+    pub tally: Mutex<Tally>,
 }
 
 impl AppState {
@@ -242,6 +262,7 @@ impl AppState {
             anchoring: tokio::sync::Mutex::new(()),
             public_rpc,
             coalition_at: tokio::sync::Mutex::new(None),
+            tally: Mutex::new(Tally::default()),
         }
     }
 
@@ -276,7 +297,42 @@ impl AppState {
         Ok(())
     }
 
-    /// Record a refusal and return `error`.
+    /// Append the tally's summaries, if due (or at once when `force`).
+    pub fn summarise(&self, force: bool) -> HttpResult<()> {
+        let summaries = self.tally.lock().expect("tally lock").due(now_ms(), force);
+        for summary in summaries {
+            self.audit
+                .append(now_ms(), summary.account, summary.action, None, summary.outcome)
+                .map_err(|e| HttpError::Internal(e.to_string()))?;
+            self.metrics.audit_entries.inc();
+        }
+        Ok(())
+    }
+
+    /// Count a request refused for want of a valid token, and return `error`.
+    fn refuse_anonymous(&self, error: HttpError) -> HttpError {
+        self.metrics.refusals.inc();
+        self.metrics.anonymous_refusals.inc();
+        self.tally.lock().expect("tally lock").anonymous(now_ms());
+        match self.summarise(false) {
+            Ok(()) => error,
+            Err(log_error) => log_error,
+        }
+    }
+
+    /// Count a failed sign-in of `account`, and return `error`.
+    fn refuse_sign_in(&self, account: &AccountId32, error: HttpError) -> HttpError {
+        self.metrics.refusals.inc();
+        self.metrics.failed_sign_ins.inc();
+        self.tally.lock().expect("tally lock").failed_sign_in(account.to_string(), now_ms());
+        match self.summarise(false) {
+            Ok(()) => error,
+            Err(log_error) => log_error,
+        }
+    }
+
+    /// Record a refusal and return `error`; a request without a valid token (`account` none)
+    /// is counted instead ([`AppState::refuse_anonymous`]).
     fn refuse(
         &self,
         account: Option<&AccountId32>,
@@ -284,6 +340,7 @@ impl AppState {
         object: Option<&[u8; 32]>,
         error: HttpError,
     ) -> HttpError {
+        let Some(account) = account else { return self.refuse_anonymous(error) };
         let why = match &error {
             HttpError::Internal(_) => "internal error".to_string(),
             HttpError::Chain(_) => "the chain did not answer".to_string(),
@@ -296,7 +353,7 @@ impl AppState {
             | HttpError::Busy(m) => m.clone(),
         };
         self.metrics.refusals.inc();
-        match self.record(account, action, object, &format!("refused: {why}")) {
+        match self.record(Some(account), action, object, &format!("refused: {why}")) {
             Ok(()) => error,
             Err(log_error) => log_error,
         }
@@ -310,18 +367,66 @@ fn bad_value(e: parse::ParseError) -> HttpError {
     HttpError::BadRequest(e.to_string())
 }
 
-/// The account of the request's bearer token.
-fn bearer(state: &AppState, headers: &HeaderMap) -> Result<AccountId32, HttpError> {
-    let token = headers
+/// The request's bearer token.
+fn token_of(headers: &HeaderMap) -> Result<&str, HttpError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| HttpError::Unauthorized("sign in first: Authorization: Bearer <token>".into()))?;
-    Ok(state.sessions.account_of(token.trim())?)
+        .map(str::trim)
+        .ok_or_else(|| HttpError::Unauthorized("sign in first: Authorization: Bearer <token>".into()))
 }
 
-/// The router, with every route of the API, and the dashboard from `web_dir` at `/`.
-pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path) -> Router {
+/// The account of the request's bearer token.
+fn bearer(state: &AppState, headers: &HeaderMap) -> Result<AccountId32, HttpError> {
+    Ok(state.sessions.account_of(token_of(headers)?)?)
+}
+
+/// The account of the request's bearer token, if it is still a member, for a request doing
+/// `action`. A request without a valid token is counted ([`AppState::refuse_anonymous`]); a
+/// member removed from the coalition loses all its live tokens at its next request, which is
+/// recorded once.
+async fn member(state: &AppState, headers: &HeaderMap, action: &str) -> Result<AccountId32, HttpError> {
+    let account = bearer(state, headers).map_err(|e| state.refuse_anonymous(e))?;
+    if !state.chain().is_member(&account_to_address(&account)).await? {
+        state.sessions.revoke_account(&account);
+        let removed = HttpError::Forbidden("not a member of this coalition".into());
+        return Err(state.refuse(Some(&account), action, None, removed));
+    }
+    Ok(account)
+}
+
+/// The dashboard's content security policy: its own script and styles (the page's one inline
+/// style sheet), WebAssembly for the wallet's cryptography, the node's WebSocket, no frames.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The headers every answer carries; HSTS only over TLS (a browser ignores it over HTTP).
+pub fn security_headers(tls: bool) -> Vec<(header::HeaderName, header::HeaderValue)> {
+    use header::HeaderValue;
+    let mut headers = vec![
+        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+    ];
+    if tls {
+        headers.push((header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000")));
+    }
+    headers
+}
+
+async fn add_security_headers(State(tls): State<bool>, mut response: Response) -> Response {
+    for (name, value) in security_headers(tls) {
+        response.headers_mut().entry(name).or_insert(value);
+    }
+    response
+}
+
+/// The router, with every route of the API, and the dashboard from `web_dir` at `/`; served
+/// over TLS when `tls`.
+pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path, tls: bool) -> Router {
     // Uploads read their body themselves, within the vault's limit, to record a refusal.
     let uploads = Router::new()
         .route("/api/vault/candidates", post(upload_candidate))
@@ -359,13 +464,30 @@ pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path) -
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_json_bytes))
         .merge(uploads)
+        .layer(axum::middleware::map_response_with_state(tls, add_security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The bearer scheme of the routes that need a sign-in.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = Http::builder()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("A token from POST /api/auth/token"))
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
 }
 
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&BearerScheme),
     info(
         title = "TCLearn members' API",
         description = "The vault, sign-in, the coalition and the audit log of one TCLearn coalition."
@@ -435,19 +557,25 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-/// A sign-in challenge for a member's account.
+/// A sign-in challenge for a member's account: `tclearn sign-in: api <origin>, coalition
+/// <address>, account <account>, nonce <n>, expires <t>`, to be signed wrapped in
+/// `<Bytes>…</Bytes>` after checking every field.
 #[utoipa::path(post, path = "/api/auth/challenge", request_body = ChallengeRequest,
-    responses((status = 200, body = ChallengeResponse), (status = 403, description = "Not a member")))]
+    responses((status = 200, body = ChallengeResponse), (status = 400, description = "Not an account, or a Host that is not this API's"), (status = 403, description = "Not a member")))]
 async fn challenge(
     State(state): State<Shared>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
     Json(request): Json<ChallengeRequest>,
 ) -> HttpResult<Json<ChallengeResponse>> {
     let account = parse::account(&request.account).map_err(bad_value)?;
+    // HTTP/1.1 names the host in `Host`, HTTP/2 in the URI's authority.
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(uri.authority().map(|a| a.as_str()));
+    let api = state.sessions.origin_for(host)?;
     if !state.chain().is_member(&account_to_address(&account)).await? {
-        state.metrics.refusals.inc();
-        return Err(HttpError::Forbidden("not a member of this coalition".into()));
+        return Err(state.refuse_anonymous(HttpError::Forbidden("not a member of this coalition".into())));
     }
-    Ok(Json(ChallengeResponse { challenge: state.sessions.challenge(&account)? }))
+    Ok(Json(ChallengeResponse { challenge: state.sessions.challenge(&account, api)? }))
 }
 
 /// A bearer token for a signed challenge.
@@ -456,13 +584,19 @@ async fn challenge(
 async fn token(State(state): State<Shared>, Json(request): Json<TokenRequest>) -> HttpResult<Json<TokenResponse>> {
     let account = parse::account(&request.account).map_err(bad_value)?;
     let signature = parse_signature(&request.signature)?;
-    if let Err(error) = state.sessions.redeem(&account, &request.challenge, &signature) {
-        state.metrics.refusals.inc();
-        return Err(error.into());
+    match state.sessions.redeem(&account, &request.challenge, &signature) {
+        Ok(()) => {}
+        // A challenge issued for this account (anyone may ask one): counted as attempts for it,
+        // not by it.
+        Err(error @ (AuthError::BadSignature | AuthError::ChallengeExpired)) => {
+            return Err(state.refuse_sign_in(&account, error.into()))
+        }
+        // Anyone can name any account with a made-up challenge.
+        Err(error) => return Err(state.refuse_anonymous(error.into())),
     }
     if !state.chain().is_member(&account_to_address(&account)).await? {
-        state.metrics.refusals.inc();
-        return Err(HttpError::Forbidden("not a member of this coalition".into()));
+        // Removed since its challenge: counted with the account's failed sign-ins.
+        return Err(state.refuse_sign_in(&account, HttpError::Forbidden("not a member of this coalition".into())));
     }
     let token = state.sessions.issue(&account)?;
     state.metrics.tokens.inc();
@@ -479,11 +613,7 @@ async fn upload_candidate(
     body: Body,
 ) -> HttpResult<Json<StoredObject>> {
     const ACTION: &str = "upload-candidate";
-    let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
-    let refuse = |e| state.refuse(Some(&account), ACTION, None, e);
-    if !state.chain().is_member(&account_to_address(&account)).await? {
-        return Err(refuse(HttpError::Forbidden("not a member of this coalition".into())));
-    }
+    let account = member(&state, &headers, ACTION).await?;
     let limit = state.policy.max_bytes.min(state.vault.max_bytes());
     let bytes = read_body(&state, &account, ACTION, body, limit).await?;
     if let Err(refusal) = check_model(&state, &bytes).await? {
@@ -534,15 +664,7 @@ async fn upload_delta(
     body: Body,
 ) -> HttpResult<Json<StoredObject>> {
     const ACTION: &str = "upload-delta";
-    let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
-    if !state.chain().is_member(&account_to_address(&account)).await? {
-        return Err(state.refuse(
-            Some(&account),
-            ACTION,
-            None,
-            HttpError::Forbidden("not a member of this coalition".into()),
-        ));
-    }
+    let account = member(&state, &headers, ACTION).await?;
     let limit = state.policy.max_bytes.min(state.vault.max_bytes());
     let delta = read_body(&state, &account, ACTION, body, limit).await?;
     let Some(block) = state.chain().coalition.block(&state.chain().origin(), query.parent).await? else {
@@ -617,30 +739,22 @@ async fn store(state: &AppState, account: &AccountId32, action: &str, bytes: &By
     security(("bearer" = [])))]
 async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpResult<Json<DataIdKeyView>> {
     const ACTION: &str = "data-id-key";
-    let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, None, e))?;
+    let account = member(&state, &headers, ACTION).await?;
     let chain = state.chain();
-    if !chain.is_member(&account_to_address(&account)).await? {
-        return Err(state.refuse(
-            Some(&account),
-            ACTION,
-            None,
-            HttpError::Forbidden("not a member of this coalition".into()),
-        ));
-    }
     let key = state.vault.data_id_key(&chain.coalition.address.0);
     state.record(Some(&account), ACTION, None, "ok")?;
     Ok(Json(DataIdKeyView { key: hex::encode(key.as_ref()) }))
 }
 
-/// An object of the vault: block models to members, a candidate to its proposer and its
-/// round's validators, an object no round names to the member who uploaded it.
+/// An object of the vault: block models to members; a candidate to its uploaders and, when one
+/// of them proposed it, its round's validators; an object no round names to its uploaders.
 #[utoipa::path(get, path = "/api/vault/objects/{hash}", params(("hash" = String, Path, description = "SHA3-256, hex")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): Path<String>) -> HttpResult<Response> {
     const ACTION: &str = "download";
     let object = parse::hash(&hash).ok();
-    let account = bearer(&state, &headers).map_err(|e| state.refuse(None, ACTION, object.as_ref(), e))?;
+    let account = member(&state, &headers, ACTION).await?;
     let Some(object) = object else {
         return Err(state.refuse(
             Some(&account),
@@ -650,13 +764,14 @@ async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): P
         ));
     };
     let reader = account_to_address(&account);
-    let is_member = state.chain().is_member(&reader).await?;
     let standing = state.chain().standing(&object).await?;
     let uploaders = state.uploaders.lock().expect("uploaders lock").get(&object).cloned().unwrap_or_default();
-    if !may_read(&reader, is_member, &standing, &uploaders) {
+    // `member` checked membership.
+    if !may_read(&reader, true, &standing, &uploaders) {
         let why = match standing {
-            _ if !is_member => "not a member of this coalition",
-            Standing::Candidate { .. } => "a candidate is readable only by its proposer and its round's validators",
+            Standing::Candidate { .. } => {
+                "a candidate is readable only by its uploaders and, when one of them proposed it, its round's validators"
+            }
             _ => "readable only by the member who uploaded it until a round names it",
         };
         return Err(state.refuse(Some(&account), ACTION, Some(&object), HttpError::Forbidden(why.into())));
@@ -961,12 +1076,36 @@ async fn call(
     Path(message): Path<String>,
     Json(request): Json<CallRequest>,
 ) -> HttpResult<Json<CallView>> {
-    let account = bearer(&state, &headers)?;
-    let data = call_data(&state, &message, request)?.into_bytes();
+    // The action names a known message only: the path is the caller's text.
+    let action = match message.as_str() {
+        "propose" => "call-propose",
+        "propose_action" => "call-propose_action",
+        "vote" => "call-vote",
+        "enact" => "call-enact",
+        _ => "call",
+    };
+    let account = member(&state, &headers, action).await?;
+    match build_call(&state, &account, &message, request).await {
+        Ok(view) => {
+            state.record(Some(&account), action, None, "ok")?;
+            Ok(Json(view))
+        }
+        Err(error) => Err(state.refuse(Some(&account), action, None, error)),
+    }
+}
+
+/// The call of `message` with `request`'s arguments, dry-run as `account`.
+async fn build_call(
+    state: &AppState,
+    account: &AccountId32,
+    message: &str,
+    request: CallRequest,
+) -> HttpResult<CallView> {
+    let data = call_data(state, message, request)?.into_bytes();
     let chain = state.chain();
     let client = chain.coalition.client();
     let contract = chain.coalition.address;
-    let dry_run = client.dry_run_call(&account, contract, &data, 0).await.map_err(|e| {
+    let dry_run = client.dry_run_call(account, contract, &data, 0).await.map_err(|e| {
         match e.contract_error::<CoalitionError>() {
             Some(error) => HttpError::Refused(format!("the coalition refuses: {error:?}")),
             None if matches!(e, tclearn_client::Error::Reverted { .. }) => {
@@ -976,15 +1115,15 @@ async fn call(
         }
     })?;
     let (weight, deposit) = client.limits_for(&dry_run);
-    let needs_mapping = !client.is_mapped(&account).await.map_err(|e| HttpError::Chain(e.to_string()))?;
-    Ok(Json(CallView {
+    let needs_mapping = !client.is_mapped(account).await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    Ok(CallView {
         needs_mapping,
         contract: address(&contract),
         call_data: format!("0x{}", hex::encode(&data)),
         weight_ref_time: weight.ref_time,
         weight_proof_size: weight.proof_size,
         storage_deposit_limit: deposit.to_string(),
-    }))
+    })
 }
 
 fn checkpoint_view(c: &Checkpoint) -> CheckpointView {
@@ -1048,7 +1187,7 @@ async fn consistency(
 #[utoipa::path(post, path = "/api/audit/anchor", responses((status = 200, body = AnchorView), (status = 401), (status = 422, description = "Nothing new to anchor")),
     security(("bearer" = [])))]
 async fn anchor_now(State(state): State<Shared>, headers: HeaderMap) -> HttpResult<Json<AnchorView>> {
-    bearer(&state, &headers)?;
+    member(&state, &headers, "anchor").await?;
     match crate::anchor(&state).await {
         Ok(Some(view)) => Ok(Json(view)),
         Ok(None) => Err(HttpError::Refused("nothing new to anchor".into())),

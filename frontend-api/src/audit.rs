@@ -22,6 +22,27 @@ use std::{
 };
 use tclearn_api_client::audit::{Checkpoint, MAX_PAGE};
 
+/// Most bytes of an entry's action.
+pub const MAX_ACTION_BYTES: usize = 32;
+/// Most bytes of an entry's outcome: a refusal's reason may quote what a member sent (a model's
+/// names), so it is cut here, and no member writes more than a few dozen bytes of its own text
+/// into the log. The member who was refused gets the whole reason in the HTTP answer.
+pub const MAX_OUTCOME_BYTES: usize = 96;
+/// Most bytes of an account or an object (an SS58 address, a hex hash).
+pub const MAX_NAME_BYTES: usize = 68;
+
+/// `text` cut to at most `max` bytes on a character boundary, ending in `…` when cut.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// Why the log failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -107,8 +128,11 @@ impl AuditLog {
         object: Option<String>,
         outcome: String,
     ) -> Result<Entry, AuditError> {
+        let (account, object) =
+            (account.map(|a| bounded(&a, MAX_NAME_BYTES)), object.map(|o| bounded(&o, MAX_NAME_BYTES)));
+        let (action, outcome) = (bounded(action, MAX_ACTION_BYTES), bounded(&outcome, MAX_OUTCOME_BYTES));
         let mut inner = self.inner.lock().expect("audit lock");
-        let entry = Entry { index: inner.tree.len(), time_ms, account, action: action.into(), object, outcome };
+        let entry = Entry { index: inner.tree.len(), time_ms, account, action, object, outcome };
         let leaf = serde_json::to_vec(&entry).expect("an entry serializes");
         let io = |e: std::io::Error| AuditError::Io { path: self.path.clone(), reason: e.to_string() };
         inner.file.write_all(&[&leaf[..], b"\n"].concat()).map_err(io)?;
@@ -172,6 +196,22 @@ mod tests {
 
     fn leaves(log: &AuditLog) -> Vec<Vec<u8>> {
         log.entries(0, MAX_PAGE).into_iter().map(String::into_bytes).collect()
+    }
+
+    #[test]
+    fn an_entry_is_bounded_whatever_a_member_sends() {
+        let (_dir, log) = log_with(0);
+        let quoted = format!("refused: the model checks refuse it: opset domain {:?}", "é".repeat(32 << 20));
+        let long = "x".repeat(1 << 20);
+        let entry = log.append(1, Some(long.clone()), &long, Some(long.clone()), quoted).unwrap();
+        let stored = &log.entries(0, 1)[0];
+        assert!(stored.len() <= 400, "{} bytes", stored.len());
+        assert!(
+            entry.outcome.starts_with("refused: the model checks refuse it: opset domain")
+                && entry.outcome.ends_with('…')
+        );
+        assert!(entry.outcome.len() <= MAX_OUTCOME_BYTES, "cut on a character boundary");
+        assert_eq!(bounded("short", 8), "short");
     }
 
     #[test]

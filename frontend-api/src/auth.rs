@@ -1,11 +1,14 @@
 //! Sign-in: a member proves its on-chain account by signing a challenge with its sr25519 key.
 //!
 //! 1. `POST /api/auth/challenge {account}`: the API checks that the account is a member and
-//!    returns a challenge, a short text naming the account, the coalition, a random nonce and an
-//!    expiry. It is valid once, for [`Sessions::challenge_ttl`].
-//! 2. The member signs the challenge's UTF-8 bytes, as a wallet's `signRaw` does. The polkadot.js
-//!    extension (and Talisman, SubWallet) sign `<Bytes>` + message + `</Bytes>`: both forms are
-//!    accepted ([`verify_signature`]).
+//!    returns a challenge, the sign-in message of `tclearn_api_client::sign_in`: this API's
+//!    origin (one of [`Sessions::origins`], the one the request's `Host` names), the coalition,
+//!    the account, a random nonce and an expiry. It is valid once, for
+//!    [`Sessions::challenge_ttl`].
+//! 2. The member checks every field and signs `<Bytes>` + message + `</Bytes>`, as a wallet's
+//!    `signRaw` does (the polkadot.js extension, Talisman, SubWallet). A raw, unwrapped
+//!    signature is refused ([`verify_signature`]): the key then signs only domain-separated
+//!    text.
 //! 3. `POST /api/auth/token {account, challenge, signature}`: the challenge is consumed whatever
 //!    the outcome (a replay finds it gone), the signature is checked against the account's public
 //!    key, membership is checked again, and a random bearer token valid for
@@ -19,14 +22,11 @@ use std::{
     sync::Mutex,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
-use tclearn_client::AccountId32;
+use tclearn_api_client::sign_in::{origin, signed_bytes, SignInMessage};
+use tclearn_client::{AccountId32, H160};
 
 /// Most outstanding challenges, and most live tokens, the API keeps.
 pub const MAX_PENDING: usize = 100_000;
-
-/// What the polkadot.js extension wraps raw data in before signing it.
-const WRAP_OPEN: &[u8] = b"<Bytes>";
-const WRAP_CLOSE: &[u8] = b"</Bytes>";
 
 /// Why sign-in failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +52,9 @@ pub enum AuthError {
     /// Too many challenges or tokens are outstanding.
     #[error("too many sign-ins in progress; try again shortly")]
     Busy,
+    /// The request's `Host` is not one of this API's origins.
+    #[error("this API answers at {0}; sign in there")]
+    UnknownOrigin(String),
 }
 
 /// Milliseconds since the Unix epoch.
@@ -59,13 +62,12 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
-/// Whether `signature` is `account`'s sr25519 signature of `message`, signed as is or wrapped in
-/// `<Bytes>…</Bytes>` as browser wallets do.
-pub fn verify_signature(account: &AccountId32, message: &[u8], signature: &[u8; 64]) -> bool {
+/// Whether `signature` is `account`'s sr25519 signature of `message` wrapped in
+/// `<Bytes>…</Bytes>`, as browser wallets sign raw data. A signature of the bare message is not.
+pub fn verify_signature(account: &AccountId32, message: &str, signature: &[u8; 64]) -> bool {
     let public = sr25519::Public::from_raw(account.0);
     let signature = sr25519::Signature::from_raw(*signature);
-    let wrapped = [WRAP_OPEN, message, WRAP_CLOSE].concat();
-    sr25519::Pair::verify(&signature, message, &public) || sr25519::Pair::verify(&signature, &wrapped, &public)
+    sr25519::Pair::verify(&signature, signed_bytes(message), &public)
 }
 
 /// A signature in hex (`0x` optional), as wallets return it.
@@ -76,16 +78,16 @@ pub fn parse_signature(text: &str) -> Result<[u8; 64], AuthError> {
     Ok(signature)
 }
 
-/// 32 random bytes in hex.
-fn random_hex() -> String {
+/// 32 random bytes.
+fn random_bytes() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).expect("the OS random source");
-    hex::encode(bytes)
+    bytes
 }
 
-/// The text a member signs to sign in.
-pub fn challenge_text(account: &AccountId32, coalition: &str, nonce: &str, expires_ms: u64) -> String {
-    format!("TCLearn sign-in\naccount: {account}\ncoalition: {coalition}\nnonce: {nonce}\nexpires: {expires_ms}")
+/// 32 random bytes in hex.
+fn random_hex() -> String {
+    hex::encode(random_bytes())
 }
 
 /// A bearer token issued to a member.
@@ -99,7 +101,10 @@ pub struct Token {
 
 /// Outstanding challenges and live tokens.
 pub struct Sessions {
-    coalition: String,
+    coalition: H160,
+    /// The origins this API answers at (`http://127.0.0.1:8080`): a challenge names the one the
+    /// request's `Host` header names, and no other.
+    pub origins: Vec<String>,
     /// How long a challenge stays valid.
     pub challenge_ttl: Duration,
     /// How long a token stays valid.
@@ -120,16 +125,39 @@ fn make_room(store: &mut HashMap<String, (AccountId32, u64)>, now: u64) -> Resul
 }
 
 impl Sessions {
-    /// Sessions for the coalition at `coalition` (named in every challenge).
-    pub fn new(coalition: String, challenge_ttl: Duration, token_ttl: Duration) -> Self {
-        Self { coalition, challenge_ttl, token_ttl, challenges: Mutex::default(), tokens: Mutex::default() }
+    /// Sessions for the coalition at `coalition` (named in every challenge), served at
+    /// `origins`.
+    pub fn new(coalition: H160, origins: Vec<String>, challenge_ttl: Duration, token_ttl: Duration) -> Self {
+        Self { coalition, origins, challenge_ttl, token_ttl, challenges: Mutex::default(), tokens: Mutex::default() }
     }
 
-    /// A new challenge for `account`.
-    pub fn challenge(&self, account: &AccountId32) -> Result<String, AuthError> {
+    /// The origin of ours that a request's `Host` header (`127.0.0.1:8080`, `api.example`)
+    /// names, compared as origins (case, default ports).
+    pub fn origin_for(&self, host: Option<&str>) -> Result<&str, AuthError> {
+        let unknown = || AuthError::UnknownOrigin(self.origins.join(" or "));
+        let host = host.filter(|h| !h.is_empty() && !h.contains(['@', '/', '\\', '?', '#'])).ok_or_else(unknown)?;
+        self.origins
+            .iter()
+            .find(|ours| {
+                let scheme = ours.split_once("://").map_or("", |(scheme, _)| scheme);
+                origin(&format!("{scheme}://{host}")).is_ok_and(|named| named == **ours)
+            })
+            .map(String::as_str)
+            .ok_or_else(unknown)
+    }
+
+    /// A new challenge for `account`, naming this API as `api` (one of [`Sessions::origins`]).
+    pub fn challenge(&self, account: &AccountId32, api: &str) -> Result<String, AuthError> {
         let now = now_ms();
         let expires = now + self.challenge_ttl.as_millis() as u64;
-        let text = challenge_text(account, &self.coalition, &random_hex(), expires);
+        let text = SignInMessage {
+            api: api.to_string(),
+            coalition: self.coalition,
+            account: *account,
+            nonce: random_bytes(),
+            expires_ms: expires,
+        }
+        .text();
         let mut challenges = self.challenges.lock().expect("sessions lock");
         make_room(&mut challenges, now)?;
         challenges.insert(text.clone(), (*account, expires));
@@ -147,7 +175,7 @@ impl Sessions {
         if expires <= now_ms() {
             return Err(AuthError::ChallengeExpired);
         }
-        if !verify_signature(account, challenge.as_bytes(), signature) {
+        if !verify_signature(account, challenge, signature) {
             return Err(AuthError::BadSignature);
         }
         Ok(())
@@ -162,6 +190,11 @@ impl Sessions {
         make_room(&mut tokens, now)?;
         tokens.insert(token.clone(), (*account, expires_ms));
         Ok(Token { token, expires_ms })
+    }
+
+    /// Forget every token of `account`: it is no longer a member.
+    pub fn revoke_account(&self, account: &AccountId32) {
+        self.tokens.lock().expect("sessions lock").retain(|_, (holder, _)| holder != account);
     }
 
     /// The account `token` was issued to, if it is live.
@@ -181,22 +214,28 @@ mod tests {
     use super::*;
     use tclearn_client::Keypair;
 
+    const API: &str = "http://127.0.0.1:8080";
+
     fn sessions(challenge_ttl: Duration, token_ttl: Duration) -> Sessions {
-        Sessions::new("0xc0a1".into(), challenge_ttl, token_ttl)
+        Sessions::new(H160::repeat_byte(0xc0), vec![API.into()], challenge_ttl, token_ttl)
+    }
+
+    fn sign(key: &Keypair, challenge: &str) -> [u8; 64] {
+        key.sign(&signed_bytes(challenge))
     }
 
     #[test]
-    fn signatures_verify_raw_and_wrapped_and_nothing_else() {
+    fn signatures_verify_wrapped_and_nothing_else() {
         let alice = Keypair::dev("Alice").unwrap();
         let bob = Keypair::dev("Bob").unwrap();
-        let message = b"TCLearn sign-in";
-        let raw = alice.sign(message);
-        let wrapped = alice.sign(&[WRAP_OPEN, message, WRAP_CLOSE].concat());
-        assert!(verify_signature(&alice.account_id(), message, &raw));
+        let message = "tclearn sign-in: api x";
+        let wrapped = sign(&alice, message);
         assert!(verify_signature(&alice.account_id(), message, &wrapped), "the extension's <Bytes> wrapping");
-        assert!(!verify_signature(&bob.account_id(), message, &raw), "another account's key");
-        assert!(!verify_signature(&alice.account_id(), b"TCLearn sign-in!", &raw), "another message");
-        let mut forged = raw;
+        let raw = alice.sign(message.as_bytes());
+        assert!(!verify_signature(&alice.account_id(), message, &raw), "a raw signature: refused");
+        assert!(!verify_signature(&bob.account_id(), message, &wrapped), "another account's key");
+        assert!(!verify_signature(&alice.account_id(), "tclearn sign-in: api y", &wrapped), "another message");
+        let mut forged = wrapped;
         forged[10] ^= 1;
         assert!(!verify_signature(&alice.account_id(), message, &forged));
         assert_eq!(parse_signature("0x12"), Err(AuthError::MalformedSignature));
@@ -204,13 +243,43 @@ mod tests {
     }
 
     #[test]
+    fn a_challenge_names_the_origin_its_request_reached_and_only_ours() {
+        let sessions = Sessions::new(
+            H160::repeat_byte(0xc0),
+            vec![API.into(), "http://localhost:8080".into()],
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        assert_eq!(sessions.origin_for(Some("LOCALHOST:8080")), Ok("http://localhost:8080"));
+        assert_eq!(sessions.origin_for(Some("127.0.0.1:8080")), Ok(API));
+        let tls = Sessions::new(H160::zero(), vec!["https://api.example".into()], Duration::ZERO, Duration::ZERO);
+        assert_eq!(tls.origin_for(Some("api.example:443")), Ok("https://api.example"), "an explicit default port");
+        assert_eq!(tls.origin_for(Some("API.example")), Ok("https://api.example"));
+        for host in [
+            Some("evil.example"),
+            Some("127.0.0.1:8081"),
+            Some("evil@127.0.0.1:8080"),
+            Some("127.0.0.1:8080/x"),
+            Some(""),
+            None,
+        ] {
+            assert!(matches!(sessions.origin_for(host), Err(AuthError::UnknownOrigin(_))), "{host:?}");
+        }
+        let alice = Keypair::dev("Alice").unwrap();
+        let text = sessions.challenge(&alice.account_id(), API).unwrap();
+        let message =
+            SignInMessage::check(&text, API, &alice.account_id(), Some(&H160::repeat_byte(0xc0)), now_ms()).unwrap();
+        assert_eq!(message.api, API);
+    }
+
+    #[test]
     fn a_challenge_is_redeemed_once_by_its_account_before_it_expires() {
         let alice = Keypair::dev("Alice").unwrap();
         let bob = Keypair::dev("Bob").unwrap();
         let sessions = sessions(Duration::from_secs(60), Duration::from_secs(60));
-        let challenge = sessions.challenge(&alice.account_id()).unwrap();
-        assert!(challenge.contains(&alice.account_id().to_string()) && challenge.contains("0xc0a1"));
-        let signature = alice.sign(challenge.as_bytes());
+        let challenge = sessions.challenge(&alice.account_id(), API).unwrap();
+        assert!(challenge.contains(&alice.account_id().to_string()) && challenge.contains("0xc0c0"));
+        let signature = sign(&alice, &challenge);
         assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &signature), Ok(()));
         assert_eq!(
             sessions.redeem(&alice.account_id(), &challenge, &signature),
@@ -219,26 +288,26 @@ mod tests {
         );
 
         // Bob cannot redeem Alice's challenge, even with his own signature; and it is gone after.
-        let challenge = sessions.challenge(&alice.account_id()).unwrap();
-        let by_bob = bob.sign(challenge.as_bytes());
+        let challenge = sessions.challenge(&alice.account_id(), API).unwrap();
+        let by_bob = sign(&bob, &challenge);
         assert_eq!(sessions.redeem(&bob.account_id(), &challenge, &by_bob), Err(AuthError::UnknownChallenge));
         assert_eq!(
-            sessions.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())),
+            sessions.redeem(&alice.account_id(), &challenge, &sign(&alice, &challenge)),
             Err(AuthError::UnknownChallenge)
         );
 
         // A forged signature consumes the challenge too.
-        let challenge = sessions.challenge(&alice.account_id()).unwrap();
+        let challenge = sessions.challenge(&alice.account_id(), API).unwrap();
         assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &by_bob), Err(AuthError::BadSignature));
         assert_eq!(
-            sessions.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())),
+            sessions.redeem(&alice.account_id(), &challenge, &sign(&alice, &challenge)),
             Err(AuthError::UnknownChallenge)
         );
 
         let expiring = sessions_with_zero_ttl();
-        let challenge = expiring.challenge(&alice.account_id()).unwrap();
+        let challenge = expiring.challenge(&alice.account_id(), API).unwrap();
         assert_eq!(
-            expiring.redeem(&alice.account_id(), &challenge, &alice.sign(challenge.as_bytes())),
+            expiring.redeem(&alice.account_id(), &challenge, &sign(&alice, &challenge)),
             Err(AuthError::ChallengeExpired)
         );
     }

@@ -45,15 +45,24 @@ pub enum Standing {
     Unknown,
 }
 
-/// Who may read an object: block models any member; a candidate its proposer and its round's
-/// validators; an object no round names only the member who uploaded it.
+/// Who may read an object (members only):
+/// - a block's model: every member;
+/// - a round's candidate, accepted or not: the members who uploaded it, and the round's
+///   validators when its proposer is one of them. A proposal of someone else's upload (its hash
+///   is public in the audit log) opens it to no one: its proposer does not read it, and its
+///   validators cannot evaluate it, so the round gives the proposer nothing;
+/// - an object no round names: the members who uploaded it.
+///
+/// Uploading bytes proves holding them, so an uploader gains nothing by reading them back.
 pub fn may_read(reader: &H160, is_member: bool, standing: &Standing, uploaders: &[H160]) -> bool {
     if !is_member {
         return false;
     }
     match standing {
         Standing::Block(_) => true,
-        Standing::Candidate { proposer, validators, .. } => proposer == reader || validators.contains(reader),
+        Standing::Candidate { proposer, validators, .. } => {
+            uploaders.contains(reader) || (uploaders.contains(proposer) && validators.contains(reader))
+        }
         Standing::Unknown => uploaders.contains(reader),
     }
 }
@@ -201,20 +210,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn block_models_are_the_members_and_candidates_their_rounds() {
+    fn block_models_are_the_members_and_candidates_their_uploaders_and_rounds() {
         let (alice, bob, carol, dave) =
             (H160::repeat_byte(1), H160::repeat_byte(2), H160::repeat_byte(3), H160::repeat_byte(4));
         let candidate = Standing::Candidate { round: 3, proposer: alice, validators: vec![bob, carol] };
         assert!(may_read(&dave, true, &Standing::Block(0), &[]));
         assert!(!may_read(&dave, false, &Standing::Block(0), &[]), "non-members read nothing");
-        assert!(may_read(&alice, true, &candidate, &[]));
-        assert!(may_read(&carol, true, &candidate, &[]));
-        assert!(
-            !may_read(&dave, true, &candidate, &[dave]),
-            "uploading it again gives no right to a round's candidate"
-        );
-        assert!(!may_read(&bob, false, &candidate, &[]), "a validator removed from the coalition");
+        assert!(may_read(&alice, true, &candidate, &[alice]), "its proposer, who uploaded it");
+        assert!(may_read(&carol, true, &candidate, &[alice]), "a validator of a round its uploader proposed");
+        assert!(!may_read(&dave, true, &candidate, &[alice]), "a member not drawn");
+        assert!(!may_read(&bob, false, &candidate, &[alice]), "a validator removed from the coalition");
         assert!(may_read(&dave, true, &Standing::Unknown, &[dave]));
         assert!(!may_read(&alice, true, &Standing::Unknown, &[dave]));
+    }
+
+    /// Alice proposes Dave's upload (she read its hash in the audit log): she and the round's
+    /// validators read nothing, and Dave keeps his own upload.
+    #[test]
+    fn proposing_another_members_upload_opens_it_to_no_one() {
+        let (alice, bob, carol, dave) =
+            (H160::repeat_byte(1), H160::repeat_byte(2), H160::repeat_byte(3), H160::repeat_byte(4));
+        let stolen = Standing::Candidate { round: 3, proposer: alice, validators: vec![bob, carol] };
+        for reader in [alice, bob, carol] {
+            assert!(!may_read(&reader, true, &stolen, &[dave]), "{reader:?}");
+        }
+        assert!(may_read(&dave, true, &stolen, &[dave]), "the uploader keeps access to its own upload");
+        // Once Alice uploads the same bytes (she holds them), the round is hers to have judged.
+        assert!(may_read(&bob, true, &stolen, &[dave, alice]));
     }
 }

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use tclearn_api_client::sign_in::origin;
 use tclearn_client::{args::CoalitionArgs, H160};
 
 /// A secret given on the command line or in the environment: never printed (the oracle's).
@@ -13,6 +14,11 @@ pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "TCLEARN_API_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The origins members reach this API at (`https://api.example.org`), comma-separated: a
+    /// sign-in message names one, and members sign only a message naming the API they asked.
+    /// Default: the listening address (and `localhost` on a loopback one).
+    #[arg(long = "public-origin", env = "TCLEARN_API_PUBLIC_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
+    pub public_origins: Vec<String>,
     /// The node and the coalition.
     #[command(flatten)]
     pub chain: CoalitionArgs,
@@ -81,6 +87,44 @@ pub struct Config {
     pub submit_timeout: u64,
 }
 
+fn parse_origin(text: &str) -> Result<String, String> {
+    origin(text).map_err(|e| e.to_string())
+}
+
+/// The origins of an API listening at `local` with no `--public-origin`: the address itself,
+/// and `localhost` for a loopback or unspecified one (remote members then need
+/// `--public-origin`).
+pub fn default_origins(local: SocketAddr, tls: bool) -> Vec<String> {
+    let scheme = if tls { "https" } else { "http" };
+    let port = local.port();
+    let mut urls = Vec::new();
+    if !local.ip().is_unspecified() {
+        urls.push(format!("{scheme}://{local}"));
+    }
+    if local.ip().is_loopback() || local.ip().is_unspecified() {
+        urls.extend([format!("{scheme}://localhost:{port}"), format!("{scheme}://127.0.0.1:{port}")]);
+    }
+    let mut origins: Vec<String> = Vec::new();
+    for found in urls.iter().filter_map(|url| origin(url).ok()) {
+        if !origins.contains(&found) {
+            origins.push(found);
+        }
+    }
+    origins
+}
+
+/// Check a list of origins: the host of a request names one of them, so no host appears twice
+/// (under `http` and `https`, the request would not say which).
+pub fn check_origins(origins: &[String]) -> Result<(), String> {
+    for (i, a) in origins.iter().enumerate() {
+        let host = |o: &str| o.split_once("://").map(|(_, h)| h.to_string()).unwrap_or_default();
+        if let Some(b) = origins.iter().skip(i + 1).find(|b| host(b) == host(a)) {
+            return Err(format!("--public-origin names the host of {a} twice ({b}): give one scheme per host"));
+        }
+    }
+    Ok(())
+}
+
 fn parse_option(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -96,5 +140,21 @@ impl Config {
     /// How long a token stays valid.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_origins_are_canonical_and_a_host_is_named_once() {
+        let local = |text: &str| text.parse::<SocketAddr>().unwrap();
+        assert_eq!(default_origins(local("127.0.0.1:8080"), false), ["http://127.0.0.1:8080", "http://localhost:8080"]);
+        assert_eq!(default_origins(local("127.0.0.1:443"), true), ["https://127.0.0.1", "https://localhost"]);
+        assert_eq!(default_origins(local("0.0.0.0:80"), false), ["http://localhost", "http://127.0.0.1"]);
+        assert_eq!(default_origins(local("10.0.0.5:9000"), false), ["http://10.0.0.5:9000"]);
+        assert!(check_origins(&["https://api.example".into(), "http://api.example".into()]).is_err());
+        assert!(check_origins(&["https://api.example".into(), "https://api.example:8443".into()]).is_ok());
     }
 }

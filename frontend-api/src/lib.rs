@@ -6,8 +6,10 @@
 //! - [`vault`]: models and increments, content-addressed by SHA3-256 and encrypted at rest;
 //! - [`auth`]: sign-in by an sr25519 signature of a challenge, as a browser wallet makes it;
 //! - [`chain`]: the coalition read through `tclearn-client`, and who may read which object;
-//! - [`audit`]: every upload, download and refusal in an RFC 6962 Merkle log, anchored on chain
-//!   in `contracts/audit-anchors`;
+//! - [`audit`]: every upload, download, call built and member's refusal in an RFC 6962 Merkle
+//!   log, anchored on chain in `contracts/audit-anchors`, each entry bounded in size;
+//! - [`tally`]: refusals anyone can cause (no valid token, failed sign-ins), counted and
+//!   summarised in the log at most once a minute;
 //! - [`api`]: the HTTP routes and their OpenAPI document.
 //!
 //! What the routes return, the Rust client and the audit verifier are `tclearn_api_client`'s.
@@ -20,6 +22,7 @@ pub mod audit;
 pub mod auth;
 pub mod chain;
 pub mod config;
+pub mod tally;
 pub mod vault;
 
 use api::{AppState, EventView, HttpError, HttpResult};
@@ -62,8 +65,9 @@ fn read_metadata(path: &std::path::Path) -> Result<ContractMetadata, ServeError>
 }
 
 /// The vault's master key: the configured one, else `vault.key` in the data directory, made
-/// (readable by its owner only) on first start.
-fn master_key(config: &config::Config) -> Result<vault::MasterKey, ServeError> {
+/// (readable by its owner only) on first start, when the store holds no object. A store that
+/// holds objects and no key is refused: a new key would make every object unreadable.
+fn master_key(config: &config::Config, holds_objects: bool) -> Result<vault::MasterKey, ServeError> {
     let bad = |e: vault::VaultError| ServeError::Config(e.to_string());
     if let Some(key) = &config.vault_key {
         return vault::MasterKey::from_hex(&key.0).map_err(bad);
@@ -72,6 +76,14 @@ fn master_key(config: &config::Config) -> Result<vault::MasterKey, ServeError> {
     let io = |e: std::io::Error| ServeError::Config(format!("vault key {}: {e}", path.display()));
     if config.vault_key_file.is_none() && !path.exists() {
         use std::{io::Write, os::unix::fs::OpenOptionsExt};
+        if holds_objects {
+            return Err(ServeError::Config(format!(
+                "the vault holds objects (or this API has run: its audit log has entries) but its master \
+                 key {} is missing: restore it, or give it with --vault-key-file (a new key would make \
+                 every object unreadable and change the data-ID secret)",
+                path.display()
+            )));
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(io)?;
         let mut bytes = [0u8; 32];
         getrandom::getrandom(&mut bytes).map_err(|e| ServeError::Config(e.to_string()))?;
@@ -96,6 +108,11 @@ fn object_store(config: &config::Config) -> Result<Arc<dyn object_store::ObjectS
 
 /// Set up from `config` and bind its address.
 pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
+    if config.challenge_ttl() > Duration::from_millis(tclearn_api_client::sign_in::MAX_LIFETIME_MS) {
+        return Err(ServeError::Config(
+            "--challenge-ttl is at most 600 s: members refuse to sign a challenge that lives longer".into(),
+        ));
+    }
     let mut declaration = Declaration::load(&config.genesis).map_err(|e| ServeError::Config(e.to_string()))?;
     let metadata = read_metadata(&config.chain.metadata)?;
     let operator = Keypair::from_uri(&config.suri.0).map_err(|e| ServeError::Config(e.to_string()))?;
@@ -124,13 +141,16 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
             }
         }
     }
-    let vault = vault::Vault::new(object_store(&config)?, master_key(&config)?, config.vault_max_bytes);
-    let audit =
-        audit::AuditLog::open(&config.data_dir.join("audit.jsonl")).map_err(|e| ServeError::Config(e.to_string()))?;
-    let sessions =
-        auth::Sessions::new(views::address(&config.chain.coalition), config.challenge_ttl(), config.token_ttl());
-    let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.chain.chain.rpc.clone());
-    let state = Arc::new(AppState::new(chain, sessions, vault, audit, declaration.policy(), public_rpc));
+    let store = object_store(&config)?;
+    // A vault that holds objects, or an API that has run (its audit log has entries, and
+    // members hold data IDs under the key's data-ID secret), needs its key back, not a new one.
+    let objects = vault::Vault::some_objects(store.as_ref(), 1).await.map_err(|e| ServeError::Config(e.to_string()))?;
+    let audit_path = config.data_dir.join("audit.jsonl");
+    let has_run = std::fs::metadata(&audit_path).is_ok_and(|m| m.len() > 0);
+    let holds_objects = !objects.is_empty() || has_run;
+    let vault = vault::Vault::new(store, master_key(&config, holds_objects)?, config.vault_max_bytes);
+    vault.ensure_key_opens().await.map_err(|e| ServeError::Config(e.to_string()))?;
+    let audit = audit::AuditLog::open(&audit_path).map_err(|e| ServeError::Config(e.to_string()))?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
@@ -138,6 +158,20 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen { address: config.listen, reason: e.to_string() })?;
+    let origins = match config.public_origins.as_slice() {
+        [] => {
+            let local = listener.local_addr().map_err(|e| ServeError::Config(e.to_string()))?;
+            if local.ip().is_unspecified() {
+                tracing::warn!(%local, "members elsewhere than this host cannot sign in until --public-origin names the URL they use");
+            }
+            config::default_origins(local, tls.is_some())
+        }
+        given => given.to_vec(),
+    };
+    config::check_origins(&origins).map_err(ServeError::Config)?;
+    let sessions = auth::Sessions::new(config.chain.coalition, origins, config.challenge_ttl(), config.token_ttl());
+    let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.chain.chain.rpc.clone());
+    let state = Arc::new(AppState::new(chain, sessions, vault, audit, declaration.policy(), public_rpc));
     Ok(Server { listener, tls, state, config, event_topics })
 }
 
@@ -158,11 +192,19 @@ impl Server {
         let address = self.local_addr();
         let follower = tokio::spawn(follow_events(self.state.clone(), self.event_topics));
         let watchdog = tokio::spawn(keep_connected(self.state.clone()));
+        let summaries = tokio::spawn(summarise_on_schedule(self.state.clone()));
         let anchoring = (self.config.anchor_every > 0).then(|| {
             tokio::spawn(anchor_on_schedule(self.state.clone(), Duration::from_secs(self.config.anchor_every)))
         });
-        let app = api::router(self.state.clone(), self.config.max_json_bytes, &self.config.web_dir);
+        let app = api::router(self.state.clone(), self.config.max_json_bytes, &self.config.web_dir, self.tls.is_some());
         tracing::info!(%address, tls = self.tls.is_some(), "serving the members' API");
+        if self.tls.is_none() && !address.ip().is_loopback() {
+            tracing::warn!(
+                %address,
+                "serving plain HTTP off loopback: tokens and models cross the network in the clear; \
+                 give --tls-cert and --tls-key, or put a TLS proxy in front"
+            );
+        }
         let served = match self.tls {
             None => axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await,
             Some(acceptor) => serve_tls(self.listener, acceptor, app, shutdown).await,
@@ -171,6 +213,10 @@ impl Server {
         watchdog.abort();
         if let Some(task) = anchoring {
             task.abort();
+        }
+        summaries.abort();
+        if let Err(e) = self.state.summarise(true) {
+            tracing::warn!(error = ?e, "the refusals counted since the last summary were not logged");
         }
         served.map_err(|e| ServeError::Listen { address, reason: e.to_string() })
     }
@@ -251,6 +297,7 @@ pub async fn anchor(state: &AppState) -> HttpResult<Option<views::AnchorView>> {
         return Err(HttpError::Refused("this API has no audit-anchors contract configured".into()));
     };
     let _one_at_a_time = state.anchoring.lock().await;
+    state.summarise(true)?;
     let checkpoint = state.audit.checkpoint();
     let origin = chain.origin();
     let latest = anchors.latest(&origin).await.map_err(|e| HttpError::Chain(e.to_string()))?;
@@ -267,6 +314,17 @@ pub async fn anchor(state: &AppState) -> HttpResult<Option<views::AnchorView>> {
         log_length: checkpoint.size,
         root: format!("0x{}", hex::encode(checkpoint.root)),
     }))
+}
+
+/// Log the tally's summaries once they are due, even when no refusal comes to trigger them.
+async fn summarise_on_schedule(state: Arc<AppState>) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(tally::SUMMARY_EVERY_MS / 4));
+    loop {
+        ticker.tick().await;
+        if let Err(e) = state.summarise(false) {
+            tracing::warn!(error = ?e, "logging the refusals' summary failed; trying again");
+        }
+    }
 }
 
 async fn anchor_on_schedule(state: Arc<AppState>, every: Duration) {

@@ -61,6 +61,12 @@ pub enum VaultError {
     /// The storage backend failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// The store holds objects, and this master key does not open them.
+    #[error(
+        "the vault holds objects (0x{0} among them) that this master key does not open: \
+         give the key they were stored under (a new key would make every one unreadable)"
+    )]
+    WrongKey(String),
 }
 
 /// The vault's master key: wraps every object's data key. Never printed.
@@ -199,6 +205,52 @@ impl Vault {
         Ok(Bytes::from(plaintext))
     }
 
+    /// Up to `max` objects the store holds.
+    pub async fn some_objects(store: &dyn ObjectStore, max: usize) -> Result<Vec<[u8; 32]>, VaultError> {
+        use futures::TryStreamExt;
+        let mut listing = store.list(Some(&Path::from("objects")));
+        let mut found = Vec::new();
+        while let Some(meta) = listing.try_next().await.map_err(storage)? {
+            let mut hash = [0u8; 32];
+            if hex::decode_to_slice(meta.location.filename().unwrap_or_default(), &mut hash).is_ok() {
+                found.push(hash);
+                if found.len() >= max {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Check that the master key opens what the store holds: the data key of one of a few
+    /// stored objects unwraps under it (a range read of each envelope's head, whatever the
+    /// object's size). Objects that are not envelopes at all (truncated, planted) are passed
+    /// over: only envelopes this key cannot open mean the key is wrong.
+    ///
+    /// # Errors
+    /// [`VaultError::WrongKey`] when envelopes are found and none opens, [`VaultError::Storage`]
+    /// when the store fails.
+    pub async fn ensure_key_opens(&self) -> Result<(), VaultError> {
+        let mut sealed_elsewhere = None;
+        for hash in Self::some_objects(self.store.as_ref(), 8).await? {
+            let head = match self.store.get_range(&Self::location(&hash), 0..HEADER as u64).await {
+                Ok(head) => head,
+                Err(_) => continue, // shorter than a header: not an envelope
+            };
+            if !head.starts_with(TAG) {
+                continue;
+            }
+            match self.data_key(&hash, &head) {
+                Ok(_) => return Ok(()),
+                Err(_) => sealed_elsewhere = Some(hash),
+            }
+        }
+        match sealed_elsewhere {
+            Some(hash) => Err(VaultError::WrongKey(hex::encode(hash))),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the vault holds object `hash`.
     pub async fn contains(&self, hash: &[u8; 32]) -> Result<bool, VaultError> {
         match self.store.head(&Self::location(hash)).await {
@@ -226,15 +278,16 @@ impl Vault {
         Ok(envelope)
     }
 
-    fn open(&self, hash: &[u8; 32], envelope: &[u8]) -> Result<Vec<u8>, VaultError> {
+    /// The data key of object `hash`, unwrapped from the head of its envelope (the first
+    /// [`HEADER`] bytes at least).
+    fn data_key(&self, hash: &[u8; 32], envelope: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let corrupt = || VaultError::Corrupt(hex::encode(hash));
         let rest = envelope.strip_prefix(TAG).ok_or_else(corrupt)?;
-        if rest.len() < NONCE + 32 + AUTH + NONCE + AUTH {
+        if rest.len() < NONCE + 32 + AUTH {
             return Err(corrupt());
         }
         let (key_nonce, rest) = rest.split_at(NONCE);
-        let (wrapped, rest) = rest.split_at(32 + AUTH);
-        let (data_nonce, ciphertext) = rest.split_at(NONCE);
+        let wrapped = rest.get(..32 + AUTH).ok_or_else(corrupt)?;
         let data_key = Zeroizing::new(
             self.key
                 .cipher()
@@ -244,6 +297,16 @@ impl Vault {
         if data_key.len() != 32 {
             return Err(corrupt());
         }
+        Ok(data_key)
+    }
+
+    fn open(&self, hash: &[u8; 32], envelope: &[u8]) -> Result<Vec<u8>, VaultError> {
+        let corrupt = || VaultError::Corrupt(hex::encode(hash));
+        if envelope.len() < HEADER + AUTH {
+            return Err(corrupt());
+        }
+        let data_key = self.data_key(hash, envelope)?;
+        let (data_nonce, ciphertext) = envelope[HEADER - NONCE..].split_at(NONCE);
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key));
         cipher.decrypt(Nonce::from_slice(data_nonce), Payload { msg: ciphertext, aad: hash }).map_err(|_| corrupt())
     }

@@ -10,7 +10,7 @@ use common::{config, logistic, scene, Api};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::{path::PathBuf, time::Duration};
-use tclearn_api_client::{audit::Tampering, verify::VerifyError};
+use tclearn_api_client::{audit::Tampering, sign_in::signed_bytes, verify::VerifyError};
 use tclearn_client::{
     account_to_address,
     anchors::AuditAnchors,
@@ -27,30 +27,57 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     let api = Api::start(config(&scene, scene.dir.path().join("api"), 3, None)).await;
     let (status, health) = api.get("/api/health").await;
     assert_eq!(status, StatusCode::OK, "{health}");
+    // Every answer, the dashboard's page included, carries the security headers; HSTS only
+    // under TLS. The browser tests' wallet is not served.
+    for path in ["/", "/api/health", "/api/vault/objects/0x00"] {
+        let response = api.http.get(format!("{}{path}", api.url)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("frame-ancestors 'none'") && policy.contains("default-src 'self'"), "{path}");
+        assert!(!headers.contains_key("strict-transport-security"), "{path}: no HSTS over HTTP");
+    }
+    let signer = api.http.get(format!("{}/assets/test-signer.js", api.url)).send().await.unwrap();
+    assert_eq!(signer.status(), StatusCode::NOT_FOUND, "the test wallet is not served");
     assert!(health["best_block"].as_u64().unwrap() >= 1);
 
-    // Sign-in: raw and wallet-wrapped signatures; a forged one, a replay, a non-member, and an
-    // expired token are refused.
-    let bob_token = api.sign_in("Bob", false).await;
-    let _wrapped = api.sign_in("Charlie", true).await;
+    // Sign-in: a wallet-wrapped signature of a sign-in message naming this API. A raw
+    // signature, a forged one, a replay, a non-member, another Host and an expired token are
+    // refused.
+    let bob_token = api.sign_in("Bob").await;
     let bob = Keypair::dev("Bob").unwrap();
     let charlie = Keypair::dev("Charlie").unwrap();
-    let (_, body) =
-        api.post("/api/auth/challenge", serde_json::json!({ "account": bob.account_id().to_string() })).await;
-    let challenge = body["challenge"].as_str().unwrap();
-    let forged = format!("0x{}", hex::encode(charlie.sign(challenge.as_bytes())));
-    let token_request = |signature: &str| serde_json::json!({ "account": bob.account_id().to_string(), "challenge": challenge, "signature": signature });
-    let (status, body) = api.post("/api/auth/token", token_request(&forged)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "forged: {body}");
-    let genuine = format!("0x{}", hex::encode(bob.sign(challenge.as_bytes())));
-    let (status, body) = api.post("/api/auth/token", token_request(&genuine)).await;
+    let challenge_for = |host: Option<&'static str>| {
+        let mut request = api.http.post(format!("{}/api/auth/challenge", api.url));
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let account = bob.account_id().to_string();
+        async move {
+            let response = request.json(&serde_json::json!({ "account": account })).send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = challenge_for(Some("api.attacker.example")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a challenge for another origin: {body}");
+    let (_, body) = challenge_for(None).await;
+    let challenge = body["challenge"].as_str().unwrap().to_string();
+    assert!(challenge.starts_with(&format!("tclearn sign-in: api {}, coalition ", api.url)), "{challenge}");
+    let token_request = |signature: [u8; 64]| serde_json::json!({ "account": bob.account_id().to_string(), "challenge": challenge, "signature": format!("0x{}", hex::encode(signature)) });
+    let (status, body) = api.post("/api/auth/token", token_request(bob.sign(challenge.as_bytes()))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a raw, unwrapped signature: {body}");
+    let (status, body) = api.post("/api/auth/token", token_request(bob.sign(&signed_bytes(&challenge)))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a challenge is spent by a failed attempt too: {body}");
-    let (_, body) =
-        api.post("/api/auth/challenge", serde_json::json!({ "account": bob.account_id().to_string() })).await;
-    let challenge = body["challenge"].as_str().unwrap();
+    let (_, body) = challenge_for(None).await;
+    let challenge = body["challenge"].as_str().unwrap().to_string();
+    let token_request = |signature: [u8; 64]| serde_json::json!({ "account": bob.account_id().to_string(), "challenge": challenge, "signature": format!("0x{}", hex::encode(signature)) });
+    let (status, body) = api.post("/api/auth/token", token_request(charlie.sign(&signed_bytes(&challenge)))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "forged: {body}");
+    let (_, body) = challenge_for(None).await;
+    let challenge = body["challenge"].as_str().unwrap().to_string();
     let signed = serde_json::json!({
         "account": bob.account_id().to_string(), "challenge": challenge,
-        "signature": format!("0x{}", hex::encode(bob.sign(challenge.as_bytes())))
+        "signature": format!("0x{}", hex::encode(bob.sign(&signed_bytes(&challenge))))
     });
     assert_eq!(api.post("/api/auth/token", signed.clone()).await.0, StatusCode::OK);
     let (status, body) = api.post("/api/auth/token", signed).await;
@@ -71,7 +98,7 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert_eq!(stored["vault_ref"], format!("objects/{hash}").as_str());
     let (status, bytes) = api.download(Some(&bob_token), &hash).await;
     assert_eq!((status, model_hash(&bytes)), (StatusCode::OK, model_hash(&candidate)), "the uploader reads it back");
-    let charlie_token = api.sign_in("Charlie", false).await;
+    let charlie_token = api.sign_in("Charlie").await;
     assert_eq!(api.download(Some(&charlie_token), &hash).await.0, StatusCode::FORBIDDEN, "no round names it yet");
     assert_eq!(api.download(None, &hash).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(api.download(Some("forged"), &hash).await.0, StatusCode::UNAUTHORIZED);
@@ -110,7 +137,7 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert_eq!(api.download(Some(&bob_token), &hash).await.0, StatusCode::OK, "a refused upload loses nothing");
 
     // The genesis model, once uploaded, is every member's to read.
-    let alice_token = api.sign_in("Alice", false).await;
+    let alice_token = api.sign_in("Alice").await;
     let (status, _) = api.upload(&alice_token, scene.genesis_model.clone()).await;
     assert_eq!(status, StatusCode::OK);
     let genesis_hash = format!("0x{}", hex::encode(model_hash(&scene.genesis_model)));
@@ -124,7 +151,7 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     };
     let step: Vec<f32> = (0..60).map(|i| (i as f32 - 30.0) / 1000.0).collect();
     let delta = tclearn_model::delta::encode(&[("w2", vec![30, 2], step.clone())]);
-    let bob_token = api.sign_in("Bob", false).await;
+    let bob_token = api.sign_in("Bob").await;
     let post_delta = |parent: u32, body: Vec<u8>| {
         api.http.post(format!("{}/api/vault/deltas?parent={parent}", api.url)).bearer_auth(&bob_token).body(body).send()
     };
@@ -148,22 +175,20 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     );
     assert_eq!(post_delta(5, delta.clone()).await.unwrap().status(), StatusCode::NOT_FOUND, "no block 5");
 
-    // Bob proposes his candidate; its round's validators may read it, the other member not.
+    // Charlie uploads a candidate; Bob, who read its hash in the audit log, proposes it as his
+    // own. Nobody but Charlie reads it: not Bob, not the round's validators, who cannot evaluate
+    // it. Once Bob uploads the same bytes (he holds them), its validators read it, the member
+    // not drawn does not.
+    let charlies = logistic(3);
+    let (status, _) = api.upload(&charlie_token, charlies.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let hash = format!("0x{}", hex::encode(model_hash(&charlies)));
     let c = &scene.coalition;
     let alice = Keypair::dev("Alice").unwrap();
     let data_ids: Vec<H256> = (0..2).map(|i| H256::repeat_byte(0x40 + i)).collect();
-    let (round, _) = c
-        .propose(
-            &bob,
-            0,
-            H256(model_hash(&candidate)),
-            stored["vault_ref"].as_str().unwrap().as_bytes(),
-            2,
-            &data_ids,
-            None,
-        )
-        .await
-        .unwrap();
+    let vault_ref = format!("objects/{hash}");
+    let (round, _) =
+        c.propose(&bob, 0, H256(model_hash(&charlies)), vault_ref.as_bytes(), 2, &data_ids, None).await.unwrap();
     seal_blocks(c.client(), &alice, DRAW_DELAY + 1).await;
     assert_eq!(c.advance(&alice).await.unwrap().0, Phase::Commit);
     let validators = c.round_validators(&alice.account_id(), round).await.unwrap();
@@ -172,17 +197,35 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     let address = |n: &str| account_to_address(&Keypair::dev(n).unwrap().account_id());
     let drawn: Vec<&str> = names.iter().copied().filter(|n| validators.contains(&address(n))).collect();
     let outsider = names.iter().copied().find(|n| !validators.contains(&address(n))).unwrap();
+    // Tokens live 3 s here: sign in again.
+    let (bob_token, charlie_token) = (api.sign_in("Bob").await, api.sign_in("Charlie").await);
+    assert_eq!(api.download(Some(&bob_token), &hash).await.0, StatusCode::FORBIDDEN, "the proposer did not upload it");
+    for validator in drawn.iter().filter(|v| **v != "Charlie") {
+        let token = api.sign_in(validator).await;
+        assert_eq!(
+            api.download(Some(&token), &hash).await.0,
+            StatusCode::FORBIDDEN,
+            "{validator}: Bob's stolen proposal"
+        );
+    }
+    assert_eq!(api.download(Some(&charlie_token), &hash).await.0, StatusCode::OK, "Charlie keeps his upload");
+    assert_eq!(api.upload(&bob_token, charlies.clone()).await.0, StatusCode::OK);
+    let candidate = charlies;
     for validator in &drawn {
-        let token = api.sign_in(validator, false).await;
+        let token = api.sign_in(validator).await;
         let (status, bytes) = api.download(Some(&token), &hash).await;
         assert_eq!((status, bytes == candidate), (StatusCode::OK, true), "{validator}, drawn for round {round}");
     }
-    let token = api.sign_in(outsider, false).await;
-    assert_eq!(api.download(Some(&token), &hash).await.0, StatusCode::FORBIDDEN, "{outsider} was not drawn");
+    if outsider != "Charlie" {
+        let token = api.sign_in(outsider).await;
+        assert_eq!(api.download(Some(&token), &hash).await.0, StatusCode::FORBIDDEN, "{outsider} was not drawn");
+    }
     let entries = api.audit_entries().await;
-    let outsider_account = Keypair::dev(outsider).unwrap().account_id().to_string();
-    let refusal = entries.iter().rev().find(|e| e["account"] == outsider_account.as_str()).unwrap();
-    assert_eq!((refusal["action"].as_str(), refusal["object"].as_str()), (Some("download"), Some(hash.as_str())));
+    let bobs = bob.account_id().to_string();
+    let refusal = entries
+        .iter()
+        .find(|e| e["account"] == bobs.as_str() && e["action"] == "download" && e["object"] == hash.as_str())
+        .unwrap();
     assert!(refusal["outcome"].as_str().unwrap().starts_with("refused: a candidate is readable only"), "{refusal}");
     assert!(entries.iter().any(|e| e["action"] == "upload-candidate"
         && e["outcome"].as_str().unwrap().starts_with("refused: the model checks")));
@@ -202,6 +245,7 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert_eq!(current["validators"].as_array().unwrap().len(), 2);
     assert_eq!(api.get("/api/rounds/99").await.0, StatusCode::NOT_FOUND);
     let (_, document) = api.get("/api/openapi.json").await;
+    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer", "{document}");
     for path in [
         "/api/auth/token",
         "/api/vault/candidates",
@@ -214,7 +258,7 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
 
     // A governance call for a wallet to sign: built and dry-run as the member, signed and
     // submitted elsewhere (here by the client, as a wallet would).
-    let alice_token = api.sign_in("Alice", false).await;
+    let alice_token = api.sign_in("Alice").await;
     let (status, call) = api
         .http
         .post(format!("{}/api/calls/propose_action", api.url))
@@ -257,10 +301,34 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert!(value("tclearn_api_uploads_total") >= 3.0 && value("tclearn_api_refusals_total") >= 5.0, "{metrics}");
     assert_eq!(value("tclearn_api_audit_entries"), api.audit_entries().await.len() as f64);
 
+    // A member removed from the coalition (here Eve, never one, holding tokens as if she had
+    // been) loses all its live tokens at its next request, on every route.
+    let routes: Vec<(reqwest::Method, String)> = vec![
+        (reqwest::Method::POST, "/api/audit/anchor".into()),
+        (reqwest::Method::POST, "/api/calls/enact".into()),
+        (reqwest::Method::POST, "/api/vault/candidates".into()),
+        (reqwest::Method::GET, format!("/api/vault/objects/{genesis_hash}")),
+        (reqwest::Method::GET, "/api/vault/data-id-key".into()),
+    ];
+    for (method, path) in routes {
+        let (eves, spare) = (state_token(&api, "Eve"), state_token(&api, "Eve"));
+        let request = api.http.request(method, format!("{}{path}", api.url)).bearer_auth(&eves);
+        let response = request.json(&serde_json::json!({ "proposal": 0 })).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        for token in [&eves, &spare] {
+            assert_eq!(api.download(Some(token), &genesis_hash).await.0, StatusCode::UNAUTHORIZED, "{path}: revoked");
+        }
+    }
+
     // Tokens expire (3 s here).
     tokio::time::sleep(Duration::from_millis(3_200)).await;
     assert_eq!(api.download(Some(&bob_token), &hash).await.0, StatusCode::UNAUTHORIZED, "expired");
     api.stop().await;
+}
+
+/// A token issued by `api` to `name`, as sign-in would issue it to a member.
+fn state_token(api: &Api, name: &str) -> String {
+    api.state.sessions.issue(&Keypair::dev(name).unwrap().account_id()).unwrap().token
 }
 
 /// Replace the API's audit log with `edit` applied to its lines.
@@ -289,7 +357,7 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     };
 
     // Activity: uploads, downloads, refusals; anchored twice.
-    let bob = api.sign_in("Bob", false).await;
+    let bob = api.sign_in("Bob").await;
     let anchor = |api: &Api, token: &str| {
         let request = api.http.post(format!("{}/api/audit/anchor", api.url)).bearer_auth(token.to_string());
         async move {
@@ -297,10 +365,11 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
             (response.status(), response.json::<Value>().await.unwrap())
         }
     };
+    let charlie = api.sign_in("Charlie").await;
     for seed in 1..4 {
         let (_, stored) = api.upload(&bob, logistic(seed)).await;
         api.download(Some(&bob), stored["hash"].as_str().unwrap()).await;
-        api.download(None, stored["hash"].as_str().unwrap()).await;
+        api.download(Some(&charlie), stored["hash"].as_str().unwrap()).await;
     }
     let (status, first) = anchor(&api, &bob).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -309,14 +378,25 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nothing new to anchor");
     api.upload(&bob, b"junk".to_vec()).await;
     api.upload(&bob, logistic(9)).await;
+    // Anyone's requests without a token are counted, not logged one by one: 200 of them make
+    // one summary entry, written at the latest when the log is anchored.
+    let stored = format!("0x{}", hex::encode(model_hash(&logistic(9))));
+    for _ in 0..200 {
+        assert_eq!(api.download(None, &stored).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(api.get("/api/audit/checkpoint").await.1["size"].as_u64(), Some(11), "not one entry each");
     let (_, second) = anchor(&api, &bob).await;
-    assert_eq!((second["index"].as_u64(), second["log_length"].as_u64()), (Some(1), Some(11)));
+    assert_eq!((second["index"].as_u64(), second["log_length"].as_u64()), (Some(1), Some(12)));
+    let (_, page) = api.get("/api/audit/entries?start=11&count=1").await;
+    let summary: Value = serde_json::from_str(page["entries"][0].as_str().unwrap()).unwrap();
+    assert_eq!((summary["action"].as_str(), summary["account"].as_str()), (Some("refused-anonymous"), None));
+    assert!(summary["outcome"].as_str().unwrap().starts_with("refused: 200 attempts since "), "{summary}");
     let on_chain = anchors.latest(&origin).await.unwrap().unwrap().1;
     let (_, checkpoint) = api.get("/api/audit/checkpoint").await;
     assert_eq!(format!("{:#x}", on_chain.root), checkpoint["root"].as_str().unwrap());
     api.upload(&bob, logistic(10)).await;
     let verified = verify(api.url.clone()).await.unwrap();
-    assert_eq!((verified.entries, verified.anchors, verified.anchored), (12, 2, 11));
+    assert_eq!((verified.entries, verified.anchors, verified.anchored), (13, 2, 12));
 
     // Inclusion and consistency proofs check out against the served checkpoints.
     let (_, proof) = api.get("/api/audit/proof/inclusion?index=4").await;
@@ -366,7 +446,7 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     }))
     .await;
     assert!(
-        matches!(removed, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 1, anchored: 11 }))),
+        matches!(removed, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 1, anchored: 12 }))),
         "{removed:?}"
     );
     let rolled_back = tampered(Box::new(|lines| lines.truncate(8))).await;
@@ -450,7 +530,7 @@ async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let api = Api::start(config.clone()).await;
-    let token = api.sign_in("Bob", false).await;
+    let token = api.sign_in("Bob").await;
     let candidate = logistic(3);
     let (status, stored) = api.upload(&token, candidate.clone()).await;
     assert_eq!(status, StatusCode::OK, "{stored}");
@@ -469,10 +549,24 @@ async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     let anchored = || async { anchors.latest(&alice.account_id()).await.unwrap().filter(|(_, a)| a.log_length >= 3) };
     tclearn_e2e::eventually(Duration::from_secs(30), "the scheduled anchoring", anchored).await;
 
-    // Another API on the same bucket and master key serves it.
+    // The master key lost, or another one given: the API refuses to start rather than make a
+    // new key that would leave every stored object unreadable.
     api.stop().await;
+    let key_file = scene.dir.path().join("api/vault.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let refused = tclearn_api::bind(config.clone()).await.err().expect("no key, objects stored: refused");
+    assert!(refused.to_string().contains("but its master key"), "{refused}");
+    assert!(!key_file.exists(), "no new key was made");
+    let mut other = config.clone();
+    other.vault_key = Some(tclearn_client::Secret("11".repeat(32)));
+    let refused = tclearn_api::bind(other).await.err().expect("another key: refused");
+    assert!(refused.to_string().contains("that this master key does not open"), "{refused}");
+    std::fs::write(&key_file, key).unwrap();
+
+    // Another API on the same bucket and master key serves it.
     let api = Api::start(config).await;
-    let token = api.sign_in("Bob", false).await;
+    let token = api.sign_in("Bob").await;
     let (status, bytes) = api.download(Some(&token), &hash).await;
     assert_eq!((status, bytes == candidate), (StatusCode::OK, true));
     api.stop().await;
@@ -486,7 +580,7 @@ async fn the_api_reads_the_chain_again_after_the_node_restarts() {
     scene.node.restart().await;
     let healthy = || async { (api.get("/api/health").await.0 == StatusCode::OK).then_some(()) };
     tclearn_e2e::eventually(Duration::from_secs(30), "the API back on the restarted node", healthy).await;
-    api.sign_in("Dave", false).await;
+    api.sign_in("Dave").await;
     api.stop().await;
 }
 
@@ -513,6 +607,7 @@ async fn with_a_certificate_the_api_serves_https_only() {
         .unwrap();
     let health = trusting.get(format!("https://localhost:{port}/api/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.headers()["strict-transport-security"], "max-age=31536000", "HSTS under TLS");
     assert!(
         reqwest::get(format!("http://localhost:{port}/api/health")).await.is_err(),
         "no plain HTTP on the TLS port"

@@ -102,7 +102,7 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
     // The API with an anchored audit log.
     let anchors = AuditAnchors::deploy(c.client(), &alice, &artifact("audit_anchors")).await.unwrap();
     let api = Api::start(config(&scene, scene.dir.path().join("api"), 600, Some(anchors.address))).await;
-    let token = api.sign_in("Bob", false).await;
+    let token = api.sign_in("Bob").await;
     api.upload(&token, logistic(5)).await;
     api.download(Some(&token), &format!("0x{}", hex::encode(model_hash(&logistic(5))))).await;
     let anchored = api.http.post(format!("{}/api/audit/anchor", api.url)).bearer_auth(&token).send().await.unwrap();

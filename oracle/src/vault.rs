@@ -18,7 +18,7 @@
 
 use std::{sync::Arc, time::Duration};
 use tclearn_api_client::client::{http_builder, ApiClient, ClientError};
-use tclearn_client::Keypair;
+use tclearn_client::{Keypair, H160};
 use tclearn_model::hash::{members_api_ref, model_hash};
 
 /// Why a model could not be fetched.
@@ -177,12 +177,19 @@ impl Vault {
         })
     }
 
-    /// A client for the coalition's members' API at `root`, signing in with `key`: references
-    /// must name the candidate's own object (`objects/0x<hash>`).
-    pub fn members_api(root: &str, key: Keypair, max_bytes: u64, timeout: Duration) -> Result<Self, VaultError> {
+    /// A client for the members' API at `root` of the coalition at `coalition`, signing in with
+    /// `key` (only to sign-in messages naming that API and that coalition): references must
+    /// name the candidate's own object (`objects/0x<hash>`).
+    pub fn members_api(
+        root: &str,
+        coalition: H160,
+        key: Keypair,
+        max_bytes: u64,
+        timeout: Duration,
+    ) -> Result<Self, VaultError> {
         let root = root.trim_end_matches('/').to_string();
         let mut vault = Self::new(Some(&format!("{root}/api/vault")), &[], max_bytes, timeout)?;
-        vault.api = Some(Arc::new(ApiClient::new(&root, key, vault.client.clone())));
+        vault.api = Some(Arc::new(ApiClient::new(&root, key, vault.client.clone()).for_coalition(coalition)));
         Ok(vault)
     }
 
@@ -234,6 +241,9 @@ impl Vault {
             Ok(token) => Ok(token),
             Err(ClientError::Refused { url, status, .. }) => Err(VaultError::Status { url: redact(&url), status }),
             Err(ClientError::Transport { url, reason }) => Err(VaultError::Transport { url: redact(&url), reason }),
+            Err(ClientError::Challenge { url, reason }) => {
+                Err(VaultError::Transport { url: redact(&url), reason: reason.to_string() })
+            }
         }
     }
 
@@ -441,7 +451,7 @@ mod tests {
     async fn through_the_members_api_a_reference_names_the_candidates_own_object_and_nothing_else() {
         let key = Keypair::dev("Bob").unwrap();
         // Port 9 (discard) on loopback: a request would fail as transport, not as a reference.
-        let vault = Vault::members_api("http://127.0.0.1:9/", key, 1024, Duration::from_secs(2)).unwrap();
+        let vault = Vault::members_api("http://127.0.0.1:9/", H160::zero(), key, 1024, Duration::from_secs(2)).unwrap();
         let expected = [0xAB; 32];
         assert_eq!(
             vault.url(members_api_ref(&expected).as_bytes()).unwrap(),

@@ -222,7 +222,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let metadata = ContractMetadata::parse(&metadata_text).map_err(|e| setup("metadata", &e))?;
     let vault_timeout = Duration::from_secs(config.vault_timeout);
     let vault = match &config.vault_api {
-        Some(api) => Vault::members_api(api, load_key(&config)?, declaration.max_model_bytes, vault_timeout),
+        Some(api) => Vault::members_api(
+            api,
+            config.chain.coalition,
+            load_key(&config)?,
+            declaration.max_model_bytes,
+            vault_timeout,
+        ),
         None => {
             Vault::new(config.vault_url.as_deref(), &config.vault_origins, declaration.max_model_bytes, vault_timeout)
         }

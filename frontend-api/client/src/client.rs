@@ -2,11 +2,15 @@
 //! sign-in of every TCLearn program: `tclearn-api upload`, the member's command line, and the
 //! oracle reading candidates from the vault.
 //!
-//! Sign-in answers the API's challenge with an sr25519 signature and gets a bearer token, which
+//! Sign-in checks the API's challenge ([`crate::sign_in`]), answers it with an sr25519 signature of
+//! it wrapped in `<Bytes>…</Bytes>`, and gets a bearer token, which
 //! [`ApiClient::token`] keeps until it nears its expiry and renews after.
 
-use crate::views::{AnchorView, ChallengeResponse, DataIdKeyView, StoredObject, TokenResponse};
-use tclearn_client::Keypair;
+use crate::{
+    sign_in::{signed_bytes, SignInError, SignInMessage},
+    views::{AnchorView, ChallengeResponse, DataIdKeyView, StoredObject, TokenResponse},
+};
+use tclearn_client::{Keypair, H160};
 use tokio::sync::Mutex;
 
 /// A token this close to its expiry (ms) is renewed rather than sent.
@@ -38,6 +42,15 @@ pub enum ClientError {
         /// The API's `error` message.
         message: String,
     },
+    /// The API's challenge is not one this member signs (another API's, account's or
+    /// coalition's, or not a sign-in message at all).
+    #[error("{url}: {reason}")]
+    Challenge {
+        /// What was asked.
+        url: String,
+        /// Which field is wrong.
+        reason: SignInError,
+    },
 }
 
 /// A session with the API at `base`, signed in as `key` when a call needs it.
@@ -45,6 +58,9 @@ pub struct ApiClient {
     base: String,
     http: reqwest::Client,
     key: Keypair,
+    /// The coalition the member belongs to, when known from elsewhere than this API: a
+    /// challenge naming another is not signed.
+    coalition: Option<H160>,
     /// The current bearer token and when it expires (ms since the Unix epoch).
     token: Mutex<Option<(String, u64)>>,
 }
@@ -108,7 +124,14 @@ pub async fn read<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> Res
 impl ApiClient {
     /// A session with the API at `base` as `key` over `http`, not signed in yet.
     pub fn new(base: &str, key: Keypair, http: reqwest::Client) -> Self {
-        Self { base: base.trim_end_matches('/').to_string(), http, key, token: Mutex::new(None) }
+        Self { base: base.trim_end_matches('/').to_string(), http, key, coalition: None, token: Mutex::new(None) }
+    }
+
+    /// Sign only challenges that name `coalition` (the member knows it from its own
+    /// configuration, not from this API).
+    pub fn for_coalition(mut self, coalition: H160) -> Self {
+        self.coalition = Some(coalition);
+        self
     }
 
     /// Sign in to the API at `base` as `key`.
@@ -137,7 +160,9 @@ impl ApiClient {
         let response =
             answer(&url, self.http.post(&url).json(&serde_json::json!({ "account": account })).send().await).await?;
         let ChallengeResponse { challenge } = json(&url, response).await?;
-        let signature = format!("0x{}", hex::encode(self.key.sign(challenge.as_bytes())));
+        SignInMessage::check(&challenge, &self.base, &self.key.account_id(), self.coalition.as_ref(), now_ms())
+            .map_err(|reason| ClientError::Challenge { url: url.clone(), reason })?;
+        let signature = format!("0x{}", hex::encode(self.key.sign(&signed_bytes(&challenge))));
         let url = format!("{}/api/auth/token", self.base);
         let request = serde_json::json!({ "account": account, "challenge": challenge, "signature": signature });
         let response = answer(&url, self.http.post(&url).json(&request).send().await).await?;
@@ -197,6 +222,10 @@ impl ApiClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// An API that answers every request with `status` and a body of `size` bytes of `{`-less
@@ -226,6 +255,74 @@ mod tests {
             }
         });
         url
+    }
+
+    /// An API that answers every request with the challenge `challenge(its own URL)`, and
+    /// counts the requests it gets.
+    async fn serving_challenge(challenge: impl FnOnce(&str) -> String) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let body = serde_json::json!({ "challenge": challenge(&url), "token": "t", "expires_at": 0 }).to_string();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (counted, body) = (counted.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(format!("{head}{body}").as_bytes()).await;
+                });
+            }
+        });
+        (url, requests)
+    }
+
+    #[tokio::test]
+    async fn a_member_signs_nothing_but_a_sign_in_message_for_the_api_it_asked() {
+        let key = Keypair::dev("Bob").unwrap();
+        let coalition = H160::repeat_byte(0xc0);
+        let message = |api: &str, account, coalition| SignInMessage {
+            api: api.into(),
+            coalition,
+            account,
+            nonce: [1; 32],
+            expires_ms: now_ms() + 60_000,
+        };
+        let bob = key.account_id();
+        let alice = Keypair::dev("Alice").unwrap().account_id();
+        // What a hostile API or a man in the middle would have the key sign: an extrinsic's
+        // payload, a challenge relayed from another API, another account's or coalition's.
+        type Forge = Box<dyn FnOnce(&str) -> String>;
+        let forgeries: Vec<(Forge, &str)> = vec![
+            (
+                Box::new(|_| "0x0a0000d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a".into()),
+                "not a TCLearn sign-in",
+            ),
+            (
+                Box::new(move |_| message("http://127.0.0.1:1", bob, coalition).text()),
+                "names the API http://127.0.0.1:1",
+            ),
+            (Box::new(move |url| message(url, alice, coalition).text()), "another account"),
+            (Box::new(move |url| message(url, bob, H160::repeat_byte(1)).text()), "names the coalition 0x0101"),
+        ];
+        for (forge, refusal) in forgeries {
+            let (url, requests) = serving_challenge(forge).await;
+            let client = ApiClient::new(&url, key.clone(), http_builder().build().unwrap()).for_coalition(coalition);
+            let error = client.token().await.unwrap_err();
+            assert!(error.to_string().contains(refusal), "{error}");
+            assert_eq!(requests.load(Ordering::SeqCst), 1, "the challenge only: nothing signed was sent");
+        }
+        // The genuine message is signed, wrapped, and sent.
+        let (url, requests) = serving_challenge(|url| message(url, bob, coalition).text()).await;
+        let client = ApiClient::new(&url, key.clone(), http_builder().build().unwrap()).for_coalition(coalition);
+        client.token().await.unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //! upload`). The server is `tclearn-api`.
 //!
 //! - [`views`]: the wire types of every route, with their OpenAPI schemas;
+//! - [`sign_in`]: the one message a member signs to sign in, and the checks before signing;
 //! - [`client`]: sign-in by an sr25519 signature of the API's challenge, then upload, download
 //!   and the public reads;
 //! - [`audit`]: RFC 6962 proofs and a served log checked against the roots anchored on chain;
@@ -12,6 +13,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod sign_in;
 pub mod verify;
 pub mod views;
 

@@ -40,7 +40,8 @@ pub struct ChallengeRequest {
 /// A challenge to sign.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChallengeResponse {
-    /// The text to sign (its UTF-8 bytes, raw or wrapped in `<Bytes>…</Bytes>`).
+    /// The sign-in message ([`crate::sign_in`]): check every field, then sign it wrapped in
+    /// `<Bytes>…</Bytes>`.
     pub challenge: String,
 }
 
@@ -51,7 +52,7 @@ pub struct TokenRequest {
     pub account: String,
     /// The challenge, exactly as issued.
     pub challenge: String,
-    /// The sr25519 signature, 64 bytes of hex.
+    /// The sr25519 signature of `<Bytes>` + challenge + `</Bytes>`, 64 bytes of hex.
     pub signature: String,
 }
 

@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::path::PathBuf;
 use tclearn_api::config::Config;
+use tclearn_api_client::sign_in::{signed_bytes, SignInMessage};
 use tclearn_client::args::{ChainArgs, CoalitionArgs};
 use tclearn_client::{coalition::Coalition, Keypair, H160, H256};
 use tclearn_e2e::{artifact, artifacts_dir, test_genesis, Node, NodeConfig};
@@ -75,6 +76,7 @@ pub fn config(scene: &Scene, data_dir: PathBuf, token_ttl: u64, anchors: Option<
 pub fn base_config(node: &Node, coalition: H160, genesis: PathBuf, data_dir: PathBuf) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        public_origins: Vec::new(),
         chain: CoalitionArgs {
             chain: ChainArgs { rpc: node.rpc_url.clone() },
             coalition,
@@ -108,6 +110,8 @@ pub struct Api {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), tclearn_api::ServeError>>,
     pub http: reqwest::Client,
+    /// The API's state, as its handlers share it.
+    pub state: std::sync::Arc<tclearn_api::api::AppState>,
 }
 
 impl Api {
@@ -115,11 +119,12 @@ impl Api {
         tclearn_api_client::install_crypto_provider();
         let server = tclearn_api::bind(config).await.expect("the API starts");
         let url = format!("http://{}", server.local_addr());
+        let state = server.state();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
             let _ = stopped.await;
         }));
-        Self { url, stop: Some(stop), task, http: reqwest::Client::new() }
+        Self { url, stop: Some(stop), task, http: reqwest::Client::new(), state }
     }
 
     pub async fn stop(mut self) {
@@ -137,16 +142,17 @@ impl Api {
         (response.status(), response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Sign in as `name`, signing the challenge with its key (wrapped as browser wallets do
-    /// when `wrapped`).
-    pub async fn sign_in(&self, name: &str, wrapped: bool) -> String {
+    /// Sign in as `name`: check the challenge as a member does, sign it with its key, wrapped as
+    /// browser wallets do.
+    pub async fn sign_in(&self, name: &str) -> String {
         let key = Keypair::dev(name).unwrap();
         let account = key.account_id().to_string();
         let (status, body) = self.post("/api/auth/challenge", serde_json::json!({ "account": account })).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let challenge = body["challenge"].as_str().unwrap().to_string();
-        let message = if wrapped { format!("<Bytes>{challenge}</Bytes>") } else { challenge.clone() };
-        let signature = format!("0x{}", hex::encode(key.sign(message.as_bytes())));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        SignInMessage::check(&challenge, &self.url, &key.account_id(), None, now).expect("a sign-in message for us");
+        let signature = format!("0x{}", hex::encode(key.sign(&signed_bytes(&challenge))));
         let (status, body) = self
             .post(
                 "/api/auth/token",

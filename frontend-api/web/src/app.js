@@ -4,7 +4,8 @@
 
 import { ApiPromise, WsProvider } from '@polkadot/api';
 import { web3Accounts, web3Enable, web3FromAddress } from '@polkadot/extension-dapp';
-import { stringToHex } from '@polkadot/util';
+import { stringToHex, u8aToHex } from '@polkadot/util';
+import { decodeAddress } from '@polkadot/util-crypto';
 
 const METRIC_ONE = 1_000_000;
 const STRENGTH_ONE = 1_000_000_000;
@@ -148,10 +149,28 @@ async function connect() {
   $('sign-in').disabled = accounts.length === 0;
 }
 
+// The one message a member signs to sign in (`tclearn_api_client::sign_in`): every field is
+// checked before the wallet is asked to sign, so that no API, and no one between it and this
+// page, can have the member's key sign anything else.
+const SIGN_IN = /^tclearn sign-in: api ([^,]+), coalition (0x[0-9a-f]{40}), account ([1-9A-HJ-NP-Za-km-z]+), nonce ([0-9a-f]{64}), expires ([1-9][0-9]*)$/;
+const SIGN_IN_LIFETIME_MS = 10 * 60 * 1000;
+
+function checkSignIn(challenge, address) {
+  const fields = SIGN_IN.exec(challenge);
+  if (!fields) throw new Error('the API sent something that is not a sign-in message: not signing it');
+  const [, api, coalitionAddress, account, , expires] = fields;
+  if (api !== window.location.origin) throw new Error(`the message names the API ${api}, not ${window.location.origin}: not signing it`);
+  if (coalition && coalitionAddress !== coalition.address) throw new Error(`the message names the coalition ${coalitionAddress}, not ${coalition.address}: not signing it`);
+  if (u8aToHex(decodeAddress(account)) !== u8aToHex(decodeAddress(address))) throw new Error('the message names another account: not signing it');
+  const now = Date.now();
+  if (!(Number(expires) > now && Number(expires) <= now + SIGN_IN_LIFETIME_MS)) throw new Error('the message does not expire within ten minutes: not signing it');
+}
+
 async function signIn() {
   const address = $('account').value;
   const injector = await web3FromAddress(address);
   const { challenge } = await post('/api/auth/challenge', { account: address });
+  checkSignIn(challenge, address);
   const { signature } = await injector.signer.signRaw({ address, data: stringToHex(challenge), type: 'bytes' });
   const { token } = await post('/api/auth/token', { account: address, challenge, signature });
   session = { address, token };
@@ -188,6 +207,9 @@ async function act(message, args) {
     if (!session) throw new Error('sign in first');
     status(`preparing ${message}…`);
     const call = await post(`/api/calls/${message}`, args);
+    // The wallet signs a call to the coalition only (the page knows its address from the
+    // coalition view it reads at start), moving no funds.
+    if (call.contract !== coalition.address) throw new Error(`the API built a call to ${call.contract}, not to the coalition: not signing it`);
     const api = await chain();
     const { signer } = await web3FromAddress(session.address);
     if (call.needs_mapping) {

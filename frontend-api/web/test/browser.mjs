@@ -1,5 +1,5 @@
 // The dashboard in Debian's headless Chromium, driven by puppeteer-core, with the test wallet
-// (dist/test-signer.js) injected: the chain chart is drawn (screenshot saved), the audit log
+// (test-dist/test-signer.js, built beside the page and never served) injected: the chain chart is drawn (screenshot saved), the audit log
 // is verified against the chain, and a vote cast from the page lands on chain and shows in
 // the tally.
 //
@@ -40,7 +40,7 @@ try {
   await page.setViewport({ width: 1280, height: 900 });
   page.on('console', (message) => console.log(`[page] ${message.type()}: ${message.text()}`));
   page.on('pageerror', (error) => console.log(`[page] error: ${error.message}`));
-  const signer = readFileSync(new URL('../dist/test-signer.js', import.meta.url), 'utf8');
+  const signer = readFileSync(new URL('../test-dist/test-signer.js', import.meta.url), 'utf8');
   await page.evaluateOnNewDocument(`window.TCLEARN_TEST_ACCOUNTS = ${JSON.stringify([args.account])};\n${signer}`);
   await page.goto(args.url, { waitUntil: 'domcontentloaded' });
 

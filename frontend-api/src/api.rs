@@ -311,20 +311,20 @@ impl AppState {
 
     /// Count a request refused for want of a valid token, and return `error`.
     fn refuse_anonymous(&self, error: HttpError) -> HttpError {
-        self.metrics.refusals.inc();
         self.metrics.anonymous_refusals.inc();
-        self.tally.lock().expect("tally lock").anonymous(now_ms());
-        match self.summarise(false) {
-            Ok(()) => error,
-            Err(log_error) => log_error,
-        }
+        self.count(error, |tally, now| tally.anonymous(now))
     }
 
-    /// Count a failed sign-in of `account`, and return `error`.
+    /// Count a failed sign-in for `account`, and return `error`.
     fn refuse_sign_in(&self, account: &AccountId32, error: HttpError) -> HttpError {
-        self.metrics.refusals.inc();
         self.metrics.failed_sign_ins.inc();
-        self.tally.lock().expect("tally lock").failed_sign_in(account.to_string(), now_ms());
+        self.count(error, |tally, now| tally.failed_sign_in(account.to_string(), now))
+    }
+
+    /// Count a refusal in the tally (logging its summaries if due), and return `error`.
+    fn count(&self, error: HttpError, note: impl FnOnce(&mut Tally, u64)) -> HttpError {
+        self.metrics.refusals.inc();
+        note(&mut self.tally.lock().expect("tally lock"), now_ms());
         match self.summarise(false) {
             Ok(()) => error,
             Err(log_error) => log_error,

@@ -116,8 +116,8 @@ pub fn default_origins(local: SocketAddr, tls: bool) -> Vec<String> {
 /// Check a list of origins: the host of a request names one of them, so no host appears twice
 /// (under `http` and `https`, the request would not say which).
 pub fn check_origins(origins: &[String]) -> Result<(), String> {
+    let host = |o: &str| o.split_once("://").map(|(_, h)| h.to_string()).unwrap_or_default();
     for (i, a) in origins.iter().enumerate() {
-        let host = |o: &str| o.split_once("://").map(|(_, h)| h.to_string()).unwrap_or_default();
         if let Some(b) = origins.iter().skip(i + 1).find(|b| host(b) == host(a)) {
             return Err(format!("--public-origin names the host of {a} twice ({b}): give one scheme per host"));
         }

@@ -144,12 +144,12 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     let store = object_store(&config)?;
     // A vault that holds objects, or an API that has run (its audit log has entries, and
     // members hold data IDs under the key's data-ID secret), needs its key back, not a new one.
-    let objects = vault::Vault::some_objects(store.as_ref(), 1).await.map_err(|e| ServeError::Config(e.to_string()))?;
+    let objects = vault::Vault::some_objects(store.as_ref(), 8).await.map_err(|e| ServeError::Config(e.to_string()))?;
     let audit_path = config.data_dir.join("audit.jsonl");
     let has_run = std::fs::metadata(&audit_path).is_ok_and(|m| m.len() > 0);
     let holds_objects = !objects.is_empty() || has_run;
     let vault = vault::Vault::new(store, master_key(&config, holds_objects)?, config.vault_max_bytes);
-    vault.ensure_key_opens().await.map_err(|e| ServeError::Config(e.to_string()))?;
+    vault.ensure_key_opens(&objects).await.map_err(|e| ServeError::Config(e.to_string()))?;
     let audit = audit::AuditLog::open(&audit_path).map_err(|e| ServeError::Config(e.to_string()))?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),

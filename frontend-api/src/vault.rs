@@ -222,17 +222,19 @@ impl Vault {
         Ok(found)
     }
 
-    /// Check that the master key opens what the store holds: the data key of one of a few
-    /// stored objects unwraps under it (a range read of each envelope's head, whatever the
-    /// object's size). Objects that are not envelopes at all (truncated, planted) are passed
-    /// over: only envelopes this key cannot open mean the key is wrong.
+    /// Check that the master key opens what the store holds: the data key of one of `objects`
+    /// (a few the store holds, [`Vault::some_objects`]) unwraps under it (a range read of each
+    /// envelope's head, whatever the object's size). Objects that are not envelopes at all
+    /// (truncated, planted) are passed over: only envelopes this key cannot open mean the key is
+    /// wrong.
     ///
     /// # Errors
     /// [`VaultError::WrongKey`] when envelopes are found and none opens, [`VaultError::Storage`]
     /// when the store fails.
-    pub async fn ensure_key_opens(&self) -> Result<(), VaultError> {
+    pub async fn ensure_key_opens(&self, objects: &[[u8; 32]]) -> Result<(), VaultError> {
         let mut sealed_elsewhere = None;
-        for hash in Self::some_objects(self.store.as_ref(), 8).await? {
+        for hash in objects {
+            let hash = *hash;
             let head = match self.store.get_range(&Self::location(&hash), 0..HEADER as u64).await {
                 Ok(head) => head,
                 Err(_) => continue, // shorter than a header: not an envelope

@@ -263,6 +263,11 @@ fn bot_slot(after: bool) -> f64 {
     f64::from(bot_rounds) / f64::from(rounds)
 }
 
+/// A row of the table: an attack, N, and two rates in percent.
+fn percent_row(attack: &str, n: usize, before: f64, after: f64) -> String {
+    format!("| {attack} | {n} | {:.1}% | {:.1}% |", 100.0 * before, 100.0 * after)
+}
+
 #[test]
 fn attacks_before_and_after() {
     let mut table = vec![format!("| attack | N | before | after |"), "|---|---|---|---|".to_string()];
@@ -275,19 +280,19 @@ fn attacks_before_and_after() {
             share((0..DRAWS).filter(|t| panel(&members, k, *t, after).contains(&account(0))).count() as u64)
         };
         let (farm_before, farm_after) = (farm(false, false), farm(true, false));
-        table.push(format!(
-            "| farming: the farmer's chance to sit on a panel after 100 no-op rounds (fair: {:.1}%) | {n} | {:.1}% | {:.1}% |",
-            100.0 * fair,
-            100.0 * farm_before,
-            100.0 * farm_after
-        ));
+        let label = format!(
+            "farming: the farmer's chance to sit on a panel after 100 no-op rounds (fair: {:.1}%)",
+            100.0 * fair
+        );
+        table.push(percent_row(&label, n, farm_before, farm_after));
         // The bound the README states: no more than a fair share, plus sampling noise.
         assert!(farm_after <= fair + 0.02, "N = {n}: {farm_after} > {fair}");
         let (climb_before, climb_after) = (farm(false, true), farm(true, true));
-        table.push(format!(
-            "| farming by hill-climbing G: 100 rounds of noise moving up to 2 G predictions | {n} | {:.1}% | {:.1}% |",
-            100.0 * climb_before,
-            100.0 * climb_after
+        table.push(percent_row(
+            "farming by hill-climbing G: 100 rounds of noise moving up to 2 G predictions",
+            n,
+            climb_before,
+            climb_after,
         ));
         // What it earns is bounded by G: one credit per sample of G it climbs (0.85 to 1.0).
         let most = (coalition_types::METRIC_ONE - 850_000) / (coalition_types::METRIC_ONE / i64::from(G_SIZE));
@@ -300,25 +305,28 @@ fn attacks_before_and_after() {
         };
         let capture = |s: usize| s * 3 >= 2 * k;
         let (capture_before, capture_after) = (rate(&old, false, &capture), rate(&new, true, &capture));
-        table.push(format!(
-            "| capture: two colluders hold 2/3 of an honest round's panel | {n} | {:.1}% | {:.1}% |",
-            100.0 * capture_before,
-            100.0 * capture_after
+        table.push(percent_row(
+            "capture: two colluders hold 2/3 of an honest round's panel",
+            n,
+            capture_before,
+            capture_after,
         ));
         let moved_before = rate(&old, false, &|s| unseen_move(s, k, false));
         let moved_after = rate(&new, true, &|s| unseen_move(s, k, true));
-        table.push(format!(
-            "| unseen move: they change the recorded performance and an audit on G cannot tell | {n} | {:.1}% | {:.1}% |",
-            100.0 * moved_before,
-            100.0 * moved_after
+        table.push(percent_row(
+            "unseen move: they change the recorded performance and an audit on G cannot tell",
+            n,
+            moved_before,
+            moved_after,
         ));
         assert_eq!(moved_after, 0.0, "N = {n}: the recorded performance is G's");
         let veto_before = rate(&old, false, &|s| unrecorded_veto(s, k, false));
         let veto_after = rate(&new, true, &|s| unrecorded_veto(s, k, true));
-        table.push(format!(
-            "| refusal veto: they refuse a good candidate, rejected and not recorded | {n} | {:.1}% | {:.1}% |",
-            100.0 * veto_before,
-            100.0 * veto_after
+        table.push(percent_row(
+            "refusal veto: they refuse a good candidate, rejected and not recorded",
+            n,
+            veto_before,
+            veto_after,
         ));
         // A lone refuser is recorded now; only the seats they were fairly drawn to remain.
         assert!(veto_after <= capture_after + 1e-9, "N = {n}: {veto_after} > {capture_after}");

@@ -15,7 +15,6 @@
 //! account, one nonce and a short expiry. The API accepts only the wrapped form.
 
 use reqwest::Url;
-use std::fmt::Write as _;
 use tclearn_client::{parse, AccountId32, H160};
 
 /// The fixed start of the signed text.
@@ -106,17 +105,14 @@ fn field(text: &str, name: &'static str) -> Result<String, SignInError> {
 impl SignInMessage {
     /// The text the API issues and the member signs (wrapped).
     pub fn text(&self) -> String {
-        let mut text = String::with_capacity(256);
-        let _ = write!(
-            text,
+        format!(
             "{PREFIX}api {}, coalition {:#x}, account {}, nonce {}, expires {}",
             self.api,
             self.coalition,
             self.account,
             hex::encode(self.nonce),
             self.expires_ms
-        );
-        text
+        )
     }
 
     /// Read `text` back, field by field: only a text [`SignInMessage::text`] writes parses.

@@ -103,6 +103,8 @@ async fn main() {
     let node = Node::start(NodeConfig::dev_instant()).await;
     let (url, _) = coalition_api(&node, dir.path(), "api", &mlp(hidden, 0.0), |config| {
         config.vault_max_bytes = 256 << 20;
+        // The routes' own cost under load, not the per-address limit's (part 3 measures that).
+        (config.rate_per_address, config.burst_per_address) = (1_000_000, 1_000_000);
     })
     .await;
 

@@ -24,7 +24,6 @@ use std::{
     collections::HashMap,
     str::FromStr,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 use tclearn_api_client::{
     audit::{Checkpoint, MAX_PAGE},
@@ -35,7 +34,7 @@ use tclearn_client::{
     coalition::{CallError, CoalitionError, PrivacySpend},
     parse, AccountId32, H160, H256,
 };
-use tclearn_model::checks::ModelPolicy;
+use tclearn_model::checks::{self as model, ModelPolicy};
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -63,10 +62,6 @@ pub enum HttpError {
     Chain(String),
     /// 503.
     Busy(String),
-    /// 429: over a rate limit; try again after this many seconds.
-    TooManyRequests(u64),
-    /// 408: the request's body stalled.
-    Timeout(String),
     /// 500: logged with its detail, answered without it.
     Internal(String),
 }
@@ -79,16 +74,8 @@ impl IntoResponse for HttpError {
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
-            Self::Timeout(m) => (StatusCode::REQUEST_TIMEOUT, m),
             Self::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             Self::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
-            Self::TooManyRequests(wait) => {
-                let message = format!("too many requests; try again in {wait} s");
-                let mut response =
-                    (StatusCode::TOO_MANY_REQUESTS, Json(serde_json::json!({ "error": message }))).into_response();
-                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
-                return response;
-            }
             Self::Chain(detail) => {
                 tracing::warn!(%detail, "chain request failed");
                 (StatusCode::BAD_GATEWAY, "the chain did not answer; try again".into())
@@ -99,7 +86,7 @@ impl IntoResponse for HttpError {
             }
         };
         let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
-        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body is never read: the connection cannot carry another request.
             response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
@@ -154,8 +141,6 @@ pub struct Metrics {
     pub failed_sign_ins: prometheus::IntCounter,
     /// Tokens issued.
     pub tokens: prometheus::IntCounter,
-    /// Requests refused over a rate limit (per address or per account).
-    pub rate_limited: prometheus::IntCounter,
     /// Entries in the audit log.
     pub audit_entries: prometheus::IntGauge,
 }
@@ -176,7 +161,6 @@ impl Metrics {
         let tokens = counter("tokens_total", "Bearer tokens issued");
         let anonymous_refusals = counter("anonymous_refusals_total", "Requests refused for want of a valid token");
         let failed_sign_ins = counter("failed_sign_ins_total", "Sign-ins refused: a bad signature, or too late");
-        let rate_limited = counter("rate_limited_total", "Requests refused over a rate limit (429)");
         let audit_entries = prometheus::IntGauge::new("audit_entries", "Entries in the audit log").expect("a gauge");
         registry.register(Box::new(audit_entries.clone())).expect("registered once");
         Self {
@@ -189,7 +173,6 @@ impl Metrics {
             anonymous_refusals,
             failed_sign_ins,
             tokens,
-            rate_limited,
             audit_entries,
         }
     }
@@ -217,9 +200,7 @@ pub struct AppState {
     /// The audit log.
     pub audit: AuditLog,
     /// The model checks uploads pass.
-    pub checks: ModelChecks,
-    /// The rate limits.
-    pub limits: RateLimits,
+    pub policy: ModelPolicy,
     /// Counters.
     pub metrics: Metrics,
     /// Who uploaded each object (from the audit log).
@@ -230,73 +211,11 @@ pub struct AppState {
     pub anchoring: tokio::sync::Mutex<()>,
     /// The node RPC endpoint browsers connect to, to submit what their wallet signs.
     pub public_rpc: String,
-    /// Views kept per best block.
-    pub views: Views,
+    /// `GET /api/coalition` as of a best block.
+    pub coalition_at: tokio::sync::Mutex<Option<(H256, CoalitionView)>>,
     /// Refusals counted rather than logged one by one.
     pub tally: Mutex<Tally>,
-    /// The per-address limiter's buckets, once the router is built (pruned on a timer).
-    pub address_limiter: Mutex<Option<AddressLimiter>>,
 }
-
-/// A view read from the chain, kept for one best block: until the next block every request gets
-/// it without reading the chain again, and requests that arrive together wait for one read.
-/// (Some views take one read per block, proposal or anchor ever made.)
-pub struct AtBest<T> {
-    slot: tokio::sync::Mutex<Option<(H256, Arc<T>)>>,
-    reads: std::sync::atomic::AtomicU64,
-}
-
-impl<T> Default for AtBest<T> {
-    fn default() -> Self {
-        Self { slot: tokio::sync::Mutex::new(None), reads: std::sync::atomic::AtomicU64::new(0) }
-    }
-}
-
-impl<T> AtBest<T> {
-    /// The view at `chain`'s best block: kept, or read by `read`.
-    pub async fn get<F: std::future::Future<Output = HttpResult<T>>>(
-        &self,
-        chain: &Chain,
-        read: impl FnOnce() -> F,
-    ) -> HttpResult<Arc<T>> {
-        let best = chain.coalition.client().best_hash().await.map_err(|e| HttpError::Chain(e.to_string()))?;
-        let mut slot = self.slot.lock().await;
-        if let Some((at, view)) = slot.as_ref().filter(|(at, _)| *at == best) {
-            tracing::trace!(?at, "a view kept for this best block");
-            return Ok(view.clone());
-        }
-        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let view = Arc::new(read().await?);
-        *slot = Some((best, view.clone()));
-        Ok(view)
-    }
-
-    /// How many times the view was read from the chain.
-    pub fn reads(&self) -> u64 {
-        self.reads.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-/// The views kept per best block.
-#[derive(Default)]
-pub struct Views {
-    /// `GET /api/coalition`.
-    pub coalition: AtBest<CoalitionView>,
-    /// Every block of the model chain (`/api/blocks`, `/api/members`).
-    pub blocks: AtBest<Vec<tclearn_client::coalition::ModelBlock>>,
-    /// `GET /api/members`.
-    pub members: AtBest<Vec<MemberView>>,
-    /// `GET /api/proposals`.
-    pub proposals: AtBest<Vec<ProposalView>>,
-    /// `GET /api/audit/anchors`.
-    pub anchors: AtBest<Vec<AnchorView>>,
-}
-
-/// The per-address limiter's buckets.
-pub type AddressLimiter = tower_governor::governor::SharedRateLimiter<
-    std::net::IpAddr,
-    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
->;
 
 impl AppState {
     /// The state; uploaders are read back from the audit log.
@@ -305,8 +224,7 @@ impl AppState {
         sessions: Sessions,
         vault: Vault,
         audit: AuditLog,
-        checks: ModelChecks,
-        limits: RateLimits,
+        policy: ModelPolicy,
         public_rpc: String,
     ) -> Self {
         let mut uploaders: HashMap<[u8; 32], Vec<H160>> = HashMap::new();
@@ -337,16 +255,14 @@ impl AppState {
             sessions,
             vault,
             audit,
-            checks,
-            limits,
+            policy,
             metrics,
             uploaders: Mutex::new(uploaders),
             events: broadcast::channel(1024).0,
             anchoring: tokio::sync::Mutex::new(()),
             public_rpc,
-            views: Views::default(),
+            coalition_at: tokio::sync::Mutex::new(None),
             tally: Mutex::new(Tally::default()),
-            address_limiter: Mutex::new(None),
         }
     }
 
@@ -433,10 +349,8 @@ impl AppState {
             | HttpError::Forbidden(m)
             | HttpError::NotFound(m)
             | HttpError::TooLarge(m)
-            | HttpError::Timeout(m)
             | HttpError::Refused(m)
             | HttpError::Busy(m) => m.clone(),
-            HttpError::TooManyRequests(wait) => format!("rate limited for {wait} s"),
         };
         self.metrics.refusals.inc();
         match self.record(Some(account), action, object, &format!("refused: {why}")) {
@@ -474,11 +388,6 @@ fn bearer(state: &AppState, headers: &HeaderMap) -> Result<AccountId32, HttpErro
 /// recorded once.
 async fn member(state: &AppState, headers: &HeaderMap, action: &str) -> Result<AccountId32, HttpError> {
     let account = bearer(state, headers).map_err(|e| state.refuse_anonymous(e))?;
-    if let Err(not_until) = state.limits.per_account.check_key(&account.0) {
-        state.metrics.rate_limited.inc();
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-        return Err(HttpError::TooManyRequests(wait.as_secs().max(1)));
-    }
     if !state.chain().is_member(&account_to_address(&account)).await? {
         state.sessions.revoke_account(&account);
         let removed = HttpError::Forbidden("not a member of this coalition".into());
@@ -517,13 +426,7 @@ async fn add_security_headers(State(tls): State<bool>, mut response: Response) -
 
 /// The router, with every route of the API, and the dashboard from `web_dir` at `/`; served
 /// over TLS when `tls`.
-pub fn router(
-    state: Shared,
-    max_json_bytes: usize,
-    web_dir: &std::path::Path,
-    tls: bool,
-    body_timeout: Duration,
-) -> Router {
+pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path, tls: bool) -> Router {
     // Uploads read their body themselves, within the vault's limit, to record a refusal.
     let uploads = Router::new()
         .route("/api/vault/candidates", post(upload_candidate))
@@ -561,50 +464,9 @@ pub fn router(
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_json_bytes))
         .merge(uploads)
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
-        .layer(per_address_limit(&state))
         .layer(axum::middleware::map_response_with_state(tls, add_security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// The limit per peer address, on every route: a token bucket per address
-/// (`tower_governor`); its buckets are pruned with the per-account ones
-/// ([`prune_rate_limits`]). Over it: 429, with `Retry-After`.
-fn per_address_limit(
-    state: &Shared,
-) -> tower_governor::GovernorLayer<
-    tower_governor::key_extractor::PeerIpKeyExtractor,
-    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
-    axum::body::Body,
-> {
-    let rates = state.limits.rates;
-    // One token every 1/rate seconds.
-    let period = Duration::from_nanos(1_000_000_000 / u64::from(rates.per_address.max(1)));
-    let config = tower_governor::governor::GovernorConfigBuilder::default()
-        .period(period)
-        .burst_size(rates.address_burst.max(1))
-        .finish()
-        .expect("a nonzero period and burst");
-    let limiter = config.limiter().clone();
-    *state.address_limiter.lock().expect("limiter lock") = Some(limiter);
-    let counted = state.clone();
-    tower_governor::GovernorLayer::new(config).error_handler(move |error| match error {
-        tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
-            counted.metrics.rate_limited.inc();
-            HttpError::TooManyRequests(wait_time.max(1)).into_response()
-        }
-        other => HttpError::Internal(format!("rate limit: {other}")).into_response(),
-    })
-}
-
-/// Forget the buckets of addresses and accounts that have not asked for a while (they are
-/// full again anyway): the limiters' memory stays bounded by the recent callers.
-pub fn prune_rate_limits(state: &AppState) {
-    state.limits.per_account.retain_recent();
-    if let Some(limiter) = state.address_limiter.lock().expect("limiter lock").as_ref() {
-        limiter.retain_recent();
-    }
 }
 
 /// The bearer scheme of the routes that need a sign-in.
@@ -713,7 +575,7 @@ async fn challenge(
     if !state.chain().is_member(&account_to_address(&account)).await? {
         return Err(state.refuse_anonymous(HttpError::Forbidden("not a member of this coalition".into())));
     }
-    Ok(Json(ChallengeResponse { challenge: state.sessions.challenge(&account, api) }))
+    Ok(Json(ChallengeResponse { challenge: state.sessions.challenge(&account, api)? }))
 }
 
 /// A bearer token for a signed challenge.
@@ -752,78 +614,19 @@ async fn upload_candidate(
 ) -> HttpResult<Json<StoredObject>> {
     const ACTION: &str = "upload-candidate";
     let account = member(&state, &headers, ACTION).await?;
-    let _turn = state.checks.uploads.acquire().await.map_err(|e| HttpError::Internal(e.to_string()))?;
-    let limit = state.checks.policy.max_bytes.min(state.vault.max_bytes());
+    let limit = state.policy.max_bytes.min(state.vault.max_bytes());
     let bytes = read_body(&state, &account, ACTION, body, limit).await?;
-    if let Err(error) = state.checks.checker.check(&bytes, &state.checks.policy).await {
+    if let Err(refusal) = check_model(&state, &bytes).await? {
         // Hashed here only to name the refused object in the log: the vault hashes what it stores.
         let hash = tclearn_model::hash::model_hash(&bytes);
-        return Err(refused_model(&state, &account, ACTION, &hash, error));
+        return Err(state.refuse(
+            Some(&account),
+            ACTION,
+            Some(&hash),
+            HttpError::Refused(format!("the model checks refuse it: {refusal}")),
+        ));
     }
     store(&state, &account, ACTION, &bytes).await
-}
-
-/// Requests per second and bursts, per peer address (every route) and per member account
-/// (every route that needs a sign-in, after the token).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rates {
-    /// Sustained requests per second of one peer address.
-    pub per_address: u32,
-    /// Requests one address may make at once.
-    pub address_burst: u32,
-    /// Sustained requests per second of one signed-in account.
-    pub per_account: u32,
-    /// Requests one account may make at once.
-    pub account_burst: u32,
-}
-
-/// The rate limiters: token buckets keyed by account here, by peer address in the router's
-/// layer (`tower_governor`).
-pub struct RateLimits {
-    /// The rates.
-    pub rates: Rates,
-    /// One bucket per signed-in account.
-    pub per_account: governor::DefaultKeyedRateLimiter<[u8; 32]>,
-}
-
-impl RateLimits {
-    /// Limiters for `rates` (a rate of 0 counts as 1).
-    pub fn new(rates: Rates) -> Self {
-        let quota = governor::Quota::per_second(nonzero(rates.per_account)).allow_burst(nonzero(rates.account_burst));
-        Self { rates, per_account: governor::RateLimiter::keyed(quota) }
-    }
-}
-
-fn nonzero(value: u32) -> std::num::NonZeroU32 {
-    std::num::NonZeroU32::new(value).unwrap_or(std::num::NonZeroU32::MIN)
-}
-
-/// The model checks, each upload's in a child process ([`tclearn_sandbox`]): a model that
-/// crashes, overflows or exhausts the parser costs a refusal, never the API.
-#[derive(Debug, Clone)]
-pub struct ModelChecks {
-    /// The coalition's rules.
-    pub policy: ModelPolicy,
-    /// Where they run.
-    pub checker: tclearn_sandbox::Checker,
-    /// Uploads in progress, from the first byte read to the object stored: each holds its
-    /// whole body in memory, so their number bounds the API's memory.
-    pub uploads: Arc<tokio::sync::Semaphore>,
-}
-
-/// The answer to an upload the checks did not pass: the member's fault (422), recorded, or the
-/// checker's own (500).
-fn refused_model(
-    state: &AppState,
-    account: &AccountId32,
-    action: &str,
-    object: &[u8; 32],
-    error: tclearn_sandbox::CheckError,
-) -> HttpError {
-    match error {
-        tclearn_sandbox::CheckError::Checker(reason) => HttpError::Internal(reason),
-        refused => state.refuse(Some(account), action, Some(object), HttpError::Refused(refused.to_string())),
-    }
 }
 
 /// Query of `POST /api/vault/deltas`.
@@ -833,19 +636,19 @@ struct DeltaQuery {
     parent: u32,
 }
 
-/// Read a request body of at most `limit` bytes, refusing (and recording) a larger one, or one
-/// that stalls past the body timeout.
+/// Read a request body of at most `limit` bytes, refusing (and recording) a larger one.
 async fn read_body(state: &AppState, account: &AccountId32, action: &str, body: Body, limit: u64) -> HttpResult<Bytes> {
-    axum::body::to_bytes(body, limit as usize).await.map_err(|e| {
-        let stalled = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| e.source())
-            .any(|e| e.is::<tower_http::timeout::TimeoutError>());
-        let refusal = if stalled {
-            HttpError::Timeout("the request body stalled".into())
-        } else {
-            HttpError::TooLarge(format!("at most {limit} bytes"))
-        };
-        state.refuse(Some(account), action, None, refusal)
-    })
+    axum::body::to_bytes(body, limit as usize)
+        .await
+        .map_err(|_| state.refuse(Some(account), action, None, HttpError::TooLarge(format!("at most {limit} bytes"))))
+}
+
+/// Run the oracles' model checks on `bytes` (off the async threads).
+async fn check_model(state: &AppState, bytes: &Bytes) -> HttpResult<Result<model::CheckedModel, model::Refusal>> {
+    let (policy, bytes) = (state.policy.clone(), bytes.clone());
+    tokio::task::spawn_blocking(move || model::check(&bytes, &policy))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))
 }
 
 /// Store a weight delta merged onto block `parent`'s model: the merged model is the candidate
@@ -862,8 +665,7 @@ async fn upload_delta(
 ) -> HttpResult<Json<StoredObject>> {
     const ACTION: &str = "upload-delta";
     let account = member(&state, &headers, ACTION).await?;
-    let _turn = state.checks.uploads.acquire().await.map_err(|e| HttpError::Internal(e.to_string()))?;
-    let limit = state.checks.policy.max_bytes.min(state.vault.max_bytes());
+    let limit = state.policy.max_bytes.min(state.vault.max_bytes());
     let delta = read_body(&state, &account, ACTION, body, limit).await?;
     let Some(block) = state.chain().coalition.block(&state.chain().origin(), query.parent).await? else {
         return Err(state.refuse(
@@ -882,10 +684,29 @@ async fn upload_delta(
         }
         Err(e) => return Err(HttpError::Internal(e.to_string())),
     };
-    let merged = match state.checks.checker.merge(&parent, &delta, &state.checks.policy).await {
-        Ok((merged, _)) => Bytes::from(merged),
-        Err(error) => return Err(refused_model(&state, &account, ACTION, &parent_hash, error)),
+    let merged = tokio::task::spawn_blocking(move || tclearn_model::delta::merge(&parent, &delta))
+        .await
+        .map_err(|e| HttpError::Internal(e.to_string()))?;
+    let merged = match merged {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) => {
+            return Err(state.refuse(
+                Some(&account),
+                ACTION,
+                Some(&parent_hash),
+                HttpError::Refused(format!("the delta does not apply: {e}")),
+            ))
+        }
     };
+    if let Err(refusal) = check_model(&state, &merged).await? {
+        let hash = tclearn_model::hash::model_hash(&merged);
+        return Err(state.refuse(
+            Some(&account),
+            ACTION,
+            Some(&hash),
+            HttpError::Refused(format!("the model checks refuse the merged model: {refusal}")),
+        ));
+    }
     store(&state, &account, ACTION, &merged).await
 }
 
@@ -985,10 +806,18 @@ async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): P
 #[utoipa::path(get, path = "/api/coalition", responses((status = 200, body = CoalitionView)))]
 async fn coalition(State(state): State<Shared>) -> HttpResult<Json<CoalitionView>> {
     let chain = state.chain();
-    let view = state.views.coalition.get(&chain, || coalition_view(&state, &chain)).await?;
-    Ok(Json(view.as_ref().clone()))
+    let best = chain.coalition.client().best_hash().await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    if let Some((at, view)) = state.coalition_at.lock().await.as_ref() {
+        if *at == best {
+            return Ok(Json(view.clone()));
+        }
+    }
+    let view = coalition_view(&state, &chain).await?;
+    *state.coalition_at.lock().await = Some((best, view.clone()));
+    Ok(Json(view))
 }
 
+/// The coalition in brief, read from the chain.
 async fn coalition_view(state: &AppState, chain: &Chain) -> HttpResult<CoalitionView> {
     let (c, origin) = (&chain.coalition, chain.origin());
     let (height, open_round, members, spec, params) = tokio::try_join!(
@@ -1035,45 +864,29 @@ fn c_message(state: &AppState, label: &str) -> HttpResult<tclearn_client::CallDa
 #[utoipa::path(get, path = "/api/members", responses((status = 200, body = Vec<MemberView>)))]
 async fn members(State(state): State<Shared>) -> HttpResult<Json<Vec<MemberView>>> {
     let chain = state.chain();
-    let views = state.views.members.get(&chain, || member_views(&state, &chain)).await?;
-    Ok(Json(views.as_ref().clone()))
-}
-
-async fn member_views(state: &AppState, chain: &Chain) -> HttpResult<Vec<MemberView>> {
     let members = chain.members().await?;
     let strengths = tclearn_client::coalition::rules::strengths(&members);
-    let spec = chain.coalition.evaluation_spec(&chain.origin()).await?;
-    let blocks = all_blocks(state, chain).await?;
+    let origin = chain.origin();
+    let (height, spec) = tokio::try_join!(chain.coalition.height(&origin), chain.coalition.evaluation_spec(&origin))?;
+    let blocks = futures::future::try_join_all((0..=height).map(|index| chain.coalition.block(&origin, index))).await?;
+    let blocks: Vec<_> = blocks.into_iter().flatten().collect();
     let shares = tclearn_client::coalition::contributions(&blocks, spec.higher_is_better);
     let share = |member: &H160| shares.iter().find(|(m, _)| m == member).map_or(0, |(_, gain)| *gain);
-    Ok(members
-        .iter()
-        .zip(strengths)
-        .map(|(m, (_, strength))| MemberView {
-            address: address(&m.account),
-            samples: m.samples,
-            faults: m.faults,
-            strength,
-            contribution: share(&m.account),
-            epsilon_spent: m.privacy_spent.epsilon_real(),
-            delta_spent: m.privacy_spent.delta_real(),
-        })
-        .collect())
-}
-
-/// Every block of the model chain, kept per best block.
-async fn all_blocks(state: &AppState, chain: &Chain) -> HttpResult<Arc<Vec<tclearn_client::coalition::ModelBlock>>> {
-    state
-        .views
-        .blocks
-        .get(chain, || async {
-            let origin = chain.origin();
-            let height = chain.coalition.height(&origin).await?; // the tip's index
-            let blocks =
-                futures::future::try_join_all((0..=height).map(|index| chain.coalition.block(&origin, index))).await?;
-            Ok(blocks.into_iter().flatten().collect())
-        })
-        .await
+    Ok(Json(
+        members
+            .iter()
+            .zip(strengths)
+            .map(|(m, (_, strength))| MemberView {
+                address: address(&m.account),
+                samples: m.samples,
+                faults: m.faults,
+                strength,
+                contribution: share(&m.account),
+                epsilon_spent: m.privacy_spent.epsilon_real(),
+                delta_spent: m.privacy_spent.delta_real(),
+            })
+            .collect(),
+    ))
 }
 
 /// Query of `GET /api/blocks`.
@@ -1088,10 +901,14 @@ struct BlocksQuery {
 /// The model chain.
 #[utoipa::path(get, path = "/api/blocks", params(BlocksQuery), responses((status = 200, body = Vec<BlockView>)))]
 async fn blocks(State(state): State<Shared>, Query(query): Query<BlocksQuery>) -> HttpResult<Json<Vec<BlockView>>> {
-    let blocks = all_blocks(&state, &state.chain()).await?;
-    let from = query.from.unwrap_or(0) as usize;
-    let limit = query.limit.unwrap_or(256).min(256) as usize;
-    Ok(Json(blocks.iter().skip(from).take(limit).map(BlockView::from).collect()))
+    let chain = state.chain();
+    let origin = chain.origin();
+    let height = chain.coalition.height(&origin).await?; // the tip's index
+    let from = query.from.unwrap_or(0);
+    let to = from.saturating_add(query.limit.unwrap_or(256).min(256)).min(height.saturating_add(1));
+    let reads = (from..to).map(|index| chain.coalition.block(&origin, index));
+    let blocks = futures::future::try_join_all(reads).await?;
+    Ok(Json(blocks.iter().flatten().map(BlockView::from).collect()))
 }
 
 /// One block of the model chain.
@@ -1136,27 +953,19 @@ async fn round(State(state): State<Shared>, Path(id): Path<u64>) -> HttpResult<J
 /// Governance proposals and their tallies (the last 64).
 #[utoipa::path(get, path = "/api/proposals", responses((status = 200, body = Vec<ProposalView>)))]
 async fn proposals(State(state): State<Shared>) -> HttpResult<Json<Vec<ProposalView>>> {
-    let chain = state.chain();
-    let views = state
-        .views
-        .proposals
-        .get(&chain, || async {
-            let origin = chain.origin();
-            let mut views = Vec::new();
-            // Proposal ids are 0..n: read until one is missing.
-            let mut id = 0u32;
-            while let Some(p) = chain.coalition.proposal(&origin, id).await? {
-                views.push(ProposalView::from(&p));
-                id += 1;
-                if id == u32::MAX {
-                    break;
-                }
-            }
-            let skip = views.len().saturating_sub(64);
-            Ok(views.split_off(skip))
-        })
-        .await?;
-    Ok(Json(views.as_ref().clone()))
+    let origin = state.chain().origin();
+    let mut views = Vec::new();
+    // Proposal ids are 0..n: read backwards until one is missing.
+    let mut id = 0u32;
+    while let Some(p) = state.chain().coalition.proposal(&origin, id).await? {
+        views.push(ProposalView::from(&p));
+        id += 1;
+        if id == u32::MAX {
+            break;
+        }
+    }
+    let skip = views.len().saturating_sub(64);
+    Ok(Json(views.split_off(skip)))
 }
 
 /// The contract's events as they are emitted on best blocks (server-sent events, each an
@@ -1391,23 +1200,17 @@ async fn anchor_now(State(state): State<Shared>, headers: HeaderMap) -> HttpResu
 async fn anchors(State(state): State<Shared>) -> HttpResult<Json<Vec<AnchorView>>> {
     let chain = state.chain();
     let Some(contract) = &chain.anchors else { return Ok(Json(Vec::new())) };
-    let views = state
-        .views
-        .anchors
-        .get(&chain, || async {
-            let all = contract.all(&chain.origin()).await.map_err(|e| HttpError::Chain(e.to_string()))?;
-            Ok(all
-                .iter()
-                .enumerate()
-                .map(|(index, a)| AnchorView {
-                    index: index as u64,
-                    log_length: a.log_length,
-                    root: format!("{:#x}", a.root),
-                })
-                .collect())
-        })
-        .await?;
-    Ok(Json(views.as_ref().clone()))
+    let all = contract.all(&chain.origin()).await.map_err(|e| HttpError::Chain(e.to_string()))?;
+    Ok(Json(
+        all.iter()
+            .enumerate()
+            .map(|(index, a)| AnchorView {
+                index: index as u64,
+                log_length: a.log_length,
+                root: format!("{:#x}", a.root),
+            })
+            .collect(),
+    ))
 }
 
 /// Prometheus metrics.

@@ -171,21 +171,7 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     config::check_origins(&origins).map_err(ServeError::Config)?;
     let sessions = auth::Sessions::new(config.chain.coalition, origins, config.challenge_ttl(), config.token_ttl());
     let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.chain.chain.rpc.clone());
-    let limits = tclearn_sandbox::Limits::of(&declaration);
-    let checker = match &config.checker {
-        Some(program) => tclearn_sandbox::Checker::new(program.clone(), limits, config.concurrent_checks.into()),
-        None => tclearn_sandbox::Checker::of_this_program(limits, config.concurrent_checks.into())
-            .map_err(|e| ServeError::Config(e.to_string()))?,
-    };
-    let uploads = Arc::new(tokio::sync::Semaphore::new(config.concurrent_uploads.into()));
-    let checks = api::ModelChecks { policy: declaration.policy(), checker, uploads };
-    let limits = api::RateLimits::new(api::Rates {
-        per_address: config.rate_per_address,
-        address_burst: config.burst_per_address,
-        per_account: config.rate_per_account,
-        account_burst: config.burst_per_account,
-    });
-    let state = Arc::new(AppState::new(chain, sessions, vault, audit, checks, limits, public_rpc));
+    let state = Arc::new(AppState::new(chain, sessions, vault, audit, declaration.policy(), public_rpc));
     Ok(Server { listener, tls, state, config, event_topics })
 }
 
@@ -210,13 +196,7 @@ impl Server {
         let anchoring = (self.config.anchor_every > 0).then(|| {
             tokio::spawn(anchor_on_schedule(self.state.clone(), Duration::from_secs(self.config.anchor_every)))
         });
-        let app = api::router(
-            self.state.clone(),
-            self.config.max_json_bytes,
-            &self.config.web_dir,
-            self.tls.is_some(),
-            Duration::from_secs(self.config.body_timeout),
-        );
+        let app = api::router(self.state.clone(), self.config.max_json_bytes, &self.config.web_dir, self.tls.is_some());
         tracing::info!(%address, tls = self.tls.is_some(), "serving the members' API");
         if self.tls.is_none() && !address.ip().is_loopback() {
             tracing::warn!(
@@ -225,11 +205,10 @@ impl Server {
                  give --tls-cert and --tls-key, or put a TLS proxy in front"
             );
         }
-        let connections = Connections {
-            max: self.config.max_connections as usize,
-            header_timeout: Duration::from_secs(self.config.header_timeout),
+        let served = match self.tls {
+            None => axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await,
+            Some(acceptor) => serve_tls(self.listener, acceptor, app, shutdown).await,
         };
-        let served = serve_connections(self.listener, self.tls, app, connections, shutdown).await;
         follower.abort();
         watchdog.abort();
         if let Some(task) = anchoring {
@@ -263,101 +242,43 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_r
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 
-/// How connections are accepted and kept.
-#[derive(Debug, Clone, Copy)]
-struct Connections {
-    /// Most served at once.
-    max: usize,
-    /// To finish a TLS handshake, to send a request's headers, and to stay idle between
-    /// requests (HTTP/1.1 keep-alive).
-    header_timeout: Duration,
-}
-
-/// Serve `app` until `shutdown`, over TLS when `tls` is given: each connection on its own task,
-/// at most `connections.max` at once (the next is accepted when one closes), with the peer's
-/// address in its requests' extensions (the per-address rate limit reads it): HTTP/1.1, or
-/// HTTP/2 when TLS negotiated it (ALPN); plain HTTP/2 without TLS is not served, since telling
-/// it apart means waiting for a client's first bytes with no deadline. At shutdown it stops accepting, asks open connections to finish their requests and
-/// waits up to 10 s for them.
-async fn serve_connections(
+/// Serve `app` over TLS until `shutdown`: each connection's handshake, then HTTP/1.1 or HTTP/2
+/// on it. At shutdown it stops accepting; connections in flight finish on their own tasks.
+async fn serve_tls(
     listener: tokio::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    acceptor: tokio_rustls::TlsAcceptor,
     app: axum::Router,
-    connections: Connections,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(connections.max));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tower::Service;
     tokio::pin!(shutdown);
     loop {
-        let accepted = tokio::select! {
-            accepted = async {
-                let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
-                (listener.accept().await, permit)
-            } => accepted,
-            () = &mut shutdown => break,
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
         };
-        let ((tcp, peer), permit) = match accepted {
-            (Ok(accepted), permit) => (accepted, permit),
-            (Err(e), _) => {
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let (tls, app, watcher) = (tls.clone(), app.clone(), graceful.watcher());
+        let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
-            let _permit = permit;
-            match tls {
-                None => serve_connection(tcp, false, peer, app, connections, watcher).await,
-                Some(acceptor) => match tokio::time::timeout(connections.header_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                        serve_connection(stream, h2, peer, app, connections, watcher).await
-                    }
-                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake: {e}"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                },
+            let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake: {e}"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                app.clone().call(request.map(axum::body::Body::new))
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, "connection: {e}");
             }
         });
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open 10 s after shutdown: closing them");
-    }
-    Ok(())
-}
-
-/// Serve one connection's requests, HTTP/2 when `h2`, else HTTP/1.1: headers within the
-/// timeout, the peer's address attached.
-async fn serve_connection<S>(
-    stream: S,
-    h2: bool,
-    peer: SocketAddr,
-    app: axum::Router,
-    connections: Connections,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use tower::Service;
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-        app.clone().call(request.map(axum::body::Body::new))
-    });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let mut builder = if h2 { builder.http2_only() } else { builder.http1_only() };
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(connections.header_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(64)
-        .keep_alive_interval(connections.header_timeout)
-        .keep_alive_timeout(connections.header_timeout);
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(connection.into_owned()).await {
-        tracing::debug!(%peer, "connection: {e}");
     }
 }
 
@@ -395,13 +316,11 @@ pub async fn anchor(state: &AppState) -> HttpResult<Option<views::AnchorView>> {
     }))
 }
 
-/// Log the tally's summaries once they are due, even when no refusal comes to trigger them;
-/// prune the rate limiters' idle buckets on the same tick.
+/// Log the tally's summaries once they are due, even when no refusal comes to trigger them.
 async fn summarise_on_schedule(state: Arc<AppState>) {
     let mut ticker = tokio::time::interval(Duration::from_millis(tally::SUMMARY_EVERY_MS / 4));
     loop {
         ticker.tick().await;
-        api::prune_rate_limits(&state);
         if let Err(e) = state.summarise(false) {
             tracing::warn!(error = ?e, "logging the refusals' summary failed; trying again");
         }

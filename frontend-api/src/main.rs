@@ -95,13 +95,8 @@ async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    // The model checks' child (`check-model`), before any runtime or thread starts.
-    tclearn_sandbox::checks::serve_if_child();
-    tokio::runtime::Runtime::new().context("the async runtime")?.block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();

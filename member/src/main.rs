@@ -166,19 +166,8 @@ enum PrivacyCommand {
     },
 }
 
-fn main() {
-    // The model checks' child (`check-model`), before any runtime or thread starts.
-    tclearn_sandbox::checks::serve_if_child();
-    match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => {
-            eprintln!("error: the async runtime: {e}");
-            std::process::exit(1)
-        }
-    }
-}
-
-async fn run() {
+#[tokio::main]
+async fn main() {
     let cli = Cli::parse();
     // HTTPS to the members' API and S3 goes through rustls with ring, as the API's own clients.
     tclearn_api_client::install_crypto_provider();

@@ -86,7 +86,8 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
         let block = c.block(&me, index).await?.ok_or_else(|| anyhow!("block {index} is missing"))?;
         // Genesis and reverts had no round: nothing was reported on them.
         let Some(round) = block.round else { continue };
-        let bytes = block_model(&c, &me, &session, index).await?;
+        let hash = format!("0x{}", hex::encode(block.parameter_hash.0));
+        let bytes = download_model(&session, &hash).await.with_context(|| format!("block {index}'s model"))?;
         let evaluation = evaluate(&engine, &declaration, &bytes, &set)
             .with_context(|| format!("re-evaluating block {index} on G"))?;
         let recorded = check_recorded(block.performance, evaluation.fixed, spec.metric_tolerance);

@@ -4,8 +4,9 @@
 #   k = 16 validators, against the real node;
 # - evaluation: the oracle's evaluation throughput against Python onnxruntime (same version,
 #   model, data, threads and batch) and against a bare inference loop;
-# - members_api: the vault's throughput on a 100 MB model against a file copy, and the members'
-#   API's latency under a bounded load (wrk, from Debian's packages);
+# - members_api: the vault's throughput on a 100 MB model against a file copy, the members'
+#   API's latency under a bounded load (wrk, from Debian's packages), a member's sign-in and
+#   download latency under an anonymous flood, and the peak memory of 32 concurrent uploads;
 # - trainer: the member's DP-SGD trainer (burn) in per-example gradients per second, against the
 #   same run in NumPy;
 # - round_latency: seconds and blocks from `tclearn propose` to the appended block on the

@@ -87,6 +87,8 @@ founded=$(tclearn_as Alice found --json --model "$WORK/genesis.onnx" --test-set 
     --phase-blocks 40 --min-batch-size 10 --learning-rate 0.1 --epochs 5 --batch-size 16 \
     --privacy-budget 50,1e-4 --declaration "$WORK/genesis.json")
 COALITION=$(echo "$founded" | sed -E 's/.*"coalition":"(0x[0-9a-f]+)".*/\1/')
+# Every member's tclearn from here on pins it: an API that serves another coalition is refused.
+export TCLEARN_COALITION="$COALITION"
 
 log "starting the members' API and its vault"
 start_api "$OUT/logs/api.log"

@@ -10,6 +10,7 @@
 #   $TCLEARN_CACHE/tools             pinned tools (cargo-contract)
 #   $TCLEARN_CACHE/onnxruntime       the ONNX Runtime library from the PyPI wheel
 #   $TCLEARN_CACHE/moto-venv         moto's local S3 endpoint (moto_server), for the vault's tests
+#   $TCLEARN_CACHE/schemathesis-venv Schemathesis, which fuzzes the members' API in its tests
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
 export TCLEARN_CACHE="${TCLEARN_CACHE:-$HOME/.cache/tclearn}"
@@ -29,6 +30,7 @@ export TCLEARN_ORACLE_BIN="${TCLEARN_ORACLE_BIN:-$CARGO_TARGET_DIR/release/oracl
 # both left out of a plain `cargo build` or `cargo install`.
 export TCLEARN_TEST_FEATURES="tclearn-member/attack,tclearn-oracle/fault-injection"
 export TCLEARN_MOTO_SERVER="${TCLEARN_MOTO_SERVER:-$TCLEARN_CACHE/moto-venv/bin/moto_server}"
+export TCLEARN_SCHEMATHESIS="${TCLEARN_SCHEMATHESIS:-$TCLEARN_CACHE/schemathesis-venv/bin/schemathesis}"
 # The runtime's wasm is built as a project of its own under the node's target directory; it finds
 # the node workspace's Cargo.lock (and so the same pinned versions) only through this hint, since
 # the target dir is outside the clone.
@@ -41,5 +43,6 @@ export CARGO_UNSTABLE_JSON_TARGET_SPEC=true
 export CARGO_CONTRACT_VERSION="6.0.0-beta.2"
 export ONNXRUNTIME_VERSION="1.31.1"
 export MOTO_VERSION="5.2.5"
+export SCHEMATHESIS_VERSION="4.32.5"
 
 log() { printf '\033[1m[%s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -80,6 +80,8 @@ founded=$(tclearn_as alice found --json --model "$WORK/genesis.onnx" --test-set 
     --founders "${ADDRESS[bob]},${ADDRESS[charlie]},${ADDRESS[dave]}" --validators-per-round 3 \
     --phase-blocks 20 --min-batch-size 10 --privacy-budget 50,1e-4 --declaration "$WORK/genesis.json")
 COALITION=$(echo "$founded" | sed -E 's/.*"coalition":"(0x[0-9a-f]+)".*/\1/')
+# Every member's tclearn from here on pins it: an API that serves another coalition is refused.
+export TCLEARN_COALITION="$COALITION"
 
 log "starting the members' API"
 start_api "$WORK/api.log"

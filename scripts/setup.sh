@@ -54,6 +54,15 @@ if [ "$("$moto_venv/bin/python" -c 'import importlib.metadata as m; print(m.vers
     "$moto_venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
 fi
 
+# 5b. Schemathesis, which fuzzes the members' API from its OpenAPI document in the tests
+#     (frontend-api/tests/fuzz.rs), in a virtual environment of the cache.
+schemathesis_venv="$TCLEARN_CACHE/schemathesis-venv"
+if [ "$("$schemathesis_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" != "$SCHEMATHESIS_VERSION" ]; then
+    log "installing Schemathesis $SCHEMATHESIS_VERSION (fuzzes the members' API in the tests)"
+    python3 -m venv "$schemathesis_venv"
+    "$schemathesis_venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 # 6. The dashboard: its npm dependencies from the lockfile, bundled (frontend-api/web/dist).
 command -v npm >/dev/null || { echo "Node.js and npm are required for the dashboard: https://nodejs.org" >&2; exit 1; }
 log "bundling the dashboard (npm ci, esbuild)"

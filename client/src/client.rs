@@ -7,7 +7,7 @@ use crate::{
 };
 use codec::{Decode, Encode};
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 use subxt::config::PolkadotExtrinsicParamsBuilder;
@@ -304,27 +304,29 @@ impl Client {
 
     /// The free balance of `account`, in planck (0 for an account that does not exist).
     pub async fn free_balance(&self, account: &AccountId32) -> Result<u128> {
-        /// `frame_system::AccountInfo` with `pallet_balances::AccountData`, as stored.
-        #[derive(Decode)]
-        struct AccountInfo {
-            _nonce: u32,
-            _consumers: u32,
-            _providers: u32,
-            _sufficients: u32,
-            free: u128,
-            _reserved: u128,
-            _frozen: u128,
-            _flags: u128,
-        }
+        Ok(self.account_info(account, None).await?.map_or(0, |info| info.free))
+    }
+
+    /// `account`'s nonce in the state of block `at`: how many of its transactions that chain holds.
+    async fn nonce_at(&self, account: &AccountId32, at: H256) -> Result<u64> {
+        Ok(self.account_info(account, Some(at)).await?.map_or(0, |info| u64::from(info.nonce)))
+    }
+
+    /// `account`'s `System::Account` entry at block `at` (the best block if `None`).
+    async fn account_info(&self, account: &AccountId32, at: Option<H256>) -> Result<Option<AccountInfo>> {
         let entry = dynamic::storage::<(Static<AccountId32>,), Static<AccountInfo>>("System", "Account");
-        let at = self.at_best().await?;
+        let at = match at {
+            Some(hash) => self.api.at_block(hash).await.map_err(Error::rpc)?,
+            None => self.at_best().await?,
+        };
         let info = at.storage().try_fetch(entry, (Static(*account),)).await.map_err(Error::rpc)?;
-        match info {
-            None => Ok(0),
-            Some(value) => {
-                Ok(value.decode().map_err(|e| Error::Decode { what: "System::Account", reason: e.to_string() })?.0.free)
-            }
-        }
+        info.map(|value| {
+            value
+                .decode()
+                .map(|info| info.0)
+                .map_err(|e| Error::Decode { what: "System::Account", reason: e.to_string() })
+        })
+        .transpose()
     }
 
     /// Whether the node says it is syncing (its best block may be far behind the chain's).
@@ -468,13 +470,14 @@ impl Client {
     }
 
     /// Submit `payload` and wait for it; a nonce another program of the same key took first (the
-    /// node's pool holds its transaction) is retried with the pool's next nonce, up to
-    /// [`NONCE_ATTEMPTS`] times.
+    /// node's pool holds its transaction), or a transaction the finalized chain proves will never
+    /// be included ([`Client::settle`]), is signed again with the pool's next nonce, up to
+    /// [`NONCE_ATTEMPTS`] times in all.
     async fn submit_and_wait<Call: subxt::tx::Payload>(&self, payload: &Call, signer: &Keypair) -> Result<Included> {
         let mut attempt = 1;
         loop {
             match self.submit_once(payload, signer).await {
-                Err(Error::Transaction(message)) if nonce_taken(&message) && attempt < NONCE_ATTEMPTS => {
+                Err(Error::Transaction(message)) if signed_again(&message) && attempt < NONCE_ATTEMPTS => {
                     tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt))).await;
                     attempt += 1;
                 }
@@ -484,41 +487,218 @@ impl Client {
     }
 
     /// Sign `payload` with the signer's next nonce as the node's pool counts it (subxt's default
-    /// reads the nonce at the best block, which ignores transactions still in the pool), submit
-    /// it and wait for the block [`WaitFor`] asks.
+    /// reads the nonce at the best block, which ignores transactions still in the pool), mortal
+    /// for [`MORTAL_BLOCKS`] blocks, submit it and wait for the block [`WaitFor`] asks.
+    ///
+    /// A node's pool may call a transaction it had accepted invalid, or drop it, while blocks
+    /// fork (BABE lets two authors fill one slot): the transaction may still be, or be about to
+    /// be, in a block of the fork that wins. Such a verdict is not taken as final: the
+    /// transaction's fate is settled on the finalized chain ([`Client::settle`]).
     async fn submit_once<Call: subxt::tx::Payload>(&self, payload: &Call, signer: &Keypair) -> Result<Included> {
-        let nonce = self.rpc.system_account_next_index(&signer.account_id()).await.map_err(Error::rpc)?;
-        let params = PolkadotExtrinsicParamsBuilder::new().nonce(nonce).build();
+        let account = signer.account_id();
+        let nonce = self.rpc.system_account_next_index(&account).await.map_err(Error::rpc)?;
+        let params = PolkadotExtrinsicParamsBuilder::new().nonce(nonce).mortal(MORTAL_BLOCKS).build();
         let at = self.at_best().await?;
+        let (signed_at, birth) = (at.block_number(), at.block_hash());
         let mut progress = at
             .transactions()
             .sign_and_submit_then_watch(payload, signer, params)
             .await
             .map_err(|e| Error::Transaction(e.to_string()))?;
+        let sent = Sent { hash: progress.extrinsic_hash(), account, nonce, signed_at, birth };
+        let mut accepted = false;
         while let Some(status) = progress.next().await {
-            let status = status.map_err(|e| Error::Transaction(e.to_string()))?;
+            let status = match status {
+                Ok(status) => status,
+                Err(e) if accepted => return self.settle(&sent, e.to_string()).await,
+                Err(e) => return Err(Error::Transaction(e.to_string())),
+            };
             let in_block = match status {
                 TransactionStatus::InBestBlock(block) if self.wait_for == WaitFor::InBlock => block,
                 TransactionStatus::InFinalizedBlock(block) => block,
+                TransactionStatus::Invalid { message }
+                | TransactionStatus::Dropped { message }
+                | TransactionStatus::Error { message }
+                    if accepted =>
+                {
+                    return self.settle(&sent, message).await;
+                }
                 TransactionStatus::Error { message }
                 | TransactionStatus::Invalid { message }
                 | TransactionStatus::Dropped { message } => return Err(Error::Transaction(message)),
-                _ => continue,
+                _ => {
+                    accepted = true;
+                    continue;
+                }
             };
-            let events = in_block.wait_for_success().await.map_err(|e| match e {
-                subxt::error::TransactionEventsError::ExtrinsicFailed(error) => Error::from_dispatch(error),
-                other => Error::Transaction(other.to_string()),
-            })?;
-            let contract_events = contract_events(events.iter())?;
-            return Ok(Included {
-                block_hash: in_block.block_hash(),
-                contract_events,
-                weight_limit: Weight::default(),
-                storage_deposit_limit: 0,
-            });
+            return self.included_at(in_block.block_hash(), sent.hash).await;
+        }
+        if accepted {
+            return self.settle(&sent, "the node stopped reporting the transaction's status".into()).await;
         }
         Err(Error::Transaction("the node stopped reporting the transaction's status".into()))
     }
+
+    /// Settle the fate of `sent`, which the pool accepted and then called invalid or dropped
+    /// (`verdict`): a pool's verdict is not final where blocks fork.
+    ///
+    /// - Found in a block of the chain [`WaitFor`] names (finalized, or best for
+    ///   [`WaitFor::InBlock`]), it is included (or failed, as that block's events say).
+    /// - Proven never to be included by the finalized chain, it is the error
+    ///   [`NEVER_INCLUDED`]` verdict`, which [`Client::submit_and_wait`] signs again: the block it
+    ///   was signed at is not the finalized one of that height (a fork that lost), or the
+    ///   finalized chain has passed its last block without it, or holds another transaction of
+    ///   its nonce.
+    /// - Waiting for best blocks only, it is the error [`NOT_SEEN`]` verdict` once
+    ///   [`SETTLE_GRACE_BLOCKS`] more best blocks have come without it: never signed again here,
+    ///   since a fork may still include it (the caller checks the chain before it acts again).
+    ///
+    /// Until then this waits; a client's submit timeout bounds the wait.
+    async fn settle(&self, sent: &Sent, verdict: String) -> Result<Included> {
+        let in_best = self.wait_for == WaitFor::InBlock;
+        let best_at_verdict = self.best_number().await?;
+        let mut holds: HashMap<H256, bool> = HashMap::new();
+        let mut last_look = None;
+        loop {
+            let finalized = self.rpc.chain_get_finalized_head().await.map_err(Error::rpc)?;
+            let header = self.rpc.chain_get_header(Some(finalized)).await.map_err(Error::rpc)?;
+            let final_number = header.map(|h| h.number).ok_or_else(|| Error::Rpc("no finalized header".into()))?;
+            let (tip, best) = if in_best {
+                let best = self.best_hash().await?;
+                let header = self.rpc.chain_get_header(Some(best)).await.map_err(Error::rpc)?;
+                (header.map(|h| h.number).ok_or_else(|| Error::Rpc("no best header".into()))?, best)
+            } else {
+                (final_number, finalized)
+            };
+            if last_look == Some((best, finalized)) {
+                tokio::time::sleep(SETTLE_POLL).await;
+                continue;
+            }
+            last_look = Some((best, finalized));
+            for number in sent.signed_at.saturating_add(1)..=tip.min(sent.last_block()) {
+                // A reorganisation to a shorter best chain may leave no block at `number`: look
+                // again at the next poll.
+                let Ok(hash) = self.block_hash(number).await else { break };
+                let found = match holds.get(&hash) {
+                    Some(found) => *found,
+                    None => {
+                        let found = self.extrinsic_index(hash, sent.hash).await?.is_some();
+                        holds.insert(hash, found);
+                        found
+                    }
+                };
+                if found {
+                    return self.included_at(hash, sent.hash).await;
+                }
+            }
+            let birth_final = final_number >= sent.signed_at;
+            let birth_lost = birth_final && self.block_hash(sent.signed_at).await? != sent.birth;
+            let final_nonce = self.nonce_at(&sent.account, finalized).await?;
+            if birth_lost || sent.never_included(final_number, final_nonce) {
+                return Err(Error::Transaction(format!("{NEVER_INCLUDED}{verdict}")));
+            }
+            if in_best && tip >= best_at_verdict.saturating_add(SETTLE_GRACE_BLOCKS) {
+                return Err(Error::Transaction(format!("{NOT_SEEN}{verdict}")));
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+    }
+
+    /// The index of the extrinsic whose hash is `extrinsic` in block `block`, if it is there.
+    async fn extrinsic_index(&self, block: H256, extrinsic: H256) -> Result<Option<u32>> {
+        let details = self.rpc.chain_get_block(Some(block)).await.map_err(Error::rpc)?;
+        let details = details.ok_or_else(|| Error::Rpc(format!("no block {block:?}")))?;
+        let index = details
+            .block
+            .extrinsics
+            .iter()
+            .position(|bytes| H256(sp_crypto_hashing::blake2_256(&bytes.0)) == extrinsic);
+        Ok(index.and_then(|i| u32::try_from(i).ok()))
+    }
+
+    /// What the extrinsic `extrinsic` did in block `block`: its contract events, or its dispatch
+    /// error.
+    async fn included_at(&self, block: H256, extrinsic: H256) -> Result<Included> {
+        let index = self
+            .extrinsic_index(block, extrinsic)
+            .await?
+            .ok_or_else(|| Error::Transaction(format!("the transaction is not in block {block:?}")))?;
+        let at = self.api.at_block(block).await.map_err(Error::rpc)?;
+        let events = at.events().fetch().await.map_err(Error::rpc)?;
+        let mut mine = Vec::new();
+        for event in events.iter() {
+            let event = event.map_err(|e| Error::decode("event", e))?;
+            if event.phase() != subxt::events::Phase::ApplyExtrinsic(index) {
+                continue;
+            }
+            if event.pallet_name() == "System" && event.event_name() == "ExtrinsicFailed" {
+                let error = subxt::error::DispatchError::decode_from(event.field_bytes(), at.metadata())
+                    .map_err(|e| Error::decode("dispatch error", e))?;
+                return Err(Error::from_dispatch(error));
+            }
+            mine.push(Ok::<_, Error>(event));
+        }
+        Ok(Included {
+            block_hash: block,
+            contract_events: contract_events(mine.into_iter())?,
+            weight_limit: Weight::default(),
+            storage_deposit_limit: 0,
+        })
+    }
+}
+
+/// For how many blocks after the best block it was signed at a transaction may be included.
+const MORTAL_BLOCKS: u64 = 32;
+
+/// How often [`Client::settle`] looks at the chain.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Best blocks [`Client::settle`] waits for a transaction, when waiting for best blocks only.
+const SETTLE_GRACE_BLOCKS: u64 = 4;
+
+/// How the error of a transaction the finalized chain proves will never be included begins.
+pub const NEVER_INCLUDED: &str = "never included: ";
+
+/// How the error of a transaction the best chain did not show, but a fork still may, begins.
+pub const NOT_SEEN: &str = "not seen in 4 best blocks: ";
+
+/// A transaction this client submitted.
+struct Sent {
+    hash: H256,
+    account: AccountId32,
+    nonce: u64,
+    /// The number of the block it was signed at: its mortality starts there.
+    signed_at: u64,
+    /// That block's hash: on a fork that loses, the transaction is valid nowhere.
+    birth: H256,
+}
+
+impl Sent {
+    /// The last block number that can include it (`Era::mortal`: the block it was signed at
+    /// cannot, the [`MORTAL_BLOCKS`] - 1 after it can).
+    fn last_block(&self) -> u64 {
+        self.signed_at.saturating_add(MORTAL_BLOCKS - 1)
+    }
+
+    /// Whether it can never be included, given that the finalized chain up to block
+    /// `final_number` does not hold it and `final_nonce` is the account's nonce there: that chain
+    /// has passed its last block, or holds another transaction of its nonce.
+    fn never_included(&self, final_number: u64, final_nonce: u64) -> bool {
+        final_number >= self.last_block() || final_nonce > self.nonce
+    }
+}
+
+/// `frame_system::AccountInfo` with `pallet_balances::AccountData`, as stored.
+#[derive(Decode)]
+struct AccountInfo {
+    nonce: u32,
+    _consumers: u32,
+    _providers: u32,
+    _sufficients: u32,
+    free: u128,
+    _reserved: u128,
+    _frozen: u128,
+    _flags: u128,
 }
 
 /// How many times a transaction is signed and submitted when its nonce was taken meanwhile.
@@ -530,6 +710,13 @@ const NONCE_ATTEMPTS: u32 = 4;
 fn nonce_taken(message: &str) -> bool {
     message.starts_with("The priority of the transaction is too low")
         || message == "Invalid transaction: Transaction is outdated"
+}
+
+/// Whether a transaction refused with `message` is signed again with a fresh nonce: only when it
+/// can never run (its nonce taken by another, or [`NEVER_INCLUDED`] by the finalized chain's
+/// proof), so the call cannot run twice.
+fn signed_again(message: &str) -> bool {
+    nonce_taken(message) || message.starts_with(NEVER_INCLUDED)
 }
 
 /// The `Revive::ContractEmitted` events among `events`, in order.
@@ -607,7 +794,28 @@ impl ResultHead {
 
 #[cfg(test)]
 mod tests {
-    use super::nonce_taken;
+    use super::{nonce_taken, signed_again, Sent, MORTAL_BLOCKS, NEVER_INCLUDED, NOT_SEEN};
+    use crate::H256;
+    use subxt::utils::AccountId32;
+
+    #[test]
+    fn a_transaction_the_pool_gave_up_is_settled_only_by_the_finalized_chain() {
+        let sent =
+            Sent { hash: H256::zero(), account: AccountId32([1; 32]), nonce: 7, signed_at: 100, birth: H256::zero() };
+        // The pool called it invalid during a reorg: while the finalized chain is short of its
+        // last block and has not used its nonce, another fork may still include it.
+        assert!(!sent.never_included(100, 7));
+        assert!(!sent.never_included(100 + MORTAL_BLOCKS - 2, 7));
+        // A smaller nonce there only means the account's earlier transactions are not final yet.
+        assert!(!sent.never_included(120, 5));
+        // At its last block, or its nonce used by another transaction (the caller searched the
+        // finalized blocks for this one first): it never will be.
+        assert!(sent.never_included(100 + MORTAL_BLOCKS - 1, 7));
+        assert!(sent.never_included(101, 8));
+        // Near the end of the chain's numbers, no overflow: it never dies early.
+        let late = Sent { signed_at: u64::MAX - 1, ..sent };
+        assert!(!late.never_included(u64::MAX - 1, 7));
+    }
 
     #[test]
     fn a_taken_nonce_is_told_from_other_refusals() {
@@ -619,5 +827,16 @@ mod tests {
         assert!(!nonce_taken("Invalid transaction: Transaction has a bad signature"));
         assert!(!nonce_taken("Invalid transaction: Transaction will be valid in the future"));
         assert!(!nonce_taken(""));
+    }
+
+    #[test]
+    fn only_a_transaction_that_can_never_run_is_signed_again() {
+        let outdated = "Invalid transaction: Transaction is outdated";
+        assert!(signed_again(outdated));
+        assert!(signed_again(&format!("{NEVER_INCLUDED}Extrinsic marked as invalid")));
+        // Not seen in best blocks: a fork may still include it, so signing it again could run
+        // the call twice.
+        assert!(!signed_again(&format!("{NOT_SEEN}{outdated}")));
+        assert!(!signed_again("Extrinsic marked as invalid"));
     }
 }

@@ -5,8 +5,12 @@
 //!    streaming), against a plain copy of the same file on the same disk, side by side, five
 //!    runs each, min / median / max;
 //! 2. latency under a bounded load (wrk, Debian's package: 2 threads, 8 connections, three
-//!    runs) of `GET /api/coalition` (8 s) and of token issuance (`POST /api/auth/token`, 1 s,
-//!    each request with its own challenge, signed beforehand).
+//!    runs) of `GET /api/coalition` (8 s);
+//! 3. a member's sign-in (challenge, signature, token) and download latencies, p50 / p99, from
+//!    its own address (127.0.0.2), alone and while wrk floods the API with anonymous requests
+//!    from 127.0.0.1, side by side, three runs each;
+//! 4. the API's peak memory (VmHWM) while 32 members' 60 MiB uploads arrive at once, with the
+//!    default `--concurrent-uploads 4` and with 32, side by side.
 //!
 //! Run by `scripts/bench.sh` (`cargo bench --workspace --bench members_api`).
 
@@ -24,11 +28,14 @@ use tclearn_model::hash::model_hash;
 
 const RUNS: usize = 5;
 const WRK_RUNS: usize = 3;
-const TOKENS_PER_RUN: usize = 40_000;
-/// Seconds of each wrk run: 8 for reads, 1 for token issuance (each request spends one of
-/// the bodies signed beforehand, and the API keeps at most 100,000 challenges).
+/// Seconds of each wrk run.
 const READ_SECONDS: u32 = 8;
-const TOKEN_SECONDS: u32 = 1;
+/// A member's sign-ins (each followed by a download) per run: within the API's 32 sign-ins per
+/// account per challenge lifetime.
+const SIGN_INS: usize = 30;
+/// Uploads arriving at once, and their size.
+const UPLOADS: usize = 32;
+const UPLOAD_BYTES: usize = 60 << 20;
 
 /// min / median / max of `values`.
 fn spread(values: &mut [f64]) -> (f64, f64, f64) {
@@ -53,14 +60,9 @@ fn mlp(hidden: usize, seed: f32) -> Vec<u8> {
 }
 
 /// wrk's report: (requests per second, p50 ms, p99 ms, non-2xx responses).
-fn wrk(url: &str, seconds: u32, script: Option<(&Path, &Path)>) -> (f64, f64, f64, u64) {
+fn wrk(url: &str, seconds: u32) -> (f64, f64, f64, u64) {
     let mut command = std::process::Command::new("wrk");
-    command.args(["-t2", "-c8", &format!("-d{seconds}s"), "--latency"]);
-    if let Some((lua, bodies)) = script {
-        command.arg("-s").arg(lua).arg(url).arg("--").arg(bodies).arg("2");
-    } else {
-        command.arg(url);
-    }
+    command.args(["-t2", "-c8", &format!("-d{seconds}s"), "--latency", url]);
     let output = command.output().expect("wrk (scripts/bench.sh installs it)");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "wrk: {text}{}", String::from_utf8_lossy(&output.stderr));
@@ -98,33 +100,13 @@ async fn main() {
     )
     .unwrap();
     let hidden = 757_000;
-    let genesis_model = mlp(hidden, 0.0);
-    let architecture = model::architecture_hash(&onnx_rs::parse(&genesis_model).unwrap());
-    let declaration = serde_json::json!({
-        "metric": "accuracy",
-        "input": {"dims": [null, 30]},
-        "output": {"dims": [null, 2]},
-        "architecture_hash": Hash(architecture),
-        "max_model_bytes": 256u64 << 20,
-    });
-    std::fs::write(dir.path().join("genesis.json"), declaration.to_string()).unwrap();
-
     let node = Node::start(NodeConfig::dev_instant()).await;
-    let client = node.client().await;
-    let alice = Keypair::dev("Alice").unwrap();
-    let founders = ["Alice", "Bob", "Charlie", "Dave"].iter().map(|n| Keypair::dev(n).unwrap().address()).collect();
-    let mut genesis = test_genesis(2, founders);
-    genesis.architecture_hash = H256(architecture);
-    genesis.parameter_hash = H256(model_hash(&genesis_model));
-    let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis).await.unwrap();
-    let mut config =
-        common::base_config(&node, coalition.address, dir.path().join("genesis.json"), dir.path().join("api"));
-    // Challenges and tokens expire within seconds, so that three runs of issuance stay within
-    // the API's bound of 100,000 of each (expired ones are dropped when it is reached).
-    (config.vault_max_bytes, config.challenge_ttl, config.token_ttl) = (256 << 20, 30, 5);
-    let server = tclearn_api::bind(config).await.unwrap();
-    let url = format!("http://{}", server.local_addr());
-    tokio::spawn(server.serve(std::future::pending()));
+    let (url, _) = coalition_api(&node, dir.path(), "api", &mlp(hidden, 0.0), |config| {
+        config.vault_max_bytes = 256 << 20;
+        // The routes' own cost under load, not the per-address limit's (part 3 measures that).
+        (config.rate_per_address, config.burst_per_address) = (1_000_000, 1_000_000);
+    })
+    .await;
 
     // 1. Throughput: a fresh 100 MB model per run (the vault writes each object once).
     let bob = Keypair::dev("Bob").unwrap();
@@ -178,56 +160,219 @@ async fn main() {
 
     // 2. Latency under load.
     let mut coalition_runs = Vec::new();
-    let mut token_runs = Vec::new();
-    let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/token.lua");
-    let http = reqwest::Client::new();
-    let charlie = Keypair::dev("Charlie").unwrap();
     for _ in 0..WRK_RUNS {
-        coalition_runs.push(wrk(&format!("{url}/api/coalition"), READ_SECONDS, None));
-        // Challenges asked for beforehand, eight at a time, and signed.
-        let account = charlie.account_id().to_string();
-        let ask = |_| {
-            let (http, url, account) = (http.clone(), url.clone(), account.clone());
-            async move {
-                let answer: serde_json::Value = http
-                    .post(format!("{url}/api/auth/challenge"))
-                    .json(&serde_json::json!({ "account": account }))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                answer["challenge"].as_str().unwrap().to_string()
-            }
-        };
-        use futures::StreamExt;
-        let challenges: Vec<String> =
-            futures::stream::iter(0..TOKENS_PER_RUN).map(ask).buffer_unordered(8).collect().await;
-        let bodies: String = challenges
-            .iter()
-            .map(|challenge| {
-                let signature = format!("0x{}", hex::encode(charlie.sign(&signed_bytes(challenge))));
-                format!(
-                    "{}\n",
-                    serde_json::json!({ "account": account, "challenge": challenge, "signature": signature })
-                )
-            })
-            .collect();
-        let path = dir.path().join("tokens.txt");
-        std::fs::write(&path, bodies).unwrap();
-        let run = wrk(&url, TOKEN_SECONDS, Some((&lua, &path)));
-        assert!(run.0 * f64::from(TOKEN_SECONDS) < TOKENS_PER_RUN as f64, "more requests than bodies: {:.0}/s", run.0);
-        token_runs.push(run);
+        coalition_runs.push(wrk(&format!("{url}/api/coalition"), READ_SECONDS));
     }
     println!("\n### Latency under load (wrk: 2 threads, 8 connections; {WRK_RUNS} runs, min / median / max)\n");
     println!("| route | requests/s | p50 (ms) | p99 (ms) | non-2xx |");
     println!("|---|---:|---:|---:|---:|");
-    for (name, runs) in [("GET /api/coalition", &coalition_runs), ("POST /api/auth/token", &token_runs)] {
-        let pick = |f: fn(&(f64, f64, f64, u64)) -> f64| spread(&mut runs.iter().map(f).collect::<Vec<_>>());
-        let fmt = |(a, b, c): (f64, f64, f64)| format!("{a:.1} / {b:.1} / {c:.1}");
-        let errors: u64 = runs.iter().map(|r| r.3).sum();
-        println!("| `{name}` | {} | {} | {} | {errors} |", show(pick(|r| r.0)), fmt(pick(|r| r.1)), fmt(pick(|r| r.2)));
+    let fmt = |(a, b, c): (f64, f64, f64)| format!("{a:.1} / {b:.1} / {c:.1}");
+    let pick = |runs: &[(f64, f64, f64, u64)], f: fn(&(f64, f64, f64, u64)) -> f64| {
+        spread(&mut runs.iter().map(f).collect::<Vec<_>>())
+    };
+    let errors: u64 = coalition_runs.iter().map(|r| r.3).sum();
+    println!(
+        "| `GET /api/coalition` | {} | {} | {} | {errors} |",
+        show(pick(&coalition_runs, |r| r.0)),
+        fmt(pick(&coalition_runs, |r| r.1)),
+        fmt(pick(&coalition_runs, |r| r.2))
+    );
+
+    // 3. A member's sign-in and download, alone and under an anonymous flood, on a coalition of
+    // small models (a download is a 4 kB model, not 100 MB).
+    let small = mlp(16, 0.5);
+    let (small_url, _) = coalition_api(&node, dir.path(), "small", &small, |config| {
+        // Nonces are kept for a challenge's lifetime: 2 s, so that each run's 30 sign-ins fit.
+        config.challenge_ttl = 2;
+    })
+    .await;
+    let charlie = Keypair::dev("Charlie").unwrap();
+    let session = ApiClient::sign_in(&small_url, &charlie).await.unwrap();
+    let stored = session.upload_candidate(mlp(16, 0.7)).await.unwrap();
+    let flood_url = format!("{small_url}/api/vault/objects/0x{}", "00".repeat(32));
+    let (mut alone, mut flooded, mut floods) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..WRK_RUNS {
+        alone.push(member_latencies(&small_url, &charlie, &stored.hash).await);
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let flood = {
+            let flood_url = flood_url.clone();
+            tokio::task::spawn_blocking(move || wrk(&flood_url, 6))
+        };
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        flooded.push(member_latencies(&small_url, &charlie, &stored.hash).await);
+        floods.push(flood.await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    println!(
+        "\n### A member's sign-in and download from its own address, alone and under an anonymous flood \
+         ({WRK_RUNS} runs of {SIGN_INS} each; ms, min / median / max over runs)\n"
+    );
+    println!(
+        "| condition | sign-in p50 | sign-in p99 | download p50 | download p99 | flood requests/s | flood non-2xx |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (name, runs) in [("alone", &alone), ("under the flood", &flooded)] {
+        let of = |f: fn(&Latencies) -> f64| fmt(spread(&mut runs.iter().map(f).collect::<Vec<_>>()));
+        let (rate, refused) = if name == "alone" {
+            ("-".to_string(), "-".to_string())
+        } else {
+            (show(pick(&floods, |r| r.0)), floods.iter().map(|r| r.3).sum::<u64>().to_string())
+        };
+        println!(
+            "| {name} | {} | {} | {} | {} | {rate} | {refused} |",
+            of(|l| l.sign_in.0),
+            of(|l| l.sign_in.1),
+            of(|l| l.download.0),
+            of(|l| l.download.1)
+        );
+    }
+
+    // 4. Peak memory while 32 uploads of 60 MiB arrive at once.
+    let big = mlp(UPLOAD_BYTES / 132, 0.25);
+    let mut peaks = Vec::new();
+    for uploads in [4u16, 32] {
+        let (big_url, _) = coalition_api(&node, dir.path(), &format!("uploads-{uploads}"), &big, |config| {
+            config.concurrent_uploads = uploads;
+            config.vault_max_bytes = 256 << 20;
+        })
+        .await;
+        // One upload per member at a time: 32 members upload at once.
+        let mut tokens = Vec::new();
+        for uploader in uploaders() {
+            tokens.push(ApiClient::sign_in(&big_url, &uploader).await.unwrap().token().await.unwrap());
+        }
+        let model = bytes::Bytes::from(mlp(UPLOAD_BYTES / 132, 0.3));
+        let before = resident_kib("VmRSS");
+        std::fs::write("/proc/self/clear_refs", "5").expect("resetting the peak (Linux)");
+        let started = Instant::now();
+        let sends = tokens.into_iter().map(|token| {
+            let (model, url) = (model.clone(), big_url.clone());
+            async move {
+                reqwest::Client::new()
+                    .post(format!("{url}/api/vault/candidates"))
+                    .bearer_auth(token)
+                    .body(model)
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            }
+        });
+        let statuses = futures::future::join_all(sends).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let accepted = statuses.iter().filter(|s| matches!(s, Ok(s) if s.is_success())).count();
+        peaks.push((uploads, resident_kib("VmHWM").saturating_sub(before), seconds, accepted));
+    }
+    println!(
+        "\n### Peak memory of the API while {UPLOADS} uploads of {} MiB arrive at once (one run each)\n",
+        model_mib(&big)
+    );
+    println!("| `--concurrent-uploads` | peak RSS over the idle API (MiB) | seconds | uploads stored |");
+    println!("|---:|---:|---:|---:|");
+    for (uploads, peak, seconds, accepted) in &peaks {
+        println!("| {uploads} | {} | {seconds:.1} | {accepted} / {UPLOADS} |", peak / 1024);
+    }
+    if let [(_, capped, ..), (_, uncapped, ..)] = peaks.as_slice() {
+        println!("\nUncapped over capped peak: {:.1}x", *uncapped as f64 / (*capped).max(1) as f64);
     }
     drop(node);
+}
+
+/// The members who upload at once in the memory measure.
+fn uploaders() -> Vec<Keypair> {
+    (0..UPLOADS).map(|i| Keypair::from_uri(&format!("//Uploader{i}")).unwrap()).collect()
+}
+
+fn model_mib(model: &[u8]) -> usize {
+    model.len() >> 20
+}
+
+/// A line of `/proc/self/status`, KiB.
+fn resident_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(field)?.trim_start_matches(':').trim().strip_suffix("kB")?.trim().parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// p50 and p99 of a member's sign-ins and of its downloads, ms.
+struct Latencies {
+    sign_in: (f64, f64),
+    download: (f64, f64),
+}
+
+fn percentiles(values: &mut [f64]) -> (f64, f64) {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+/// `SIGN_INS` sign-ins of `key`, each followed by a download of `hash`, from 127.0.0.2 (its
+/// own rate-limit bucket, apart from a flood from 127.0.0.1).
+async fn member_latencies(url: &str, key: &Keypair, hash: &str) -> Latencies {
+    let http = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let account = key.account_id().to_string();
+    let (mut sign_ins, mut downloads) = (Vec::new(), Vec::new());
+    for _ in 0..SIGN_INS {
+        let started = Instant::now();
+        let answer = post(&http, &format!("{url}/api/auth/challenge"), serde_json::json!({ "account": account })).await;
+        let challenge = answer["challenge"].as_str().expect("a challenge").to_string();
+        let signature = format!("0x{}", hex::encode(key.sign(&signed_bytes(&challenge))));
+        let body = serde_json::json!({ "account": account, "challenge": challenge, "signature": signature });
+        let token = post(&http, &format!("{url}/api/auth/token"), body).await;
+        sign_ins.push(started.elapsed().as_secs_f64() * 1e3);
+        let token = token["token"].as_str().expect("a token").to_string();
+        let started = Instant::now();
+        let response = http.get(format!("{url}/api/vault/objects/{hash}")).bearer_auth(token).send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.unwrap();
+        downloads.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Latencies { sign_in: percentiles(&mut sign_ins), download: percentiles(&mut downloads) }
+}
+
+/// `body` posted to `url`, and the JSON answer.
+async fn post(http: &reqwest::Client, url: &str, body: serde_json::Value) -> serde_json::Value {
+    http.post(url).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+/// A coalition whose genesis model is `genesis_model`, deployed on `node`, and an API for it
+/// (its configuration changed by `tweak`), serving in this process: its URL and the coalition.
+async fn coalition_api(
+    node: &Node,
+    dir: &Path,
+    name: &str,
+    genesis_model: &[u8],
+    tweak: impl FnOnce(&mut tclearn_api::config::Config),
+) -> (String, Coalition) {
+    let architecture = model::architecture_hash(&onnx_rs::parse(genesis_model).unwrap());
+    let declaration = serde_json::json!({
+        "metric": "accuracy",
+        "input": {"dims": [null, 30]},
+        "output": {"dims": [null, 2]},
+        "architecture_hash": Hash(architecture),
+        "max_model_bytes": 256u64 << 20,
+    });
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, declaration.to_string()).unwrap();
+    let client = node.client().await;
+    let alice = Keypair::dev("Alice").unwrap();
+    let named = ["Alice", "Bob", "Charlie", "Dave"].iter().map(|n| Keypair::dev(n).unwrap().address());
+    let founders = named.chain(uploaders().iter().map(Keypair::address)).collect();
+    let mut genesis = test_genesis(2, founders);
+    genesis.architecture_hash = H256(architecture);
+    genesis.parameter_hash = H256(model_hash(genesis_model));
+    let coalition = Coalition::deploy(&client, &alice, &artifact("coalition"), &genesis).await.unwrap();
+    let mut config = common::base_config(node, coalition.address, path, dir.join(name));
+    // The defaults, but for the per-account rate: the member measured here makes hundreds of
+    // requests a minute on purpose.
+    (config.rate_per_address, config.burst_per_address) = (50, 200);
+    (config.rate_per_account, config.burst_per_account) = (1000, 1000);
+    tweak(&mut config);
+    let server = tclearn_api::bind(config).await.unwrap();
+    let url = format!("http://{}", server.local_addr());
+    tokio::spawn(server.serve(std::future::pending()));
+    (url, coalition)
 }

@@ -5,6 +5,7 @@ use crate::{
     auth::{now_ms, parse_signature, AuthError, Sessions},
     chain::{may_read, Chain, ChainError, Standing},
     tally::Tally,
+    turns::{NoTurn, Turn, Turns},
     vault::{Vault, VaultError},
 };
 use axum::{
@@ -24,6 +25,7 @@ use std::{
     collections::HashMap,
     str::FromStr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 use tclearn_api_client::{
     audit::{Checkpoint, MAX_PAGE},
@@ -34,12 +36,15 @@ use tclearn_client::{
     coalition::{CallError, CoalitionError, PrivacySpend},
     parse, AccountId32, H160, H256,
 };
-use tclearn_model::checks::{self as model, ModelPolicy};
+use tclearn_model::checks::ModelPolicy;
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// Bytes per chunk of a streamed download.
 const DOWNLOAD_CHUNK: usize = 1 << 20;
+
+/// Contract reads one view keeps in flight at once.
+const CHAIN_READS_AT_ONCE: usize = 16;
 
 /// An HTTP error: a status and a message meant for the caller. Internal failures are logged and
 /// answered with a generic message.
@@ -62,6 +67,10 @@ pub enum HttpError {
     Chain(String),
     /// 503.
     Busy(String),
+    /// 429: over a rate limit; try again after this many seconds.
+    TooManyRequests(u64),
+    /// 408: the request's body stalled.
+    Timeout(String),
     /// 500: logged with its detail, answered without it.
     Internal(String),
 }
@@ -74,8 +83,16 @@ impl IntoResponse for HttpError {
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            Self::Timeout(m) => (StatusCode::REQUEST_TIMEOUT, m),
             Self::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             Self::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            Self::TooManyRequests(wait) => {
+                let message = format!("too many requests; try again in {wait} s");
+                let mut response =
+                    (StatusCode::TOO_MANY_REQUESTS, Json(serde_json::json!({ "error": message }))).into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
+                return response;
+            }
             Self::Chain(detail) => {
                 tracing::warn!(%detail, "chain request failed");
                 (StatusCode::BAD_GATEWAY, "the chain did not answer; try again".into())
@@ -86,7 +103,7 @@ impl IntoResponse for HttpError {
             }
         };
         let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body is never read: the connection cannot carry another request.
             response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
@@ -141,6 +158,8 @@ pub struct Metrics {
     pub failed_sign_ins: prometheus::IntCounter,
     /// Tokens issued.
     pub tokens: prometheus::IntCounter,
+    /// Requests refused over a rate limit (per address or per account).
+    pub rate_limited: prometheus::IntCounter,
     /// Entries in the audit log.
     pub audit_entries: prometheus::IntGauge,
 }
@@ -161,6 +180,7 @@ impl Metrics {
         let tokens = counter("tokens_total", "Bearer tokens issued");
         let anonymous_refusals = counter("anonymous_refusals_total", "Requests refused for want of a valid token");
         let failed_sign_ins = counter("failed_sign_ins_total", "Sign-ins refused: a bad signature, or too late");
+        let rate_limited = counter("rate_limited_total", "Requests refused over a rate limit (429)");
         let audit_entries = prometheus::IntGauge::new("audit_entries", "Entries in the audit log").expect("a gauge");
         registry.register(Box::new(audit_entries.clone())).expect("registered once");
         Self {
@@ -173,6 +193,7 @@ impl Metrics {
             anonymous_refusals,
             failed_sign_ins,
             tokens,
+            rate_limited,
             audit_entries,
         }
     }
@@ -200,7 +221,9 @@ pub struct AppState {
     /// The audit log.
     pub audit: AuditLog,
     /// The model checks uploads pass.
-    pub policy: ModelPolicy,
+    pub checks: ModelChecks,
+    /// Request rates, and uploads and downloads in progress.
+    pub load: Load,
     /// Counters.
     pub metrics: Metrics,
     /// Who uploaded each object (from the audit log).
@@ -211,11 +234,73 @@ pub struct AppState {
     pub anchoring: tokio::sync::Mutex<()>,
     /// The node RPC endpoint browsers connect to, to submit what their wallet signs.
     pub public_rpc: String,
-    /// `GET /api/coalition` as of a best block.
-    pub coalition_at: tokio::sync::Mutex<Option<(H256, CoalitionView)>>,
+    /// Views kept per best block.
+    pub views: Views,
     /// Refusals counted rather than logged one by one.
     pub tally: Mutex<Tally>,
+    /// The per-address limiter's buckets, once the router is built (pruned on a timer).
+    pub address_limiter: Mutex<Option<AddressLimiter>>,
 }
+
+/// A view read from the chain, kept for one best block: until the next block every request gets
+/// it without reading the chain again, and requests that arrive together wait for one read.
+/// (Some views take one read per block, proposal or anchor ever made.)
+pub struct AtBest<T> {
+    slot: tokio::sync::Mutex<Option<(H256, Arc<T>)>>,
+    reads: std::sync::atomic::AtomicU64,
+}
+
+impl<T> Default for AtBest<T> {
+    fn default() -> Self {
+        Self { slot: tokio::sync::Mutex::new(None), reads: std::sync::atomic::AtomicU64::new(0) }
+    }
+}
+
+impl<T> AtBest<T> {
+    /// The view at `chain`'s best block: kept, or read by `read`.
+    pub async fn get<F: std::future::Future<Output = HttpResult<T>>>(
+        &self,
+        chain: &Chain,
+        read: impl FnOnce() -> F,
+    ) -> HttpResult<Arc<T>> {
+        let best = chain.coalition.client().best_hash().await.map_err(|e| HttpError::Chain(e.to_string()))?;
+        let mut slot = self.slot.lock().await;
+        if let Some((at, view)) = slot.as_ref().filter(|(at, _)| *at == best) {
+            tracing::trace!(?at, "a view kept for this best block");
+            return Ok(view.clone());
+        }
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let view = Arc::new(read().await?);
+        *slot = Some((best, view.clone()));
+        Ok(view)
+    }
+
+    /// How many times the view was read from the chain.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The views kept per best block.
+#[derive(Default)]
+pub struct Views {
+    /// `GET /api/coalition`.
+    pub coalition: AtBest<CoalitionView>,
+    /// Every block of the model chain (`/api/blocks`, `/api/members`).
+    pub blocks: AtBest<Vec<tclearn_client::coalition::ModelBlock>>,
+    /// `GET /api/members`.
+    pub members: AtBest<Vec<MemberView>>,
+    /// `GET /api/proposals`.
+    pub proposals: AtBest<Vec<ProposalView>>,
+    /// `GET /api/audit/anchors`.
+    pub anchors: AtBest<Vec<AnchorView>>,
+}
+
+/// The per-address limiter's buckets.
+pub type AddressLimiter = tower_governor::governor::SharedRateLimiter<
+    std::net::IpAddr,
+    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
+>;
 
 impl AppState {
     /// The state; uploaders are read back from the audit log.
@@ -224,7 +309,8 @@ impl AppState {
         sessions: Sessions,
         vault: Vault,
         audit: AuditLog,
-        policy: ModelPolicy,
+        checks: ModelChecks,
+        load: Load,
         public_rpc: String,
     ) -> Self {
         let mut uploaders: HashMap<[u8; 32], Vec<H160>> = HashMap::new();
@@ -255,14 +341,16 @@ impl AppState {
             sessions,
             vault,
             audit,
-            policy,
+            checks,
+            load,
             metrics,
             uploaders: Mutex::new(uploaders),
             events: broadcast::channel(1024).0,
             anchoring: tokio::sync::Mutex::new(()),
             public_rpc,
-            coalition_at: tokio::sync::Mutex::new(None),
+            views: Views::default(),
             tally: Mutex::new(Tally::default()),
+            address_limiter: Mutex::new(None),
         }
     }
 
@@ -349,8 +437,10 @@ impl AppState {
             | HttpError::Forbidden(m)
             | HttpError::NotFound(m)
             | HttpError::TooLarge(m)
+            | HttpError::Timeout(m)
             | HttpError::Refused(m)
             | HttpError::Busy(m) => m.clone(),
+            HttpError::TooManyRequests(wait) => format!("rate limited for {wait} s"),
         };
         self.metrics.refusals.inc();
         match self.record(Some(account), action, object, &format!("refused: {why}")) {
@@ -388,6 +478,11 @@ fn bearer(state: &AppState, headers: &HeaderMap) -> Result<AccountId32, HttpErro
 /// recorded once.
 async fn member(state: &AppState, headers: &HeaderMap, action: &str) -> Result<AccountId32, HttpError> {
     let account = bearer(state, headers).map_err(|e| state.refuse_anonymous(e))?;
+    if let Err(not_until) = state.load.limiters.per_account.check_key(&account.0) {
+        state.metrics.rate_limited.inc();
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        return Err(HttpError::TooManyRequests(wait.as_secs().max(1)));
+    }
     if !state.chain().is_member(&account_to_address(&account)).await? {
         state.sessions.revoke_account(&account);
         let removed = HttpError::Forbidden("not a member of this coalition".into());
@@ -426,7 +521,14 @@ async fn add_security_headers(State(tls): State<bool>, mut response: Response) -
 
 /// The router, with every route of the API, and the dashboard from `web_dir` at `/`; served
 /// over TLS when `tls`.
-pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path, tls: bool) -> Router {
+pub fn router(
+    state: Shared,
+    max_json_bytes: usize,
+    web_dir: &std::path::Path,
+    tls: bool,
+    body_timeout: Duration,
+    json_deadline: Duration,
+) -> Router {
     // Uploads read their body themselves, within the vault's limit, to record a refusal.
     let uploads = Router::new()
         .route("/api/vault/candidates", post(upload_candidate))
@@ -463,10 +565,74 @@ pub fn router(state: Shared, max_json_bytes: usize, web_dir: &std::path::Path, t
         .route("/api/audit/anchors", get(anchors))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_json_bytes))
+        // A request trickled a byte at a time never stalls: each has this long in all to be
+        // answered (an upload's deadline is its own; a download's body and an event stream
+        // run past their answer's head, which this bounds).
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, json_deadline))
         .merge(uploads)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(per_address_limit(&state))
         .layer(axum::middleware::map_response_with_state(tls, add_security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The limit per peer address, on every route: a token bucket per address
+/// (`tower_governor`); its buckets are pruned with the per-account ones
+/// ([`prune_rate_limits`]). Over it: 429, with `Retry-After`.
+fn per_address_limit(
+    state: &Shared,
+) -> tower_governor::GovernorLayer<
+    PeerKey,
+    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
+    axum::body::Body,
+> {
+    let rates = state.load.limiters.rates;
+    // One token every 1/rate seconds.
+    let period = Duration::from_nanos(1_000_000_000 / u64::from(rates.per_address.max(1)));
+    let config = tower_governor::governor::GovernorConfigBuilder::default()
+        .key_extractor(PeerKey)
+        .period(period)
+        .burst_size(rates.address_burst.max(1))
+        .finish()
+        .expect("a nonzero period and burst");
+    let limiter = config.limiter().clone();
+    *state.address_limiter.lock().expect("limiter lock") = Some(limiter);
+    let counted = state.clone();
+    tower_governor::GovernorLayer::new(config).error_handler(move |error| match error {
+        tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+            counted.metrics.rate_limited.inc();
+            HttpError::TooManyRequests(wait_time.max(1)).into_response()
+        }
+        other => HttpError::Internal(format!("rate limit: {other}")).into_response(),
+    })
+}
+
+/// The per-address limiter's key: the peer as the accept loop counts it
+/// ([`crate::connections::peer_key`]: an IPv6 host is one peer whatever address of its /64 it
+/// picks).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerKey;
+
+impl tower_governor::key_extractor::KeyExtractor for PeerKey {
+    type Key = std::net::IpAddr;
+
+    fn extract<T>(&self, request: &axum::http::Request<T>) -> Result<Self::Key, tower_governor::GovernorError> {
+        request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| crate::connections::peer_key(info.0.ip()))
+            .ok_or(tower_governor::GovernorError::UnableToExtractKey)
+    }
+}
+
+/// Forget the buckets of addresses and accounts that have not asked for a while (they are
+/// full again anyway): the limiters' memory stays bounded by the recent callers.
+pub fn prune_rate_limits(state: &AppState) {
+    state.load.limiters.per_account.retain_recent();
+    if let Some(limiter) = state.address_limiter.lock().expect("limiter lock").as_ref() {
+        limiter.retain_recent();
+    }
 }
 
 /// The bearer scheme of the routes that need a sign-in.
@@ -575,7 +741,7 @@ async fn challenge(
     if !state.chain().is_member(&account_to_address(&account)).await? {
         return Err(state.refuse_anonymous(HttpError::Forbidden("not a member of this coalition".into())));
     }
-    Ok(Json(ChallengeResponse { challenge: state.sessions.challenge(&account, api)? }))
+    Ok(Json(ChallengeResponse { challenge: state.sessions.challenge(&account, api) }))
 }
 
 /// A bearer token for a signed challenge.
@@ -614,19 +780,107 @@ async fn upload_candidate(
 ) -> HttpResult<Json<StoredObject>> {
     const ACTION: &str = "upload-candidate";
     let account = member(&state, &headers, ACTION).await?;
-    let limit = state.policy.max_bytes.min(state.vault.max_bytes());
+    let _turn = turn(&state, &state.load.uploads, &account, ACTION).await?;
+    let limit = state.checks.policy.max_bytes.min(state.vault.max_bytes());
     let bytes = read_body(&state, &account, ACTION, body, limit).await?;
-    if let Err(refusal) = check_model(&state, &bytes).await? {
+    if let Err(error) = state.checks.checker.check(&bytes, &state.checks.policy).await {
         // Hashed here only to name the refused object in the log: the vault hashes what it stores.
         let hash = tclearn_model::hash::model_hash(&bytes);
-        return Err(state.refuse(
-            Some(&account),
-            ACTION,
-            Some(&hash),
-            HttpError::Refused(format!("the model checks refuse it: {refusal}")),
-        ));
+        return Err(refused_model(&state, &account, ACTION, &hash, error));
     }
     store(&state, &account, ACTION, &bytes).await
+}
+
+/// Requests per second and bursts, per peer address (every route) and per member account
+/// (every route that needs a sign-in, after the token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    /// Sustained requests per second of one peer address.
+    pub per_address: u32,
+    /// Requests one address may make at once.
+    pub address_burst: u32,
+    /// Sustained requests per second of one signed-in account.
+    pub per_account: u32,
+    /// Requests one account may make at once.
+    pub account_burst: u32,
+}
+
+/// The rate limiters: token buckets keyed by account here, by peer address in the router's
+/// layer (`tower_governor`).
+pub struct RateLimits {
+    /// The rates.
+    pub rates: Rates,
+    /// One bucket per signed-in account.
+    pub per_account: governor::DefaultKeyedRateLimiter<[u8; 32]>,
+}
+
+impl RateLimits {
+    /// Limiters for `rates` (a rate of 0 counts as 1).
+    pub fn new(rates: Rates) -> Self {
+        let quota = governor::Quota::per_second(nonzero(rates.per_account)).allow_burst(nonzero(rates.account_burst));
+        Self { rates, per_account: governor::RateLimiter::keyed(quota) }
+    }
+}
+
+fn nonzero(value: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(value).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
+/// The model checks, each upload's in a child process ([`tclearn_sandbox`]): a model that
+/// crashes, overflows or exhausts the parser costs a refusal, never the API.
+#[derive(Debug, Clone)]
+pub struct ModelChecks {
+    /// The coalition's rules.
+    pub policy: ModelPolicy,
+    /// Where they run.
+    pub checker: tclearn_sandbox::Checker,
+}
+
+/// What bounds the load members put on the API.
+pub struct Load {
+    /// Requests per second, per address and per account.
+    pub limiters: RateLimits,
+    /// Uploads in progress, from the first byte read to the object stored: each holds its whole
+    /// body in memory.
+    pub uploads: Turns,
+    /// Downloads in progress, from the object read to its last byte sent: each holds the whole
+    /// decrypted object.
+    pub downloads: Turns,
+    /// What an upload or a download is given beyond its size at [`MIN_TRANSFER_RATE`] (the
+    /// body timeout).
+    pub transfer_grace: Duration,
+    /// Event streams open.
+    pub event_streams: EventStreams,
+}
+
+/// A turn for `account`, or the refusal, recorded: 429 for a member over its share, 503 when
+/// every turn stayed taken.
+async fn turn(state: &AppState, turns: &Turns, account: &AccountId32, action: &str) -> HttpResult<Turn> {
+    turns.take(&account.0).await.map_err(|refusal| {
+        let error = match refusal {
+            NoTurn::Account(_) => {
+                state.metrics.rate_limited.inc();
+                HttpError::TooManyRequests(1)
+            }
+            NoTurn::Busy(_) => HttpError::Busy(refusal.to_string()),
+        };
+        state.refuse(Some(account), action, None, error)
+    })
+}
+
+/// The answer to an upload the checks did not pass: the member's fault (422), recorded, or the
+/// checker's own (500).
+fn refused_model(
+    state: &AppState,
+    account: &AccountId32,
+    action: &str,
+    object: &[u8; 32],
+    error: tclearn_sandbox::CheckError,
+) -> HttpError {
+    match error {
+        tclearn_sandbox::CheckError::Checker(reason) => HttpError::Internal(reason),
+        refused => state.refuse(Some(account), action, Some(object), HttpError::Refused(refused.to_string())),
+    }
 }
 
 /// Query of `POST /api/vault/deltas`.
@@ -636,19 +890,37 @@ struct DeltaQuery {
     parent: u32,
 }
 
-/// Read a request body of at most `limit` bytes, refusing (and recording) a larger one.
+/// Read a request body of at most `limit` bytes, refusing (and recording) a larger one, one
+/// that stalls past the body timeout, or one that takes longer than [`transfer_deadline`] of the
+/// limit in all (a body trickled a byte at a time never stalls, and would hold its upload turn).
 async fn read_body(state: &AppState, account: &AccountId32, action: &str, body: Body, limit: u64) -> HttpResult<Bytes> {
-    axum::body::to_bytes(body, limit as usize)
-        .await
-        .map_err(|_| state.refuse(Some(account), action, None, HttpError::TooLarge(format!("at most {limit} bytes"))))
+    let deadline = transfer_deadline(state.load.transfer_grace, limit);
+    let read = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit as usize)).await {
+        Ok(read) => read,
+        Err(_) => {
+            let slow = HttpError::Timeout(format!("the request body took longer than {deadline:?}"));
+            return Err(state.refuse(Some(account), action, None, slow));
+        }
+    };
+    read.map_err(|e| {
+        let stalled = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| e.source())
+            .any(|e| e.is::<tower_http::timeout::TimeoutError>());
+        let refusal = if stalled {
+            HttpError::Timeout("the request body stalled".into())
+        } else {
+            HttpError::TooLarge(format!("at most {limit} bytes"))
+        };
+        state.refuse(Some(account), action, None, refusal)
+    })
 }
 
-/// Run the oracles' model checks on `bytes` (off the async threads).
-async fn check_model(state: &AppState, bytes: &Bytes) -> HttpResult<Result<model::CheckedModel, model::Refusal>> {
-    let (policy, bytes) = (state.policy.clone(), bytes.clone());
-    tokio::task::spawn_blocking(move || model::check(&bytes, &policy))
-        .await
-        .map_err(|e| HttpError::Internal(e.to_string()))
+/// The slowest rate an upload or a download may go at, bytes per second, on average: a member's
+/// link is faster than this (2 Mbit/s), a client that holds a turn by trickling is not.
+pub const MIN_TRANSFER_RATE: u64 = 256 << 10;
+
+/// How long moving `bytes` may take: `grace`, and their time at [`MIN_TRANSFER_RATE`].
+pub fn transfer_deadline(grace: Duration, bytes: u64) -> Duration {
+    grace.saturating_add(Duration::from_secs(bytes / MIN_TRANSFER_RATE))
 }
 
 /// Store a weight delta merged onto block `parent`'s model: the merged model is the candidate
@@ -665,7 +937,8 @@ async fn upload_delta(
 ) -> HttpResult<Json<StoredObject>> {
     const ACTION: &str = "upload-delta";
     let account = member(&state, &headers, ACTION).await?;
-    let limit = state.policy.max_bytes.min(state.vault.max_bytes());
+    let _turn = turn(&state, &state.load.uploads, &account, ACTION).await?;
+    let limit = state.checks.policy.max_bytes.min(state.vault.max_bytes());
     let delta = read_body(&state, &account, ACTION, body, limit).await?;
     let Some(block) = state.chain().coalition.block(&state.chain().origin(), query.parent).await? else {
         return Err(state.refuse(
@@ -684,29 +957,10 @@ async fn upload_delta(
         }
         Err(e) => return Err(HttpError::Internal(e.to_string())),
     };
-    let merged = tokio::task::spawn_blocking(move || tclearn_model::delta::merge(&parent, &delta))
-        .await
-        .map_err(|e| HttpError::Internal(e.to_string()))?;
-    let merged = match merged {
-        Ok(bytes) => Bytes::from(bytes),
-        Err(e) => {
-            return Err(state.refuse(
-                Some(&account),
-                ACTION,
-                Some(&parent_hash),
-                HttpError::Refused(format!("the delta does not apply: {e}")),
-            ))
-        }
+    let merged = match state.checks.checker.merge(&parent, &delta, &state.checks.policy).await {
+        Ok((merged, _)) => Bytes::from(merged),
+        Err(error) => return Err(refused_model(&state, &account, ACTION, &parent_hash, error)),
     };
-    if let Err(refusal) = check_model(&state, &merged).await? {
-        let hash = tclearn_model::hash::model_hash(&merged);
-        return Err(state.refuse(
-            Some(&account),
-            ACTION,
-            Some(&hash),
-            HttpError::Refused(format!("the model checks refuse the merged model: {refusal}")),
-        ));
-    }
     store(&state, &account, ACTION, &merged).await
 }
 
@@ -751,7 +1005,12 @@ async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpRes
 #[utoipa::path(get, path = "/api/vault/objects/{hash}", params(("hash" = String, Path, description = "SHA3-256, hex")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
-async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): Path<String>) -> HttpResult<Response> {
+async fn download(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+    deadlines: Option<axum::Extension<crate::connections::Deadlines>>,
+) -> HttpResult<Response> {
     const ACTION: &str = "download";
     let object = parse::hash(&hash).ok();
     let account = member(&state, &headers, ACTION).await?;
@@ -776,6 +1035,7 @@ async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): P
         };
         return Err(state.refuse(Some(&account), ACTION, Some(&object), HttpError::Forbidden(why.into())));
     }
+    let turn = turn(&state, &state.load.downloads, &account, ACTION).await?;
     let bytes = match state.vault.get(&object).await {
         Ok(bytes) => bytes,
         Err(VaultError::NotFound(_)) => {
@@ -792,32 +1052,43 @@ async fn download(State(state): State<Shared>, headers: HeaderMap, Path(hash): P
     state.metrics.downloads.inc();
     state.metrics.download_bytes.inc_by(bytes.len() as u64);
     let size = bytes.len();
-    let chunks = (0..size.div_ceil(DOWNLOAD_CHUNK)).map(move |i| {
-        Ok::<_, std::convert::Infallible>(bytes.slice(i * DOWNLOAD_CHUNK..((i + 1) * DOWNLOAD_CHUNK).min(size)))
-    });
+    let within = transfer_deadline(state.load.transfer_grace, size as u64);
+    // The connection is closed at the deadline even if its reader stopped reading (then the
+    // body is never asked for more, and could not end itself).
+    let deadline = deadlines.map(|axum::Extension(deadlines)| deadlines.set(within));
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, size.to_string())],
-        Body::from_stream(futures::stream::iter(chunks)),
+        Body::from_stream(sent_by_deadline(bytes, (turn, deadline), within)),
     )
         .into_response())
+}
+
+/// `bytes` in chunks, holding `held` (the download's turn and its connection's deadline) until
+/// the last is sent or the body is dropped; a reader too slow to take them within `deadline`
+/// gets a cut body (its client sees fewer bytes than the length announced), and the turn back.
+fn sent_by_deadline(
+    bytes: Bytes,
+    held: (Turn, Option<crate::connections::Deadline>),
+    deadline: Duration,
+) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    use futures::StreamExt;
+    let size = bytes.len();
+    let deadline = tokio::time::Instant::now() + deadline;
+    let chunks = (0..size.div_ceil(DOWNLOAD_CHUNK)).map(move |i| {
+        let _held = &held;
+        Ok::<_, std::convert::Infallible>(bytes.slice(i * DOWNLOAD_CHUNK..((i + 1) * DOWNLOAD_CHUNK).min(size)))
+    });
+    futures::stream::iter(chunks).take_until(tokio::time::sleep_until(deadline))
 }
 
 /// The coalition in brief.
 #[utoipa::path(get, path = "/api/coalition", responses((status = 200, body = CoalitionView)))]
 async fn coalition(State(state): State<Shared>) -> HttpResult<Json<CoalitionView>> {
     let chain = state.chain();
-    let best = chain.coalition.client().best_hash().await.map_err(|e| HttpError::Chain(e.to_string()))?;
-    if let Some((at, view)) = state.coalition_at.lock().await.as_ref() {
-        if *at == best {
-            return Ok(Json(view.clone()));
-        }
-    }
-    let view = coalition_view(&state, &chain).await?;
-    *state.coalition_at.lock().await = Some((best, view.clone()));
-    Ok(Json(view))
+    let view = state.views.coalition.get(&chain, || coalition_view(&state, &chain)).await?;
+    Ok(Json(view.as_ref().clone()))
 }
 
-/// The coalition in brief, read from the chain.
 async fn coalition_view(state: &AppState, chain: &Chain) -> HttpResult<CoalitionView> {
     let (c, origin) = (&chain.coalition, chain.origin());
     let (height, open_round, members, spec, params) = tokio::try_join!(
@@ -864,29 +1135,50 @@ fn c_message(state: &AppState, label: &str) -> HttpResult<tclearn_client::CallDa
 #[utoipa::path(get, path = "/api/members", responses((status = 200, body = Vec<MemberView>)))]
 async fn members(State(state): State<Shared>) -> HttpResult<Json<Vec<MemberView>>> {
     let chain = state.chain();
+    let views = state.views.members.get(&chain, || member_views(&state, &chain)).await?;
+    Ok(Json(views.as_ref().clone()))
+}
+
+async fn member_views(state: &AppState, chain: &Chain) -> HttpResult<Vec<MemberView>> {
     let members = chain.members().await?;
     let strengths = tclearn_client::coalition::rules::strengths(&members);
-    let origin = chain.origin();
-    let (height, spec) = tokio::try_join!(chain.coalition.height(&origin), chain.coalition.evaluation_spec(&origin))?;
-    let blocks = futures::future::try_join_all((0..=height).map(|index| chain.coalition.block(&origin, index))).await?;
-    let blocks: Vec<_> = blocks.into_iter().flatten().collect();
+    let spec = chain.coalition.evaluation_spec(&chain.origin()).await?;
+    let blocks = all_blocks(state, chain).await?;
     let shares = tclearn_client::coalition::contributions(&blocks, spec.higher_is_better);
     let share = |member: &H160| shares.iter().find(|(m, _)| m == member).map_or(0, |(_, gain)| *gain);
-    Ok(Json(
-        members
-            .iter()
-            .zip(strengths)
-            .map(|(m, (_, strength))| MemberView {
-                address: address(&m.account),
-                samples: m.samples,
-                faults: m.faults,
-                strength,
-                contribution: share(&m.account),
-                epsilon_spent: m.privacy_spent.epsilon_real(),
-                delta_spent: m.privacy_spent.delta_real(),
-            })
-            .collect(),
-    ))
+    Ok(members
+        .iter()
+        .zip(strengths)
+        .map(|(m, (_, strength))| MemberView {
+            address: address(&m.account),
+            samples: m.samples,
+            faults: m.faults,
+            strength,
+            contribution: share(&m.account),
+            epsilon_spent: m.privacy_spent.epsilon_real(),
+            delta_spent: m.privacy_spent.delta_real(),
+        })
+        .collect())
+}
+
+/// Every block of the model chain, kept per best block.
+async fn all_blocks(state: &AppState, chain: &Chain) -> HttpResult<Arc<Vec<tclearn_client::coalition::ModelBlock>>> {
+    state
+        .views
+        .blocks
+        .get(chain, || async {
+            let origin = chain.origin();
+            use futures::{StreamExt, TryStreamExt};
+            // The tip's index; then at most `CHAIN_READS_AT_ONCE` reads in flight, however long
+            // the chain.
+            let height = chain.coalition.height(&origin).await?;
+            let blocks: Vec<_> = futures::stream::iter((0..=height).map(|index| chain.coalition.block(&origin, index)))
+                .buffered(CHAIN_READS_AT_ONCE)
+                .try_collect()
+                .await?;
+            Ok(blocks.into_iter().flatten().collect())
+        })
+        .await
 }
 
 /// Query of `GET /api/blocks`.
@@ -901,14 +1193,10 @@ struct BlocksQuery {
 /// The model chain.
 #[utoipa::path(get, path = "/api/blocks", params(BlocksQuery), responses((status = 200, body = Vec<BlockView>)))]
 async fn blocks(State(state): State<Shared>, Query(query): Query<BlocksQuery>) -> HttpResult<Json<Vec<BlockView>>> {
-    let chain = state.chain();
-    let origin = chain.origin();
-    let height = chain.coalition.height(&origin).await?; // the tip's index
-    let from = query.from.unwrap_or(0);
-    let to = from.saturating_add(query.limit.unwrap_or(256).min(256)).min(height.saturating_add(1));
-    let reads = (from..to).map(|index| chain.coalition.block(&origin, index));
-    let blocks = futures::future::try_join_all(reads).await?;
-    Ok(Json(blocks.iter().flatten().map(BlockView::from).collect()))
+    let blocks = all_blocks(&state, &state.chain()).await?;
+    let from = query.from.unwrap_or(0) as usize;
+    let limit = query.limit.unwrap_or(256).min(256) as usize;
+    Ok(Json(blocks.iter().skip(from).take(limit).map(BlockView::from).collect()))
 }
 
 /// One block of the model chain.
@@ -953,39 +1241,77 @@ async fn round(State(state): State<Shared>, Path(id): Path<u64>) -> HttpResult<J
 /// Governance proposals and their tallies (the last 64).
 #[utoipa::path(get, path = "/api/proposals", responses((status = 200, body = Vec<ProposalView>)))]
 async fn proposals(State(state): State<Shared>) -> HttpResult<Json<Vec<ProposalView>>> {
-    let origin = state.chain().origin();
-    let mut views = Vec::new();
-    // Proposal ids are 0..n: read backwards until one is missing.
-    let mut id = 0u32;
-    while let Some(p) = state.chain().coalition.proposal(&origin, id).await? {
-        views.push(ProposalView::from(&p));
-        id += 1;
-        if id == u32::MAX {
-            break;
-        }
-    }
-    let skip = views.len().saturating_sub(64);
-    Ok(Json(views.split_off(skip)))
+    let chain = state.chain();
+    let views = state
+        .views
+        .proposals
+        .get(&chain, || async {
+            let origin = chain.origin();
+            let mut views = Vec::new();
+            // Proposal ids are 0..n: read until one is missing.
+            let mut id = 0u32;
+            while let Some(p) = chain.coalition.proposal(&origin, id).await? {
+                views.push(ProposalView::from(&p));
+                id += 1;
+                if id == u32::MAX {
+                    break;
+                }
+            }
+            let skip = views.len().saturating_sub(64);
+            Ok(views.split_off(skip))
+        })
+        .await?;
+    Ok(Json(views.as_ref().clone()))
 }
 
 /// The contract's events as they are emitted on best blocks (server-sent events, each an
 /// [`EventView`] in JSON).
-#[utoipa::path(get, path = "/api/events", responses((status = 200, content_type = "text/event-stream", body = EventView)))]
-async fn events(State(state): State<Shared>) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
+#[utoipa::path(get, path = "/api/events", responses((status = 200, content_type = "text/event-stream", body = EventView),
+    (status = 429, description = "This peer has its share of event streams open"), (status = 503, description = "Every event stream is taken")))]
+async fn events(
+    State(state): State<Shared>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> HttpResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    // A stream never ends: each holds a connection for as long as its client likes.
+    let Some(counted) = state.load.event_streams.per_peer.open(peer.ip(), EVENT_STREAMS_PER_PEER) else {
+        state.metrics.rate_limited.inc();
+        return Err(HttpError::TooManyRequests(10));
+    };
+    let Ok(slot) = state.load.event_streams.total.clone().try_acquire_owned() else {
+        return Err(HttpError::Busy("every event stream is taken: try again".into()));
+    };
     let receiver = state.events.subscribe();
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+    let stream = futures::stream::unfold((receiver, counted, slot), |(mut receiver, counted, slot)| async move {
         loop {
             match receiver.recv().await {
                 Ok(event) => {
                     let sse = Event::default().json_data(&event).unwrap_or_default();
-                    return Some((Ok(sse), receiver));
+                    return Some((Ok(sse), (receiver, counted, slot)));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Event streams open at once from one peer.
+pub const EVENT_STREAMS_PER_PEER: usize = 4;
+
+/// The event streams open: in all, and per peer.
+pub struct EventStreams {
+    /// Slots for all streams (a quarter of the connections).
+    pub total: Arc<tokio::sync::Semaphore>,
+    /// Streams open per peer.
+    pub per_peer: Arc<crate::connections::OpenPerPeer>,
+}
+
+impl EventStreams {
+    /// At most `total` streams at once.
+    pub fn new(total: usize) -> Self {
+        Self { total: Arc::new(tokio::sync::Semaphore::new(total.max(1))), per_peer: Arc::default() }
+    }
 }
 
 /// `POST /api/calls/{message}`: the message's arguments.
@@ -1200,17 +1526,23 @@ async fn anchor_now(State(state): State<Shared>, headers: HeaderMap) -> HttpResu
 async fn anchors(State(state): State<Shared>) -> HttpResult<Json<Vec<AnchorView>>> {
     let chain = state.chain();
     let Some(contract) = &chain.anchors else { return Ok(Json(Vec::new())) };
-    let all = contract.all(&chain.origin()).await.map_err(|e| HttpError::Chain(e.to_string()))?;
-    Ok(Json(
-        all.iter()
-            .enumerate()
-            .map(|(index, a)| AnchorView {
-                index: index as u64,
-                log_length: a.log_length,
-                root: format!("{:#x}", a.root),
-            })
-            .collect(),
-    ))
+    let views = state
+        .views
+        .anchors
+        .get(&chain, || async {
+            let all = contract.all(&chain.origin()).await.map_err(|e| HttpError::Chain(e.to_string()))?;
+            Ok(all
+                .iter()
+                .enumerate()
+                .map(|(index, a)| AnchorView {
+                    index: index as u64,
+                    log_length: a.log_length,
+                    root: format!("{:#x}", a.root),
+                })
+                .collect())
+        })
+        .await?;
+    Ok(Json(views.as_ref().clone()))
 }
 
 /// Prometheus metrics.

@@ -3,19 +3,25 @@
 //! 1. `POST /api/auth/challenge {account}`: the API checks that the account is a member and
 //!    returns a challenge, the sign-in message of `tclearn_api_client::sign_in`: this API's
 //!    origin (one of [`Sessions::origins`], the one the request's `Host` names), the coalition,
-//!    the account, a random nonce and an expiry. It is valid once, for
-//!    [`Sessions::challenge_ttl`].
+//!    the account, a nonce and an expiry. It is valid once, for [`Sessions::challenge_ttl`].
+//!    The API keeps nothing per challenge: the nonce is 16 random bytes and an HMAC-SHA-256 tag
+//!    (16 bytes) of the message's fields under a key drawn at start, so only challenges this API
+//!    issued redeem, and no flood of challenges (for any account, alias or not) fills a table.
 //! 2. The member checks every field and signs `<Bytes>` + message + `</Bytes>`, as a wallet's
 //!    `signRaw` does (the polkadot.js extension, Talisman, SubWallet). A raw, unwrapped
 //!    signature is refused ([`verify_signature`]): the key then signs only domain-separated
 //!    text.
-//! 3. `POST /api/auth/token {account, challenge, signature}`: the challenge is consumed whatever
-//!    the outcome (a replay finds it gone), the signature is checked against the account's public
-//!    key, membership is checked again, and a random bearer token valid for
-//!    [`Sessions::token_ttl`] comes back.
+//! 3. `POST /api/auth/token {account, challenge, signature}`: the tag, the account and the
+//!    expiry are checked, then the signature against the account's public key; only then is the
+//!    nonce recorded as used (a replay finds it), membership checked again, and a random bearer
+//!    token valid for [`Sessions::token_ttl`] comes back.
 //!
-//! Both stores are bounded ([`MAX_PENDING`]); expired entries are dropped as new ones arrive.
+//! What the API does keep grows only with sign-ins signed by members' own keys, and is bounded
+//! per account: at most [`MAX_SIGN_INS_PER_ACCOUNT`] redeemed nonces within one challenge
+//! lifetime, and [`MAX_TOKENS_PER_ACCOUNT`] live tokens (a new one drops the account's oldest),
+//! under an overall bound ([`MAX_PENDING`]). A member can exhaust its own sign-ins, no one else's.
 
+use hmac::{Hmac, Mac};
 use sp_core::{crypto::Pair as _, sr25519};
 use std::{
     collections::HashMap,
@@ -25,8 +31,16 @@ use std::{
 use tclearn_api_client::sign_in::{origin, signed_bytes, SignInMessage};
 use tclearn_client::{AccountId32, H160};
 
-/// Most outstanding challenges, and most live tokens, the API keeps.
+/// Most redeemed nonces, and most live tokens, the API keeps in all.
 pub const MAX_PENDING: usize = 100_000;
+/// Most sign-ins one account completes within one challenge lifetime.
+pub const MAX_SIGN_INS_PER_ACCOUNT: usize = 32;
+/// Most live tokens of one account; a new one replaces its oldest.
+pub const MAX_TOKENS_PER_ACCOUNT: usize = 64;
+/// Bytes of a nonce that are random; the rest is the tag.
+const NONCE_RANDOM: usize = 16;
+/// Domain of the challenges' tag.
+const CHALLENGE_TAG: &[u8] = b"tclearn-api challenge v1";
 
 /// Why sign-in failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,8 +63,8 @@ pub enum AuthError {
     /// The bearer token's time ran out.
     #[error("the token expired")]
     TokenExpired,
-    /// Too many challenges or tokens are outstanding.
-    #[error("too many sign-ins in progress; try again shortly")]
+    /// Too many sign-ins, by this account or in all.
+    #[error("too many sign-ins; try again shortly")]
     Busy,
     /// The request's `Host` is not one of this API's origins.
     #[error("this API answers at {0}; sign in there")]
@@ -99,7 +113,10 @@ pub struct Token {
     pub expires_ms: u64,
 }
 
-/// Outstanding challenges and live tokens.
+/// A redeemed nonce and its challenge's expiry.
+type Redeemed = ([u8; 32], u64);
+
+/// The challenges' key, redeemed nonces and live tokens.
 pub struct Sessions {
     coalition: H160,
     /// The origins this API answers at (`http://127.0.0.1:8080`): a challenge names the one the
@@ -109,16 +126,41 @@ pub struct Sessions {
     pub challenge_ttl: Duration,
     /// How long a token stays valid.
     pub token_ttl: Duration,
-    challenges: Mutex<HashMap<String, (AccountId32, u64)>>,
-    tokens: Mutex<HashMap<String, (AccountId32, u64)>>,
+    /// The key of the challenges' tags (drawn at start: a restart voids outstanding challenges).
+    key: [u8; 32],
+    /// Per account, the nonces it redeemed and their challenges' expiry.
+    redeemed: Mutex<HashMap<[u8; 32], Vec<Redeemed>>>,
+    /// Live tokens: the account, the expiry, and the order of issue.
+    tokens: Mutex<HashMap<String, (AccountId32, u64, u64)>>,
+    /// Tokens issued so far.
+    issued: std::sync::atomic::AtomicU64,
+    /// The wall clock when these sessions began, ms since the epoch, and the monotonic clock
+    /// then ([`Sessions::now`]).
+    epoch_ms: u64,
+    started: std::time::Instant,
 }
 
-/// Drop expired entries; refuse a new one if the store is still full.
-fn make_room(store: &mut HashMap<String, (AccountId32, u64)>, now: u64) -> Result<(), AuthError> {
-    if store.len() >= MAX_PENDING {
-        store.retain(|_, (_, expires)| *expires > now);
+/// Make room in `tokens` for one of `account`'s: drop its oldest past
+/// [`MAX_TOKENS_PER_ACCOUNT`], and expired ones when the store is full; refuse if it still is.
+fn make_room(
+    tokens: &mut HashMap<String, (AccountId32, u64, u64)>,
+    account: &AccountId32,
+    now: u64,
+) -> Result<(), AuthError> {
+    let mut own: Vec<(u64, &String)> =
+        tokens.iter().filter(|(_, (holder, _, _))| holder == account).map(|(t, (_, _, order))| (*order, t)).collect();
+    if own.len() >= MAX_TOKENS_PER_ACCOUNT {
+        own.sort_unstable();
+        let oldest: Vec<String> =
+            own.iter().take(own.len() + 1 - MAX_TOKENS_PER_ACCOUNT).map(|(_, t)| (*t).clone()).collect();
+        for token in oldest {
+            tokens.remove(&token);
+        }
     }
-    if store.len() >= MAX_PENDING {
+    if tokens.len() >= MAX_PENDING {
+        tokens.retain(|_, (_, expires, _)| *expires > now);
+    }
+    if tokens.len() >= MAX_PENDING {
         return Err(AuthError::Busy);
     }
     Ok(())
@@ -128,7 +170,43 @@ impl Sessions {
     /// Sessions for the coalition at `coalition` (named in every challenge), served at
     /// `origins`.
     pub fn new(coalition: H160, origins: Vec<String>, challenge_ttl: Duration, token_ttl: Duration) -> Self {
-        Self { coalition, origins, challenge_ttl, token_ttl, challenges: Mutex::default(), tokens: Mutex::default() }
+        Self {
+            coalition,
+            origins,
+            challenge_ttl,
+            token_ttl,
+            key: random_bytes(),
+            redeemed: Mutex::default(),
+            tokens: Mutex::default(),
+            issued: std::sync::atomic::AtomicU64::new(0),
+            epoch_ms: now_ms(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the epoch by a clock that the system clock's steps do not move: the
+    /// wall clock at start plus the monotonic time since. A redeemed challenge's record is
+    /// forgotten once it expires; were this clock set back, the challenge would look unexpired
+    /// again and could be replayed (and set forward, tokens would expire early).
+    fn now(&self) -> u64 {
+        self.epoch_ms.saturating_add(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// The tag of a challenge's fields (the nonce's random part among them).
+    fn tag(&self, message: &SignInMessage) -> Hmac<sha2_10::Sha256> {
+        let mut mac = <Hmac<sha2_10::Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key");
+        for field in [
+            CHALLENGE_TAG,
+            message.api.as_bytes(),
+            message.coalition.as_bytes(),
+            &message.account.0,
+            &message.expires_ms.to_le_bytes(),
+            message.nonce.get(..NONCE_RANDOM).unwrap_or_default(),
+        ] {
+            mac.update(&(field.len() as u64).to_le_bytes());
+            mac.update(field);
+        }
+        mac
     }
 
     /// The origin of ours that a request's `Host` header (`127.0.0.1:8080`, `api.example`)
@@ -147,61 +225,87 @@ impl Sessions {
     }
 
     /// A new challenge for `account`, naming this API as `api` (one of [`Sessions::origins`]).
-    pub fn challenge(&self, account: &AccountId32, api: &str) -> Result<String, AuthError> {
-        let now = now_ms();
-        let expires = now + self.challenge_ttl.as_millis() as u64;
-        let text = SignInMessage {
+    /// Nothing is kept.
+    pub fn challenge(&self, account: &AccountId32, api: &str) -> String {
+        self.challenge_issued_at(account, api, self.now())
+    }
+
+    /// A new challenge as issued when the clock read `now` (ms since the epoch).
+    fn challenge_issued_at(&self, account: &AccountId32, api: &str, now: u64) -> String {
+        let mut message = SignInMessage {
             api: api.to_string(),
             coalition: self.coalition,
             account: *account,
             nonce: random_bytes(),
-            expires_ms: expires,
+            expires_ms: now + self.challenge_ttl.as_millis() as u64,
+        };
+        let tag = self.tag(&message).finalize().into_bytes();
+        if let (Some(nonce_tag), Some(tag)) = (message.nonce.get_mut(NONCE_RANDOM..), tag.get(..32 - NONCE_RANDOM)) {
+            nonce_tag.copy_from_slice(tag);
         }
-        .text();
-        let mut challenges = self.challenges.lock().expect("sessions lock");
-        make_room(&mut challenges, now)?;
-        challenges.insert(text.clone(), (*account, expires));
-        Ok(text)
+        message.text()
     }
 
-    /// Consume `challenge` and check `signature`: the account it was issued to, if both hold.
-    /// The challenge is gone afterwards whatever the outcome.
+    /// Check that `challenge` is one this API issued to `account`, unexpired and unused, and
+    /// that `signature` is the account's; then record it as used.
     pub fn redeem(&self, account: &AccountId32, challenge: &str, signature: &[u8; 64]) -> Result<(), AuthError> {
-        let entry = self.challenges.lock().expect("sessions lock").remove(challenge);
-        let Some((issued_to, expires)) = entry else { return Err(AuthError::UnknownChallenge) };
-        if &issued_to != account {
+        let message = SignInMessage::parse(challenge).map_err(|_| AuthError::UnknownChallenge)?;
+        let tag = message.nonce.get(NONCE_RANDOM..).unwrap_or_default();
+        if &message.account != account || self.tag(&message).verify_truncated_left(tag).is_err() {
             return Err(AuthError::UnknownChallenge);
         }
-        if expires <= now_ms() {
+        let now = self.now();
+        // Valid from issue to expiry, by this clock: a challenge that expires later than one
+        // issued now was issued before the clock went back, and its redemption's record may be
+        // forgotten already (records are kept until expiry), so it could be replayed.
+        if message.expires_ms <= now || message.expires_ms > now.saturating_add(self.challenge_ttl.as_millis() as u64) {
             return Err(AuthError::ChallengeExpired);
         }
         if !verify_signature(account, challenge, signature) {
             return Err(AuthError::BadSignature);
         }
+        let mut redeemed = self.redeemed.lock().expect("sessions lock");
+        if redeemed.len() >= MAX_PENDING {
+            redeemed.retain(|_, nonces| {
+                nonces.retain(|(_, expires)| *expires > now);
+                !nonces.is_empty()
+            });
+        }
+        let full = redeemed.len() >= MAX_PENDING && !redeemed.contains_key(&account.0);
+        let nonces = redeemed.entry(account.0).or_default();
+        nonces.retain(|(_, expires)| *expires > now);
+        if nonces.iter().any(|(nonce, _)| *nonce == message.nonce) {
+            return Err(AuthError::UnknownChallenge);
+        }
+        if full || nonces.len() >= MAX_SIGN_INS_PER_ACCOUNT {
+            return Err(AuthError::Busy);
+        }
+        nonces.push((message.nonce, message.expires_ms));
         Ok(())
     }
 
     /// A new token for `account` (already proven).
     pub fn issue(&self, account: &AccountId32) -> Result<Token, AuthError> {
-        let now = now_ms();
+        let now = self.now();
         let expires_ms = now + self.token_ttl.as_millis() as u64;
         let token = random_hex();
         let mut tokens = self.tokens.lock().expect("sessions lock");
-        make_room(&mut tokens, now)?;
-        tokens.insert(token.clone(), (*account, expires_ms));
+        make_room(&mut tokens, account, now)?;
+        let order = self.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokens.insert(token.clone(), (*account, expires_ms, order));
         Ok(Token { token, expires_ms })
     }
 
     /// Forget every token of `account`: it is no longer a member.
     pub fn revoke_account(&self, account: &AccountId32) {
-        self.tokens.lock().expect("sessions lock").retain(|_, (holder, _)| holder != account);
+        self.tokens.lock().expect("sessions lock").retain(|_, (holder, _, _)| holder != account);
     }
 
     /// The account `token` was issued to, if it is live.
     pub fn account_of(&self, token: &str) -> Result<AccountId32, AuthError> {
         let mut tokens = self.tokens.lock().expect("sessions lock");
-        let (account, expires) = tokens.get(token).cloned().ok_or(AuthError::UnknownToken)?;
-        if expires <= now_ms() {
+        let (account, expires, _) = tokens.get(token).cloned().ok_or(AuthError::UnknownToken)?;
+        if expires <= self.now() {
             tokens.remove(token);
             return Err(AuthError::TokenExpired);
         }
@@ -266,7 +370,7 @@ mod tests {
             assert!(matches!(sessions.origin_for(host), Err(AuthError::UnknownOrigin(_))), "{host:?}");
         }
         let alice = Keypair::dev("Alice").unwrap();
-        let text = sessions.challenge(&alice.account_id(), API).unwrap();
+        let text = sessions.challenge(&alice.account_id(), API);
         let message =
             SignInMessage::check(&text, API, &alice.account_id(), Some(&H160::repeat_byte(0xc0)), now_ms()).unwrap();
         assert_eq!(message.api, API);
@@ -277,7 +381,7 @@ mod tests {
         let alice = Keypair::dev("Alice").unwrap();
         let bob = Keypair::dev("Bob").unwrap();
         let sessions = sessions(Duration::from_secs(60), Duration::from_secs(60));
-        let challenge = sessions.challenge(&alice.account_id(), API).unwrap();
+        let challenge = sessions.challenge(&alice.account_id(), API);
         assert!(challenge.contains(&alice.account_id().to_string()) && challenge.contains("0xc0c0"));
         let signature = sign(&alice, &challenge);
         assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &signature), Ok(()));
@@ -287,29 +391,116 @@ mod tests {
             "replay"
         );
 
-        // Bob cannot redeem Alice's challenge, even with his own signature; and it is gone after.
-        let challenge = sessions.challenge(&alice.account_id(), API).unwrap();
+        // Bob cannot redeem Alice's challenge, even with his own signature, nor forge Alice's:
+        // neither uses it up for her.
+        let challenge = sessions.challenge(&alice.account_id(), API);
         let by_bob = sign(&bob, &challenge);
         assert_eq!(sessions.redeem(&bob.account_id(), &challenge, &by_bob), Err(AuthError::UnknownChallenge));
-        assert_eq!(
-            sessions.redeem(&alice.account_id(), &challenge, &sign(&alice, &challenge)),
-            Err(AuthError::UnknownChallenge)
-        );
-
-        // A forged signature consumes the challenge too.
-        let challenge = sessions.challenge(&alice.account_id(), API).unwrap();
         assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &by_bob), Err(AuthError::BadSignature));
-        assert_eq!(
-            sessions.redeem(&alice.account_id(), &challenge, &sign(&alice, &challenge)),
-            Err(AuthError::UnknownChallenge)
-        );
+        assert_eq!(sessions.redeem(&alice.account_id(), &challenge, &sign(&alice, &challenge)), Ok(()));
 
         let expiring = sessions_with_zero_ttl();
-        let challenge = expiring.challenge(&alice.account_id(), API).unwrap();
+        let challenge = expiring.challenge(&alice.account_id(), API);
         assert_eq!(
             expiring.redeem(&alice.account_id(), &challenge, &sign(&alice, &challenge)),
             Err(AuthError::ChallengeExpired)
         );
+    }
+
+    #[test]
+    fn a_challenge_from_before_the_clock_went_back_is_not_redeemed() {
+        // Issued an hour "later" than now: as if the clock had been set back an hour since,
+        // after its redemption's record was forgotten at its expiry.
+        let alice = Keypair::dev("Alice").unwrap();
+        let sessions = sessions(Duration::from_secs(60), Duration::from_secs(60));
+        let before = sessions.challenge_issued_at(&alice.account_id(), API, now_ms() + 3_600_000);
+        assert_eq!(
+            sessions.redeem(&alice.account_id(), &before, &sign(&alice, &before)),
+            Err(AuthError::ChallengeExpired)
+        );
+        let now = sessions.challenge(&alice.account_id(), API);
+        assert_eq!(sessions.redeem(&alice.account_id(), &now, &sign(&alice, &now)), Ok(()));
+    }
+
+    #[test]
+    fn a_redeemed_challenge_stays_spent_when_the_clock_is_set_back_less_than_its_lifetime() {
+        let alice = Keypair::dev("Alice").unwrap();
+        let mut sessions = sessions(Duration::from_secs(60), Duration::from_secs(60));
+        let spent = sessions.challenge(&alice.account_id(), API);
+        let signature = sign(&alice, &spent);
+        assert_eq!(sessions.redeem(&alice.account_id(), &spent, &signature), Ok(()));
+        // Time passes its expiry (the API's clock reads 61 s later), and Alice's next sign-in
+        // prunes the record of the spent one.
+        let expiry = SignInMessage::parse(&spent).unwrap().expires_ms;
+        sessions.epoch_ms += 61_000;
+        let next = sessions.challenge(&alice.account_id(), API);
+        assert_eq!(sessions.redeem(&alice.account_id(), &next, &sign(&alice, &next)), Ok(()));
+        // The system clock reads before that expiry (it does, here: as if set back 61 s), and
+        // the spent challenge is replayed: still expired, by the API's own clock.
+        assert!(now_ms() < expiry);
+        assert_eq!(sessions.redeem(&alice.account_id(), &spent, &signature), Err(AuthError::ChallengeExpired));
+    }
+
+    #[test]
+    fn only_challenges_this_api_issued_redeem() {
+        let alice = Keypair::dev("Alice").unwrap();
+        let sessions = sessions(Duration::from_secs(60), Duration::from_secs(60));
+        let issued = sessions.challenge(&alice.account_id(), API);
+        let message = SignInMessage::parse(&issued).unwrap();
+        // Another API's challenge (another key), and ours with any field changed: the expiry
+        // pushed out, the nonce's random part or its tag altered.
+        let foreign = sessions_with_zero_ttl().challenge(&alice.account_id(), API);
+        let later = SignInMessage { expires_ms: message.expires_ms + 3_600_000, ..message.clone() }.text();
+        let mut nonce = message.nonce;
+        nonce[0] ^= 1;
+        let other_random = SignInMessage { nonce, ..message.clone() }.text();
+        let mut nonce = message.nonce;
+        nonce[31] ^= 1;
+        let other_tag = SignInMessage { nonce, ..message.clone() }.text();
+        for forged in [foreign, later, other_random, other_tag, "not a sign-in message".to_string()] {
+            let signature = sign(&alice, &forged);
+            assert_eq!(sessions.redeem(&alice.account_id(), &forged, &signature), Err(AuthError::UnknownChallenge));
+        }
+        assert_eq!(sessions.redeem(&alice.account_id(), &issued, &sign(&alice, &issued)), Ok(()));
+    }
+
+    #[test]
+    fn a_flood_of_challenges_locks_no_one_out() {
+        // The old API kept every challenge until it expired: 100,000 of them for one public
+        // member address, requested by anyone, and every sign-in got 503.
+        let alice = Keypair::dev("Alice").unwrap();
+        let bob = Keypair::dev("Bob").unwrap();
+        let sessions = sessions(Duration::from_secs(60), Duration::from_secs(60));
+        let first = sessions.challenge(&alice.account_id(), API);
+        for _ in 0..MAX_PENDING + 10 {
+            sessions.challenge(&alice.account_id(), API);
+        }
+        assert_eq!(sessions.redeem(&alice.account_id(), &first, &sign(&alice, &first)), Ok(()));
+        let challenge = sessions.challenge(&bob.account_id(), API);
+        assert_eq!(sessions.redeem(&bob.account_id(), &challenge, &sign(&bob, &challenge)), Ok(()));
+        assert_eq!(sessions.issue(&bob.account_id()).map(|t| t.token.len()), Ok(64));
+    }
+
+    #[test]
+    fn a_member_exhausts_its_own_sign_ins_and_tokens_only() {
+        let alice = Keypair::dev("Alice").unwrap();
+        let bob = Keypair::dev("Bob").unwrap();
+        let sessions = sessions(Duration::from_secs(60), Duration::from_secs(60));
+        let sign_in = |key: &Keypair| {
+            let challenge = sessions.challenge(&key.account_id(), API);
+            sessions.redeem(&key.account_id(), &challenge, &sign(key, &challenge))
+        };
+        for _ in 0..MAX_SIGN_INS_PER_ACCOUNT {
+            assert_eq!(sign_in(&alice), Ok(()));
+        }
+        assert_eq!(sign_in(&alice), Err(AuthError::Busy), "Alice, within one challenge lifetime");
+        assert_eq!(sign_in(&bob), Ok(()), "Bob signs in");
+        let tokens: Vec<Token> =
+            (0..MAX_TOKENS_PER_ACCOUNT + 3).map(|_| sessions.issue(&alice.account_id()).unwrap()).collect();
+        assert_eq!(sessions.account_of(&tokens[0].token), Err(AuthError::UnknownToken), "her oldest token made room");
+        assert!(tokens[3..].iter().all(|t| sessions.account_of(&t.token) == Ok(alice.account_id())));
+        let bobs = sessions.issue(&bob.account_id()).unwrap();
+        assert_eq!(sessions.account_of(&bobs.token), Ok(bob.account_id()));
     }
 
     fn sessions_with_zero_ttl() -> Sessions {

@@ -85,6 +85,51 @@ pub struct Config {
     /// Seconds the API waits for a transaction's block.
     #[arg(long, env = "TCLEARN_API_SUBMIT_TIMEOUT", default_value_t = 60)]
     pub submit_timeout: u64,
+    /// Uploads received at once (each is held whole in memory until stored), one per member;
+    /// the others wait their turn, up to 10 s (then 503), before their body is read.
+    #[arg(long, env = "TCLEARN_API_CONCURRENT_UPLOADS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrent_uploads: u16,
+    /// Downloads sent at once (each holds its decrypted object until sent), two per member; the
+    /// others wait their turn, up to 10 s (then 503).
+    #[arg(long, env = "TCLEARN_API_CONCURRENT_DOWNLOADS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrent_downloads: u16,
+    /// Uploads checked at once, each in a child process within the genesis declaration's
+    /// evaluation limits; the others wait their turn.
+    #[arg(long, env = "TCLEARN_API_CONCURRENT_CHECKS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrent_checks: u16,
+    /// Most connections served at once; the next waits until one closes. Lowered at start to
+    /// what the process's open-file limit allows.
+    #[arg(long, env = "TCLEARN_API_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Most connections open at once from one peer address (IPv6: one /64); another is closed
+    /// at once. Behind a proxy every client shares the proxy's address: raise it there.
+    #[arg(long, env = "TCLEARN_API_CONNECTIONS_PER_ADDRESS", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connections_per_address: u32,
+    /// Seconds a connection has to send a request's headers; an idle keep-alive connection is
+    /// closed after as long, and a TLS handshake must finish within it.
+    #[arg(long, env = "TCLEARN_API_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a request body may go without a byte arriving; an upload or a download is also
+    /// given this long, plus its size at 256 KiB/s, in all.
+    #[arg(long, env = "TCLEARN_API_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Requests per second one peer address may make, sustained (behind a proxy every client
+    /// shares the proxy's address: raise it there, and let the proxy limit per client).
+    #[arg(long, env = "TCLEARN_API_RATE_PER_ADDRESS", default_value_t = 50)]
+    pub rate_per_address: u32,
+    /// Requests one peer address may make at once.
+    #[arg(long, env = "TCLEARN_API_BURST_PER_ADDRESS", default_value_t = 200)]
+    pub burst_per_address: u32,
+    /// Requests per second one signed-in member may make, sustained.
+    #[arg(long, env = "TCLEARN_API_RATE_PER_ACCOUNT", default_value_t = 20)]
+    pub rate_per_account: u32,
+    /// Requests one signed-in member may make at once.
+    #[arg(long, env = "TCLEARN_API_BURST_PER_ACCOUNT", default_value_t = 100)]
+    pub burst_per_account: u32,
+    /// The program whose `check-model` child checks uploads (default: this one; tests that run
+    /// the API inside another program name `tclearn-api`).
+    #[arg(long, env = "TCLEARN_API_CHECKER", hide = true)]
+    pub checker: Option<PathBuf>,
 }
 
 fn parse_origin(text: &str) -> Result<String, String> {

@@ -22,7 +22,9 @@ pub mod audit;
 pub mod auth;
 pub mod chain;
 pub mod config;
+pub mod connections;
 pub mod tally;
+pub mod turns;
 pub mod vault;
 
 use api::{AppState, EventView, HttpError, HttpResult};
@@ -171,7 +173,26 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     config::check_origins(&origins).map_err(ServeError::Config)?;
     let sessions = auth::Sessions::new(config.chain.coalition, origins, config.challenge_ttl(), config.token_ttl());
     let public_rpc = config.public_rpc.clone().unwrap_or_else(|| config.chain.chain.rpc.clone());
-    let state = Arc::new(AppState::new(chain, sessions, vault, audit, declaration.policy(), public_rpc));
+    let limits = tclearn_sandbox::Limits::of(&declaration);
+    let checker = match &config.checker {
+        Some(program) => tclearn_sandbox::Checker::new(program.clone(), limits, config.concurrent_checks.into()),
+        None => tclearn_sandbox::Checker::of_this_program(limits, config.concurrent_checks.into())
+            .map_err(|e| ServeError::Config(e.to_string()))?,
+    };
+    let checks = api::ModelChecks { policy: declaration.policy(), checker };
+    let load = api::Load {
+        limiters: api::RateLimits::new(api::Rates {
+            per_address: config.rate_per_address,
+            address_burst: config.burst_per_address,
+            per_account: config.rate_per_account,
+            account_burst: config.burst_per_account,
+        }),
+        uploads: turns::Turns::new(config.concurrent_uploads.into(), UPLOADS_PER_ACCOUNT, TURN_WAIT),
+        downloads: turns::Turns::new(config.concurrent_downloads.into(), DOWNLOADS_PER_ACCOUNT, TURN_WAIT),
+        transfer_grace: Duration::from_secs(config.body_timeout),
+        event_streams: api::EventStreams::new(config.max_connections as usize / 4),
+    };
+    let state = Arc::new(AppState::new(chain, sessions, vault, audit, checks, load, public_rpc));
     Ok(Server { listener, tls, state, config, event_topics })
 }
 
@@ -196,7 +217,18 @@ impl Server {
         let anchoring = (self.config.anchor_every > 0).then(|| {
             tokio::spawn(anchor_on_schedule(self.state.clone(), Duration::from_secs(self.config.anchor_every)))
         });
-        let app = api::router(self.state.clone(), self.config.max_json_bytes, &self.config.web_dir, self.tls.is_some());
+        let app = api::router(
+            self.state.clone(),
+            self.config.max_json_bytes,
+            &self.config.web_dir,
+            self.tls.is_some(),
+            Duration::from_secs(self.config.body_timeout),
+            // A request to a JSON route may read its body, and wait for a transaction.
+            api::transfer_deadline(
+                Duration::from_secs(self.config.body_timeout.saturating_add(self.config.submit_timeout)),
+                self.config.max_json_bytes as u64,
+            ),
+        );
         tracing::info!(%address, tls = self.tls.is_some(), "serving the members' API");
         if self.tls.is_none() && !address.ip().is_loopback() {
             tracing::warn!(
@@ -205,10 +237,16 @@ impl Server {
                  give --tls-cert and --tls-key, or put a TLS proxy in front"
             );
         }
-        let served = match self.tls {
-            None => axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await,
-            Some(acceptor) => serve_tls(self.listener, acceptor, app, shutdown).await,
+        let connections = connections::Connections {
+            max: connections::connection_cap(
+                self.config.max_connections as usize,
+                self.config.concurrent_checks.into(),
+                connections::raise_open_files(),
+            ),
+            per_address: self.config.connections_per_address as usize,
+            header_timeout: Duration::from_secs(self.config.header_timeout),
         };
+        let served = connections::serve_connections(self.listener, self.tls, app, connections, shutdown).await;
         follower.abort();
         watchdog.abort();
         if let Some(task) = anchoring {
@@ -242,45 +280,14 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_r
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 
-/// Serve `app` over TLS until `shutdown`: each connection's handshake, then HTTP/1.1 or HTTP/2
-/// on it. At shutdown it stops accepting; connections in flight finish on their own tasks.
-async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    app: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use tower::Service;
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("accept: {e}");
-                    continue;
-                }
-            },
-            () = &mut shutdown => return Ok(()),
-        };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake: {e}"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-            };
-            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                app.clone().call(request.map(axum::body::Body::new))
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
-                tracing::debug!(%peer, "connection: {e}");
-            }
-        });
-    }
-}
+/// Uploads one member may have in progress at once.
+pub const UPLOADS_PER_ACCOUNT: usize = 1;
+
+/// Downloads one member may have in progress at once.
+pub const DOWNLOADS_PER_ACCOUNT: usize = 2;
+
+/// How long an upload or a download waits for a turn before it is answered 503.
+pub const TURN_WAIT: Duration = Duration::from_secs(10);
 
 /// Set up from `config` and serve until `shutdown`.
 pub async fn run(
@@ -316,11 +323,13 @@ pub async fn anchor(state: &AppState) -> HttpResult<Option<views::AnchorView>> {
     }))
 }
 
-/// Log the tally's summaries once they are due, even when no refusal comes to trigger them.
+/// Log the tally's summaries once they are due, even when no refusal comes to trigger them;
+/// prune the rate limiters' idle buckets on the same tick.
 async fn summarise_on_schedule(state: Arc<AppState>) {
     let mut ticker = tokio::time::interval(Duration::from_millis(tally::SUMMARY_EVERY_MS / 4));
     loop {
         ticker.tick().await;
+        api::prune_rate_limits(&state);
         if let Err(e) = state.summarise(false) {
             tracing::warn!(error = ?e, "logging the refusals' summary failed; trying again");
         }

@@ -95,8 +95,15 @@ async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // The model checks' child (`check-model`), before any runtime or thread starts.
+    tclearn_sandbox::checks::serve_if_child();
+    // Its children read none of its memory or environment through /proc.
+    tclearn_sandbox::limits::hide_from_children();
+    tokio::runtime::Runtime::new().context("the async runtime")?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();

@@ -17,9 +17,14 @@ use tclearn_client::{
     coalition::{Phase, DRAW_DELAY},
     Keypair, H256,
 };
-use tclearn_e2e::{artifact, artifacts_dir, seal_blocks};
+use tclearn_e2e::{artifact, artifacts_dir, hostile, seal_blocks};
 use tclearn_model::architectures::train_logistic;
 use tclearn_model::hash::model_hash;
+
+/// Models a recursive parser overflows its stack on, each under the tests' 1 MiB upload limit.
+fn hostile_models() -> [(&'static str, Vec<u8>); 2] {
+    [("nested types", hostile::deep_type(100_000)), ("nested subgraphs", hostile::deep_subgraphs(60_000))]
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_sign_in_upload_and_read_what_their_role_allows() {
@@ -66,8 +71,12 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     let token_request = |signature: [u8; 64]| serde_json::json!({ "account": bob.account_id().to_string(), "challenge": challenge, "signature": format!("0x{}", hex::encode(signature)) });
     let (status, body) = api.post("/api/auth/token", token_request(bob.sign(challenge.as_bytes()))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a raw, unwrapped signature: {body}");
+    // A failed attempt (anyone can make one) does not spend the challenge for its account; its
+    // signature does, once.
     let (status, body) = api.post("/api/auth/token", token_request(bob.sign(&signed_bytes(&challenge)))).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a challenge is spent by a failed attempt too: {body}");
+    assert_eq!(status, StatusCode::OK, "the wrapped signature after a failed attempt: {body}");
+    let (status, body) = api.post("/api/auth/token", token_request(bob.sign(&signed_bytes(&challenge)))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a replay: {body}");
     let (_, body) = challenge_for(None).await;
     let challenge = body["challenge"].as_str().unwrap().to_string();
     let token_request = |signature: [u8; 64]| serde_json::json!({ "account": bob.account_id().to_string(), "challenge": challenge, "signature": format!("0x{}", hex::encode(signature)) });
@@ -134,6 +143,14 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert!(body["error"].as_str().unwrap().contains("model checks refuse it"), "{body}");
     other.extend(vec![0u8; 2 << 20]);
     assert_eq!(api.upload(&bob_token, other).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    // Models that overflow a recursive parser's stack (the old API parsed them on one of its own
+    // threads, and the overflow aborted it): refused, and the API serves on.
+    for (what, hostile) in hostile_models() {
+        let (status, body) = api.upload(&bob_token, hostile).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("model checks refuse it"), "{what}: {body}");
+    }
+    assert_eq!(api.get("/api/health").await.0, StatusCode::OK);
     assert_eq!(api.download(Some(&bob_token), &hash).await.0, StatusCode::OK, "a refused upload loses nothing");
 
     // The genesis model, once uploaded, is every member's to read.
@@ -174,6 +191,9 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
         "a model is not a delta"
     );
     assert_eq!(post_delta(5, delta.clone()).await.unwrap().status(), StatusCode::NOT_FOUND, "no block 5");
+    for (what, hostile) in hostile_models() {
+        assert_eq!(post_delta(0, hostile).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+    }
 
     // Charlie uploads a candidate; Bob, who read its hash in the audit log, proposes it as his
     // own. Nobody but Charlie reads it: not Bob, not the round's validators, who cannot evaluate
@@ -618,4 +638,176 @@ async fn with_a_certificate_the_api_serves_https_only() {
     );
     let _ = stop.send(());
     task.await.unwrap().unwrap();
+}
+
+/// Read from `stream` until the server closes it, or `within` passes; whether it closed.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 4096];
+    let read = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_slow_clients_and_held_connections_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let scene = scene().await;
+
+    // Per account: Bob over his rate gets 429 with Retry-After; Charlie is served meanwhile.
+    let mut limited = config(&scene, scene.dir.path().join("per-account"), 600, None);
+    (limited.rate_per_account, limited.burst_per_account) = (1, 3);
+    let api = Api::start(limited).await;
+    let (bob, charlie) = (api.sign_in("Bob").await, api.sign_in("Charlie").await);
+    let key = |token: String| api.http.get(format!("{}/api/vault/data-id-key", api.url)).bearer_auth(token).send();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(key(bob.clone()).await.unwrap());
+    }
+    let over = statuses.iter().find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS).expect("Bob over his rate");
+    assert!(over.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(statuses.iter().filter(|r| r.status() == StatusCode::OK).count(), 3, "his burst");
+    assert_eq!(key(charlie.clone()).await.unwrap().status(), StatusCode::OK, "Charlie's own bucket");
+    // Views that take a chain read per block ever made are read once per best block, not per
+    // request (the chain seals only on transactions here: its best block stays).
+    for _ in 0..20 {
+        assert_eq!(api.get("/api/blocks").await.0, StatusCode::OK);
+        assert_eq!(api.get("/api/members").await.0, StatusCode::OK);
+        assert_eq!(api.get("/api/proposals").await.0, StatusCode::OK);
+    }
+    let views = &api.state.views;
+    let reads = [views.blocks.reads(), views.members.reads(), views.proposals.reads()];
+    assert!(reads.iter().all(|r| (1..=2).contains(r)), "reads of blocks, members, proposals: {reads:?}");
+    api.stop().await;
+
+    // Per address, on every route, anonymous or not; the buckets fill again.
+    let mut limited = config(&scene, scene.dir.path().join("per-address"), 600, None);
+    (limited.rate_per_address, limited.burst_per_address) = (5, 10);
+    let api = Api::start(limited).await;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(api.get("/api/health").await.0);
+    }
+    let served = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!((10..=15).contains(&served), "a burst of 10 and 5 per second: {statuses:?}");
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(api.get("/api/health").await.0, StatusCode::OK);
+    api.stop().await;
+
+    // Slow clients: headers that never end, a body that stalls, connections held open idle.
+    let mut slow = config(&scene, scene.dir.path().join("slow"), 600, None);
+    (slow.header_timeout, slow.body_timeout, slow.max_connections) = (1, 1, 4);
+    let api = Api::start(slow).await;
+    let address = api.url.trim_start_matches("http://").to_string();
+    let mut half_headers = tokio::net::TcpStream::connect(&address).await.unwrap();
+    half_headers.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    assert!(closed_within(&mut half_headers, Duration::from_secs(5)).await, "unfinished headers are cut off");
+
+    let token = api.sign_in("Bob").await;
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/vault/candidates HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 100000\r\n\r\n0123456789"
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = async {
+        use tokio::io::AsyncReadExt;
+        stalled.read_to_end(&mut answer).await
+    };
+    tokio::time::timeout(Duration::from_secs(5), read).await.expect("a stalled body is answered").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A body trickled a byte at a time never stalls; the whole upload has the body timeout and
+    // its limit at 256 KiB/s (here 1 s + 4 s). Meanwhile Bob's second upload is refused at once
+    // (one at a time per member) and Charlie's is served.
+    let mut trickle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/vault/candidates HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 1000000\r\n\r\n"
+    );
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let trickling = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (started, mut answer, mut buffer) = (std::time::Instant::now(), Vec::new(), [0u8; 4096]);
+        while started.elapsed() < Duration::from_secs(20) && trickle.write_all(b"x").await.is_ok() {
+            match tokio::time::timeout(Duration::from_millis(300), trickle.read(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => answer.extend_from_slice(&buffer[..n]),
+                Err(_) => {}
+            }
+        }
+        (started.elapsed(), String::from_utf8_lossy(&answer).to_string())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let upload = |token: String| {
+        api.http.post(format!("{}/api/vault/candidates", api.url)).bearer_auth(token).body(vec![0u8; 10]).send()
+    };
+    assert_eq!(upload(token.clone()).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "Bob's second upload");
+    let charlie = api.sign_in("Charlie").await;
+    assert_eq!(upload(charlie).await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY, "Charlie's is checked");
+    let (took, answer) = trickling.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408") && took < Duration::from_secs(15), "after {took:?}: {answer}");
+
+    // Four idle connections hold every slot: a fifth is served once they time out, not before.
+    // (First the client's own pooled connections time out, idle.)
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let fresh = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let health = fresh.get(format!("{}/api/health", api.url)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(500), "served after {waited:?}, while four connections held the slots");
+    for mut connection in idle {
+        assert!(closed_within(&mut connection, Duration::from_secs(5)).await, "idle connections are closed");
+    }
+    let entries = api.audit_entries().await;
+    assert!(entries.iter().any(|e| e["outcome"].as_str().unwrap_or_default().contains("stalled")), "recorded");
+    api.stop().await;
+
+    // One address holds at most its share of the connections: two event streams (which never
+    // end) from 127.0.0.1 take it, a third connection from there is closed at once, and
+    // 127.0.0.2 is served.
+    let mut shared = config(&scene, scene.dir.path().join("per-peer"), 600, None);
+    (shared.connections_per_address, shared.header_timeout) = (2, 4);
+    let api = Api::start(shared).await;
+    let address = api.url.trim_start_matches("http://").to_string();
+    // The client's own pooled connections go idle and are closed first.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(format!("GET /api/events HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        streams.push(stream);
+    }
+    let mut third = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert!(closed_within(&mut third, Duration::from_secs(2)).await, "a third connection from one address");
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(address.parse().unwrap()).await.unwrap();
+    other
+        .write_all(format!("GET /api/health HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut other, &mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    drop(streams);
+    api.stop().await;
 }

@@ -30,6 +30,11 @@ pub struct Global {
     /// The node.
     #[command(flatten)]
     pub chain: tclearn_client::args::ChainArgs,
+    /// The coalition's contract address: when given, the members' API must serve this
+    /// coalition, or nothing is read, trained, signed or sent (an API's operator could
+    /// otherwise name a look-alike contract).
+    #[arg(long, global = true, env = "TCLEARN_COALITION", value_parser = parse_coalition)]
+    pub coalition: Option<tclearn_client::H160>,
     /// The built contracts' metadata (`coalition.json`, `audit_anchors.json`, and the
     /// `.contract` bundles for `found`).
     #[arg(long, global = true, env = "TCLEARN_ARTIFACTS")]
@@ -41,6 +46,10 @@ pub struct Global {
     /// comma-separated in the environment).
     #[arg(long = "name", global = true, env = "TCLEARN_NAMES", value_delimiter = ',', value_parser = output::parse_name)]
     pub names: Vec<(String, String)>,
+}
+
+fn parse_coalition(text: &str) -> Result<tclearn_client::H160, String> {
+    tclearn_client::parse::address(text).map_err(|e| e.to_string())
 }
 
 impl Global {
@@ -166,8 +175,21 @@ enum PrivacyCommand {
     },
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The model checks' child (`check-model`), before any runtime or thread starts.
+    tclearn_sandbox::checks::serve_if_child();
+    // Its children read none of its memory or environment through /proc.
+    tclearn_sandbox::limits::hide_from_children();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("error: the async runtime: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+async fn run() {
     let cli = Cli::parse();
     // HTTPS to the members' API and S3 goes through rustls with ring, as the API's own clients.
     tclearn_api_client::install_crypto_provider();

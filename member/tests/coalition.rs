@@ -244,6 +244,16 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     assert!((me["epsilon_spent"].as_f64().unwrap() - epsilon).abs() < 1e-5, "{me}");
     assert!(me["contribution"].as_i64().unwrap() > 0, "{me}");
     assert_eq!(status["proposals"][0]["ayes"], 1);
+    // A member who pins its coalition refuses an API that serves another: nothing is read or
+    // signed in to.
+    for command in [&["status"][..], &["download", "--block", "1", "--out", &path("elsewhere.onnx")]] {
+        let elsewhere =
+            cli.run(&alice, &[&["--coalition", "0x0101010101010101010101010101010101010101"], command].concat());
+        let said = String::from_utf8_lossy(&elsewhere.stderr);
+        assert!(!elsewhere.status.success() && said.contains("serves coalition"), "{command:?}: {said}");
+    }
+    let pinned = cli.ok(&alice, &["--coalition", &coalition, "status", "--json"]);
+    assert_eq!(pinned["coalition"]["tip"], 1);
     let table = cli.run(&alice, &["status"]);
     assert!(
         String::from_utf8_lossy(&table.stdout).contains("privacy budget epsilon 20"),

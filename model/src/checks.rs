@@ -70,7 +70,7 @@ pub struct TensorSpec {
 }
 
 /// What the coalition requires of every model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelPolicy {
     /// Largest file accepted, bytes.
     pub max_bytes: u64,
@@ -139,7 +139,7 @@ pub enum Refusal {
 }
 
 /// What the checks learnt about an accepted model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckedModel {
     /// Its architecture hash.
     pub architecture_hash: [u8; 32],

@@ -3,12 +3,11 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use tclearn_evaluation::engine::Engine;
-use tclearn_evaluation::evaluate::evaluate;
 use tclearn_evaluation::testset::TestSet;
-use tclearn_model::checks as model;
-use tclearn_model::genesis::{Declaration, Metric};
+use tclearn_model::genesis::{Declaration, EvaluationLimits, Metric};
+use tclearn_oracle::sandbox;
 use tclearn_oracle::worker::{self, Config};
+use tclearn_sandbox::{CheckError, Checker, Limits};
 
 #[derive(Parser)]
 #[command(name = "oracle", version, about = "TCLearn validator oracle")]
@@ -57,33 +56,61 @@ fn parse_metric(name: &str) -> Result<Metric, String> {
     serde_json::from_value(serde_json::Value::String(name.into())).map_err(|e| e.to_string())
 }
 
-fn evaluate_command(args: EvaluateArgs) -> anyhow::Result<()> {
+/// `oracle evaluate`: the model is read, checked and evaluated in children of this program,
+/// within the declaration's limits, as `oracle run` evaluates candidates.
+async fn evaluate_command(args: EvaluateArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let declaration = match &args.genesis {
         Some(path) => Declaration::load(path)?,
         None => {
-            let (input, output) = model::signature(&bytes).context("model refused")?;
+            let limits = Limits::from(EvaluationLimits::default());
+            let (input, output) =
+                Checker::of_this_program(limits, 1)?.signature(&bytes).await.map_err(|e| match e {
+                    CheckError::Refused(reason) => anyhow::anyhow!("model refused: {reason}"),
+                    other => other.into(),
+                })?;
             let declaration = Declaration::new(args.metric, input, output);
             declaration.validate()?;
             declaration
         }
     };
-    let set = TestSet::open(&args.test_set, declaration.image.as_ref())
+    // Opened here for a clear error; the child reads it again.
+    TestSet::open(&args.test_set, declaration.image.as_ref())
         .with_context(|| format!("test set {}", args.test_set.display()))?;
-    let engine = Engine::for_runtime(args.ort_library.as_deref(), args.threads, &declaration.runtime)?;
-    let report = evaluate(&engine, &declaration, &bytes, &set)?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(())
+    let limits = Limits::of(&declaration);
+    let request = sandbox::Request {
+        declaration,
+        global: args.test_set,
+        local: None,
+        ort_library: args.ort_library,
+        threads: args.threads,
+    };
+    let program = std::env::current_exe().context("this program's path")?;
+    match sandbox::evaluate_in_child(&program, &request, &bytes, limits).await {
+        sandbox::Outcome::Scored { g, .. } => {
+            println!("{}", serde_json::to_string_pretty(&g)?);
+            Ok(())
+        }
+        sandbox::Outcome::Refused { reason, .. } => anyhow::bail!("{reason}"),
+        sandbox::Outcome::ValidatorFault { reason } => anyhow::bail!("the evaluation failed: {reason}"),
+    }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // The model checks' child (`check-model`), before any runtime or thread starts.
+    tclearn_sandbox::checks::serve_if_child();
+    // Its children read none of its memory or environment through /proc.
+    tclearn_sandbox::limits::hide_from_children();
+    tokio::runtime::Runtime::new().context("the async runtime")?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Evaluate(args) => evaluate_command(args),
+        Command::Evaluate(args) => evaluate_command(args).await,
         Command::EvaluateCandidate => std::process::exit(tclearn_oracle::sandbox::child_main()),
         Command::Run(config) => {
             let shutdown = async {

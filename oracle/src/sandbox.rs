@@ -2,9 +2,9 @@
 //!
 //! A candidate is code the coalition runs: an ONNX graph that ONNX Runtime may make allocate
 //! gigabytes, loop for hours or crash. The worker never runs one in its own process. An
-//! [`Evaluator`] starts the oracle's own binary again as `oracle evaluate-candidate`, with an
-//! address-space limit (`RLIMIT_AS`), no core dumps and death with its parent
-//! (`PR_SET_PDEATHSIG`). The child loads ONNX Runtime, G and L once (decoding image sets once),
+//! [`Evaluator`] starts the oracle's own binary again as `oracle evaluate-candidate`, bounded as
+//! every child of [`tclearn_sandbox`] is: an address-space limit (`RLIMIT_AS`), no core dumps
+//! and death with its parent (`PR_SET_PDEATHSIG`). The child loads ONNX Runtime, G and L once (decoding image sets once),
 //! then evaluates one candidate after another, each within a wall-clock deadline (the parent
 //! kills the child past it) and a CPU-time budget (the child lowers its own soft `RLIMIT_CPU`
 //! to what it has used plus the declared seconds times its threads, plus 5 s, before each). The
@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 use std::{
     io::{BufRead, Read, Write},
     path::PathBuf,
-    process::Stdio,
     time::Duration,
 };
 use tclearn_client::coalition::Refusal;
@@ -36,6 +35,8 @@ use tclearn_evaluation::engine::Engine;
 use tclearn_evaluation::evaluate::{self, Evaluation, Fault};
 use tclearn_evaluation::testset::TestSet;
 use tclearn_model::genesis::Declaration;
+use tclearn_sandbox::limits;
+pub use tclearn_sandbox::Limits;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 /// The subcommand the child runs.
@@ -205,27 +206,7 @@ fn load(request: Request) -> Result<Loaded, String> {
 
 /// Lower this process's soft CPU-time limit to what it has used plus one evaluation's budget.
 fn limit_cpu_from_now(request: &Request) {
-    // SAFETY: `getrusage` writes the struct it is given and nothing else.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return;
-    }
-    let used = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec).max(0) as u64;
-    let budget = cpu_budget(Duration::from_secs(request.declaration.limits.seconds), request.threads);
-    let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `getrlimit` and `setrlimit` read or write the struct they are given and nothing else.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_CPU, &mut current) == 0 {
-            let soft = (used.saturating_add(budget) as libc::rlim_t).min(current.rlim_max);
-            libc::setrlimit(libc::RLIMIT_CPU, &libc::rlimit { rlim_cur: soft, rlim_max: current.rlim_max });
-        }
-    }
-}
-
-/// CPU seconds for every thread over the whole deadline, and a margin: the deadline is what
-/// normally ends a slow evaluation; this bounds a child whose parent is gone or stuck.
-fn cpu_budget(wall: Duration, threads: usize) -> u64 {
-    wall.as_secs().max(1).saturating_mul(threads.max(1) as u64).saturating_add(5)
+    limits::limit_cpu_from_now(Limits::of(&request.declaration).cpu_seconds(request.threads));
 }
 
 /// Evaluate in this process, under the limits the parent set: running out of memory here is
@@ -250,25 +231,6 @@ fn evaluate(loaded: &Loaded, model: &[u8]) -> Outcome {
             Fault::Candidate(_) => Outcome::Refused { refusal: ChildRefusal::ModelRefused, reason: error.to_string() },
             Fault::Validator => Outcome::ValidatorFault { reason: error.to_string() },
         },
-    }
-}
-
-/// The limits of one evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Address space of the child, bytes (ONNX Runtime, G and L included).
-    pub memory_bytes: u64,
-    /// Wall-clock time of one candidate (and of loading); CPU time is this times the threads.
-    pub wall: Duration,
-}
-
-impl Limits {
-    /// The limits a declaration states.
-    pub fn of(declaration: &Declaration) -> Self {
-        Self {
-            memory_bytes: declaration.limits.memory_mib.saturating_mul(1 << 20),
-            wall: Duration::from_secs(declaration.limits.seconds),
-        }
     }
 }
 
@@ -344,10 +306,9 @@ impl Evaluator {
 
     /// The outcome of a child that ended without answering.
     async fn ended(&self, mut running: Running) -> Outcome {
-        use std::os::unix::process::ExitStatusExt;
         let status = tokio::time::timeout(Duration::from_secs(5), running.child.wait()).await;
         match status {
-            Ok(Ok(status)) => match status.signal() {
+            Ok(Ok(status)) => match limits::killed_by(status) {
                 Some(signal) => Outcome::Refused {
                     refusal: ChildRefusal::ModelRefused,
                     reason: format!(
@@ -365,25 +326,8 @@ impl Evaluator {
     async fn start(&self) -> Result<Running, String> {
         let line = serde_json::to_string(&self.request).map_err(|e| format!("encoding the request: {e}"))?;
         let mut command = tokio::process::Command::new(&self.program);
-        command
-            .arg(SUBCOMMAND)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let memory = self.limits.memory_bytes;
-        // SAFETY: runs in the forked child before exec; it only calls `prctl`, `getrlimit` and
-        // `setrlimit`, which are async-signal-safe, and allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                // Killed with its parent, whatever kills the parent.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                set_limit(libc::RLIMIT_AS, memory)?;
-                set_limit(libc::RLIMIT_CORE, 0)
-            });
-        }
+        command.arg(SUBCOMMAND);
+        limits::bounded(&mut command, self.limits, None);
         let mut child = command.spawn().map_err(|e| format!("starting {}: {e}", self.program.display()))?;
         let mut stdin = child.stdin.take().ok_or("no standard input to the child")?;
         let stdout = child.stdout.take().ok_or("no standard output from the child")?;
@@ -408,21 +352,4 @@ impl Evaluator {
 /// Evaluate `model` in a child process of its own (one candidate, then the child ends).
 pub async fn evaluate_in_child(program: &std::path::Path, request: &Request, model: &[u8], limits: Limits) -> Outcome {
     Evaluator::new(program.to_path_buf(), request.clone(), limits).evaluate(model).await
-}
-
-/// Lower `resource`'s soft and hard limits to `value` (never above the hard limit in force).
-fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
-    let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `getrlimit` writes the struct it is given and nothing else.
-    if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let value = (value as libc::rlim_t).min(current.rlim_max);
-    let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
-    // SAFETY: `setrlimit` reads the struct it is given and nothing else.
-    if unsafe { libc::setrlimit(resource, &limit) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }

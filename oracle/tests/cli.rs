@@ -82,6 +82,31 @@ fn evaluate_prints_a_report_or_the_refusal() {
     assert!(!ok && stderr.contains("/nonexistent.csv"), "{stderr}");
 }
 
+/// A model that overflows a recursive parser's stack: `oracle evaluate` refuses it with an
+/// error, as its children crash on it (it used to parse it in its own process, and die).
+#[test]
+fn evaluate_survives_a_model_that_crashes_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("hostile.onnx");
+    std::fs::write(&model_path, tclearn_e2e::hostile::deep_type(200_000)).unwrap();
+    let data = breast_cancer().display().to_string();
+    let model_arg = model_path.display().to_string();
+    let genesis_path = dir.path().join("genesis.json");
+    let genesis =
+        serde_json::json!({ "metric": "accuracy", "input": {"dims": [null, 30]}, "output": {"dims": [null, 2]} });
+    std::fs::write(&genesis_path, genesis.to_string()).unwrap();
+    let genesis_arg = genesis_path.display().to_string();
+    for args in [
+        vec!["evaluate", "--model", &model_arg, "--test-set", &data],
+        vec!["evaluate", "--model", &model_arg, "--test-set", &data, "--genesis", &genesis_arg],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_oracle")).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "an error, not a crash: {stderr}");
+        assert!(stderr.contains("refused") || stderr.contains("killed by signal"), "{stderr}");
+    }
+}
+
 /// The installed binary finds the ONNX Runtime library setup installed, as the README runs it:
 /// without `ORT_DYLIB_PATH` (which only cargo sets, from `.cargo/config.toml`).
 #[test]

@@ -9,6 +9,9 @@
 //! - Each node gets a temporary base path and free loopback ports ([`free_port`]), writes its
 //!   log to a file in that base path, and is killed when its [`Node`] is dropped. A node that
 //!   does not come up fails the test with the tail of its log.
+//! - [`hostile`] writes the hostile models the tests of every program that reads one send it.
+
+pub mod hostile;
 
 use std::{
     net::TcpListener,

@@ -139,7 +139,7 @@ pub struct PrivacyView {
 }
 
 /// A member and its strength `S_i = 1/N + D_i/D`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MemberView {
     /// Its address.
     pub address: String,
@@ -336,7 +336,7 @@ impl RoundView {
 }
 
 /// A governance proposal and its tally.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProposalView {
     /// Proposal id.
     pub id: u32,
@@ -413,7 +413,7 @@ pub struct ProofView {
 }
 
 /// An anchoring of the audit log on chain.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AnchorView {
     /// The anchor's index in the contract.
     pub index: u64,

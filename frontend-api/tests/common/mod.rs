@@ -101,6 +101,18 @@ pub fn base_config(node: &Node, coalition: H160, genesis: PathBuf, data_dir: Pat
         tls_cert: None,
         tls_key: None,
         web_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist")),
+        concurrent_checks: 2,
+        concurrent_uploads: 4,
+        concurrent_downloads: 8,
+        max_connections: 1024,
+        connections_per_address: 128,
+        header_timeout: 10,
+        body_timeout: 30,
+        rate_per_address: 1000,
+        burst_per_address: 2000,
+        rate_per_account: 200,
+        burst_per_account: 400,
+        checker: Some(PathBuf::from(env!("CARGO_BIN_EXE_tclearn-api"))),
     }
 }
 

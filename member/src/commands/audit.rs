@@ -4,11 +4,17 @@ use super::*;
 
 /// `tclearn audit verify`.
 pub async fn audit_verify(g: &Global) -> Result<i32> {
-    let view: CoalitionView = api::read(&g.api, "/api/coalition").await.context("the members' API")?;
-    let address = view.audit_anchors.ok_or_else(|| anyhow!("the coalition records no audit-anchors contract"))?;
-    let anchors = AuditAnchors::at(connect(g).await?, parse::address(&address)?, metadata(g, "audit_anchors")?);
+    // The anchors contract is the one the coalition records on chain, not the one the API names
+    // (its operator could anchor a rewritten log to a contract of its own).
+    let (coalition, _) = coalition(g).await?;
     // Reads need an origin, not a key: any well-formed account will do.
     let origin = AccountId32([0; 32]);
+    let address = coalition
+        .audit_anchors(&origin)
+        .await
+        .context("reading the coalition's audit-anchors contract")?
+        .ok_or_else(|| anyhow!("the coalition records no audit-anchors contract"))?;
+    let anchors = AuditAnchors::at(connect(g).await?, address, metadata(g, "audit_anchors")?);
     let verified = tclearn_api_client::verify::verify_served(&reqwest::Client::new(), &g.api, &anchors, &origin)
         .await
         .context("the audit log does not verify")?;
@@ -29,7 +35,7 @@ pub async fn audit_verify(g: &Global) -> Result<i32> {
 /// `tclearn audit anchor`.
 pub async fn audit_anchor(g: &Global) -> Result<i32> {
     let key = load_key(g)?;
-    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
+    let session = sign_in(g, &key).await?;
     let anchor = session.anchor().await?;
     if g.json {
         println!("{}", serde_json::to_string(&anchor)?);
@@ -79,15 +85,14 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
     }
     let engine =
         Engine::for_runtime(None, 1, &declaration.runtime).context("ONNX Runtime (scripts/setup.sh installs it)")?;
-    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
+    let session = sign_in(g, &key).await?;
     let mut rows = Vec::new();
     let mut table = output::table(&["block", "round", "validator", "revealed G", "re-evaluated G", "audit"]);
     for index in args.from..=c.height(&me).await? {
         let block = c.block(&me, index).await?.ok_or_else(|| anyhow!("block {index} is missing"))?;
         // Genesis and reverts had no round: nothing was reported on them.
         let Some(round) = block.round else { continue };
-        let hash = format!("0x{}", hex::encode(block.parameter_hash.0));
-        let bytes = download_model(&session, &hash).await.with_context(|| format!("block {index}'s model"))?;
+        let bytes = block_model(&c, &me, &session, index).await?;
         let evaluation = evaluate(&engine, &declaration, &bytes, &set)
             .with_context(|| format!("re-evaluating block {index} on G"))?;
         let recorded = check_recorded(block.performance, evaluation.fixed, spec.metric_tolerance);

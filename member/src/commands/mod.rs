@@ -138,10 +138,41 @@ async fn connect(g: &Global) -> Result<Client> {
 
 /// The coalition the API serves, on the chain.
 async fn coalition(g: &Global) -> Result<(Coalition, CoalitionView)> {
-    let view: CoalitionView =
-        api::read(&g.api, "/api/coalition").await.context("reading the coalition from the members' API")?;
+    let view = coalition_view(g).await?;
     let client = connect(g).await?;
     Ok((Coalition::at(client, parse::address(&view.address)?, metadata(g, "coalition")?), view))
+}
+
+/// The coalition as the members' API describes it, which must be the one `--coalition` names
+/// when it is given.
+async fn coalition_view(g: &Global) -> Result<CoalitionView> {
+    let view: CoalitionView =
+        api::read(&g.api, "/api/coalition").await.context("reading the coalition from the members' API")?;
+    ensure_pinned(g.coalition, &view.address)?;
+    Ok(view)
+}
+
+/// Sign in to the members' API as `key`; with `--coalition`, only to sign-in messages that name
+/// that coalition.
+async fn sign_in(g: &Global, key: &Keypair) -> Result<ApiClient> {
+    let http = api::http_builder().build().context("an HTTP client")?;
+    let mut session = ApiClient::new(&g.api, key.clone(), http);
+    if let Some(pinned) = g.coalition {
+        session = session.for_coalition(pinned);
+    }
+    session.token().await.context("signing in to the members' API")?;
+    Ok(session)
+}
+
+/// Refuse an API that serves another coalition than the member's `pinned` one.
+fn ensure_pinned(pinned: Option<tclearn_client::H160>, served: &str) -> Result<()> {
+    match pinned {
+        Some(pinned) if parse::address(served).ok() != Some(pinned) => bail!(
+            "the members' API serves coalition {served}, not {pinned:?} (--coalition, TCLEARN_COALITION): \
+             check the API's address"
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// A contract's refusal in a member's words.
@@ -181,4 +212,20 @@ fn explain(error: CallError, view: &CoalitionView) -> anyhow::Error {
         other => format!("{other:?}"),
     };
     anyhow!("the coalition refused: {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ensure_pinned;
+    use tclearn_client::H160;
+
+    #[test]
+    fn an_api_serving_another_coalition_than_the_pinned_one_is_refused() {
+        let pinned = H160::repeat_byte(0xc0);
+        assert!(ensure_pinned(Some(pinned), &format!("{pinned:?}")).is_ok());
+        assert!(ensure_pinned(None, "0x0101010101010101010101010101010101010101").is_ok(), "nothing pinned");
+        let other = ensure_pinned(Some(pinned), "0x0101010101010101010101010101010101010101").unwrap_err();
+        assert!(other.to_string().contains("not 0xc0c0"), "{other}");
+        assert!(ensure_pinned(Some(pinned), "not an address").is_err());
+    }
 }

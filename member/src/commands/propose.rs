@@ -28,7 +28,7 @@ pub async fn propose(g: &Global, args: ProposeArgs) -> Result<i32> {
     let file = args.candidate.join(if args.delta { "delta.onnx" } else { "candidate.onnx" });
     let onnx = std::fs::read(&file).with_context(|| file.display().to_string())?;
     let (coalition, view) = coalition(g).await?;
-    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
+    let session = sign_in(g, &key).await?;
     let uploading = output::spinner(&format!("uploading {} bytes to the vault", onnx.len()), g.json);
     let stored: StoredObject = if args.delta {
         session.upload_delta(meta.parent, onnx).await.context("the vault refused the delta")?

@@ -39,7 +39,7 @@ struct RoundSummary {
 
 /// `tclearn report`.
 pub async fn report(g: &Global, args: ReportArgs) -> Result<i32> {
-    let coalition: CoalitionView = api::read(&g.api, "/api/coalition").await.context("the members' API")?;
+    let coalition: CoalitionView = coalition_view(g).await?;
     let blocks: Vec<BlockView> = api::read(&g.api, "/api/blocks").await?;
     let members: Vec<MemberView> = api::read(&g.api, "/api/members").await?;
     let last: Option<RoundView> = api::read(&g.api, "/api/rounds/current").await.ok();

@@ -22,7 +22,7 @@ struct BlockStatus {
 
 /// `tclearn status`.
 pub async fn status(g: &Global) -> Result<i32> {
-    let coalition: CoalitionView = api::read(&g.api, "/api/coalition").await.context("the members' API")?;
+    let coalition: CoalitionView = coalition_view(g).await?;
     let blocks: Vec<BlockView> = api::read(&g.api, "/api/blocks").await?;
     let members: Vec<MemberView> = api::read(&g.api, "/api/members").await?;
     let proposals: Vec<ProposalView> = api::read(&g.api, "/api/proposals").await?;

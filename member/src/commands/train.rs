@@ -65,16 +65,15 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     let key = load_key(g)?;
     let data = Table::read_csv(&args.data)?;
     let (coalition, view) = coalition(g).await?;
-    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
-    let tip: BlockView = api::read(&g.api, &format!("/api/blocks/{}", view.tip)).await?;
-    let tip_model = session.download(&tip.parameter_hash).await.context("downloading the tip's model")?;
+    let session = sign_in(g, &key).await?;
+    let origin = key.account_id();
+    let tip_model = block_model(&coalition, &origin, &session, view.tip).await.context("the tip's model")?;
     let mut model = Model::from_onnx(&tip_model)?;
     let parent = model.clone();
 
     // The rows not yet in a block, by their anonymised IDs.
     let secret = DataIdKey::from_hex(&session.data_id_key().await?)
         .map_err(|_| anyhow!("the vault's data-ID secret is malformed"))?;
-    let origin = key.account_id();
     let mut fresh = Vec::new();
     let checking = output::bar(data.len() as u64, "checking which rows are new", g.json);
     for (row, id) in data.ids.iter().enumerate() {

@@ -13,7 +13,7 @@ pub struct UploadArgs {
 /// `tclearn upload`.
 pub async fn upload(g: &Global, args: UploadArgs) -> Result<i32> {
     let key = load_key(g)?;
-    let session = ApiClient::sign_in(&g.api, &key).await.context("signing in to the members' API")?;
+    let session = sign_in(g, &key).await?;
     for path in &args.models {
         let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
         let stored = session.upload_candidate(bytes).await.with_context(|| path.display().to_string())?;

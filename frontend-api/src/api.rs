@@ -1273,7 +1273,9 @@ async fn events(
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
 ) -> HttpResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
     // A stream never ends: each holds a connection for as long as its client likes.
-    let Some(counted) = state.load.event_streams.per_peer.open(peer.ip(), EVENT_STREAMS_PER_PEER) else {
+    let Some(counted) =
+        state.load.event_streams.per_peer.open(crate::connections::peer_key(peer.ip()), EVENT_STREAMS_PER_PEER)
+    else {
         state.metrics.rate_limited.inc();
         return Err(HttpError::TooManyRequests(10));
     };

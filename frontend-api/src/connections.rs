@@ -11,7 +11,6 @@
 //! reader stopped reading holds no turn past its deadline).
 
 use std::{
-    collections::HashMap,
     future::Future,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
@@ -80,41 +79,10 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
 }
 
 /// What is open per peer ([`peer_key`]): connections, event streams.
-#[derive(Debug, Default)]
-pub struct OpenPerPeer(Mutex<HashMap<IpAddr, usize>>);
+pub type OpenPerPeer = crate::turns::Counts<IpAddr>;
 
 /// One thing counted for its peer until dropped.
-#[derive(Debug)]
-pub struct PeerConnection {
-    peers: Arc<OpenPerPeer>,
-    key: IpAddr,
-}
-
-impl OpenPerPeer {
-    /// Count one more for `peer`, unless it already has `max` open.
-    pub fn open(self: &Arc<Self>, peer: IpAddr, max: usize) -> Option<PeerConnection> {
-        let key = peer_key(peer);
-        let mut open = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = open.entry(key).or_default();
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(PeerConnection { peers: self.clone(), key })
-    }
-}
-
-impl Drop for PeerConnection {
-    fn drop(&mut self) {
-        let mut open = self.peers.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.key) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
-}
+pub type PeerConnection = crate::turns::Counted<IpAddr>;
 
 /// Serve `app` until `shutdown`, over TLS when `tls` is given: each connection on its own task,
 /// at most `connections.max` at once (the next is accepted when one closes), with the peer's
@@ -149,7 +117,7 @@ pub async fn serve_connections(
                 continue;
             }
         };
-        let Some(counted) = peers.open(peer.ip(), connections.per_address) else {
+        let Some(counted) = peers.open(peer_key(peer.ip()), connections.per_address) else {
             tracing::debug!(%peer, "closed: the peer has its share of connections open");
             continue;
         };
@@ -381,7 +349,7 @@ mod tests {
         drop(first);
         let third = peers.open(a, 2).unwrap();
         drop((second, third));
-        assert!(peers.0.lock().unwrap().is_empty());
+        assert!(peers.is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use std::{
     collections::HashMap,
+    hash::Hash,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -27,21 +28,72 @@ pub enum NoTurn {
     Busy(Duration),
 }
 
+/// How many of something each key holds, each counted until its [`Counted`] is dropped.
+#[derive(Debug)]
+pub struct Counts<K>(Mutex<HashMap<K, usize>>);
+
+impl<K> Default for Counts<K> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+/// One counted for its key until dropped.
+#[derive(Debug)]
+pub struct Counted<K: Eq + Hash + Copy> {
+    counts: Arc<Counts<K>>,
+    key: K,
+}
+
+impl<K: Eq + Hash + Copy> Counts<K> {
+    /// Count one more for `key`, unless it already holds `max` ([`may_take`]).
+    pub fn open(self: &Arc<Self>, key: K, max: usize) -> Option<Counted<K>> {
+        let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(key).or_default();
+        if !may_take(*count, max) {
+            return None;
+        }
+        *count += 1;
+        Some(Counted { counts: self.clone(), key })
+    }
+
+    /// Whether no key holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty()
+    }
+
+    /// Whether `key` holds something.
+    pub fn holds(&self, key: &K) -> bool {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(key)
+    }
+}
+
+impl<K: Eq + Hash + Copy> Drop for Counted<K> {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// The turns of one kind of operation.
 #[derive(Debug, Clone)]
 pub struct Turns {
     total: Arc<Semaphore>,
     per_account: usize,
     wait: Duration,
-    held: Arc<Mutex<HashMap<[u8; 32], usize>>>,
+    held: Arc<Counts<[u8; 32]>>,
 }
 
 /// One operation's turn; dropping it gives the turn back.
 #[derive(Debug)]
 pub struct Turn {
     _permit: OwnedSemaphorePermit,
-    account: [u8; 32],
-    held: Arc<Mutex<HashMap<[u8; 32], usize>>>,
+    _counted: Counted<[u8; 32]>,
 }
 
 /// Whether an account that holds `held` turns may take another, at most `per_account`.
@@ -67,50 +119,12 @@ impl Turns {
     /// [`NoTurn::Account`] at once when the account holds its share; [`NoTurn::Busy`] when no
     /// turn came free within the wait.
     pub async fn take(&self, account: &[u8; 32]) -> Result<Turn, NoTurn> {
-        {
-            let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mine = held.entry(*account).or_default();
-            if !may_take(*mine, self.per_account) {
-                return Err(NoTurn::Account(*mine));
-            }
-            // Counted before the wait, so that an account cannot queue more than its share.
-            *mine += 1;
-        }
-        let give_back = Unclaimed { account: *account, held: &self.held };
-        let permit = match tokio::time::timeout(self.wait, self.total.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) | Err(_) => return Err(NoTurn::Busy(self.wait)),
-        };
-        std::mem::forget(give_back);
-        Ok(Turn { _permit: permit, account: *account, held: self.held.clone() })
-    }
-}
-
-/// An account's count taken before a wait that may not end in a turn (an error, or the request
-/// dropped while waiting): given back when dropped.
-struct Unclaimed<'a> {
-    account: [u8; 32],
-    held: &'a Mutex<HashMap<[u8; 32], usize>>,
-}
-
-impl Drop for Unclaimed<'_> {
-    fn drop(&mut self) {
-        give_back(self.held, &self.account);
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        give_back(&self.held, &self.account);
-    }
-}
-
-fn give_back(held: &Mutex<HashMap<[u8; 32], usize>>, account: &[u8; 32]) {
-    let mut held = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(mine) = held.get_mut(account) {
-        *mine = mine.saturating_sub(1);
-        if *mine == 0 {
-            held.remove(account);
+        // Counted before the wait, so that an account cannot queue more than its share; given
+        // back if the wait ends without a turn (or the request is dropped while waiting).
+        let counted = self.held.open(*account, self.per_account).ok_or(NoTurn::Account(self.per_account))?;
+        match tokio::time::timeout(self.wait, self.total.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Turn { _permit: permit, _counted: counted }),
+            Ok(Err(_)) | Err(_) => Err(NoTurn::Busy(self.wait)),
         }
     }
 }
@@ -134,7 +148,7 @@ mod tests {
         drop(alice);
         let again = turns.take(&ALICE).await.unwrap();
         drop((bob, again));
-        assert!(turns.held.lock().unwrap().is_empty(), "nothing is left counted");
+        assert!(turns.held.is_empty(), "nothing is left counted");
     }
 
     #[tokio::test]
@@ -143,7 +157,7 @@ mod tests {
         let held = turns.take(&ALICE).await.unwrap();
         assert_eq!(turns.take(&BOB).await.unwrap_err(), NoTurn::Busy(Duration::from_millis(100)));
         // The refused wait gave Bob's count back, and a turn freed during a wait is taken.
-        assert!(!turns.held.lock().unwrap().contains_key(&BOB));
+        assert!(!turns.held.holds(&BOB));
         let waiting = tokio::spawn({
             let turns = turns.clone();
             async move { turns.take(&BOB).await.map(drop) }
@@ -164,7 +178,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         waiting.abort();
         let _ = waiting.await;
-        assert!(!turns.held.lock().unwrap().contains_key(&BOB));
+        assert!(!turns.held.holds(&BOB));
         drop(held);
         turns.take(&BOB).await.unwrap();
     }

@@ -54,7 +54,8 @@ HOSPITALS=(Alice Bob Charlie Dave)
 MALICIOUS=Dave
 shard_breast_cancer "$WORK"
 
-tclearn_as() { local who=$1; shift; TCLEARN_KEY_FILE="$WORK/$who.key" "$TCLEARN" "$@"; }
+# Each member has its key and keeps the API's signed receipts of its accesses to the vault.
+tclearn_as() { local who=$1; shift; TCLEARN_KEY_FILE="$WORK/$who.key" TCLEARN_RECEIPTS="$WORK/$who.receipts" "$TCLEARN" "$@"; }
 declare -A ADDRESS
 for h in "${!HOSPITALS[@]}"; do
     name=${HOSPITALS[$h]}

@@ -99,6 +99,11 @@ impl AuditAnchors {
         Ok((index, outcome))
     }
 
+    /// The operator: the account that anchors, and signs the log's receipts.
+    pub async fn operator(&self, origin: &AccountId32) -> Result<H160, Error> {
+        self.client.read(origin, self.address, self.metadata.message("operator")?.call()).await
+    }
+
     /// How many anchors there are.
     pub async fn count(&self, origin: &AccountId32) -> Result<u64, Error> {
         self.client.read(origin, self.address, self.metadata.message("count")?.call()).await

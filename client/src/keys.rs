@@ -75,6 +75,12 @@ impl Keypair {
     }
 }
 
+/// Whether `signature` is `account`'s sr25519 signature of `message`.
+pub fn verify(account: &AccountId32, message: &[u8], signature: &[u8; 64]) -> bool {
+    let public = sr25519::Public::from_raw(account.0);
+    sr25519::Pair::verify(&sr25519::Signature::from_raw(*signature), message, &public)
+}
+
 impl subxt::tx::Signer<PolkadotConfig> for Keypair {
     fn account_id(&self) -> AccountId32 {
         Keypair::account_id(self)

@@ -48,5 +48,5 @@ pub use client::{
 };
 pub use contract::{decode_return, CallData, ContractArtifact, ContractMetadata, LangError, Selector};
 pub use error::{Error, Result};
-pub use keys::{account_to_address, is_eth_derived, Keypair, Secret};
+pub use keys::{account_to_address, is_eth_derived, verify, Keypair, Secret};
 pub use subxt::utils::{AccountId32, H160, H256};

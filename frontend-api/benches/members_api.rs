@@ -102,7 +102,7 @@ async fn main() {
     let hidden = 757_000;
     let node = Node::start(NodeConfig::dev_instant()).await;
     let (url, _) = coalition_api(&node, dir.path(), "api", &mlp(hidden, 0.0), |config| {
-        config.vault_max_bytes = 256 << 20;
+        config.vault.vault_max_bytes = 256 << 20;
         // The routes' own cost under load, not the per-address limit's (part 3 measures that).
         (config.rate_per_address, config.burst_per_address) = (1_000_000, 1_000_000);
     })
@@ -233,7 +233,7 @@ async fn main() {
     for uploads in [4u16, 32] {
         let (big_url, _) = coalition_api(&node, dir.path(), &format!("uploads-{uploads}"), &big, |config| {
             config.concurrent_uploads = uploads;
-            config.vault_max_bytes = 256 << 20;
+            config.vault.vault_max_bytes = 256 << 20;
         })
         .await;
         // One upload per member at a time: 32 members upload at once.

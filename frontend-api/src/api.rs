@@ -4,6 +4,7 @@ use crate::{
     audit::AuditLog,
     auth::{now_ms, parse_signature, AuthError, Sessions},
     chain::{may_read, Chain, ChainError, Standing},
+    keys::DataIdSecret,
     tally::Tally,
     turns::{NoTurn, Turn, Turns},
     vault::{Vault, VaultError},
@@ -29,6 +30,7 @@ use std::{
 };
 use tclearn_api_client::{
     audit::{Checkpoint, MAX_PAGE},
+    receipt::{self, Receipt},
     views::*,
 };
 use tclearn_client::{
@@ -218,6 +220,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The vault.
     pub vault: Vault,
+    /// The coalition's data-ID secret, served to members.
+    pub data_ids: DataIdSecret,
     /// The audit log.
     pub audit: AuditLog,
     /// The model checks uploads pass.
@@ -307,7 +311,7 @@ impl AppState {
     pub fn new(
         chain: Chain,
         sessions: Sessions,
-        vault: Vault,
+        (vault, data_ids): (Vault, DataIdSecret),
         audit: AuditLog,
         checks: ModelChecks,
         load: Load,
@@ -340,6 +344,7 @@ impl AppState {
             chain_connection: std::sync::RwLock::new(Arc::new(chain)),
             sessions,
             vault,
+            data_ids,
             audit,
             checks,
             load,
@@ -364,15 +369,17 @@ impl AppState {
         *self.chain_connection.write().expect("chain lock") = Arc::new(chain);
     }
 
-    /// Append to the audit log; a log that cannot be written stops the request.
+    /// Append to the audit log; a log that cannot be written stops the request. Returns the
+    /// entry's receipt, signed by the API's account ([`Receipt`]).
     fn record(
         &self,
         account: Option<&AccountId32>,
         action: &str,
         object: Option<&[u8; 32]>,
         outcome: &str,
-    ) -> HttpResult<()> {
-        self.audit
+    ) -> HttpResult<Receipt> {
+        let appended = self
+            .audit
             .append(
                 now_ms(),
                 account.map(|a| a.to_string()),
@@ -382,7 +389,15 @@ impl AppState {
             )
             .map_err(|e| HttpError::Internal(e.to_string()))?;
         self.metrics.audit_entries.inc();
-        Ok(())
+        let chain = self.chain();
+        Ok(Receipt::sign(
+            &chain.operator,
+            &chain.coalition.address,
+            appended.leaf,
+            appended.entry.index,
+            &appended.checkpoint,
+            &appended.proof,
+        ))
     }
 
     /// Append the tally's summaries, if due (or at once when `force`).
@@ -444,13 +459,22 @@ impl AppState {
         };
         self.metrics.refusals.inc();
         match self.record(Some(account), action, object, &format!("refused: {why}")) {
-            Ok(()) => error,
+            Ok(_) => error,
             Err(log_error) => log_error,
         }
     }
 }
 
 type Shared = Arc<AppState>;
+
+/// An answer that carries the receipt of the access it records.
+type Receipted<T> = ([(header::HeaderName, header::HeaderValue); 1], Json<T>);
+
+/// The header that hands a member the receipt of its access.
+fn receipt_header(receipt: &Receipt) -> [(header::HeaderName, header::HeaderValue); 1] {
+    let value = header::HeaderValue::from_str(&receipt.to_header()).expect("base64url is a header value");
+    [(header::HeaderName::from_static(receipt::HEADER), value)]
+}
 
 /// A protocol value the request got wrong: a bad request, with the parser's reason.
 fn bad_value(e: parse::ParseError) -> HttpError {
@@ -771,13 +795,13 @@ async fn token(State(state): State<Shared>, Json(request): Json<TokenRequest>) -
 
 /// Store a candidate model (a whole ONNX file) after the oracles' model checks.
 #[utoipa::path(post, path = "/api/vault/candidates", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, body = StoredObject), (status = 401), (status = 413), (status = 422, description = "The model checks refuse it")),
+    responses((status = 200, body = StoredObject, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 413), (status = 422, description = "The model checks refuse it")),
     security(("bearer" = [])))]
 async fn upload_candidate(
     State(state): State<Shared>,
     headers: HeaderMap,
     body: Body,
-) -> HttpResult<Json<StoredObject>> {
+) -> HttpResult<Receipted<StoredObject>> {
     const ACTION: &str = "upload-candidate";
     let account = member(&state, &headers, ACTION).await?;
     let _turn = turn(&state, &state.load.uploads, &account, ACTION).await?;
@@ -926,7 +950,7 @@ pub fn transfer_deadline(grace: Duration, bytes: u64) -> Duration {
 /// Store a weight delta merged onto block `parent`'s model: the merged model is the candidate
 /// (anyone can recompute it with `tclearn_model::delta::merge`), checked like any upload.
 #[utoipa::path(post, path = "/api/vault/deltas", params(DeltaQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, body = StoredObject, description = "The merged candidate"), (status = 401), (status = 404, description = "No such block, or its model is not in this vault"),
+    responses((status = 200, body = StoredObject, description = "The merged candidate", headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 404, description = "No such block, or its model is not in this vault"),
         (status = 413), (status = 422, description = "The delta does not fit the parent, or the merged model fails the checks")),
     security(("bearer" = [])))]
 async fn upload_delta(
@@ -934,7 +958,7 @@ async fn upload_delta(
     headers: HeaderMap,
     Query(query): Query<DeltaQuery>,
     body: Body,
-) -> HttpResult<Json<StoredObject>> {
+) -> HttpResult<Receipted<StoredObject>> {
     const ACTION: &str = "upload-delta";
     let account = member(&state, &headers, ACTION).await?;
     let _turn = turn(&state, &state.load.uploads, &account, ACTION).await?;
@@ -965,7 +989,12 @@ async fn upload_delta(
 }
 
 /// Store `bytes` for `account` and record it.
-async fn store(state: &AppState, account: &AccountId32, action: &str, bytes: &Bytes) -> HttpResult<Json<StoredObject>> {
+async fn store(
+    state: &AppState,
+    account: &AccountId32,
+    action: &str,
+    bytes: &Bytes,
+) -> HttpResult<Receipted<StoredObject>> {
     let hash = state.vault.put(bytes).await.map_err(|e| match e {
         VaultError::TooLarge { .. } => state.refuse(Some(account), action, None, HttpError::TooLarge(e.to_string())),
         e => HttpError::Internal(e.to_string()),
@@ -978,32 +1007,31 @@ async fn store(state: &AppState, account: &AccountId32, action: &str, bytes: &By
             list.push(address);
         }
     }
-    state.record(Some(account), action, Some(&hash), "ok")?;
+    let receipt = state.record(Some(account), action, Some(&hash), "ok")?;
     state.metrics.uploads.inc();
     state.metrics.upload_bytes.inc_by(bytes.len() as u64);
-    Ok(Json(StoredObject {
+    let stored = StoredObject {
         hash: format!("0x{}", hex::encode(hash)),
         vault_ref: tclearn_model::hash::members_api_ref(&hash),
         size: bytes.len() as u64,
-    }))
+    };
+    Ok((receipt_header(&receipt), Json(stored)))
 }
 
 /// The coalition's secret that keys the anonymised data IDs, to members only (audited).
-#[utoipa::path(get, path = "/api/vault/data-id-key", responses((status = 200, body = DataIdKeyView), (status = 401), (status = 403)),
+#[utoipa::path(get, path = "/api/vault/data-id-key", responses((status = 200, body = DataIdKeyView, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 403)),
     security(("bearer" = [])))]
-async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpResult<Json<DataIdKeyView>> {
+async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpResult<Receipted<DataIdKeyView>> {
     const ACTION: &str = "data-id-key";
     let account = member(&state, &headers, ACTION).await?;
-    let chain = state.chain();
-    let key = state.vault.data_id_key(&chain.coalition.address.0);
-    state.record(Some(&account), ACTION, None, "ok")?;
-    Ok(Json(DataIdKeyView { key: hex::encode(key.as_ref()) }))
+    let receipt = state.record(Some(&account), ACTION, None, "ok")?;
+    Ok((receipt_header(&receipt), Json(DataIdKeyView { key: hex::encode(state.data_ids.as_bytes()) })))
 }
 
 /// An object of the vault: block models to members; a candidate to its uploaders and, when one
 /// of them proposed it, its round's validators; an object no round names to its uploaders.
 #[utoipa::path(get, path = "/api/vault/objects/{hash}", params(("hash" = String, Path, description = "SHA3-256, hex")),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401), (status = 403), (status = 404)),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 async fn download(
     State(state): State<Shared>,
@@ -1048,7 +1076,7 @@ async fn download(
         }
         Err(e) => return Err(HttpError::Internal(e.to_string())),
     };
-    state.record(Some(&account), ACTION, Some(&object), "ok")?;
+    let receipt = state.record(Some(&account), ACTION, Some(&object), "ok")?;
     state.metrics.downloads.inc();
     state.metrics.download_bytes.inc_by(bytes.len() as u64);
     let size = bytes.len();
@@ -1058,6 +1086,7 @@ async fn download(
     let deadline = deadlines.map(|axum::Extension(deadlines)| deadlines.set(within));
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, size.to_string())],
+        receipt_header(&receipt),
         Body::from_stream(sent_by_deadline(bytes, (turn, deadline), within)),
     )
         .into_response())
@@ -1396,14 +1425,14 @@ pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpR
 /// dry run as that member needs. A call the contract would refuse is refused here, with its
 /// reason.
 #[utoipa::path(post, path = "/api/calls/{message}", params(("message" = String, Path, description = "propose, propose_action, vote, enact")),
-    request_body = CallRequest, responses((status = 200, body = CallView), (status = 401), (status = 422, description = "The contract refuses it")),
+    request_body = CallRequest, responses((status = 200, body = CallView, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 422, description = "The contract refuses it")),
     security(("bearer" = [])))]
 async fn call(
     State(state): State<Shared>,
     headers: HeaderMap,
     Path(message): Path<String>,
     Json(request): Json<CallRequest>,
-) -> HttpResult<Json<CallView>> {
+) -> HttpResult<Receipted<CallView>> {
     // The action names a known message only: the path is the caller's text.
     let action = match message.as_str() {
         "propose" => "call-propose",
@@ -1415,8 +1444,8 @@ async fn call(
     let account = member(&state, &headers, action).await?;
     match build_call(&state, &account, &message, request).await {
         Ok(view) => {
-            state.record(Some(&account), action, None, "ok")?;
-            Ok(Json(view))
+            let receipt = state.record(Some(&account), action, None, "ok")?;
+            Ok((receipt_header(&receipt), Json(view)))
         }
         Err(error) => Err(state.refuse(Some(&account), action, None, error)),
     }
@@ -1473,11 +1502,18 @@ struct EntriesQuery {
     count: Option<u64>,
 }
 
-/// Audit entries, as stored.
-#[utoipa::path(get, path = "/api/audit/entries", params(EntriesQuery), responses((status = 200, body = EntriesView)))]
-async fn entries(State(state): State<Shared>, Query(query): Query<EntriesQuery>) -> Json<EntriesView> {
+/// Audit entries, as stored, to members only (they name accounts, actions and objects; the
+/// checkpoint, the consistency proofs and the anchors stay public).
+#[utoipa::path(get, path = "/api/audit/entries", params(EntriesQuery), responses((status = 200, body = EntriesView), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+async fn entries(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<EntriesQuery>,
+) -> HttpResult<Json<EntriesView>> {
+    member(&state, &headers, "audit-entries").await?;
     let start = query.start.unwrap_or(0);
-    Json(EntriesView { start, entries: state.audit.entries(start, query.count.unwrap_or(MAX_PAGE)) })
+    Ok(Json(EntriesView { start, entries: state.audit.entries(start, query.count.unwrap_or(MAX_PAGE)) }))
 }
 
 /// Query of the inclusion proof.
@@ -1488,8 +1524,15 @@ struct InclusionQuery {
 }
 
 /// An inclusion proof of one entry in the current checkpoint.
-#[utoipa::path(get, path = "/api/audit/proof/inclusion", params(InclusionQuery), responses((status = 200, body = ProofView), (status = 404)))]
-async fn inclusion(State(state): State<Shared>, Query(query): Query<InclusionQuery>) -> HttpResult<Json<ProofView>> {
+/// To members only: its hashes would let anyone test a guessed entry.
+#[utoipa::path(get, path = "/api/audit/proof/inclusion", params(InclusionQuery), responses((status = 200, body = ProofView), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+async fn inclusion(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<InclusionQuery>,
+) -> HttpResult<Json<ProofView>> {
+    member(&state, &headers, "audit-proof").await?;
     let (checkpoint, proof) = state.audit.inclusion(query.index).map_err(|e| HttpError::NotFound(e.to_string()))?;
     Ok(Json(ProofView { checkpoint: checkpoint_view(&checkpoint), proof: hex::encode(proof) }))
 }

@@ -81,6 +81,19 @@ pub struct Entry {
     pub outcome: String,
 }
 
+/// An entry just appended.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The entry.
+    pub entry: Entry,
+    /// Its bytes as logged (the leaf).
+    pub leaf: String,
+    /// The log's checkpoint right after it.
+    pub checkpoint: Checkpoint,
+    /// Its inclusion proof in that checkpoint.
+    pub proof: Vec<u8>,
+}
+
 struct Inner {
     file: std::fs::File,
     tree: MemoryBackedTree<Sha256, Vec<u8>>,
@@ -119,7 +132,8 @@ impl AuditLog {
         Ok(Self { path: path.to_path_buf(), inner: Mutex::new(Inner { file, tree }) })
     }
 
-    /// Append an entry; returns it with its index.
+    /// Append an entry; returns it with its index, as logged, with the checkpoint right after it
+    /// and its inclusion proof there (what a member's receipt signs).
     pub fn append(
         &self,
         time_ms: u64,
@@ -127,7 +141,7 @@ impl AuditLog {
         action: &str,
         object: Option<String>,
         outcome: String,
-    ) -> Result<Entry, AuditError> {
+    ) -> Result<Appended, AuditError> {
         let (account, object) =
             (account.map(|a| bounded(&a, MAX_NAME_BYTES)), object.map(|o| bounded(&o, MAX_NAME_BYTES)));
         let (action, outcome) = (bounded(action, MAX_ACTION_BYTES), bounded(&outcome, MAX_OUTCOME_BYTES));
@@ -137,8 +151,11 @@ impl AuditLog {
         let io = |e: std::io::Error| AuditError::Io { path: self.path.clone(), reason: e.to_string() };
         inner.file.write_all(&[&leaf[..], b"\n"].concat()).map_err(io)?;
         inner.file.sync_data().map_err(io)?;
-        inner.tree.push(leaf);
-        Ok(entry)
+        inner.tree.push(leaf.clone());
+        let checkpoint = Checkpoint { size: inner.tree.len(), root: root_of(&inner.tree) };
+        let proof = inner.tree.prove_inclusion(entry.index as usize).as_bytes().to_vec();
+        let leaf = String::from_utf8(leaf).expect("JSON is UTF-8");
+        Ok(Appended { entry, leaf, checkpoint, proof })
     }
 
     /// The current checkpoint.
@@ -203,8 +220,11 @@ mod tests {
         let (_dir, log) = log_with(0);
         let quoted = format!("refused: the model checks refuse it: opset domain {:?}", "é".repeat(32 << 20));
         let long = "x".repeat(1 << 20);
-        let entry = log.append(1, Some(long.clone()), &long, Some(long.clone()), quoted).unwrap();
+        let appended = log.append(1, Some(long.clone()), &long, Some(long.clone()), quoted).unwrap();
         let stored = &log.entries(0, 1)[0];
+        assert_eq!(&appended.leaf, stored);
+        assert!(verify_inclusion(&appended.checkpoint, stored.as_bytes(), 0, &appended.proof));
+        let entry = appended.entry;
         assert!(stored.len() <= 400, "{} bytes", stored.len());
         assert!(
             entry.outcome.starts_with("refused: the model checks refuse it: opset domain")
@@ -255,7 +275,10 @@ mod tests {
         };
         let anchors = vec![anchor(4), anchor(8)];
         let checkpoint = log.checkpoint();
-        assert_eq!(verify(&all, &checkpoint, &anchors), Ok(Verified { entries: 10, anchors: 2, anchored: 8 }));
+        assert_eq!(
+            verify(&all, &checkpoint, &anchors),
+            Ok(Verified { entries: 10, anchors: 2, anchored: 8, receipts: 0 })
+        );
 
         let served = |leaves: &[Vec<u8>]| {
             let mut tree = MemoryBackedTree::<Sha256, Vec<u8>>::new();

@@ -22,7 +22,6 @@
 //! under an overall bound ([`MAX_PENDING`]). A member can exhaust its own sign-ins, no one else's.
 
 use hmac::{Hmac, Mac};
-use sp_core::{crypto::Pair as _, sr25519};
 use std::{
     collections::HashMap,
     sync::Mutex,
@@ -79,9 +78,7 @@ pub fn now_ms() -> u64 {
 /// Whether `signature` is `account`'s sr25519 signature of `message` wrapped in
 /// `<Bytes>…</Bytes>`, as browser wallets sign raw data. A signature of the bare message is not.
 pub fn verify_signature(account: &AccountId32, message: &str, signature: &[u8; 64]) -> bool {
-    let public = sr25519::Public::from_raw(account.0);
-    let signature = sr25519::Signature::from_raw(*signature);
-    sr25519::Pair::verify(&signature, signed_bytes(message), &public)
+    tclearn_client::verify(account, &signed_bytes(message), signature)
 }
 
 /// A signature in hex (`0x` optional), as wallets return it.

@@ -8,6 +8,72 @@ use tclearn_client::{args::CoalitionArgs, H160};
 /// A secret given on the command line or in the environment: never printed (the oracle's).
 use tclearn_client::Secret;
 
+/// Where the API keeps its data, its vault and the vault's keys: what `tclearn-api serve` and
+/// `tclearn-api vault rotate-key` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VaultConfig {
+    /// Where the API keeps its audit log (and, by default, its vault and keys).
+    #[arg(long, env = "TCLEARN_API_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The vault's store: a directory, or `s3://bucket[/prefix]` (S3 settings from the standard
+    /// `AWS_*` variables, `AWS_ENDPOINT` for an S3-compatible endpoint). Default: `vault/` in
+    /// the data directory.
+    #[arg(long, env = "TCLEARN_VAULT_STORE")]
+    pub vault_store: Option<String>,
+    /// Options of an S3 store, `key=value`, comma-separated (`aws_endpoint=http://127.0.0.1:9000,
+    /// aws_allow_http=true`): object_store's S3 configuration keys, over the `AWS_*` variables.
+    #[arg(long = "vault-option", env = "TCLEARN_VAULT_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
+    pub vault_options: Vec<(String, String)>,
+    /// A file holding the vault's master key (64 hex digits). Default: `vault.key` in the data
+    /// directory, made on first start; keep it on another volume in production.
+    #[arg(long, env = "TCLEARN_VAULT_KEY_FILE", conflicts_with = "vault_key")]
+    pub vault_key_file: Option<PathBuf>,
+    /// The vault's master key itself (64 hex digits); prefer the file.
+    #[arg(long, env = "TCLEARN_VAULT_KEY", hide_env_values = true)]
+    pub vault_key: Option<Secret>,
+    /// A file holding the coalition's data-ID secret (JSON: the coalition and the secret),
+    /// independent of the master key. Default: `data-id.key` in the data directory, made on
+    /// first start (or, for an API that ran before the secret had a file, moved there from its
+    /// old derivation so that members' data IDs stay valid).
+    #[arg(long, env = "TCLEARN_DATA_ID_KEY_FILE")]
+    pub data_id_key_file: Option<PathBuf>,
+    /// Largest object the vault takes, bytes (a model above the declaration's limit is refused
+    /// by the model checks first).
+    #[arg(long, env = "TCLEARN_VAULT_MAX_BYTES", default_value_t = 256 << 20)]
+    pub vault_max_bytes: u64,
+}
+
+impl VaultConfig {
+    /// A vault on the file system in `data_dir`, with its keys there too, holding objects of up
+    /// to `max_bytes`.
+    pub fn local(data_dir: PathBuf, max_bytes: u64) -> Self {
+        Self {
+            data_dir,
+            vault_store: None,
+            vault_options: Vec::new(),
+            vault_key_file: None,
+            vault_key: None,
+            data_id_key_file: None,
+            vault_max_bytes: max_bytes,
+        }
+    }
+
+    /// The master key's file: the configured one, else `vault.key` in the data directory.
+    pub fn key_path(&self) -> PathBuf {
+        self.vault_key_file.clone().unwrap_or_else(|| self.data_dir.join("vault.key"))
+    }
+
+    /// The data-ID secret's file: the configured one, else `data-id.key` in the data directory.
+    pub fn data_id_path(&self) -> PathBuf {
+        self.data_id_key_file.clone().unwrap_or_else(|| self.data_dir.join("data-id.key"))
+    }
+
+    /// The audit log's file.
+    pub fn audit_path(&self) -> PathBuf {
+        self.data_dir.join("audit.jsonl")
+    }
+}
+
 /// `tclearn-api serve`: the members' API, vault and audit log of one coalition.
 #[derive(Debug, Clone, Parser)]
 pub struct Config {
@@ -36,28 +102,9 @@ pub struct Config {
     /// The coalition's genesis declaration (the oracles'): the model checks an upload passes.
     #[arg(long, env = "TCLEARN_GENESIS")]
     pub genesis: PathBuf,
-    /// Where the API keeps its audit log.
-    #[arg(long, env = "TCLEARN_API_DATA_DIR")]
-    pub data_dir: PathBuf,
-    /// The vault's store: a directory, or `s3://bucket[/prefix]` (S3 settings from the standard
-    /// `AWS_*` variables, `AWS_ENDPOINT` for an S3-compatible endpoint). Default: `vault/` in
-    /// the data directory.
-    #[arg(long, env = "TCLEARN_VAULT_STORE")]
-    pub vault_store: Option<String>,
-    /// Options of an S3 store, `key=value`, comma-separated (`aws_endpoint=http://127.0.0.1:9000,
-    /// aws_allow_http=true`): object_store's S3 configuration keys, over the `AWS_*` variables.
-    #[arg(long = "vault-option", env = "TCLEARN_VAULT_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
-    pub vault_options: Vec<(String, String)>,
-    /// A file holding the vault's master key (64 hex digits).
-    #[arg(long, env = "TCLEARN_VAULT_KEY_FILE", conflicts_with = "vault_key")]
-    pub vault_key_file: Option<PathBuf>,
-    /// The vault's master key itself (64 hex digits); prefer the file.
-    #[arg(long, env = "TCLEARN_VAULT_KEY", hide_env_values = true)]
-    pub vault_key: Option<Secret>,
-    /// Largest object the vault takes, bytes (a model above the declaration's limit is refused
-    /// by the model checks first).
-    #[arg(long, env = "TCLEARN_VAULT_MAX_BYTES", default_value_t = 256 << 20)]
-    pub vault_max_bytes: u64,
+    /// The data directory, the vault and its keys.
+    #[command(flatten)]
+    pub vault: VaultConfig,
     /// Seconds a sign-in challenge stays valid.
     #[arg(long, env = "TCLEARN_API_CHALLENGE_TTL", default_value_t = 120)]
     pub challenge_ttl: u64,

@@ -4,6 +4,8 @@
 //! One service per coalition, which every member and every oracle talks to:
 //!
 //! - [`vault`]: models and increments, content-addressed by SHA3-256 and encrypted at rest;
+//! - [`keys`]: the vault's master key and the data-ID secret at rest, the data directory's
+//!   lock, and the master key's rotation;
 //! - [`auth`]: sign-in by an sr25519 signature of a challenge, as a browser wallet makes it;
 //! - [`chain`]: the coalition read through `tclearn-client`, and who may read which object;
 //! - [`audit`]: every upload, download, call built and member's refusal in an RFC 6962 Merkle
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod chain;
 pub mod config;
 pub mod connections;
+pub mod keys;
 pub mod tally;
 pub mod turns;
 pub mod vault;
@@ -59,6 +62,8 @@ pub struct Server {
     state: Arc<AppState>,
     config: config::Config,
     event_topics: Vec<(H256, &'static str)>,
+    /// The data directory's, held until the server stops.
+    _lock: keys::DataDirLock,
 }
 
 fn read_metadata(path: &std::path::Path) -> Result<ContractMetadata, ServeError> {
@@ -66,38 +71,8 @@ fn read_metadata(path: &std::path::Path) -> Result<ContractMetadata, ServeError>
     ContractMetadata::parse(&text).map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
 }
 
-/// The vault's master key: the configured one, else `vault.key` in the data directory, made
-/// (readable by its owner only) on first start, when the store holds no object. A store that
-/// holds objects and no key is refused: a new key would make every object unreadable.
-fn master_key(config: &config::Config, holds_objects: bool) -> Result<vault::MasterKey, ServeError> {
-    let bad = |e: vault::VaultError| ServeError::Config(e.to_string());
-    if let Some(key) = &config.vault_key {
-        return vault::MasterKey::from_hex(&key.0).map_err(bad);
-    }
-    let path = config.vault_key_file.clone().unwrap_or_else(|| config.data_dir.join("vault.key"));
-    let io = |e: std::io::Error| ServeError::Config(format!("vault key {}: {e}", path.display()));
-    if config.vault_key_file.is_none() && !path.exists() {
-        use std::{io::Write, os::unix::fs::OpenOptionsExt};
-        if holds_objects {
-            return Err(ServeError::Config(format!(
-                "the vault holds objects (or this API has run: its audit log has entries) but its master \
-                 key {} is missing: restore it, or give it with --vault-key-file (a new key would make \
-                 every object unreadable and change the data-ID secret)",
-                path.display()
-            )));
-        }
-        std::fs::create_dir_all(&config.data_dir).map_err(io)?;
-        let mut bytes = [0u8; 32];
-        getrandom::getrandom(&mut bytes).map_err(|e| ServeError::Config(e.to_string()))?;
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
-        file.write_all(hex::encode(bytes).as_bytes()).map_err(io)?;
-        tracing::info!(path = %path.display(), "created the vault's master key");
-    }
-    vault::MasterKey::from_hex(&std::fs::read_to_string(&path).map_err(io)?).map_err(bad)
-}
-
 /// The vault's object store: a directory, or `s3://bucket[/prefix]`.
-fn object_store(config: &config::Config) -> Result<Arc<dyn object_store::ObjectStore>, ServeError> {
+pub(crate) fn object_store(config: &config::VaultConfig) -> Result<Arc<dyn object_store::ObjectStore>, ServeError> {
     let location = config.vault_store.clone().unwrap_or_else(|| config.data_dir.join("vault").display().to_string());
     if location.starts_with("s3://") {
         return vault::s3_store(&location, &config.vault_options).map_err(|e| ServeError::Config(e.to_string()));
@@ -143,16 +118,19 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
             }
         }
     }
-    let store = object_store(&config)?;
-    // A vault that holds objects, or an API that has run (its audit log has entries, and
-    // members hold data IDs under the key's data-ID secret), needs its key back, not a new one.
+    let lock = keys::DataDirLock::acquire(&config.vault.data_dir).map_err(|e| ServeError::Config(e.to_string()))?;
+    keys::ensure_no_rotation_under_way(&config.vault).map_err(|e| ServeError::Config(e.to_string()))?;
+    let store = object_store(&config.vault)?;
+    // A vault that holds objects, or an API that has run (its audit log has entries), needs its
+    // keys back, not new ones.
     let objects = vault::Vault::some_objects(store.as_ref(), 8).await.map_err(|e| ServeError::Config(e.to_string()))?;
-    let audit_path = config.data_dir.join("audit.jsonl");
-    let has_run = std::fs::metadata(&audit_path).is_ok_and(|m| m.len() > 0);
-    let holds_objects = !objects.is_empty() || has_run;
-    let vault = vault::Vault::new(store, master_key(&config, holds_objects)?, config.vault_max_bytes);
+    let has_run = keys::has_run(&config.vault, !objects.is_empty());
+    let master = keys::master_key(&config.vault, has_run).map_err(|e| ServeError::Config(e.to_string()))?;
+    let data_ids = keys::data_id_secret(&config.vault, &config.chain.coalition, &master, has_run)
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let vault = vault::Vault::new(store, master, config.vault.vault_max_bytes);
     vault.ensure_key_opens(&objects).await.map_err(|e| ServeError::Config(e.to_string()))?;
-    let audit = audit::AuditLog::open(&audit_path).map_err(|e| ServeError::Config(e.to_string()))?;
+    let audit = audit::AuditLog::open(&config.vault.audit_path()).map_err(|e| ServeError::Config(e.to_string()))?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
@@ -192,8 +170,8 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
         transfer_grace: Duration::from_secs(config.body_timeout),
         event_streams: api::EventStreams::new(config.max_connections as usize / 4),
     };
-    let state = Arc::new(AppState::new(chain, sessions, vault, audit, checks, load, public_rpc));
-    Ok(Server { listener, tls, state, config, event_topics })
+    let state = Arc::new(AppState::new(chain, sessions, (vault, data_ids), audit, checks, load, public_rpc));
+    Ok(Server { listener, tls, state, config, event_topics, _lock: lock })
 }
 
 impl Server {

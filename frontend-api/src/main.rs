@@ -1,4 +1,5 @@
-//! `tclearn-api`: serve the members' API of one coalition, or verify a served audit log.
+//! `tclearn-api`: serve the members' API of one coalition, verify a served audit log, or rotate
+//! the vault's master key.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -18,12 +19,44 @@ struct Cli {
 enum Command {
     /// Serve the API (until SIGINT or SIGTERM).
     Serve(Box<Config>),
-    /// Check the audit log an API serves against the anchors on chain: any entry edited,
-    /// removed, reordered or rolled back before the latest anchor is found.
+    /// Check the audit log an API serves against the anchors on chain (and receipts a member
+    /// kept): any entry edited, removed, reordered or rolled back before the latest anchor (or
+    /// a receipt's checkpoint) is found.
     AuditVerify(VerifyArgs),
     /// Sign in and upload candidate models; prints one JSON line per model (hash, vault_ref,
     /// size), or the API's refusal.
     Upload(UploadArgs),
+    /// The vault's keys (the API stopped).
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Re-wrap every object's data key under a new master key, which replaces the key file;
+    /// the old key is kept as `<key file>.retired-<id>` until you destroy it. Resumable: run it
+    /// again after an interruption. The data-ID secret is not changed.
+    RotateKey(Box<tclearn_api::config::VaultConfig>),
+}
+
+async fn rotate_key(config: tclearn_api::config::VaultConfig) -> anyhow::Result<()> {
+    let mut shown = 0;
+    let rotation = tclearn_api::keys::rotate(&config, |done, total| {
+        // A line per tenth (and the last), so a long rotation shows it moves.
+        if done == total || done * 10 / total.max(1) > shown {
+            shown = done * 10 / total.max(1);
+            eprintln!("re-wrapped {done} of {total} objects");
+        }
+    })
+    .await?;
+    println!(
+        "rotated the vault's master key: {} objects re-wrapped, {} already under the new key; the old key is {} \
+         (destroy it once no backup needs it)",
+        rotation.rewrapped,
+        rotation.already,
+        rotation.retired.display()
+    );
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -55,6 +88,12 @@ struct VerifyArgs {
     /// The API's base URL.
     #[arg(long, env = "TCLEARN_API_URL")]
     api: String,
+    /// A member's secret URI: the entries are served to members only.
+    #[arg(long, env = "TCLEARN_KEY_URI", hide_env_values = true)]
+    suri: tclearn_client::Secret,
+    /// Receipts to check the log against too (JSON lines, as `tclearn --receipts` keeps them).
+    #[arg(long, env = "TCLEARN_RECEIPTS")]
+    receipts: Option<PathBuf>,
     /// The node.
     #[command(flatten)]
     chain: tclearn_client::args::ChainArgs,
@@ -82,15 +121,21 @@ async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let rpc = &args.chain.rpc;
     let client = Client::connect(rpc).await.with_context(|| format!("connecting to {rpc}"))?;
     let anchors = AuditAnchors::at(client, args.audit_anchors, metadata);
-    // Reads need an origin, not a key: any well-formed account will do.
-    let origin = Keypair::dev("Alice")?.account_id();
-    let verified = verify::verify_served(&reqwest::Client::new(), &args.api, &anchors, &origin).await?;
+    let key = Keypair::from_uri(&args.suri.0)?;
+    let session = tclearn_api_client::client::ApiClient::sign_in(&args.api, &key).await?;
+    let coalition = session.signed_in_to().context("the sign-in named no coalition")?;
+    let receipts = match &args.receipts {
+        Some(path) => tclearn_api_client::client::read_receipts(path).map_err(anyhow::Error::msg)?,
+        None => Vec::new(),
+    };
+    let verified = verify::verify_served(&session, &anchors, &key.account_id(), &coalition, &receipts).await?;
     println!(
-        "audit log verified: {} entries, {} anchors, the latest covering {} entries ({} not yet anchored)",
+        "audit log verified: {} entries, {} anchors, the latest covering {} entries ({} not yet anchored), {} receipts",
         verified.entries,
         verified.anchors,
         verified.anchored,
-        verified.entries - verified.anchored
+        verified.entries - verified.anchored,
+        verified.receipts
     );
     Ok(())
 }
@@ -112,6 +157,9 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve(config) => tclearn_api::run(*config, shutdown_signal()).await.context("tclearn-api serve")?,
         Command::AuditVerify(args) => audit_verify(args).await?,
         Command::Upload(args) => upload(args).await?,
+        Command::Vault(VaultCommand::RotateKey(config)) => {
+            rotate_key(*config).await.context("tclearn-api vault rotate-key")?
+        }
     }
     Ok(())
 }

@@ -4,14 +4,20 @@
 //! fetched under on chain), and stored as an envelope:
 //!
 //! ```text
-//! "tclearn/vault/v1" | key nonce (12) | wrapped data key (32 + 16 tag) | data nonce (12) | ciphertext + tag (16)
+//! "tclearn/vault/v2" | key id (8) | key nonce (12) | wrapped data key (32 + 16 tag) | data nonce (12) | ciphertext + tag (16)
 //! ```
 //!
 //! - each object has its own random 256-bit data key, which encrypts it with AES-256-GCM;
 //! - the data key is wrapped (AES-256-GCM) by the vault's master key, which never leaves the
 //!   process and is never printed ([`MasterKey`]'s `Debug` shows nothing of it);
-//! - both encryptions take the object's hash as associated data, so an envelope moved to
-//!   another name does not open, and the plaintext's hash is checked again on every read;
+//! - the envelope names the master key that wrapped it ([`KeyId`], a hash of the key), so a
+//!   wrong key is told apart from a tampered envelope, and a key rotation
+//!   ([`Vault::rewrap`]) knows which objects it has done;
+//! - both encryptions take the object's hash as associated data (the wrapping also its key
+//!   id), so an envelope moved to another name does not open, and the plaintext's hash is
+//!   checked again on every read;
+//! - envelopes of the first version (`"tclearn/vault/v1"`, no key id) still open, and a
+//!   rotation rewrites them in this one;
 //! - objects are written once ([`object_store::PutMode::Create`]): storing the same content
 //!   again returns the object already there, and nothing ever overwrites one;
 //! - an object over the size limit is refused before anything is written.
@@ -28,14 +34,20 @@ use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// The tag every envelope starts with.
-const TAG: &[u8] = b"tclearn/vault/v1";
+/// The tag every envelope written now starts with.
+const TAG: &[u8] = b"tclearn/vault/v2";
+/// The first version's tag: no key id.
+const TAG_V1: &[u8] = b"tclearn/vault/v1";
+/// Bytes of a key id.
+const KEY_ID: usize = 8;
 /// Nonce bytes of AES-GCM.
 const NONCE: usize = 12;
 /// Authentication tag bytes of AES-GCM.
 const AUTH: usize = 16;
+/// Bytes of a wrapped data key.
+const WRAPPED: usize = 32 + AUTH;
 /// Bytes of the envelope before the ciphertext.
-const HEADER: usize = TAG.len() + NONCE + 32 + AUTH + NONCE;
+const HEADER: usize = TAG.len() + KEY_ID + NONCE + WRAPPED + NONCE;
 
 /// Why the vault refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +79,46 @@ pub enum VaultError {
          give the key they were stored under (a new key would make every one unreadable)"
     )]
     WrongKey(String),
+    /// The object is sealed under another master key than this one.
+    #[error(
+        "object 0x{object} is sealed under master key {sealed}, and this key is {ours}: give the key \
+         it was stored under (if a key rotation stopped half-way, run tclearn-api vault rotate-key \
+         again to finish it)"
+    )]
+    OtherKey {
+        /// The object (hex).
+        object: String,
+        /// The key its envelope names.
+        sealed: KeyId,
+        /// This vault's key.
+        ours: KeyId,
+    },
+}
+
+/// A master key's public name: the first 8 bytes of the SHA3-256 of a label and the key. It
+/// tells which key sealed an envelope and reveals nothing usable of the key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(pub [u8; KEY_ID]);
+
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// What [`Vault::rewrap`] did to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrapped {
+    /// Its data key is now wrapped by the new key (its ciphertext unchanged).
+    Done,
+    /// It was already sealed under the new key (a rotation run again after stopping).
+    Already,
 }
 
 /// The vault's master key: wraps every object's data key. Never printed.
@@ -88,10 +140,24 @@ impl MasterKey {
         Ok(Self(key))
     }
 
-    /// The coalition's secret for anonymised data IDs: SHA3-256 of a label, this key and the
-    /// coalition's address. Members read it from the vault; it is the same for every member, so
-    /// the same patient at two hospitals gets the same ID, and unknown to anyone else.
-    pub fn data_id_key(&self, coalition: &[u8; 20]) -> Zeroizing<[u8; 32]> {
+    /// The key's public name.
+    pub fn id(&self) -> KeyId {
+        use sha3::{Digest, Sha3_256};
+        let digest = Sha3_256::new().chain_update(b"tclearn vault key id v1").chain_update(self.0.as_ref()).finalize();
+        let mut id = [0u8; KEY_ID];
+        id.copy_from_slice(&digest[..KEY_ID]);
+        KeyId(id)
+    }
+
+    /// The key as 64 hex digits, to write to its file.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0.as_ref()))
+    }
+
+    /// The data-ID secret an API derived from its master key before the secret had a file of
+    /// its own (SHA3-256 of a label, the key and the coalition's address): read once, to move
+    /// it to that file so that a coalition's data IDs stay valid ([`crate::keys`]).
+    pub fn legacy_data_id_secret(&self, coalition: &[u8; 20]) -> Zeroizing<[u8; 32]> {
         use sha3::{Digest, Sha3_256};
         let mut hasher = Sha3_256::new();
         hasher.update(b"tclearn data-id key v1");
@@ -155,11 +221,6 @@ fn storage(error: object_store::Error) -> VaultError {
 }
 
 impl Vault {
-    /// The coalition's secret for anonymised data IDs ([`MasterKey::data_id_key`]).
-    pub fn data_id_key(&self, coalition: &[u8; 20]) -> Zeroizing<[u8; 32]> {
-        self.key.data_id_key(coalition)
-    }
-
     /// A vault over `store`, its objects sealed with `key`, each at most `max_bytes`.
     pub fn new(store: Arc<dyn ObjectStore>, key: MasterKey, max_bytes: u64) -> Self {
         Self { store, key, max_bytes }
@@ -193,11 +254,7 @@ impl Vault {
 
     /// The plaintext of object `hash`, checked against its hash.
     pub async fn get(&self, hash: &[u8; 32]) -> Result<Bytes, VaultError> {
-        let stored = match self.store.get(&Self::location(hash)).await {
-            Ok(result) => result.bytes().await.map_err(storage)?,
-            Err(object_store::Error::NotFound { .. }) => return Err(VaultError::NotFound(hex::encode(hash))),
-            Err(e) => return Err(storage(e)),
-        };
+        let stored = self.envelope(hash).await?;
         let plaintext = self.open(hash, &stored)?;
         if object_hash(&plaintext) != *hash {
             return Err(VaultError::Corrupt(hex::encode(hash)));
@@ -229,8 +286,8 @@ impl Vault {
     /// wrong.
     ///
     /// # Errors
-    /// [`VaultError::WrongKey`] when envelopes are found and none opens, [`VaultError::Storage`]
-    /// when the store fails.
+    /// [`VaultError::OtherKey`] when an envelope names another key, [`VaultError::WrongKey`]
+    /// when envelopes are found and none opens, [`VaultError::Storage`] when the store fails.
     pub async fn ensure_key_opens(&self, objects: &[[u8; 32]]) -> Result<(), VaultError> {
         let mut sealed_elsewhere = None;
         for hash in objects {
@@ -239,18 +296,22 @@ impl Vault {
                 Ok(head) => head,
                 Err(_) => continue, // shorter than a header: not an envelope
             };
-            if !head.starts_with(TAG) {
-                continue;
-            }
-            match self.data_key(&hash, &head) {
+            match data_key(&self.key, &hash, &head) {
                 Ok(_) => return Ok(()),
-                Err(_) => sealed_elsewhere = Some(hash),
+                Err(error @ VaultError::OtherKey { .. }) => return Err(error),
+                Err(_) if parse_head(&head).is_some_and(|head| head.key_id.is_none()) => sealed_elsewhere = Some(hash),
+                Err(_) => continue, // not an envelope, or tampered with
             }
         }
         match sealed_elsewhere {
             Some(hash) => Err(VaultError::WrongKey(hex::encode(hash))),
             None => Ok(()),
         }
+    }
+
+    /// Every object the store holds, by name (a listing: 32 bytes an object).
+    pub async fn all_objects(&self) -> Result<Vec<[u8; 32]>, VaultError> {
+        Self::some_objects(self.store.as_ref(), usize::MAX).await
     }
 
     /// Whether the vault holds object `hash`.
@@ -262,55 +323,153 @@ impl Vault {
         }
     }
 
+    /// Re-wrap object `hash`'s data key under `new` (a key rotation): its envelope is rewritten
+    /// with a new head and the same ciphertext, after the new envelope has been opened under
+    /// `new` to the object whose hash it bears. An object already sealed under `new` is checked
+    /// the same way and left as it is, so a rotation that stopped half-way is finished by
+    /// running it again.
+    ///
+    /// # Errors
+    /// [`VaultError::NotFound`], [`VaultError::Corrupt`] (it does not open under this vault's
+    /// key or `new` to its hash: nothing is written), [`VaultError::OtherKey`] (sealed under a
+    /// third key), [`VaultError::Storage`].
+    pub async fn rewrap(&self, hash: &[u8; 32], new: &MasterKey) -> Result<Rewrapped, VaultError> {
+        let envelope = self.envelope(hash).await?;
+        let corrupt = || VaultError::Corrupt(hex::encode(hash));
+        let head = parse_head(&envelope).ok_or_else(corrupt)?;
+        if head.key_id == Some(new.id()) {
+            ensure_opens(new, hash, &envelope)?;
+            return Ok(Rewrapped::Already);
+        }
+        ensure_opens(&self.key, hash, &envelope)?;
+        let key = data_key(&self.key, hash, &envelope)?;
+        let mut rewritten = sealed_head(new, hash, &key, head.data_nonce)?;
+        rewritten.extend_from_slice(envelope.get(head.body..).ok_or_else(corrupt)?);
+        ensure_opens(new, hash, &rewritten)?;
+        let options = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
+        self.store.put_opts(&Self::location(hash), PutPayload::from(rewritten), options).await.map_err(storage)?;
+        Ok(Rewrapped::Done)
+    }
+
+    /// The stored envelope of object `hash`.
+    async fn envelope(&self, hash: &[u8; 32]) -> Result<Bytes, VaultError> {
+        match self.store.get(&Self::location(hash)).await {
+            Ok(result) => result.bytes().await.map_err(storage),
+            Err(object_store::Error::NotFound { .. }) => Err(VaultError::NotFound(hex::encode(hash))),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
     fn seal(&self, hash: &[u8; 32], plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
-        let failed = |_| VaultError::Storage("encryption failed".into());
         let data_key = Zeroizing::new(<[u8; 32]>::from(Aes256Gcm::generate_key(OsRng)));
-        let key_nonce = Aes256Gcm::generate_nonce(OsRng);
-        let wrapped =
-            self.key.cipher().encrypt(&key_nonce, Payload { msg: data_key.as_ref(), aad: hash }).map_err(failed)?;
         let data_nonce = Aes256Gcm::generate_nonce(OsRng);
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(data_key.as_ref()));
-        let ciphertext = cipher.encrypt(&data_nonce, Payload { msg: plaintext, aad: hash }).map_err(failed)?;
-        let mut envelope = Vec::with_capacity(HEADER + ciphertext.len());
-        envelope.extend_from_slice(TAG);
-        envelope.extend_from_slice(&key_nonce);
-        envelope.extend_from_slice(&wrapped);
-        envelope.extend_from_slice(&data_nonce);
+        let ciphertext =
+            cipher.encrypt(&data_nonce, Payload { msg: plaintext, aad: hash }).map_err(|_| encryption_failed())?;
+        let mut envelope = sealed_head(&self.key, hash, data_key.as_ref(), &data_nonce)?;
+        envelope.reserve_exact(ciphertext.len());
         envelope.extend_from_slice(&ciphertext);
         Ok(envelope)
     }
 
-    /// The data key of object `hash`, unwrapped from the head of its envelope (the first
-    /// [`HEADER`] bytes at least).
-    fn data_key(&self, hash: &[u8; 32], envelope: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        let corrupt = || VaultError::Corrupt(hex::encode(hash));
-        let rest = envelope.strip_prefix(TAG).ok_or_else(corrupt)?;
-        if rest.len() < NONCE + 32 + AUTH {
-            return Err(corrupt());
-        }
-        let (key_nonce, rest) = rest.split_at(NONCE);
-        let wrapped = rest.get(..32 + AUTH).ok_or_else(corrupt)?;
-        let data_key = Zeroizing::new(
-            self.key
-                .cipher()
-                .decrypt(Nonce::from_slice(key_nonce), Payload { msg: wrapped, aad: hash })
-                .map_err(|_| corrupt())?,
-        );
-        if data_key.len() != 32 {
-            return Err(corrupt());
-        }
-        Ok(data_key)
-    }
-
     fn open(&self, hash: &[u8; 32], envelope: &[u8]) -> Result<Vec<u8>, VaultError> {
-        let corrupt = || VaultError::Corrupt(hex::encode(hash));
-        if envelope.len() < HEADER + AUTH {
-            return Err(corrupt());
+        open_with(&self.key, hash, envelope)
+    }
+}
+
+fn encryption_failed() -> VaultError {
+    VaultError::Storage("encryption failed".into())
+}
+
+/// An envelope's head, parsed.
+struct Head<'a> {
+    /// The key that wrapped the data key: none in a first-version envelope.
+    key_id: Option<KeyId>,
+    key_nonce: &'a [u8],
+    wrapped: &'a [u8],
+    data_nonce: &'a [u8],
+    /// Where the ciphertext starts.
+    body: usize,
+}
+
+/// The head of `envelope` (either version), if it has one.
+fn parse_head(envelope: &[u8]) -> Option<Head<'_>> {
+    let (key_id, rest) = match envelope.strip_prefix(TAG) {
+        Some(rest) => {
+            let (id, rest) = rest.split_at_checked(KEY_ID)?;
+            (Some(KeyId(id.try_into().ok()?)), rest)
         }
-        let data_key = self.data_key(hash, envelope)?;
-        let (data_nonce, ciphertext) = envelope[HEADER - NONCE..].split_at(NONCE);
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key));
-        cipher.decrypt(Nonce::from_slice(data_nonce), Payload { msg: ciphertext, aad: hash }).map_err(|_| corrupt())
+        None => (None, envelope.strip_prefix(TAG_V1)?),
+    };
+    let (key_nonce, rest) = rest.split_at_checked(NONCE)?;
+    let (wrapped, rest) = rest.split_at_checked(WRAPPED)?;
+    let (data_nonce, _) = rest.split_at_checked(NONCE)?;
+    let body = HEADER - if key_id.is_some() { 0 } else { KEY_ID };
+    Some(Head { key_id, key_nonce, wrapped, data_nonce, body })
+}
+
+/// What the wrapping of a data key is bound to: the object's hash, and the wrapping key's id
+/// (none in a first-version envelope).
+fn wrapping_aad(hash: &[u8; 32], key_id: Option<KeyId>) -> Vec<u8> {
+    let mut aad = hash.to_vec();
+    if let Some(id) = key_id {
+        aad.extend_from_slice(&id.0);
+    }
+    aad
+}
+
+/// A current envelope's head: `data_key` wrapped by `key` for object `hash`, and the nonce
+/// its ciphertext (which follows) was made with.
+fn sealed_head(key: &MasterKey, hash: &[u8; 32], data_key: &[u8], data_nonce: &[u8]) -> Result<Vec<u8>, VaultError> {
+    let id = key.id();
+    let key_nonce = Aes256Gcm::generate_nonce(OsRng);
+    let aad = wrapping_aad(hash, Some(id));
+    let wrapped =
+        key.cipher().encrypt(&key_nonce, Payload { msg: data_key, aad: &aad }).map_err(|_| encryption_failed())?;
+    let mut head = Vec::with_capacity(HEADER);
+    head.extend_from_slice(TAG);
+    head.extend_from_slice(&id.0);
+    head.extend_from_slice(&key_nonce);
+    head.extend_from_slice(&wrapped);
+    head.extend_from_slice(data_nonce);
+    Ok(head)
+}
+
+/// The data key of object `hash`, unwrapped by `key` from the head of its envelope.
+fn data_key(key: &MasterKey, hash: &[u8; 32], envelope: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let corrupt = || VaultError::Corrupt(hex::encode(hash));
+    let head = parse_head(envelope).ok_or_else(corrupt)?;
+    if let Some(sealed) = head.key_id.filter(|id| *id != key.id()) {
+        return Err(VaultError::OtherKey { object: hex::encode(hash), sealed, ours: key.id() });
+    }
+    let aad = wrapping_aad(hash, head.key_id);
+    let data_key = Zeroizing::new(
+        key.cipher()
+            .decrypt(Nonce::from_slice(head.key_nonce), Payload { msg: head.wrapped, aad: &aad })
+            .map_err(|_| corrupt())?,
+    );
+    if data_key.len() != 32 {
+        return Err(corrupt());
+    }
+    Ok(data_key)
+}
+
+/// The plaintext of envelope `envelope` of object `hash`, opened with `key`.
+fn open_with(key: &MasterKey, hash: &[u8; 32], envelope: &[u8]) -> Result<Vec<u8>, VaultError> {
+    let corrupt = || VaultError::Corrupt(hex::encode(hash));
+    let head = parse_head(envelope).ok_or_else(corrupt)?;
+    let ciphertext = envelope.get(head.body..).filter(|c| c.len() >= AUTH).ok_or_else(corrupt)?;
+    let data_key = data_key(key, hash, envelope)?;
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key));
+    cipher.decrypt(Nonce::from_slice(head.data_nonce), Payload { msg: ciphertext, aad: hash }).map_err(|_| corrupt())
+}
+
+/// Check that `envelope` opens with `key` to the object named `hash`.
+fn ensure_opens(key: &MasterKey, hash: &[u8; 32], envelope: &[u8]) -> Result<(), VaultError> {
+    match open_with(key, hash, envelope) {
+        Ok(plaintext) if object_hash(&plaintext) == *hash => Ok(()),
+        Ok(_) => Err(VaultError::Corrupt(hex::encode(hash))),
+        Err(e) => Err(e),
     }
 }
 
@@ -388,11 +547,115 @@ mod tests {
         // Truncated.
         std::fs::write(path(&a), &original[..20]).unwrap();
         assert!(matches!(vault.get(&a).await, Err(VaultError::Corrupt(_))));
-        // Another vault's master key.
+        // Another vault's master key: the envelope names the key it was sealed under.
         std::fs::write(path(&a), &original).unwrap();
-        let other = self::vault(dir.path(), MasterKey::generate(), 1 << 20);
+        let other_key = MasterKey::generate();
+        let other = self::vault(dir.path(), other_key.clone(), 1 << 20);
+        let error = other.get(&a).await.unwrap_err();
+        assert!(
+            matches!(error, VaultError::OtherKey { sealed, ours, .. } if sealed == key.id() && ours == other_key.id()),
+            "{error}"
+        );
+        assert!(error.to_string().contains(&key.id().to_string()), "{error}");
+        // A key id rewritten to the other key's: the wrapping is bound to its key id.
+        let mut renamed = original.clone();
+        renamed[TAG.len()..TAG.len() + KEY_ID].copy_from_slice(&other_key.id().0);
+        std::fs::write(path(&a), &renamed).unwrap();
         assert!(matches!(other.get(&a).await, Err(VaultError::Corrupt(_))));
+        std::fs::write(path(&a), &original).unwrap();
         assert_eq!(self::vault(dir.path(), key, 1 << 20).get(&a).await.unwrap(), Bytes::from_static(b"model a"));
+    }
+
+    /// An envelope as the first version sealed it: no key id, the wrapping bound to the hash
+    /// alone.
+    fn seal_v1(key: &MasterKey, hash: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
+        let data_key = Aes256Gcm::generate_key(OsRng);
+        let key_nonce = Aes256Gcm::generate_nonce(OsRng);
+        let wrapped = key.cipher().encrypt(&key_nonce, Payload { msg: data_key.as_ref(), aad: hash }).unwrap();
+        let data_nonce = Aes256Gcm::generate_nonce(OsRng);
+        let ciphertext = Aes256Gcm::new(&data_key).encrypt(&data_nonce, Payload { msg: plaintext, aad: hash }).unwrap();
+        [TAG_V1, key_nonce.as_slice(), &wrapped, data_nonce.as_slice(), &ciphertext].concat()
+    }
+
+    #[tokio::test]
+    async fn a_rotation_rewraps_every_object_under_the_new_key_and_loses_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (MasterKey::generate(), MasterKey::generate());
+        let vault = vault(dir.path(), old.clone(), 1 << 20);
+        let path = |hash: &[u8; 32]| dir.path().join("objects").join(hex::encode(hash));
+        let models: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();
+        let mut hashes = Vec::new();
+        for model in &models[..2] {
+            hashes.push(vault.put(model).await.unwrap());
+        }
+        // One stored by the first version, without a key id.
+        let legacy = object_hash(&models[2]);
+        std::fs::write(path(&legacy), seal_v1(&old, &legacy, &models[2])).unwrap();
+        hashes.push(legacy);
+        assert_eq!(vault.get(&legacy).await.unwrap(), Bytes::from(models[2].clone()), "v1 still opens");
+        let before: Vec<Vec<u8>> = hashes.iter().map(|h| std::fs::read(path(h)).unwrap()).collect();
+        let mut found = vault.all_objects().await.unwrap();
+        found.sort();
+        let mut sorted = hashes.clone();
+        sorted.sort();
+        assert_eq!(found, sorted);
+
+        for hash in &hashes {
+            assert_eq!(vault.rewrap(hash, &new).await.unwrap(), Rewrapped::Done);
+        }
+        let rotated = self::vault(dir.path(), new.clone(), 1 << 20);
+        for ((hash, model), before) in hashes.iter().zip(&models).zip(&before) {
+            assert_eq!(rotated.get(hash).await.unwrap(), Bytes::from(model.clone()));
+            let error = vault.get(hash).await.unwrap_err();
+            assert!(matches!(error, VaultError::OtherKey { sealed, .. } if sealed == new.id()), "{error}");
+            // The ciphertext is the same: only the head changed.
+            let after = std::fs::read(path(hash)).unwrap();
+            assert!(after.starts_with(TAG) && after[TAG.len()..TAG.len() + KEY_ID] == new.id().0);
+            let body = |envelope: &[u8]| envelope[parse_head(envelope).unwrap().body..].to_vec();
+            assert_eq!(body(&after), body(before));
+        }
+        // Run again (a rotation that stopped half-way): nothing left to do, nothing written.
+        let now: Vec<Vec<u8>> = hashes.iter().map(|h| std::fs::read(path(h)).unwrap()).collect();
+        for hash in &hashes {
+            assert_eq!(vault.rewrap(hash, &new).await.unwrap(), Rewrapped::Already);
+        }
+        assert_eq!(now, hashes.iter().map(|h| std::fs::read(path(h)).unwrap()).collect::<Vec<_>>());
+        rotated.ensure_key_opens(&hashes).await.unwrap();
+        let error = vault.ensure_key_opens(&hashes).await.unwrap_err();
+        assert!(error.to_string().contains("rotate-key"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_rotation_never_rewrites_an_object_that_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (MasterKey::generate(), MasterKey::generate());
+        let vault = vault(dir.path(), old.clone(), 1 << 20);
+        let hash = vault.put(b"a model").await.unwrap();
+        let path = dir.path().join("objects").join(hex::encode(hash));
+        // Tampered with: one bit of ciphertext flipped (the data key still unwraps).
+        let mut flipped = std::fs::read(&path).unwrap();
+        *flipped.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, &flipped).unwrap();
+        assert!(matches!(vault.rewrap(&hash, &new).await, Err(VaultError::Corrupt(_))));
+        assert_eq!(std::fs::read(&path).unwrap(), flipped, "left as it was");
+        // Sealed under a third key.
+        let third = self::vault(dir.path(), MasterKey::generate(), 1 << 20);
+        std::fs::remove_file(&path).unwrap();
+        third.put(b"a model").await.unwrap();
+        let sealed = std::fs::read(&path).unwrap();
+        assert!(matches!(vault.rewrap(&hash, &new).await, Err(VaultError::OtherKey { .. })));
+        assert_eq!(std::fs::read(&path).unwrap(), sealed, "left as it was");
+        assert!(matches!(vault.rewrap(&[9; 32], &new).await, Err(VaultError::NotFound(_))));
+    }
+
+    #[test]
+    fn key_ids_name_keys_and_only_them() {
+        let key = MasterKey::from_hex(&"ab".repeat(32)).unwrap();
+        assert_eq!(key.id(), MasterKey::from_hex(&"ab".repeat(32)).unwrap().id());
+        assert_ne!(key.id(), MasterKey::from_hex(&"ac".repeat(32)).unwrap().id());
+        assert_eq!(key.id().to_string().len(), 16);
+        assert!(!key.id().to_string().contains("abab"));
+        assert_eq!(MasterKey::from_hex(&key.to_hex()).unwrap().id(), key.id());
     }
 
     #[test]

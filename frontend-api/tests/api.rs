@@ -10,7 +10,9 @@ use common::{config, logistic, scene, Api};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::{path::PathBuf, time::Duration};
-use tclearn_api_client::{audit::Tampering, sign_in::signed_bytes, verify::VerifyError};
+use tclearn_api_client::{
+    audit::Tampering, client::ApiClient, receipt::Receipt, sign_in::signed_bytes, verify::VerifyError,
+};
 use tclearn_client::{
     account_to_address,
     anchors::AuditAnchors,
@@ -369,11 +371,16 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     let data_dir = scene.dir.path().join("api");
     let config = config(&scene, data_dir.clone(), 600, Some(anchors.address));
     let api = Api::start(config.clone()).await;
-    let http = reqwest::Client::new();
     let origin = alice.account_id();
-    let verify = |url: String| {
-        let (http, anchors, origin) = (http.clone(), anchors.clone(), origin);
-        async move { tclearn_api_client::verify::verify_served(&http, &url, &anchors, &origin).await }
+    let coalition = scene.coalition.address;
+    // A member checks the served log (entries are served to members only) against the anchors
+    // and the receipts it holds.
+    let verify = |url: String, receipts: Vec<Receipt>| {
+        let (anchors, origin) = (anchors.clone(), origin);
+        async move {
+            let session = ApiClient::sign_in(&url, &Keypair::dev("Bob").unwrap()).await.unwrap();
+            tclearn_api_client::verify::verify_served(&session, &anchors, &origin, &coalition, &receipts).await
+        }
     };
 
     // Activity: uploads, downloads, refusals; anchored twice.
@@ -407,24 +414,31 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     assert_eq!(api.get("/api/audit/checkpoint").await.1["size"].as_u64(), Some(11), "not one entry each");
     let (_, second) = anchor(&api, &bob).await;
     assert_eq!((second["index"].as_u64(), second["log_length"].as_u64()), (Some(1), Some(12)));
-    let (_, page) = api.get("/api/audit/entries?start=11&count=1").await;
+    // Entries are read by members only; anyone else's attempt is counted like the rest.
+    assert_eq!(api.get("/api/audit/entries?start=0&count=1").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.get("/api/audit/proof/inclusion?index=0").await.0, StatusCode::UNAUTHORIZED);
+    let (_, page) = api.get_as(&bob, "/api/audit/entries?start=11&count=1").await;
     let summary: Value = serde_json::from_str(page["entries"][0].as_str().unwrap()).unwrap();
     assert_eq!((summary["action"].as_str(), summary["account"].as_str()), (Some("refused-anonymous"), None));
     assert!(summary["outcome"].as_str().unwrap().starts_with("refused: 200 attempts since "), "{summary}");
     let on_chain = anchors.latest(&origin).await.unwrap().unwrap().1;
     let (_, checkpoint) = api.get("/api/audit/checkpoint").await;
     assert_eq!(format!("{:#x}", on_chain.root), checkpoint["root"].as_str().unwrap());
-    api.upload(&bob, logistic(10)).await;
-    let verified = verify(api.url.clone()).await.unwrap();
-    assert_eq!((verified.entries, verified.anchors, verified.anchored), (13, 2, 12));
+    // Bob's own client uploads after the last anchor, and keeps the API's signed receipt.
+    let bob_client = ApiClient::sign_in(&api.url, &Keypair::dev("Bob").unwrap()).await.unwrap();
+    bob_client.upload_candidate(logistic(10)).await.unwrap();
+    let receipts = bob_client.receipts();
+    assert_eq!((receipts.len(), receipts[0].index, receipts[0].size), (1, 12, 13));
+    let verified = verify(api.url.clone(), receipts.clone()).await.unwrap();
+    assert_eq!((verified.entries, verified.anchors, verified.anchored, verified.receipts), (13, 2, 12, 1));
 
     // Inclusion and consistency proofs check out against the served checkpoints.
-    let (_, proof) = api.get("/api/audit/proof/inclusion?index=4").await;
+    let (_, proof) = api.get_as(&bob, "/api/audit/proof/inclusion?index=4").await;
     let at = tclearn_api_client::audit::Checkpoint {
         size: proof["checkpoint"]["size"].as_u64().unwrap(),
         root: tclearn_client::parse::hash(proof["checkpoint"]["root"].as_str().unwrap()).unwrap(),
     };
-    let (_, page) = api.get("/api/audit/entries?start=4&count=1").await;
+    let (_, page) = api.get_as(&bob, "/api/audit/entries?start=4&count=1").await;
     let leaf = page["entries"][0].as_str().unwrap().as_bytes().to_vec();
     assert!(tclearn_api_client::audit::verify_inclusion(
         &at,
@@ -445,37 +459,57 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     // The operator tampers with the log on disk and restarts: each change is found.
     let original = std::fs::read_to_string(data_dir.join("audit.jsonl")).unwrap();
     type Edit = Box<dyn FnOnce(&mut Vec<String>)>;
-    let tampered = |edit: Edit| {
+    let tampered = |edit: Edit, receipts: Vec<Receipt>| {
         let (config, data_dir, original, verify) = (config.clone(), data_dir.clone(), original.clone(), verify);
         async move {
             std::fs::write(data_dir.join("audit.jsonl"), &original).unwrap();
             edit_log(&data_dir, edit);
             let api = Api::start(config).await;
-            let outcome = verify(api.url.clone()).await;
+            let outcome = verify(api.url.clone(), receipts).await;
             api.stop().await;
             outcome
         }
     };
-    let edited = tampered(Box::new(|lines| lines[4] = lines[4].replace("\"ok\"", "\"refused: made up\""))).await;
+    let edited =
+        tampered(Box::new(|lines| lines[4] = lines[4].replace("\"ok\"", "\"refused: made up\"")), Vec::new()).await;
     assert!(
         matches!(edited, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 0, anchored: 9 }))),
         "{edited:?}"
     );
-    let removed = tampered(Box::new(|lines| {
-        lines.remove(9);
-    }))
+    let removed = tampered(
+        Box::new(|lines| {
+            lines.remove(9);
+        }),
+        Vec::new(),
+    )
     .await;
     assert!(
         matches!(removed, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 1, anchored: 12 }))),
         "{removed:?}"
     );
-    let rolled_back = tampered(Box::new(|lines| lines.truncate(8))).await;
+    let rolled_back = tampered(Box::new(|lines| lines.truncate(8)), Vec::new()).await;
     assert!(
         matches!(rolled_back, Err(VerifyError::Tampered(Tampering::RolledBack { anchor: 0, anchored: 9, served: 8 }))),
         "{rolled_back:?}"
     );
-    let untouched = tampered(Box::new(|_| {})).await;
+    let untouched = tampered(Box::new(|_| {}), receipts.clone()).await;
     assert!(untouched.is_ok(), "{untouched:?}");
+    // After the last anchor, the anchors alone see nothing: the tail cut, or Bob's upload
+    // rewritten as a refusal, verify against them. Bob's receipt catches both.
+    let cut_tail = |lines: &mut Vec<String>| lines.truncate(12);
+    let rewrite_tail = |lines: &mut Vec<String>| lines[12] = lines[12].replace("\"ok\"", "\"refused: made up\"");
+    assert!(tampered(Box::new(cut_tail), Vec::new()).await.is_ok(), "anchors alone: unseen");
+    assert!(tampered(Box::new(rewrite_tail), Vec::new()).await.is_ok(), "anchors alone: unseen");
+    let cut = tampered(Box::new(cut_tail), receipts.clone()).await;
+    assert!(
+        matches!(cut, Err(VerifyError::Tampered(Tampering::CutBehindReceipt { index: 12, size: 13, served: 12 }))),
+        "{cut:?}"
+    );
+    let rewritten = tampered(Box::new(rewrite_tail), receipts.clone()).await;
+    assert!(
+        matches!(rewritten, Err(VerifyError::Tampered(Tampering::ContradictsReceipt { index: 12, size: 13 }))),
+        "{rewritten:?}"
+    );
 
     // The CLI says the same.
     let cli = env!("CARGO_BIN_EXE_tclearn-api");
@@ -483,7 +517,7 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     edit_log(&data_dir, |lines| lines.swap(1, 2));
     let api = Api::start(config.clone()).await;
     let output = tokio::process::Command::new(cli)
-        .args(["audit-verify", "--api", &api.url, "--rpc", &scene.node.rpc_url])
+        .args(["audit-verify", "--api", &api.url, "--rpc", &scene.node.rpc_url, "--suri", "//Bob"])
         .args(["--audit-anchors", &format!("{:#x}", anchors.address)])
         .arg("--anchors-metadata")
         .arg(artifacts_dir().join("audit_anchors.json"))
@@ -538,8 +572,8 @@ async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     let anchors = AuditAnchors::deploy(scene.coalition.client(), &alice, &artifact("audit_anchors")).await.unwrap();
     let mut config = config(&scene, scene.dir.path().join("api"), 600, Some(anchors.address));
     config.anchor_every = 1;
-    config.vault_store = Some("s3://tclearn-vault/coalition".into());
-    config.vault_options = [
+    config.vault.vault_store = Some("s3://tclearn-vault/coalition".into());
+    config.vault.vault_options = [
         ("aws_endpoint", moto.url.as_str()),
         ("aws_allow_http", "true"),
         ("aws_region", "us-east-1"),
@@ -560,10 +594,10 @@ async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     assert_eq!((status, bytes == candidate), (StatusCode::OK, true));
 
     // In the bucket: the envelope, not the model.
-    let bucket = tclearn_api::vault::s3_store("s3://tclearn-vault/coalition", &config.vault_options).unwrap();
+    let bucket = tclearn_api::vault::s3_store("s3://tclearn-vault/coalition", &config.vault.vault_options).unwrap();
     let key = object_store::path::Path::from(format!("objects/{}", hash.trim_start_matches("0x")));
     let raw = object_store::ObjectStoreExt::get(&bucket, &key).await.unwrap().bytes().await.unwrap();
-    assert!(raw.starts_with(b"tclearn/vault/v1"), "{} bytes at {key}", raw.len());
+    assert!(raw.starts_with(b"tclearn/vault/v2"), "{} bytes at {key}", raw.len());
     assert!(!raw.windows(64).any(|w| w == &candidate[candidate.len() - 64..]), "the weights are not in the clear");
 
     let anchored = || async { anchors.latest(&alice.account_id()).await.unwrap().filter(|(_, a)| a.log_length >= 3) };
@@ -579,9 +613,9 @@ async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     assert!(refused.to_string().contains("but its master key"), "{refused}");
     assert!(!key_file.exists(), "no new key was made");
     let mut other = config.clone();
-    other.vault_key = Some(tclearn_client::Secret("11".repeat(32)));
+    other.vault.vault_key = Some(tclearn_client::Secret("11".repeat(32)));
     let refused = tclearn_api::bind(other).await.err().expect("another key: refused");
-    assert!(refused.to_string().contains("that this master key does not open"), "{refused}");
+    assert!(refused.to_string().contains("is sealed under master key"), "{refused}");
     std::fs::write(&key_file, key).unwrap();
 
     // Another API on the same bucket and master key serves it.

@@ -1,8 +1,9 @@
 //! The dashboard in a real browser: Debian's headless Chromium, driven by `web/test/browser.mjs`
 //! (puppeteer-core), against the API on a dev node whose model chain has three blocks. The
-//! page draws the chain chart (the screenshot is kept as a test artifact), verifies the audit
-//! log against its anchor on chain, and Charlie, through the injected test wallet, signs in and
-//! votes on an open proposal: the vote lands on chain and the page's tally shows it.
+//! page draws the chain chart; Charlie, through the injected test wallet, signs in, the page
+//! verifies the audit log (served to members only) against both anchors on chain in the
+//! contract the coalition records (the screenshot is kept as a test artifact), and Charlie votes
+//! on an open proposal: the vote lands on chain and the page's tally shows it.
 //!
 //! Needs `npm ci && npm run build` in `frontend-api/web` and `chromium` (`scripts/test.sh` does
 //! both).
@@ -84,13 +85,21 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
     assert_eq!(c.height(&me).await.unwrap(), 2);
 
     // Charlie joins by governance, never having sent a transaction: the page maps his account.
+    // The coalition records its audit-anchors contract, also by governance: the page reads the
+    // anchors from the contract the coalition names.
+    let anchors = AuditAnchors::deploy(c.client(), &alice, &artifact("audit_anchors")).await.unwrap();
     let (admit, _) = c.propose_action(&alice, &Action::AddMember(charlie.address())).await.unwrap();
-    c.vote(&alice, admit, true).await.unwrap();
-    c.vote(&bob, admit, true).await.unwrap();
+    let (record, _) = c.propose_action(&alice, &Action::SetAuditAnchors(Some(anchors.address))).await.unwrap();
+    for proposal in [admit, record] {
+        c.vote(&alice, proposal, true).await.unwrap();
+        c.vote(&bob, proposal, true).await.unwrap();
+    }
     let due = c.proposal(&me, admit).await.unwrap().unwrap().voting_ends + 1;
     let best = c.client().best_number().await.unwrap() as u32;
     seal_blocks(c.client(), &alice, due.saturating_sub(best)).await;
     c.enact(&alice, admit).await.unwrap();
+    c.enact(&alice, record).await.unwrap();
+    assert_eq!(c.audit_anchors(&me).await.unwrap(), Some(anchors.address));
     assert!(c.members(&me).await.unwrap().iter().any(|m| m.account == charlie.address()));
     assert!(!c.client().is_mapped(&charlie.account_id()).await.unwrap());
 
@@ -99,14 +108,22 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
         c.propose_action(&alice, &Action::AddMember(Keypair::dev("Eve").unwrap().address())).await.unwrap();
     c.vote(&alice, proposal, true).await.unwrap();
 
-    // The API with an anchored audit log.
-    let anchors = AuditAnchors::deploy(c.client(), &alice, &artifact("audit_anchors")).await.unwrap();
+    // The API with an audit log anchored twice: the page checks every anchor.
     let api = Api::start(config(&scene, scene.dir.path().join("api"), 600, Some(anchors.address))).await;
     let token = api.sign_in("Bob").await;
+    let anchor = || async {
+        let anchored = api.http.post(format!("{}/api/audit/anchor", api.url)).bearer_auth(&token).send().await.unwrap();
+        let status = anchored.status();
+        assert!(status.is_success(), "anchoring: {status} {}", anchored.text().await.unwrap());
+    };
     api.upload(&token, logistic(5)).await;
+    anchor().await;
     api.download(Some(&token), &format!("0x{}", hex::encode(model_hash(&logistic(5))))).await;
-    let anchored = api.http.post(format!("{}/api/audit/anchor", api.url)).bearer_auth(&token).send().await.unwrap();
-    assert!(anchored.status().is_success());
+    anchor().await;
+    let on_chain = anchors.all(&me).await.unwrap();
+    assert_eq!(on_chain.len(), 2);
+    let verdict =
+        format!("verified against 2 anchors on chain, the latest covering {} entries", on_chain[1].log_length);
     assert_eq!(api.get("/").await.0, reqwest::StatusCode::OK, "the page is served");
     // Each member's contribution: the gains of its blocks (0.80 -> 0.84 -> 0.87).
     let (_, members) = api.get("/api/members").await;
@@ -128,6 +145,7 @@ async fn the_dashboard_draws_the_chain_and_a_vote_signed_in_the_browser_lands_on
     let run = tokio::process::Command::new("node")
         .arg(web.join("test/browser.mjs"))
         .args(["--url", &api.url, "--proposal", &proposal.to_string(), "--account", "//Charlie", "--ayes", "2"])
+        .args(["--audit", &verdict])
         .arg("--screenshot")
         .arg(&screenshot)
         .current_dir(&web)

@@ -42,6 +42,11 @@ pub struct Global {
     /// The member's key file (written by `tclearn key new` or `import`).
     #[arg(long, global = true, env = "TCLEARN_KEY_FILE")]
     pub key: Option<PathBuf>,
+    /// A file to keep the API's signed receipts of this member's accesses in (JSON lines,
+    /// appended): `tclearn audit verify` checks the API's log against them, so its operator
+    /// cannot cut or rewrite entries after the last anchor unseen.
+    #[arg(long, global = true, env = "TCLEARN_RECEIPTS")]
+    pub receipts: Option<PathBuf>,
     /// An address book: names to show for members, `ADDRESS=NAME` (repeatable, or
     /// comma-separated in the environment).
     #[arg(long = "name", global = true, env = "TCLEARN_NAMES", value_delimiter = ',', value_parser = output::parse_name)]

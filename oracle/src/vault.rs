@@ -244,6 +244,7 @@ impl Vault {
             Err(ClientError::Challenge { url, reason }) => {
                 Err(VaultError::Transport { url: redact(&url), reason: reason.to_string() })
             }
+            Err(ClientError::Receipt { url, reason }) => Err(VaultError::Transport { url: redact(&url), reason }),
         }
     }
 

@@ -65,6 +65,26 @@ pub enum Tampering {
     /// Anchors whose lengths do not grow (the contract refuses those: not this chain's contract).
     #[error("anchor {0}'s length does not grow")]
     AnchorsOutOfOrder(u64),
+    /// The log is shorter than a checkpoint the API signed in a member's receipt: its tail was
+    /// cut (anchored or not).
+    #[error("cut: the API's signed receipt for entry {index} covers {size} entries, the log has {served}")]
+    CutBehindReceipt {
+        /// The receipt's entry.
+        index: u64,
+        /// Entries its checkpoint covers.
+        size: u64,
+        /// Entries served.
+        served: u64,
+    },
+    /// The served log's first `size` entries do not hash to the root the API signed in a
+    /// member's receipt, or the receipt's entry is not at its index.
+    #[error("rewritten: the first {size} entries do not match the API's signed receipt for entry {index}")]
+    ContradictsReceipt {
+        /// The receipt's entry.
+        index: u64,
+        /// Entries its checkpoint covers.
+        size: u64,
+    },
 }
 
 /// What a verification covered.
@@ -76,6 +96,8 @@ pub struct Verified {
     pub anchors: u64,
     /// Entries covered by the latest anchor (the rest is not yet anchored).
     pub anchored: u64,
+    /// Receipts checked (set by [`crate::verify::verify_served`]).
+    pub receipts: u64,
 }
 
 /// Check `leaves` (the served log) against `anchors` (`(log_length, root)`, oldest first, as on
@@ -105,5 +127,5 @@ pub fn verify(leaves: &[Vec<u8>], checkpoint: &Checkpoint, anchors: &[(u64, [u8;
     if checkpoint.size != tree.len() || tree.root().as_bytes().as_slice() != checkpoint.root {
         return Err(Tampering::CheckpointMismatch);
     }
-    Ok(Verified { entries: tree.len(), anchors: anchors.len() as u64, anchored: previous })
+    Ok(Verified { entries: tree.len(), anchors: anchors.len() as u64, anchored: previous, receipts: 0 })
 }

@@ -7,6 +7,7 @@
 //! [`ApiClient::token`] keeps until it nears its expiry and renews after.
 
 use crate::{
+    receipt::{self, Receipt},
     sign_in::{signed_bytes, SignInError, SignInMessage},
     views::{AnchorView, ChallengeResponse, DataIdKeyView, StoredObject, TokenResponse},
 };
@@ -30,6 +31,14 @@ pub enum ClientError {
         /// What was asked.
         url: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// The API's receipt of an access is missing or does not check.
+    #[error("{url}: the API's audit receipt: {reason}")]
+    Receipt {
+        /// What was asked.
+        url: String,
+        /// What is wrong.
         reason: String,
     },
     /// The API refused, with its message.
@@ -63,6 +72,13 @@ pub struct ApiClient {
     coalition: Option<H160>,
     /// The current bearer token and when it expires (ms since the Unix epoch).
     token: Mutex<Option<(String, u64)>>,
+    /// The coalition the API's last sign-in message named (checked against `coalition` when
+    /// that is set): the log the receipts are of.
+    signed_in_to: std::sync::Mutex<Option<H160>>,
+    /// The receipts of this session's accesses, each checked when received.
+    receipts: std::sync::Mutex<Vec<Receipt>>,
+    /// A file each receipt is appended to (JSON lines), when the member keeps them.
+    receipts_file: Option<std::path::PathBuf>,
 }
 
 /// A reqwest client builder for the API's clients: rustls on ring, which it installs as the
@@ -112,6 +128,39 @@ async fn json<T: serde::de::DeserializeOwned>(url: &str, response: reqwest::Resp
         .map_err(|e| ClientError::Transport { url: url.into(), reason: format!("not JSON: {e}") })
 }
 
+/// Append `receipt` to the file at `path` as one JSON line, and sync it.
+fn append_receipt(path: &std::path::Path, receipt: &Receipt) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut line = serde_json::to_vec(receipt).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    file.write_all(&line)?;
+    file.sync_data()
+}
+
+/// The receipts kept in the file at `path` ([`ApiClient::keeping_receipts_in`]); none when it
+/// does not exist.
+///
+/// # Errors
+/// The file cannot be read, or a line is not a receipt (with its number).
+pub fn read_receipts(path: &std::path::Path) -> Result<Vec<Receipt>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line).map_err(|e| format!("{}, line {}: not a receipt: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
+
 /// A read of one of the API's public routes (`/api/coalition`, `/api/members`, ...) at `base`.
 pub async fn read<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> Result<T, ClientError> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
@@ -124,13 +173,29 @@ pub async fn read<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> Res
 impl ApiClient {
     /// A session with the API at `base` as `key` over `http`, not signed in yet.
     pub fn new(base: &str, key: Keypair, http: reqwest::Client) -> Self {
-        Self { base: base.trim_end_matches('/').to_string(), http, key, coalition: None, token: Mutex::new(None) }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+            key,
+            coalition: None,
+            token: Mutex::new(None),
+            signed_in_to: std::sync::Mutex::new(None),
+            receipts: std::sync::Mutex::new(Vec::new()),
+            receipts_file: None,
+        }
     }
 
     /// Sign only challenges that name `coalition` (the member knows it from its own
     /// configuration, not from this API).
     pub fn for_coalition(mut self, coalition: H160) -> Self {
         self.coalition = Some(coalition);
+        self
+    }
+
+    /// Append every receipt this session gets to `path` (JSON lines, made if missing), where
+    /// [`read_receipts`] reads them back.
+    pub fn keeping_receipts_in(mut self, path: std::path::PathBuf) -> Self {
+        self.receipts_file = Some(path);
         self
     }
 
@@ -148,6 +213,18 @@ impl ApiClient {
         &self.base
     }
 
+    /// The coalition the API's sign-in message named (none before signing in).
+    pub fn signed_in_to(&self) -> Option<H160> {
+        *self.signed_in_to.lock().expect("receipts lock")
+    }
+
+    /// A GET of `path` as this member, read as JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = answer(&url, self.http.get(&url).bearer_auth(self.token().await?).send().await).await?;
+        json(&url, response).await
+    }
+
     /// A live bearer token: the current one, or a new sign-in when there is none or it expires
     /// within ten seconds.
     pub async fn token(&self) -> Result<String, ClientError> {
@@ -160,8 +237,10 @@ impl ApiClient {
         let response =
             answer(&url, self.http.post(&url).json(&serde_json::json!({ "account": account })).send().await).await?;
         let ChallengeResponse { challenge } = json(&url, response).await?;
-        SignInMessage::check(&challenge, &self.base, &self.key.account_id(), self.coalition.as_ref(), now_ms())
-            .map_err(|reason| ClientError::Challenge { url: url.clone(), reason })?;
+        let message =
+            SignInMessage::check(&challenge, &self.base, &self.key.account_id(), self.coalition.as_ref(), now_ms())
+                .map_err(|reason| ClientError::Challenge { url: url.clone(), reason })?;
+        *self.signed_in_to.lock().expect("receipts lock") = Some(message.coalition);
         let signature = format!("0x{}", hex::encode(self.key.sign(&signed_bytes(&challenge))));
         let url = format!("{}/api/auth/token", self.base);
         let request = serde_json::json!({ "account": account, "challenge": challenge, "signature": signature });
@@ -177,11 +256,44 @@ impl ApiClient {
         *self.token.lock().await = None;
     }
 
+    /// The receipts of this session's accesses so far, each checked when received
+    /// ([`Receipt::verify_access`]): keep them, and check the API's log against them later
+    /// ([`crate::verify::verify_served`]).
+    pub fn receipts(&self) -> Vec<Receipt> {
+        self.receipts.lock().expect("receipts lock").clone()
+    }
+
+    /// Check the receipt `response` carries for this member's `action` (on `object`), and keep it.
+    fn keep_receipt(
+        &self,
+        url: &str,
+        response: &reqwest::Response,
+        action: &str,
+        object: Option<&[u8; 32]>,
+    ) -> Result<(), ClientError> {
+        let refused = |reason: String| ClientError::Receipt { url: url.into(), reason };
+        let value = response.headers().get(receipt::HEADER).ok_or_else(|| refused("none was given".into()))?;
+        let receipt = Receipt::from_header(value.to_str().map_err(|_| refused("not text".into()))?)
+            .map_err(|e| refused(e.to_string()))?;
+        let coalition = (*self.signed_in_to.lock().expect("receipts lock"))
+            .ok_or_else(|| refused("no sign-in named the coalition".into()))?;
+        receipt
+            .verify_access(&coalition, &self.key.account_id(), action, object)
+            .map_err(|e| refused(e.to_string()))?;
+        if let Some(path) = &self.receipts_file {
+            append_receipt(path, &receipt).map_err(|e| refused(format!("keeping it in {}: {e}", path.display())))?;
+        }
+        self.receipts.lock().expect("receipts lock").push(receipt);
+        Ok(())
+    }
+
     /// Upload a candidate model.
     pub async fn upload_candidate(&self, model: Vec<u8>) -> Result<StoredObject, ClientError> {
         let url = format!("{}/api/vault/candidates", self.base);
+        let hash = tclearn_model::hash::model_hash(&model);
         let response =
             answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(model).send().await).await?;
+        self.keep_receipt(&url, &response, "upload-candidate", Some(&hash))?;
         json(&url, response).await
     }
 
@@ -189,6 +301,7 @@ impl ApiClient {
     pub async fn data_id_key(&self) -> Result<String, ClientError> {
         let url = format!("{}/api/vault/data-id-key", self.base);
         let response = answer(&url, self.http.get(&url).bearer_auth(self.token().await?).send().await).await?;
+        self.keep_receipt(&url, &response, "data-id-key", None)?;
         let DataIdKeyView { key } = json(&url, response).await?;
         Ok(key)
     }
@@ -199,6 +312,8 @@ impl ApiClient {
         let url = format!("{}/api/vault/deltas?parent={parent}", self.base);
         let response =
             answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(delta).send().await).await?;
+        // The merged model's hash is the API's to compute: the receipt names the access only.
+        self.keep_receipt(&url, &response, "upload-delta", None)?;
         json(&url, response).await
     }
 
@@ -212,7 +327,10 @@ impl ApiClient {
     /// Download object `hash` (hex).
     pub async fn download(&self, hash: &str) -> Result<Vec<u8>, ClientError> {
         let url = format!("{}/api/vault/objects/{hash}", self.base);
+        let object = tclearn_client::parse::hash(hash)
+            .map_err(|_| ClientError::Transport { url: url.clone(), reason: "not a 32-byte hex hash".into() })?;
         let response = answer(&url, self.http.get(&url).bearer_auth(self.token().await?).send().await).await?;
+        self.keep_receipt(&url, &response, "download", Some(&object))?;
         let bytes =
             response.bytes().await.map_err(|e| ClientError::Transport { url, reason: e.without_url().to_string() })?;
         Ok(bytes.to_vec())

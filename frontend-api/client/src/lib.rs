@@ -9,10 +9,13 @@
 //! - [`client`]: sign-in by an sr25519 signature of the API's challenge, then upload, download
 //!   and the public reads;
 //! - [`audit`]: RFC 6962 proofs and a served log checked against the roots anchored on chain;
-//!   [`verify`] fetches a served log and checks it.
+//!   [`verify`] fetches a served log and checks it;
+//! - [`receipt`]: the signed receipt a member gets for each access, which binds the API to its
+//!   log before the next anchor.
 
 pub mod audit;
 pub mod client;
+pub mod receipt;
 pub mod sign_in;
 pub mod verify;
 pub mod views;

@@ -1,11 +1,14 @@
-//! The audit verifier: fetch a served log and check it against the anchors on chain
-//! ([`crate::audit::verify`] does the checking; this is the fetching).
+//! The audit verifier: fetch a served log and check it against the anchors on chain and the
+//! member's receipts ([`crate::audit::verify`] and [`crate::receipt::check_receipts`] do the
+//! checking; this is the fetching).
 
 use crate::{
     audit::{self, Checkpoint, Tampering, Verified, MAX_PAGE},
+    client::{ApiClient, ClientError},
+    receipt::{check_receipts, Receipt},
     views::{CheckpointView, EntriesView},
 };
-use tclearn_client::{anchors::AuditAnchors, AccountId32};
+use tclearn_client::{account_to_address, anchors::AuditAnchors, AccountId32, H160};
 
 /// Why a verification could not conclude, or what it found.
 #[derive(Debug, thiserror::Error)]
@@ -24,30 +27,26 @@ pub enum VerifyError {
     /// The log was tampered with.
     #[error("the audit log was tampered with: {0}")]
     Tampered(#[from] Tampering),
+    /// A receipt that proves nothing against this log's operator.
+    #[error("{0}")]
+    Receipt(String),
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: String) -> Result<T, VerifyError> {
-    let api = |reason: String| VerifyError::Api { url: url.clone(), reason };
-    let response = http.get(&url).send().await.map_err(|e| api(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(api(format!("status {}", response.status())));
-    }
-    response.json().await.map_err(|e| api(e.to_string()))
-}
-
-/// The checkpoint the API at `base` serves, and exactly the entries it covers.
-pub async fn fetch_log(http: &reqwest::Client, base: &str) -> Result<(Checkpoint, Vec<Vec<u8>>), VerifyError> {
-    let base = base.trim_end_matches('/');
-    let view: CheckpointView = get_json(http, format!("{base}/api/audit/checkpoint")).await?;
+/// The checkpoint the API serves, and exactly the entries it covers (entries are read as the
+/// signed-in member `session`).
+pub async fn fetch_log(session: &ApiClient) -> Result<(Checkpoint, Vec<Vec<u8>>), VerifyError> {
+    let api = |e: ClientError| VerifyError::Api { url: session.base().into(), reason: e.to_string() };
+    let view: CheckpointView = session.get_json("/api/audit/checkpoint").await.map_err(api)?;
     let root = tclearn_client::parse::hash(&view.root).map_err(|_| VerifyError::Api {
-        url: base.into(),
+        url: session.base().into(),
         reason: "a checkpoint root that is not 32 bytes of hex".into(),
     })?;
     let mut leaves = Vec::with_capacity(view.size.min(1 << 20) as usize);
     while (leaves.len() as u64) < view.size {
         let start = leaves.len() as u64;
         let count = (view.size - start).min(MAX_PAGE);
-        let page: EntriesView = get_json(http, format!("{base}/api/audit/entries?start={start}&count={count}")).await?;
+        let page: EntriesView =
+            session.get_json(&format!("/api/audit/entries?start={start}&count={count}")).await.map_err(api)?;
         if page.entries.is_empty() {
             // Fewer entries than the checkpoint counts: what is served does not match it.
             break;
@@ -57,15 +56,28 @@ pub async fn fetch_log(http: &reqwest::Client, base: &str) -> Result<(Checkpoint
     Ok((Checkpoint { size: view.size, root }, leaves))
 }
 
-/// Check the log the API at `base` serves against every anchor of `anchors`.
+/// Check the log the API serves to `session` against every anchor of `anchors` and every
+/// receipt in `receipts` of this coalition (each must be signed by the anchors' operator, the
+/// account that anchors the log).
 pub async fn verify_served(
-    http: &reqwest::Client,
-    base: &str,
+    session: &ApiClient,
     anchors: &AuditAnchors,
     origin: &AccountId32,
+    coalition: &H160,
+    receipts: &[Receipt],
 ) -> Result<Verified, VerifyError> {
     let on_chain = anchors.all(origin).await?;
-    let (checkpoint, leaves) = fetch_log(http, base).await?;
+    let operator = anchors.operator(origin).await?;
+    let ours: Vec<Receipt> = receipts.iter().filter(|r| r.verify(coalition).is_ok()).cloned().collect();
+    if let Some(foreign) = ours.iter().find(|r| r.signer().map(|s| account_to_address(&s)).ok() != Some(operator)) {
+        return Err(VerifyError::Receipt(format!(
+            "the receipt of entry {} is signed by {}, not by the anchors' operator {operator:?}",
+            foreign.index, foreign.signer
+        )));
+    }
+    let (checkpoint, leaves) = fetch_log(session).await?;
     let anchors: Vec<(u64, [u8; 32])> = on_chain.iter().map(|a| (a.log_length, a.root.0)).collect();
-    Ok(audit::verify(&leaves, &checkpoint, &anchors)?)
+    let mut verified = audit::verify(&leaves, &checkpoint, &anchors)?;
+    verified.receipts = check_receipts(&leaves, &ours)?;
+    Ok(verified)
 }

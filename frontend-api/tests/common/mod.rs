@@ -86,12 +86,7 @@ pub fn base_config(node: &Node, coalition: H160, genesis: PathBuf, data_dir: Pat
         audit_anchors: None,
         suri: tclearn_client::Secret("//Alice".into()),
         genesis,
-        data_dir,
-        vault_store: None,
-        vault_options: Vec::new(),
-        vault_key_file: None,
-        vault_key: None,
-        vault_max_bytes: 1 << 20,
+        vault: tclearn_api::config::VaultConfig::local(data_dir, 1 << 20),
         challenge_ttl: 60,
         token_ttl: 600,
         anchor_every: 0,
@@ -154,6 +149,12 @@ impl Api {
         (response.status(), response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A GET as the member signed in with `token`.
+    pub async fn get_as(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Sign in as `name`: check the challenge as a member does, sign it with its key, wrapped as
     /// browser wallets do.
     pub async fn sign_in(&self, name: &str) -> String {
@@ -196,8 +197,11 @@ impl Api {
         (response.status(), response.bytes().await.unwrap().to_vec())
     }
 
+    /// The log's first 1,000 entries, read as Alice (a founder: entries are served to members
+    /// only).
     pub async fn audit_entries(&self) -> Vec<Value> {
-        let (_, page) = self.get("/api/audit/entries?start=0&count=1000").await;
+        let token = self.sign_in("Alice").await;
+        let (_, page) = self.get_as(&token, "/api/audit/entries?start=0&count=1000").await;
         page["entries"].as_array().unwrap().iter().map(|e| serde_json::from_str(e.as_str().unwrap()).unwrap()).collect()
     }
 }

@@ -4,8 +4,8 @@
 
 import { ApiPromise, WsProvider } from '@polkadot/api';
 import { web3Accounts, web3Enable, web3FromAddress } from '@polkadot/extension-dapp';
-import { stringToHex, u8aToHex } from '@polkadot/util';
-import { decodeAddress } from '@polkadot/util-crypto';
+import { compactAddLength, compactFromU8a, hexToU8a, stringToHex, u8aConcat, u8aToHex } from '@polkadot/util';
+import { blake2AsU8a, decodeAddress } from '@polkadot/util-crypto';
 
 const METRIC_ONE = 1_000_000;
 const STRENGTH_ONE = 1_000_000_000;
@@ -19,7 +19,7 @@ let session = null; // { address, token }
 let chainApi = null;
 
 async function get(path) {
-  const response = await fetch(path);
+  const response = await fetch(path, session ? { headers: { authorization: `Bearer ${session.token}` } } : {});
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
@@ -92,45 +92,123 @@ async function renderProposals() {
   }
 }
 
-// RFC 6962 Merkle tree hash over `leaves` (Uint8Arrays), with SHA-256 from WebCrypto.
-export async function merkleRoot(leaves) {
-  const sha = async (...parts) => {
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    const joined = new Uint8Array(total);
-    let at = 0;
-    for (const part of parts) { joined.set(part, at); at += part.length; }
-    return new Uint8Array(await crypto.subtle.digest('SHA-256', joined));
-  };
-  const hash = async (from, to) => {
-    const n = to - from;
-    if (n === 0) return sha();
-    if (n === 1) return sha(new Uint8Array([0]), leaves[from]);
-    let k = 1;
-    while (k * 2 < n) k *= 2;
-    return sha(new Uint8Array([1]), await hash(from, from + k), await hash(from + k, to));
-  };
-  return hash(0, leaves.length);
+// SHA-256 over the concatenation of `parts` (Uint8Arrays), from WebCrypto.
+async function sha256(...parts) {
+  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) { joined.set(part, at); at += part.length; }
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', joined));
 }
 
 const toHex = (bytes) => `0x${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 
+// The RFC 6962 Merkle tree hash of every prefix of `leaves` whose length is in `sizes`, as a
+// Map from length to hex root, in one pass: a stack of the perfect subtrees so far (sizes the
+// binary digits of the count, largest first), folded right to left at each wanted length.
+export async function prefixRoots(leaves, sizes) {
+  const wanted = new Set(sizes);
+  const roots = new Map();
+  if (wanted.has(0)) roots.set(0, toHex(await sha256()));
+  const stack = [];
+  for (let i = 0; i < leaves.length; i += 1) {
+    let node = { size: 1, hash: await sha256(new Uint8Array([0]), leaves[i]) };
+    while (stack.length > 0 && stack[stack.length - 1].size === node.size) {
+      const left = stack.pop();
+      node = { size: left.size * 2, hash: await sha256(new Uint8Array([1]), left.hash, node.hash) };
+    }
+    stack.push(node);
+    if (wanted.has(i + 1)) {
+      let root = stack[stack.length - 1].hash;
+      for (let j = stack.length - 2; j >= 0; j -= 1) root = await sha256(new Uint8Array([1]), stack[j].hash, root);
+      roots.set(i + 1, toHex(root));
+    }
+  }
+  return roots;
+}
+
+// A contract read on chain: pallet-revive's `ReviveApi_call` dry run of an ink! message (its
+// selector is the first four bytes of BLAKE2b-256 of its name) from the signed-in member,
+// returning the SCALE bytes of the message's value, unwrapped from ink!'s `Result<T, LangError>`.
+// The layout is `tclearn_client::Client::dry_run_call`'s: (origin, contract, value, no weight
+// limit, no deposit limit, input) in; weights, deposits, gas, then `Result<(flags, data), _>` out.
+async function readContract(api, contract, message, args = new Uint8Array()) {
+  const input = u8aConcat(blake2AsU8a(message, 256).slice(0, 4), args);
+  const call = u8aConcat(decodeAddress(session.address), hexToU8a(contract), new Uint8Array(16), [0, 0], compactAddLength(input));
+  const out = (await api.rpc.state.call('ReviveApi_call', u8aToHex(call))).toU8a(true);
+  let at = 0;
+  const compact = () => { const [length, value] = compactFromU8a(out.subarray(at)); at += length; return value.toNumber(); };
+  for (let i = 0; i < 4; i += 1) compact(); // weight consumed and required
+  at += 17 + 17 + 16; // storage deposit, its maximum, gas consumed
+  if (out[at] !== 0) throw new Error(`${message} on ${contract}: the dry run failed`);
+  const reverted = (out[at + 1] & 1) !== 0;
+  at += 5;
+  const length = compact();
+  const data = out.subarray(at, at + length);
+  if (reverted || data.length !== length || data[0] !== 0) throw new Error(`${message} on ${contract} reverted`);
+  return data.subarray(1);
+}
+
+const u64At = (bytes, at) => new DataView(bytes.buffer, bytes.byteOffset + at, 8).getBigUint64(0, true);
+function u64Le(value) {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(value), true);
+  return bytes;
+}
+
+// The anchors on chain, oldest first, in the contract the coalition records (never the one the
+// API names: its operator could anchor a rewritten log to a contract of its own); null if the
+// coalition records none.
+async function chainAnchors() {
+  const api = await chain();
+  const named = await readContract(api, coalition.address, 'audit_anchors');
+  if (named[0] !== 1) return null;
+  const address = toHex(named.subarray(1, 21));
+  const count = Number(u64At(await readContract(api, address, 'count'), 0));
+  const anchors = [];
+  for (let index = 0; index < count; index += 1) {
+    const anchor = await readContract(api, address, 'get', u64Le(index));
+    if (anchor[0] !== 1) throw new Error(`anchor ${index} of ${count} is missing`);
+    anchors.push({ root: toHex(anchor.subarray(1, 33)), logLength: Number(u64At(anchor, 33)) });
+  }
+  return { address, anchors };
+}
+
+// The served log (entries `0..size`) checked against every anchor on chain and the API's own
+// checkpoint; the verdict as HTML.
+async function auditVerdict(checkpoint) {
+  const verdict = (cls, text) => `<span id="audit-verdict" class="${cls}">${escape(text)}</span>`;
+  const onChain = await chainAnchors();
+  if (!onChain) return verdict('muted', 'the coalition records no audit-anchors contract');
+  const { anchors } = onChain;
+  if (anchors.length === 0) return verdict('muted', 'not anchored yet');
+  const latest = anchors[anchors.length - 1];
+  if (checkpoint.size < latest.logLength) {
+    return verdict('bad', `the API serves ${checkpoint.size} entries, but the chain anchors ${latest.logLength}: the log was cut`);
+  }
+  const leaves = [];
+  while (leaves.length < checkpoint.size) {
+    const count = Math.min(1000, checkpoint.size - leaves.length);
+    const page = await get(`/api/audit/entries?start=${leaves.length}&count=${count}`);
+    if (page.entries.length === 0) break;
+    for (const entry of page.entries) leaves.push(new TextEncoder().encode(entry));
+  }
+  if (leaves.length !== checkpoint.size) return verdict('bad', `the API serves ${leaves.length} of the ${checkpoint.size} entries it counts`);
+  const roots = await prefixRoots(leaves, [...anchors.map((a) => a.logLength), checkpoint.size]);
+  const broken = anchors.findIndex((a) => roots.get(a.logLength) !== a.root);
+  if (broken >= 0) return verdict('bad', `the log does NOT match anchor ${broken} on chain (its first ${anchors[broken].logLength} entries)`);
+  if (roots.get(checkpoint.size) !== checkpoint.root) return verdict('bad', 'the log does NOT match the API\'s own checkpoint');
+  return verdict('ok', `verified against ${anchors.length} anchors on chain, the latest covering ${latest.logLength} entries`);
+}
+
 async function renderAudit() {
   const checkpoint = await get('/api/audit/checkpoint');
-  const anchors = await get('/api/audit/anchors');
-  const latest = anchors[anchors.length - 1];
-  let verdict = '<span class="muted">not anchored yet</span>';
-  if (latest) {
-    const leaves = [];
-    while (leaves.length < latest.log_length) {
-      const page = await get(`/api/audit/entries?start=${leaves.length}&count=${Math.min(1000, latest.log_length - leaves.length)}`);
-      if (page.entries.length === 0) break;
-      for (const entry of page.entries) leaves.push(new TextEncoder().encode(entry));
-    }
-    const ok = leaves.length === latest.log_length && toHex(await merkleRoot(leaves)) === latest.root;
-    verdict = ok ? '<span id="audit-verdict" class="ok">verified against the chain</span>' : '<span id="audit-verdict" class="bad">does NOT match the anchored root</span>';
+  let verdict;
+  if (!session) {
+    verdict = '<span id="audit-verdict" class="muted">sign in to check the log against the chain</span>';
+  } else {
+    verdict = await auditVerdict(checkpoint).catch((error) => `<span id="audit-verdict" class="bad">not checked: ${escape(error.message)}</span>`);
   }
-  $('audit').innerHTML = `<p>${checkpoint.size} entries · root <code>${short(checkpoint.root)}</code></p>
-    <p>${anchors.length} anchors${latest ? ` · the latest covers ${latest.log_length} entries, root <code>${short(latest.root)}</code>` : ''} · ${verdict}</p>`;
+  $('audit').innerHTML = `<p>${checkpoint.size} entries · root <code>${short(checkpoint.root)}</code></p><p>${verdict}</p>`;
 }
 
 function status(text, cls = 'muted') {
@@ -175,6 +253,8 @@ async function signIn() {
   const { token } = await post('/api/auth/token', { account: address, challenge, signature });
   session = { address, token };
   $('who').textContent = `signed in as ${short(address)}`;
+  // The log is served to members only: check it now.
+  await renderAudit().catch((error) => console.error(error));
 }
 
 async function chain() {

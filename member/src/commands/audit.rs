@@ -7,26 +7,36 @@ pub async fn audit_verify(g: &Global) -> Result<i32> {
     // The anchors contract is the one the coalition records on chain, not the one the API names
     // (its operator could anchor a rewritten log to a contract of its own).
     let (coalition, _) = coalition(g).await?;
-    // Reads need an origin, not a key: any well-formed account will do.
-    let origin = AccountId32([0; 32]);
+    let key = load_key(g)?;
+    let origin = key.account_id();
     let address = coalition
         .audit_anchors(&origin)
         .await
         .context("reading the coalition's audit-anchors contract")?
         .ok_or_else(|| anyhow!("the coalition records no audit-anchors contract"))?;
     let anchors = AuditAnchors::at(connect(g).await?, address, metadata(g, "audit_anchors")?);
-    let verified = tclearn_api_client::verify::verify_served(&reqwest::Client::new(), &g.api, &anchors, &origin)
-        .await
-        .context("the audit log does not verify")?;
+    // The entries are served to members only.
+    let session = sign_in(g, &key).await?;
+    let receipts = match &g.receipts {
+        Some(path) => tclearn_api_client::client::read_receipts(path).map_err(|e| anyhow!(e))?,
+        None => Vec::new(),
+    };
+    let verified =
+        tclearn_api_client::verify::verify_served(&session, &anchors, &origin, &coalition.address, &receipts)
+            .await
+            .context("the audit log does not verify")?;
     if g.json {
         println!(
             "{}",
-            json!({ "entries": verified.entries, "anchors": verified.anchors, "anchored": verified.anchored })
+            json!({
+                "entries": verified.entries, "anchors": verified.anchors, "anchored": verified.anchored,
+                "receipts": verified.receipts,
+            })
         );
     } else {
         println!(
-            "audit log verified: {} entries, {} anchors on chain, the latest covering {} entries",
-            verified.entries, verified.anchors, verified.anchored
+            "audit log verified: {} entries, {} anchors on chain, the latest covering {} entries; {} of your receipts",
+            verified.entries, verified.anchors, verified.anchored, verified.receipts
         );
     }
     Ok(0)

@@ -160,6 +160,9 @@ async fn sign_in(g: &Global, key: &Keypair) -> Result<ApiClient> {
     if let Some(pinned) = g.coalition {
         session = session.for_coalition(pinned);
     }
+    if let Some(path) = &g.receipts {
+        session = session.keeping_receipts_in(path.clone());
+    }
     session.token().await.context("signing in to the members' API")?;
     Ok(session)
 }

@@ -1,0 +1,442 @@
+//! The API's secrets at rest, and the one process that may use them at a time.
+//!
+//! - The vault's master key ([`master_key`]): given, or `vault.key` in the data directory,
+//!   made on first start. An API whose vault holds objects, or that has run, refuses to start
+//!   without it rather than make a new one that would leave every object unreadable.
+//! - The coalition's data-ID secret ([`data_id_secret`]), in a file of its own, independent of
+//!   the master key: rotating the master key leaves every member's data IDs valid. An API that
+//!   ran before the secret had its file derived it from the master key; the first start after
+//!   moves that secret to the file, once.
+//! - The data directory's lock ([`DataDirLock`]): one process at a time, so a key rotation
+//!   never races an upload sealed under the old key, and two APIs never append to one log.
+//! - The master key's rotation ([`rotate`]): every object's data key re-wrapped under a new
+//!   master key, resumable, losing nothing.
+//!
+//! Trust: whoever reads these files reads the vault and can compute data IDs. Keep them on a
+//! volume only the API's user reads, apart from the data and its backups.
+
+use crate::{
+    config::VaultConfig,
+    vault::{MasterKey, Rewrapped, Vault, VaultError},
+};
+use std::{
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+use tclearn_client::H160;
+use zeroize::Zeroizing;
+
+/// Why a key could not be read, made, moved or rotated: a sentence saying what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(pub String);
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> KeyError + '_ {
+    move |e| KeyError(format!("{}: {e}", path.display()))
+}
+
+/// The coalition's secret that keys members' anonymised data IDs. Never printed.
+#[derive(Clone)]
+pub struct DataIdSecret(Zeroizing<[u8; 32]>);
+
+impl DataIdSecret {
+    /// A new random secret.
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        getrandom::getrandom(secret.as_mut()).map_err(|e| KeyError(format!("the OS's random source: {e}")))?;
+        Ok(Self(secret))
+    }
+
+    /// Its bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DataIdSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataIdSecret(..)")
+    }
+}
+
+/// The data-ID secret's file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DataIdFile {
+    /// The coalition it belongs to (`0x` and 40 hex digits).
+    coalition: String,
+    /// The secret (64 hex digits).
+    secret: String,
+}
+
+/// Write `text` to a new file at `path`, readable by its owner only, and sync it.
+fn write_secret_file(path: &Path, text: &str) -> Result<(), KeyError> {
+    let io = io_error(path);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(&io)?;
+    }
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(&io)?;
+    file.write_all(text.as_bytes()).map_err(&io)?;
+    file.sync_all().map_err(&io)
+}
+
+/// Whether an API has run on this data directory (its audit log has entries), or its vault
+/// holds objects: then its keys exist somewhere, and new ones would lose what they protect.
+pub fn has_run(config: &VaultConfig, holds_objects: bool) -> bool {
+    holds_objects || std::fs::metadata(config.audit_path()).is_ok_and(|m| m.len() > 0)
+}
+
+/// The vault's master key: the configured one, else `vault.key` in the data directory, made
+/// (readable by its owner only) on first start, when the API `has_run` not.
+///
+/// # Errors
+/// The key is missing though the API has run, or unreadable, or not 64 hex digits.
+pub fn master_key(config: &VaultConfig, has_run: bool) -> Result<MasterKey, KeyError> {
+    let bad = |e: VaultError| KeyError(e.to_string());
+    if let Some(key) = &config.vault_key {
+        return MasterKey::from_hex(&key.0).map_err(bad);
+    }
+    let path = config.key_path();
+    if config.vault_key_file.is_none() && !path.exists() {
+        if has_run {
+            return Err(KeyError(format!(
+                "the vault holds objects (or this API has run: its audit log has entries) but its master \
+                 key {} is missing: restore it, or give it with --vault-key-file (a new key would make \
+                 every object unreadable)",
+                path.display()
+            )));
+        }
+        let key = MasterKey::generate();
+        write_secret_file(&path, &key.to_hex())?;
+        tracing::info!(path = %path.display(), id = %key.id(), "created the vault's master key");
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io_error(&path))?);
+    MasterKey::from_hex(&text).map_err(|e| KeyError(format!("{}: {e}", path.display())))
+}
+
+/// The coalition's data-ID secret, from its file. On first start it is made; an API that has
+/// run before the secret had a file gets the secret it derived from `master` then, written to
+/// the file once, so that its members' data IDs stay valid whatever happens to the master key
+/// later.
+///
+/// # Errors
+/// The file names another coalition, is malformed or unreadable, or cannot be written.
+pub fn data_id_secret(
+    config: &VaultConfig,
+    coalition: &H160,
+    master: &MasterKey,
+    has_run: bool,
+) -> Result<DataIdSecret, KeyError> {
+    let path = config.data_id_path();
+    let named = format!("0x{}", hex::encode(coalition.0));
+    if !path.exists() {
+        let secret = if has_run {
+            tracing::info!(path = %path.display(), "moved the data-ID secret from the master key to its own file");
+            DataIdSecret(master.legacy_data_id_secret(&coalition.0))
+        } else {
+            DataIdSecret::generate()?
+        };
+        let file = DataIdFile { coalition: named.clone(), secret: hex::encode(secret.as_bytes()) };
+        let text = Zeroizing::new(serde_json::to_string(&file).map_err(|e| KeyError(e.to_string()))?);
+        write_secret_file(&path, &text)?;
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io_error(&path))?);
+    let malformed = || KeyError(format!("{}: not a data-ID secret file (JSON: coalition, secret)", path.display()));
+    let file: DataIdFile = serde_json::from_str(&text).map_err(|_| malformed())?;
+    let hex_secret = Zeroizing::new(file.secret);
+    if !file.coalition.eq_ignore_ascii_case(&named) {
+        return Err(KeyError(format!(
+            "{} is the data-ID secret of coalition {}, not {named}: give this coalition's with --data-id-key-file",
+            path.display(),
+            file.coalition
+        )));
+    }
+    let mut secret = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(hex_secret.trim(), secret.as_mut()).map_err(|_| malformed())?;
+    Ok(DataIdSecret(secret))
+}
+
+/// An exclusive lock on a data directory (`flock` on its `lock` file), held while an API
+/// serves it or its master key is rotated; released when dropped, or when the process dies.
+#[derive(Debug)]
+pub struct DataDirLock(#[allow(dead_code)] std::fs::File);
+
+impl DataDirLock {
+    /// Take the lock of `data_dir` (made if missing), or say who holds it.
+    ///
+    /// # Errors
+    /// Another process holds it, or the file cannot be opened.
+    pub fn acquire(data_dir: &Path) -> Result<Self, KeyError> {
+        use std::os::fd::AsRawFd;
+        let path = data_dir.join("lock");
+        let io = io_error(&path);
+        std::fs::create_dir_all(data_dir).map_err(&io)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(&io)?;
+        // SAFETY: flock on a descriptor this function owns; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::WouldBlock {
+                return Err(KeyError(format!(
+                    "{} is in use by another tclearn-api (serving, or rotating its key): stop it first",
+                    data_dir.display()
+                )));
+            }
+            return Err(io(error));
+        }
+        Ok(Self(file))
+    }
+}
+
+/// Refuse to serve while a rotation is under way (its `.next` key file exists): some objects
+/// are sealed under the new key, the others under the old.
+///
+/// # Errors
+/// The rotation's new key file exists.
+pub fn ensure_no_rotation_under_way(config: &VaultConfig) -> Result<(), KeyError> {
+    let next = suffixed(&config.key_path(), ".next");
+    if next.exists() {
+        return Err(KeyError(format!(
+            "a rotation of the master key stopped half-way ({} holds its new key): run tclearn-api vault              rotate-key again to finish it before serving",
+            next.display()
+        )));
+    }
+    Ok(())
+}
+
+/// How a rotation went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// Objects re-wrapped by this run.
+    pub rewrapped: usize,
+    /// Objects already under the new key (an earlier run stopped half-way).
+    pub already: usize,
+    /// The old key's file, kept for backups sealed under it: destroy it once they are.
+    pub retired: PathBuf,
+}
+
+/// Rotate the vault's master key: make a new key (written beside the old one as
+/// `<key file>.next` before anything else changes), re-wrap every object's data key under it
+/// ([`Vault::rewrap`]: the ciphertexts stay, each new envelope is opened before it replaces the
+/// old), then swap the files: the new key becomes the key file, the old one
+/// `<key file>.retired-<its id>`. `progress(done, total)` is called after each object.
+///
+/// Stopped at any point, it loses nothing: until the swap the old key file is untouched and
+/// the `.next` file holds the new key; run it again and it finishes where it stopped. The
+/// API must be stopped (the data directory's lock); the data-ID secret must have its own file
+/// first (any API start since that file exists makes it).
+///
+/// # Errors
+/// The API is running; the key is given in the environment (there is no file to rotate);
+/// the data-ID secret has no file yet; an object does not open under either key (nothing is
+/// swapped: restore or remove it, then run again); the store fails.
+pub async fn rotate(config: &VaultConfig, mut progress: impl FnMut(usize, usize)) -> Result<Rotation, KeyError> {
+    if config.vault_key.is_some() {
+        return Err(KeyError(
+            "the master key is given in the environment (--vault-key, TCLEARN_VAULT_KEY): a rotation writes \
+             the new key to a file; keep the key in a file (--vault-key-file) to rotate it"
+                .into(),
+        ));
+    }
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let key_path = config.key_path();
+    if !key_path.exists() {
+        return Err(KeyError(format!("no master key at {}: nothing to rotate", key_path.display())));
+    }
+    let old = master_key(config, true)?;
+    let store = crate::object_store(config).map_err(|e| KeyError(e.to_string()))?;
+    let objects = Vault::some_objects(store.as_ref(), usize::MAX).await.map_err(|e| KeyError(e.to_string()))?;
+    let data_id_path = config.data_id_path();
+    if has_run(config, !objects.is_empty()) && !data_id_path.exists() {
+        return Err(KeyError(format!(
+            "the data-ID secret has no file of its own yet ({} is missing): start the API once with this \
+             key, which moves the secret there, then rotate (rotating now would change every member's \
+             data IDs)",
+            data_id_path.display()
+        )));
+    }
+    let next_path = suffixed(&key_path, ".next");
+    let new = if next_path.exists() {
+        let text = Zeroizing::new(std::fs::read_to_string(&next_path).map_err(io_error(&next_path))?);
+        MasterKey::from_hex(&text).map_err(|e| KeyError(format!("{}: {e}", next_path.display())))?
+    } else {
+        let new = MasterKey::generate();
+        write_secret_file(&next_path, &new.to_hex())?;
+        new
+    };
+    let vault = Vault::new(store, old.clone(), u64::MAX);
+    let (mut rewrapped, mut already, mut failed) = (0, 0, Vec::new());
+    for (done, hash) in objects.iter().enumerate() {
+        match vault.rewrap(hash, &new).await {
+            Ok(Rewrapped::Done) => rewrapped += 1,
+            Ok(Rewrapped::Already) => already += 1,
+            Err(VaultError::Storage(reason)) => return Err(KeyError(format!("the vault's store: {reason}"))),
+            Err(e) => failed.push(e.to_string()),
+        }
+        progress(done + 1, objects.len());
+    }
+    if let Some(first) = failed.first() {
+        return Err(KeyError(format!(
+            "{} of {} objects do not open (the first: {first}); the others are re-wrapped, and the keys are \
+             not swapped: restore or remove those objects, then run the rotation again",
+            failed.len(),
+            objects.len()
+        )));
+    }
+    // The swap: the old key linked to its retired name, then the new one renamed over the key
+    // file (atomic), so the key file always holds a key that opens every object.
+    let retired = suffixed(&key_path, &format!(".retired-{}", old.id()));
+    match std::fs::hard_link(&key_path, &retired) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_error(&retired)(e)),
+        _ => {}
+    }
+    std::fs::rename(&next_path, &key_path).map_err(io_error(&next_path))?;
+    if let Some(dir) = key_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))?;
+    }
+    Ok(Rotation { rewrapped, already, retired })
+}
+
+/// `path` with `suffix` appended to its file name.
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn config(dir: &Path) -> VaultConfig {
+        VaultConfig::local(dir.to_path_buf(), 1 << 20)
+    }
+
+    const COALITION: H160 = H160([7; 20]);
+
+    /// A data directory as a running API leaves it: its keys, `n` objects, an audit log.
+    async fn served(dir: &Path, n: u8) -> (VaultConfig, MasterKey, Vec<[u8; 32]>) {
+        let config = config(dir);
+        let master = master_key(&config, false).unwrap();
+        data_id_secret(&config, &COALITION, &master, false).unwrap();
+        let store = crate::object_store(&config).unwrap();
+        let vault = Vault::new(store, master.clone(), 1 << 20);
+        let mut hashes = Vec::new();
+        for i in 0..n {
+            hashes.push(vault.put(&[i; 100]).await.unwrap());
+        }
+        std::fs::write(config.audit_path(), "{}\n").unwrap();
+        (config, master, hashes)
+    }
+
+    fn vault_of(config: &VaultConfig, key: MasterKey) -> Vault {
+        Vault::new(crate::object_store(config).unwrap(), key, 1 << 20)
+    }
+
+    #[test]
+    fn the_data_id_secret_survives_the_master_key_and_moves_from_its_old_derivation_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let (first, second) = (MasterKey::generate(), MasterKey::generate());
+        // An API that ran before the secret had a file: its members hold IDs under the secret
+        // derived from the master key; the first start now writes exactly that secret.
+        let moved = data_id_secret(&config, &COALITION, &first, true).unwrap();
+        assert_eq!(moved.as_bytes(), &*first.legacy_data_id_secret(&COALITION.0));
+        // Whatever master key comes after, the secret stays.
+        let later = data_id_secret(&config, &COALITION, &second, true).unwrap();
+        assert_eq!(later.as_bytes(), moved.as_bytes());
+        assert_eq!(format!("{later:?}"), "DataIdSecret(..)");
+        let text = std::fs::read_to_string(config.data_id_path()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(config.data_id_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Another coalition's file is refused, not used.
+        let other = data_id_secret(&config, &H160([8; 20]), &second, true).unwrap_err().to_string();
+        assert!(other.contains("not 0x0808"), "{other}");
+        // A fresh API's secret is random, not derived from its key.
+        let fresh = tempfile::tempdir().unwrap();
+        let secret = data_id_secret(&self::config(fresh.path()), &COALITION, &first, false).unwrap();
+        assert_ne!(secret.as_bytes(), &*first.legacy_data_id_secret(&COALITION.0));
+        assert!(!text.contains(first.to_hex().as_str()), "the file holds the secret, not the master key");
+        // Malformed: refused with the file's name.
+        std::fs::write(config.data_id_path(), "not json").unwrap();
+        let malformed = data_id_secret(&config, &COALITION, &second, true).unwrap_err().to_string();
+        assert!(malformed.contains("data-id.key") && malformed.contains("not a data-ID secret file"), "{malformed}");
+    }
+
+    #[test]
+    fn one_process_holds_a_data_directory_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DataDirLock::acquire(dir.path()).unwrap();
+        let refused = DataDirLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(refused.contains("in use by another tclearn-api"), "{refused}");
+        drop(held);
+        DataDirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_rotation_that_stopped_half_way_is_finished_by_running_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, old, hashes) = served(dir.path(), 4).await;
+        let secret = data_id_secret(&config, &COALITION, &old, true).unwrap();
+        // Stopped after its new key was written and one object re-wrapped.
+        let next = MasterKey::generate();
+        write_secret_file(&suffixed(&config.key_path(), ".next"), &next.to_hex()).unwrap();
+        vault_of(&config, old.clone()).rewrap(&hashes[0], &next).await.unwrap();
+        let refused = ensure_no_rotation_under_way(&config).unwrap_err().to_string();
+        assert!(refused.contains("stopped half-way"), "{refused}");
+
+        let mut seen = Vec::new();
+        let rotation = rotate(&config, |done, total| seen.push((done, total))).await.unwrap();
+        assert_eq!((rotation.rewrapped, rotation.already), (3, 1));
+        assert_eq!(seen, (1..=4).map(|done| (done, 4)).collect::<Vec<_>>());
+        ensure_no_rotation_under_way(&config).unwrap();
+        let key = master_key(&config, true).unwrap();
+        assert_eq!(key.id(), next.id(), "the new key is the key file");
+        assert_eq!(
+            master_key(&VaultConfig { vault_key_file: Some(rotation.retired), ..config.clone() }, true).unwrap().id(),
+            old.id()
+        );
+        let vault = vault_of(&config, key.clone());
+        for (i, hash) in hashes.iter().enumerate() {
+            assert_eq!(vault.get(hash).await.unwrap(), Bytes::from(vec![i as u8; 100]));
+        }
+        assert_eq!(data_id_secret(&config, &COALITION, &key, true).unwrap().as_bytes(), secret.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_rotation_swaps_no_key_while_an_object_does_not_open_or_the_api_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, old, hashes) = served(dir.path(), 3).await;
+        let object = dir.path().join("vault/objects").join(hex::encode(hashes[1]));
+        let mut envelope = std::fs::read(&object).unwrap();
+        *envelope.last_mut().unwrap() ^= 1;
+        std::fs::write(&object, &envelope).unwrap();
+        let refused = rotate(&config, |_, _| {}).await.unwrap_err().to_string();
+        assert!(refused.contains("1 of 3 objects do not open") && refused.contains("not swapped"), "{refused}");
+        assert_eq!(master_key(&config, true).unwrap().id(), old.id(), "the key file is untouched");
+        assert!(ensure_no_rotation_under_way(&config).is_err(), "the new key is kept for the next run");
+
+        // While an API serves the directory.
+        let serving = DataDirLock::acquire(&config.data_dir).unwrap();
+        let refused = rotate(&config, |_, _| {}).await.unwrap_err().to_string();
+        assert!(refused.contains("in use by another tclearn-api"), "{refused}");
+        drop(serving);
+
+        // A key given in the environment has no file to rotate.
+        let given = VaultConfig { vault_key: Some(tclearn_client::Secret(old.to_hex().to_string())), ..config.clone() };
+        assert!(rotate(&given, |_, _| {}).await.unwrap_err().to_string().contains("--vault-key-file"));
+
+        // A data-ID secret still derived from the master key: rotating would change every ID.
+        std::fs::remove_file(config.data_id_path()).unwrap();
+        let refused = rotate(&config, |_, _| {}).await.unwrap_err().to_string();
+        assert!(refused.contains("start the API once"), "{refused}");
+    }
+}

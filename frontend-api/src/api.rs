@@ -42,9 +42,6 @@ use tclearn_model::checks::ModelPolicy;
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-/// Bytes per chunk of a streamed download.
-const DOWNLOAD_CHUNK: usize = 1 << 20;
-
 /// Contract reads one view keeps in flight at once.
 const CHAIN_READS_AT_ONCE: usize = 16;
 
@@ -806,13 +803,89 @@ async fn upload_candidate(
     let account = member(&state, &headers, ACTION).await?;
     let _turn = turn(&state, &state.load.uploads, &account, ACTION).await?;
     let limit = state.checks.policy.max_bytes.min(state.vault.max_bytes());
-    let bytes = read_body(&state, &account, ACTION, body, limit).await?;
-    if let Err(error) = state.checks.checker.check(&bytes, &state.checks.policy).await {
-        // Hashed here only to name the refused object in the log: the vault hashes what it stores.
-        let hash = tclearn_model::hash::model_hash(&bytes);
-        return Err(refused_model(&state, &account, ACTION, &hash, error));
+    let spooled = spool(&state, &account, ACTION, body, limit).await?;
+    let checked = state.checks.checker.check_file(spooled.file.path(), spooled.size, &state.checks.policy).await;
+    if let Err(error) = checked {
+        return Err(refused_model(&state, &account, ACTION, &spooled.hash, error));
     }
-    store(&state, &account, ACTION, &bytes).await
+    let file = tokio::fs::File::open(spooled.file.path()).await.map_err(|e| HttpError::Internal(e.to_string()))?;
+    let put = state.vault.put_from(&spooled.hash, spooled.size, tokio::io::BufReader::new(file)).await;
+    put.map_err(|e| vault_refusal(&state, &account, ACTION, e))?;
+    stored(&state, &account, ACTION, spooled.hash, spooled.size)
+}
+
+/// An upload taken in: its bytes in a file of the spool directory (removed when this is
+/// dropped, whatever becomes of the upload), their hash and their size.
+struct Spooled {
+    file: tempfile::NamedTempFile,
+    hash: [u8; 32],
+    size: u64,
+}
+
+/// Take a request body of at most `limit` bytes into a file of the spool directory, hashing
+/// it as it arrives (memory: one frame of the body at a time), refusing (and recording) one
+/// that is larger, stalls past the body timeout, or takes longer than [`transfer_deadline`] of
+/// the limit in all.
+async fn spool(state: &AppState, account: &AccountId32, action: &str, body: Body, limit: u64) -> HttpResult<Spooled> {
+    let deadline = transfer_deadline(state.load.transfer_grace, limit);
+    match tokio::time::timeout(deadline, spool_body(&state.checks.spool, body, limit)).await {
+        Ok(Ok(spooled)) => Ok(spooled),
+        Ok(Err(SpoolError::Body(refusal))) => Err(state.refuse(Some(account), action, None, refusal)),
+        Ok(Err(SpoolError::Disk(e))) => Err(HttpError::Internal(format!("the spool directory: {e}"))),
+        Err(_) => {
+            let slow = HttpError::Timeout(format!("the request body took longer than {deadline:?}"));
+            Err(state.refuse(Some(account), action, None, slow))
+        }
+    }
+}
+
+/// Why a body was not spooled: the sender's doing, or the disk's.
+enum SpoolError {
+    Body(HttpError),
+    Disk(std::io::Error),
+}
+
+async fn spool_body(dir: &std::path::Path, body: Body, limit: u64) -> Result<Spooled, SpoolError> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let file = tempfile::NamedTempFile::new_in(dir).map_err(SpoolError::Disk)?;
+    let mut writer = tokio::io::BufWriter::new(tokio::fs::File::from_std(file.reopen().map_err(SpoolError::Disk)?));
+    let (mut hasher, mut size) = (tclearn_model::hash::ModelHasher::default(), 0u64);
+    let mut frames = body.into_data_stream();
+    while let Some(frame) = frames.next().await {
+        let bytes = frame.map_err(|e| SpoolError::Body(body_refusal(&e, limit)))?;
+        size = size.saturating_add(bytes.len() as u64);
+        if size > limit {
+            return Err(SpoolError::Body(HttpError::TooLarge(format!("at most {limit} bytes"))));
+        }
+        hasher.update(&bytes);
+        writer.write_all(&bytes).await.map_err(SpoolError::Disk)?;
+    }
+    writer.flush().await.map_err(SpoolError::Disk)?;
+    Ok(Spooled { file, hash: hasher.finish(), size })
+}
+
+/// What to answer a body that failed as it was read: it stalled past the body timeout, or was
+/// cut off, or over the limit.
+fn body_refusal(error: &(dyn std::error::Error + 'static), limit: u64) -> HttpError {
+    let stalled =
+        std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<tower_http::timeout::TimeoutError>());
+    if stalled {
+        HttpError::Timeout("the request body stalled".into())
+    } else {
+        HttpError::TooLarge(format!("at most {limit} bytes"))
+    }
+}
+
+/// The answer to a store the vault refused: too large (the member's, recorded) or the vault's own
+/// failure.
+fn vault_refusal(state: &AppState, account: &AccountId32, action: &str, error: VaultError) -> HttpError {
+    match error {
+        VaultError::TooLarge { .. } => {
+            state.refuse(Some(account), action, None, HttpError::TooLarge(error.to_string()))
+        }
+        error => HttpError::Internal(error.to_string()),
+    }
 }
 
 /// Requests per second and bursts, per peer address (every route) and per member account
@@ -858,17 +931,20 @@ pub struct ModelChecks {
     pub policy: ModelPolicy,
     /// Where they run.
     pub checker: tclearn_sandbox::Checker,
+    /// Where an upload waits, in a file, for its checks and the vault
+    /// ([`crate::config::VaultConfig::spool_path`]).
+    pub spool: std::path::PathBuf,
 }
 
 /// What bounds the load members put on the API.
 pub struct Load {
     /// Requests per second, per address and per account.
     pub limiters: RateLimits,
-    /// Uploads in progress, from the first byte read to the object stored: each holds its whole
-    /// body in memory.
+    /// Uploads in progress, from the first byte read to the object stored: each a file in the
+    /// spool directory (a delta, and the model it is merged onto, in memory).
     pub uploads: Turns,
-    /// Downloads in progress, from the object read to its last byte sent: each holds the whole
-    /// decrypted object.
+    /// Downloads in progress, from the object opened to its last byte sent: each holds a chunk
+    /// of it (an object stored before chunks, whole).
     pub downloads: Turns,
     /// What an upload or a download is given beyond its size at [`MIN_TRANSFER_RATE`] (the
     /// body timeout).
@@ -926,16 +1002,7 @@ async fn read_body(state: &AppState, account: &AccountId32, action: &str, body: 
             return Err(state.refuse(Some(account), action, None, slow));
         }
     };
-    read.map_err(|e| {
-        let stalled = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| e.source())
-            .any(|e| e.is::<tower_http::timeout::TimeoutError>());
-        let refusal = if stalled {
-            HttpError::Timeout("the request body stalled".into())
-        } else {
-            HttpError::TooLarge(format!("at most {limit} bytes"))
-        };
-        state.refuse(Some(account), action, None, refusal)
-    })
+    read.map_err(|e| state.refuse(Some(account), action, None, body_refusal(&e, limit)))
 }
 
 /// The slowest rate an upload or a download may go at, bytes per second, on average: a member's
@@ -982,23 +1049,22 @@ async fn upload_delta(
         Err(e) => return Err(HttpError::Internal(e.to_string())),
     };
     let merged = match state.checks.checker.merge(&parent, &delta, &state.checks.policy).await {
-        Ok((merged, _)) => Bytes::from(merged),
+        Ok((merged, _)) => merged,
         Err(error) => return Err(refused_model(&state, &account, ACTION, &parent_hash, error)),
     };
-    store(&state, &account, ACTION, &merged).await
+    let hash = state.vault.put(&merged).await.map_err(|e| vault_refusal(&state, &account, ACTION, e))?;
+    stored(&state, &account, ACTION, hash, merged.len() as u64)
 }
 
-/// Store `bytes` for `account` and record it.
-async fn store(
+/// Object `hash` (`size` bytes), just stored for `account`: noted as its upload, recorded, and
+/// answered with the receipt.
+fn stored(
     state: &AppState,
     account: &AccountId32,
     action: &str,
-    bytes: &Bytes,
+    hash: [u8; 32],
+    size: u64,
 ) -> HttpResult<Receipted<StoredObject>> {
-    let hash = state.vault.put(bytes).await.map_err(|e| match e {
-        VaultError::TooLarge { .. } => state.refuse(Some(account), action, None, HttpError::TooLarge(e.to_string())),
-        e => HttpError::Internal(e.to_string()),
-    })?;
     {
         let mut uploaders = state.uploaders.lock().expect("uploaders lock");
         let list = uploaders.entry(hash).or_default();
@@ -1009,11 +1075,11 @@ async fn store(
     }
     let receipt = state.record(Some(account), action, Some(&hash), "ok")?;
     state.metrics.uploads.inc();
-    state.metrics.upload_bytes.inc_by(bytes.len() as u64);
+    state.metrics.upload_bytes.inc_by(size);
     let stored = StoredObject {
         hash: format!("0x{}", hex::encode(hash)),
         vault_ref: tclearn_model::hash::members_api_ref(&hash),
-        size: bytes.len() as u64,
+        size,
     };
     Ok((receipt_header(&receipt), Json(stored)))
 }
@@ -1064,8 +1130,8 @@ async fn download(
         return Err(state.refuse(Some(&account), ACTION, Some(&object), HttpError::Forbidden(why.into())));
     }
     let turn = turn(&state, &state.load.downloads, &account, ACTION).await?;
-    let bytes = match state.vault.get(&object).await {
-        Ok(bytes) => bytes,
+    let opened = match state.vault.open(&object).await {
+        Ok(opened) => opened,
         Err(VaultError::NotFound(_)) => {
             return Err(state.refuse(
                 Some(&account),
@@ -1078,36 +1144,38 @@ async fn download(
     };
     let receipt = state.record(Some(&account), ACTION, Some(&object), "ok")?;
     state.metrics.downloads.inc();
-    state.metrics.download_bytes.inc_by(bytes.len() as u64);
-    let size = bytes.len();
-    let within = transfer_deadline(state.load.transfer_grace, size as u64);
+    state.metrics.download_bytes.inc_by(opened.size);
+    let size = opened.size;
+    let within = transfer_deadline(state.load.transfer_grace, size);
     // The connection is closed at the deadline even if its reader stopped reading (then the
     // body is never asked for more, and could not end itself).
     let deadline = deadlines.map(|axum::Extension(deadlines)| deadlines.set(within));
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, size.to_string())],
         receipt_header(&receipt),
-        Body::from_stream(sent_by_deadline(bytes, (turn, deadline), within)),
+        Body::from_stream(sent_by_deadline(opened.chunks, (turn, deadline), within)),
     )
         .into_response())
 }
 
-/// `bytes` in chunks, holding `held` (the download's turn and its connection's deadline) until
-/// the last is sent or the body is dropped; a reader too slow to take them within `deadline`
-/// gets a cut body (its client sees fewer bytes than the length announced), and the turn back.
+/// The object's `chunks` as they are opened (one in memory at a time), holding `held` (the
+/// download's turn and its connection's deadline) until the last is sent or the body is
+/// dropped. A reader too slow to take them within `deadline` gets a cut body (its client sees
+/// fewer bytes than the length announced), and the turn back; so does every reader of an
+/// object found corrupt half-way (the vault's error ends the body: logged, never sent).
 fn sent_by_deadline(
-    bytes: Bytes,
+    chunks: futures::stream::BoxStream<'static, Result<Bytes, VaultError>>,
     held: (Turn, Option<crate::connections::Deadline>),
     deadline: Duration,
-) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+) -> impl Stream<Item = Result<Bytes, VaultError>> + Send {
     use futures::StreamExt;
-    let size = bytes.len();
     let deadline = tokio::time::Instant::now() + deadline;
-    let chunks = (0..size.div_ceil(DOWNLOAD_CHUNK)).map(move |i| {
-        let _held = &held;
-        Ok::<_, std::convert::Infallible>(bytes.slice(i * DOWNLOAD_CHUNK..((i + 1) * DOWNLOAD_CHUNK).min(size)))
-    });
-    futures::stream::iter(chunks).take_until(tokio::time::sleep_until(deadline))
+    chunks
+        .map(move |chunk| {
+            let _held = &held;
+            chunk.inspect_err(|error| tracing::error!(%error, "a download was cut: the stored object does not open"))
+        })
+        .take_until(tokio::time::sleep_until(deadline))
 }
 
 /// The coalition in brief.

@@ -11,6 +11,11 @@
 //!   against those anchors: an entry edited, removed, inserted or
 //!   reordered before an anchored length changes that prefix's root, and a log shorter than an
 //!   anchor was rolled back. Entries after the last anchor are covered only once anchored.
+//! - Entries name accounts and objects, and are served to members only; the checkpoint, the
+//!   consistency proofs and the anchors are public, and reveal leaf hashes. Each entry carries
+//!   16 random bytes ([`Entry::salt`]), so that a leaf hash cannot be matched against a guess
+//!   (who did what, when: a few million tries without it). The file is readable by its owner
+//!   only.
 
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
 use serde::{Deserialize, Serialize};
@@ -79,6 +84,10 @@ pub struct Entry {
     pub object: Option<String>,
     /// `ok`, or `refused: <why>`.
     pub outcome: String,
+    /// 16 random bytes, hex, that keep the entry's leaf hash from confirming a guess of the
+    /// entry (entries logged before salts have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
 }
 
 /// An entry just appended.
@@ -128,8 +137,21 @@ impl AuditLog {
                 }
             }
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?
+        };
         Ok(Self { path: path.to_path_buf(), inner: Mutex::new(Inner { file, tree }) })
+    }
+
+    /// Whether any entry records `action` (a scan of the whole log).
+    pub fn records(&self, action: &str) -> bool {
+        let inner = self.inner.lock().expect("audit lock");
+        inner
+            .tree
+            .items()
+            .iter()
+            .any(|leaf| serde_json::from_slice::<Entry>(leaf).is_ok_and(|entry| entry.action == action))
     }
 
     /// Append an entry; returns it with its index, as logged, with the checkpoint right after it
@@ -145,10 +167,13 @@ impl AuditLog {
         let (account, object) =
             (account.map(|a| bounded(&a, MAX_NAME_BYTES)), object.map(|o| bounded(&o, MAX_NAME_BYTES)));
         let (action, outcome) = (bounded(action, MAX_ACTION_BYTES), bounded(&outcome, MAX_OUTCOME_BYTES));
-        let mut inner = self.inner.lock().expect("audit lock");
-        let entry = Entry { index: inner.tree.len(), time_ms, account, action, object, outcome };
-        let leaf = serde_json::to_vec(&entry).expect("an entry serializes");
+        let mut salt = [0u8; 16];
         let io = |e: std::io::Error| AuditError::Io { path: self.path.clone(), reason: e.to_string() };
+        getrandom::getrandom(&mut salt).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let mut inner = self.inner.lock().expect("audit lock");
+        let entry =
+            Entry { index: inner.tree.len(), time_ms, account, action, object, outcome, salt: Some(hex::encode(salt)) };
+        let leaf = serde_json::to_vec(&entry).expect("an entry serializes");
         inner.file.write_all(&[&leaf[..], b"\n"].concat()).map_err(io)?;
         inner.file.sync_data().map_err(io)?;
         inner.tree.push(leaf.clone());
@@ -215,6 +240,45 @@ mod tests {
         log.entries(0, MAX_PAGE).into_iter().map(String::into_bytes).collect()
     }
 
+    /// The checkpoint of the first `n` of `leaves`.
+    fn prefix(leaves: &[Vec<u8>], n: usize) -> Checkpoint {
+        let mut tree = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+        leaves[..n].iter().for_each(|leaf| tree.push(leaf.clone()));
+        Checkpoint { size: n as u64, root: root_of(&tree) }
+    }
+
+    #[test]
+    fn a_public_proof_does_not_confirm_a_guessed_entry() {
+        // Every field of the newest entry is guessable (its index is the size, its time is
+        // close to when the checkpoint moved, accounts and objects are few); the consistency
+        // proof from one entry back, which anyone may ask for, names its leaf hash.
+        let (_dir, log) = log_with(6);
+        let appended =
+            log.append(5_000, Some("5Alice".into()), "download", Some(format!("{:064x}", 3)), "ok".into()).unwrap();
+        let leaf_hash =
+            |leaf: &[u8]| -> Vec<u8> { <Sha256 as sha2::Digest>::digest([&[0u8][..], leaf].concat()).to_vec() };
+        let (_, proof) = log.consistency(6).unwrap();
+        let revealed: Vec<&[u8]> = proof.chunks(32).collect();
+        assert!(revealed.contains(&leaf_hash(appended.leaf.as_bytes()).as_slice()), "the proof names the leaf");
+        let guess = Entry { salt: None, ..appended.entry.clone() };
+        let guessed = serde_json::to_vec(&guess).unwrap();
+        assert!(
+            !revealed.contains(&leaf_hash(&guessed).as_slice()),
+            "a guess of every field but the salt is not confirmed"
+        );
+        // Two entries alike but for their salt are different leaves; an entry without one (logged
+        // before salts) still reads back.
+        let again =
+            log.append(5_000, Some("5Alice".into()), "download", Some(format!("{:064x}", 3)), "ok".into()).unwrap();
+        assert_ne!(Entry { index: 6, ..again.entry.clone() }, appended.entry);
+        let old: Entry = serde_json::from_str(
+            r#"{"index":0,"time_ms":1,"account":null,"action":"download","object":null,"outcome":"ok"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.salt, None);
+        assert!(log.records("download") && !log.records("data-id-secret"));
+    }
+
     #[test]
     fn an_entry_is_bounded_whatever_a_member_sends() {
         let (_dir, log) = log_with(0);
@@ -237,11 +301,7 @@ mod tests {
     #[test]
     fn the_log_survives_a_restart_and_proves_inclusion_and_consistency() {
         let (dir, log) = log_with(7);
-        let at_5 = {
-            let (dir5, log5) = log_with(5);
-            drop(dir5);
-            log5.checkpoint()
-        };
+        let at_5 = prefix(&leaves(&log), 5);
         let checkpoint = log.checkpoint();
         assert_eq!(checkpoint.size, 7);
         drop(log);
@@ -269,10 +329,7 @@ mod tests {
     fn edits_removals_reorders_and_rollbacks_before_an_anchor_are_detected() {
         let (_dir, log) = log_with(10);
         let all = leaves(&log);
-        let anchor = |n: usize| {
-            let (_d, l) = log_with(n as u64);
-            (n as u64, l.checkpoint().root)
-        };
+        let anchor = |n: usize| (n as u64, prefix(&all, n).root);
         let anchors = vec![anchor(4), anchor(8)];
         let checkpoint = log.checkpoint();
         assert_eq!(

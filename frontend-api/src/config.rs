@@ -72,6 +72,11 @@ impl VaultConfig {
     pub fn audit_path(&self) -> PathBuf {
         self.data_dir.join("audit.jsonl")
     }
+
+    /// Where uploads wait for their checks: `spool/` in the data directory, emptied at start.
+    pub fn spool_path(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
 }
 
 /// `tclearn-api serve`: the members' API, vault and audit log of one coalition.

@@ -69,15 +69,46 @@ struct DataIdFile {
     secret: String,
 }
 
-/// Write `text` to a new file at `path`, readable by its owner only, and sync it.
+/// Write `text` to a new file at `path`, readable by its owner only, and sync it and its
+/// directory (so that a power cut after this returns cannot lose the file).
 fn write_secret_file(path: &Path, text: &str) -> Result<(), KeyError> {
     let io = io_error(path);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
         std::fs::create_dir_all(parent).map_err(&io)?;
     }
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(&io)?;
     file.write_all(text.as_bytes()).map_err(&io)?;
-    file.sync_all().map_err(&io)
+    file.sync_all().map_err(&io)?;
+    sync_dir(parent.unwrap_or(Path::new(".")))
+}
+
+/// Sync directory `dir`: the names made, linked or renamed in it are on disk.
+fn sync_dir(dir: &Path) -> Result<(), KeyError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
+}
+
+/// The audit log's action that records the data-ID secret's file being made.
+pub const DATA_ID_SECRET_ACTION: &str = "data-id-secret";
+
+/// How the data-ID secret's file came to be, when [`data_id_secret`] made it: to record in the
+/// audit log ([`DATA_ID_SECRET_ACTION`]), after which a missing file is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretMade {
+    /// A new random secret.
+    New,
+    /// The secret an API that ran before derived from its master key, moved to the file.
+    Moved,
+}
+
+impl SecretMade {
+    /// The audit entry's outcome.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            SecretMade::New => "ok: made",
+            SecretMade::Moved => "ok: moved from the master key's derivation",
+        }
+    }
 }
 
 /// Whether an API has run on this data directory (its audit log has entries), or its vault
@@ -114,26 +145,38 @@ pub fn master_key(config: &VaultConfig, has_run: bool) -> Result<MasterKey, KeyE
     MasterKey::from_hex(&text).map_err(|e| KeyError(format!("{}: {e}", path.display())))
 }
 
-/// The coalition's data-ID secret, from its file. On first start it is made; an API that has
-/// run before the secret had a file gets the secret it derived from `master` then, written to
-/// the file once, so that its members' data IDs stay valid whatever happens to the master key
-/// later.
+/// The coalition's data-ID secret, from its file, and how the file was made if this made it.
+/// On first start it is made; an API that has run before the secret had a file gets the secret
+/// it derived from `master` then, written to the file once, so that its members' data IDs stay
+/// valid whatever happens to the master key later. Once the audit log `recorded` the file's
+/// making ([`SecretMade`]), a missing file is refused: deriving it again from a master key
+/// rotated since would change every data ID, and let a member use its samples again.
 ///
 /// # Errors
-/// The file names another coalition, is malformed or unreadable, or cannot be written.
+/// The file is missing after it was made, names another coalition, is malformed or
+/// unreadable, or cannot be written.
 pub fn data_id_secret(
     config: &VaultConfig,
     coalition: &H160,
     master: &MasterKey,
-    has_run: bool,
-) -> Result<DataIdSecret, KeyError> {
+    (has_run, recorded): (bool, bool),
+) -> Result<(DataIdSecret, Option<SecretMade>), KeyError> {
     let path = config.data_id_path();
     let named = format!("0x{}", hex::encode(coalition.0));
+    let mut made = None;
     if !path.exists() {
+        if recorded {
+            return Err(KeyError(format!(
+                "the data-ID secret's file {} is missing (the audit log records its making): restore it, or                  give it with --data-id-key-file (a new secret would change every member's data IDs)",
+                path.display()
+            )));
+        }
         let secret = if has_run {
             tracing::info!(path = %path.display(), "moved the data-ID secret from the master key to its own file");
+            made = Some(SecretMade::Moved);
             DataIdSecret(master.legacy_data_id_secret(&coalition.0))
         } else {
+            made = Some(SecretMade::New);
             DataIdSecret::generate()?
         };
         let file = DataIdFile { coalition: named.clone(), secret: hex::encode(secret.as_bytes()) };
@@ -153,7 +196,7 @@ pub fn data_id_secret(
     }
     let mut secret = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(hex_secret.trim(), secret.as_mut()).map_err(|_| malformed())?;
-    Ok(DataIdSecret(secret))
+    Ok((DataIdSecret(secret), made))
 }
 
 /// An exclusive lock on a data directory (`flock` on its `lock` file), held while an API
@@ -289,6 +332,14 @@ pub async fn rotate(config: &VaultConfig, mut progress: impl FnMut(usize, usize)
             objects.len()
         )));
     }
+    // Read back from the store: every object's key now unwraps under the new key (a store
+    // that dropped a write would leave an object that only the retired key opens).
+    let rotated = Vault::new(vault.store(), new.clone(), u64::MAX);
+    for hash in &objects {
+        rotated.ensure_sealed_here(hash).await.map_err(|e| {
+            KeyError(format!("read back after re-wrapping, {e}; the keys are not swapped: run the rotation again"))
+        })?;
+    }
     // The swap: the old key linked to its retired name, then the new one renamed over the key
     // file (atomic), so the key file always holds a key that opens every object.
     let retired = suffixed(&key_path, &format!(".retired-{}", old.id()));
@@ -297,9 +348,7 @@ pub async fn rotate(config: &VaultConfig, mut progress: impl FnMut(usize, usize)
         _ => {}
     }
     std::fs::rename(&next_path, &key_path).map_err(io_error(&next_path))?;
-    if let Some(dir) = key_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))?;
-    }
+    sync_dir(key_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
     Ok(Rotation { rewrapped, already, retired })
 }
 
@@ -325,7 +374,7 @@ mod tests {
     async fn served(dir: &Path, n: u8) -> (VaultConfig, MasterKey, Vec<[u8; 32]>) {
         let config = config(dir);
         let master = master_key(&config, false).unwrap();
-        data_id_secret(&config, &COALITION, &master, false).unwrap();
+        data_id_secret(&config, &COALITION, &master, (false, false)).unwrap();
         let store = crate::object_store(&config).unwrap();
         let vault = Vault::new(store, master.clone(), 1 << 20);
         let mut hashes = Vec::new();
@@ -347,10 +396,10 @@ mod tests {
         let (first, second) = (MasterKey::generate(), MasterKey::generate());
         // An API that ran before the secret had a file: its members hold IDs under the secret
         // derived from the master key; the first start now writes exactly that secret.
-        let moved = data_id_secret(&config, &COALITION, &first, true).unwrap();
+        let moved = data_id_secret(&config, &COALITION, &first, (true, false)).unwrap().0;
         assert_eq!(moved.as_bytes(), &*first.legacy_data_id_secret(&COALITION.0));
         // Whatever master key comes after, the secret stays.
-        let later = data_id_secret(&config, &COALITION, &second, true).unwrap();
+        let later = data_id_secret(&config, &COALITION, &second, (true, false)).unwrap().0;
         assert_eq!(later.as_bytes(), moved.as_bytes());
         assert_eq!(format!("{later:?}"), "DataIdSecret(..)");
         let text = std::fs::read_to_string(config.data_id_path()).unwrap();
@@ -358,16 +407,28 @@ mod tests {
         let mode = std::fs::metadata(config.data_id_path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         // Another coalition's file is refused, not used.
-        let other = data_id_secret(&config, &H160([8; 20]), &second, true).unwrap_err().to_string();
+        let other = data_id_secret(&config, &H160([8; 20]), &second, (true, false)).unwrap_err().to_string();
         assert!(other.contains("not 0x0808"), "{other}");
         // A fresh API's secret is random, not derived from its key.
         let fresh = tempfile::tempdir().unwrap();
-        let secret = data_id_secret(&self::config(fresh.path()), &COALITION, &first, false).unwrap();
+        let secret = data_id_secret(&self::config(fresh.path()), &COALITION, &first, (false, false)).unwrap().0;
         assert_ne!(secret.as_bytes(), &*first.legacy_data_id_secret(&COALITION.0));
         assert!(!text.contains(first.to_hex().as_str()), "the file holds the secret, not the master key");
+        // Once its making is recorded, a missing file is refused, not derived again from
+        // whatever master key there is now (rotated since: every data ID would change).
+        let made = tempfile::tempdir().unwrap();
+        let made_config = self::config(made.path());
+        let (kept, how) = data_id_secret(&made_config, &COALITION, &first, (true, false)).unwrap();
+        assert_eq!(how, Some(SecretMade::Moved));
+        let (again, how) = data_id_secret(&made_config, &COALITION, &first, (true, true)).unwrap();
+        assert_eq!((again.as_bytes(), how), (kept.as_bytes(), None));
+        std::fs::remove_file(made_config.data_id_path()).unwrap();
+        let lost = data_id_secret(&made_config, &COALITION, &second, (true, true)).unwrap_err().to_string();
+        assert!(lost.contains("is missing") && lost.contains("restore it"), "{lost}");
+        assert!(!made_config.data_id_path().exists(), "nothing made in its place");
         // Malformed: refused with the file's name.
         std::fs::write(config.data_id_path(), "not json").unwrap();
-        let malformed = data_id_secret(&config, &COALITION, &second, true).unwrap_err().to_string();
+        let malformed = data_id_secret(&config, &COALITION, &second, (true, false)).unwrap_err().to_string();
         assert!(malformed.contains("data-id.key") && malformed.contains("not a data-ID secret file"), "{malformed}");
     }
 
@@ -385,7 +446,7 @@ mod tests {
     async fn a_rotation_that_stopped_half_way_is_finished_by_running_it_again() {
         let dir = tempfile::tempdir().unwrap();
         let (config, old, hashes) = served(dir.path(), 4).await;
-        let secret = data_id_secret(&config, &COALITION, &old, true).unwrap();
+        let secret = data_id_secret(&config, &COALITION, &old, (true, false)).unwrap().0;
         // Stopped after its new key was written and one object re-wrapped.
         let next = MasterKey::generate();
         write_secret_file(&suffixed(&config.key_path(), ".next"), &next.to_hex()).unwrap();
@@ -408,7 +469,7 @@ mod tests {
         for (i, hash) in hashes.iter().enumerate() {
             assert_eq!(vault.get(hash).await.unwrap(), Bytes::from(vec![i as u8; 100]));
         }
-        assert_eq!(data_id_secret(&config, &COALITION, &key, true).unwrap().as_bytes(), secret.as_bytes());
+        assert_eq!(data_id_secret(&config, &COALITION, &key, (true, false)).unwrap().0.as_bytes(), secret.as_bytes());
     }
 
     #[tokio::test]

@@ -126,11 +126,17 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     let objects = vault::Vault::some_objects(store.as_ref(), 8).await.map_err(|e| ServeError::Config(e.to_string()))?;
     let has_run = keys::has_run(&config.vault, !objects.is_empty());
     let master = keys::master_key(&config.vault, has_run).map_err(|e| ServeError::Config(e.to_string()))?;
-    let data_ids = keys::data_id_secret(&config.vault, &config.chain.coalition, &master, has_run)
+    let audit = audit::AuditLog::open(&config.vault.audit_path()).map_err(|e| ServeError::Config(e.to_string()))?;
+    let recorded = audit.records(keys::DATA_ID_SECRET_ACTION);
+    let (data_ids, made) = keys::data_id_secret(&config.vault, &config.chain.coalition, &master, (has_run, recorded))
         .map_err(|e| ServeError::Config(e.to_string()))?;
+    if let Some(made) = made {
+        audit
+            .append(auth::now_ms(), None, keys::DATA_ID_SECRET_ACTION, None, made.outcome().into())
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+    }
     let vault = vault::Vault::new(store, master, config.vault.vault_max_bytes);
     vault.ensure_key_opens(&objects).await.map_err(|e| ServeError::Config(e.to_string()))?;
-    let audit = audit::AuditLog::open(&config.vault.audit_path()).map_err(|e| ServeError::Config(e.to_string()))?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
@@ -157,7 +163,11 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
         None => tclearn_sandbox::Checker::of_this_program(limits, config.concurrent_checks.into())
             .map_err(|e| ServeError::Config(e.to_string()))?,
     };
-    let checks = api::ModelChecks { policy: declaration.policy(), checker };
+    let spool = config.vault.spool_path();
+    // What an API that stopped left there was never stored: uploads start again.
+    let _ = std::fs::remove_dir_all(&spool);
+    std::fs::create_dir_all(&spool).map_err(|e| ServeError::Config(format!("{}: {e}", spool.display())))?;
+    let checks = api::ModelChecks { policy: declaration.policy(), checker, spool };
     let load = api::Load {
         limiters: api::RateLimits::new(api::Rates {
             per_address: config.rate_per_address,

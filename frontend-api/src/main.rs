@@ -94,6 +94,10 @@ struct VerifyArgs {
     /// Receipts to check the log against too (JSON lines, as `tclearn --receipts` keeps them).
     #[arg(long, env = "TCLEARN_RECEIPTS")]
     receipts: Option<PathBuf>,
+    /// The coalition whose log this is (its contract's address, as the founders gave it): the
+    /// receipts must be this coalition's, and the API must sign in for it.
+    #[arg(long, env = "TCLEARN_COALITION")]
+    coalition: H160,
     /// The node.
     #[command(flatten)]
     chain: tclearn_client::args::ChainArgs,
@@ -123,7 +127,9 @@ async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
     let anchors = AuditAnchors::at(client, args.audit_anchors, metadata);
     let key = Keypair::from_uri(&args.suri.0)?;
     let session = tclearn_api_client::client::ApiClient::sign_in(&args.api, &key).await?;
-    let coalition = session.signed_in_to().context("the sign-in named no coalition")?;
+    let coalition = args.coalition;
+    let named = session.signed_in_to().context("the sign-in named no coalition")?;
+    anyhow::ensure!(named == coalition, "the API signs in for coalition {named:?}, not {coalition:?}");
     let receipts = match &args.receipts {
         Some(path) => tclearn_api_client::client::read_receipts(path).map_err(anyhow::Error::msg)?,
         None => Vec::new(),

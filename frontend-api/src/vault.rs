@@ -4,50 +4,85 @@
 //! fetched under on chain), and stored as an envelope:
 //!
 //! ```text
-//! "tclearn/vault/v2" | key id (8) | key nonce (12) | wrapped data key (32 + 16 tag) | data nonce (12) | ciphertext + tag (16)
+//! "tclearn/vault/v3" | key id (8) | key nonce (12) | wrapped data key (32 + 16 tag) | stream nonce (7) | chunk 0 | chunk 1 | ...
 //! ```
 //!
-//! - each object has its own random 256-bit data key, which encrypts it with AES-256-GCM;
+//! - each object has its own random 256-bit data key, which encrypts it with AES-256-GCM in
+//!   chunks of [`CHUNK`] bytes (the last shorter; an empty object is one empty chunk), each
+//!   sealed with its own tag under the nonce `stream nonce | chunk number (32-bit) | last?`:
+//!   the STREAM construction (Hoang, Reyhanitabar, Rogaway and Vizár, 2015), as the `aead`
+//!   crate's `StreamBE32` implements it. A chunk moved, repeated, dropped or cut, or an
+//!   envelope cut at a chunk's end, does not open; so the vault takes an object in and serves
+//!   it chunk by chunk, in memory bounded by a chunk, whatever its size ([`Vault::put_from`],
+//!   [`Vault::open`]);
 //! - the data key is wrapped (AES-256-GCM) by the vault's master key, which never leaves the
 //!   process and is never printed ([`MasterKey`]'s `Debug` shows nothing of it);
 //! - the envelope names the master key that wrapped it ([`KeyId`], a hash of the key), so a
 //!   wrong key is told apart from a tampered envelope, and a key rotation
 //!   ([`Vault::rewrap`]) knows which objects it has done;
 //! - both encryptions take the object's hash as associated data (the wrapping also its key
-//!   id), so an envelope moved to another name does not open, and the plaintext's hash is
-//!   checked again on every read;
-//! - envelopes of the first version (`"tclearn/vault/v1"`, no key id) still open, and a
-//!   rotation rewrites them in this one;
-//! - objects are written once ([`object_store::PutMode::Create`]): storing the same content
-//!   again returns the object already there, and nothing ever overwrites one;
+//!   id and the envelope's version), so an envelope moved to another name, or relabelled as
+//!   another version, does not open; and the plaintext's hash is checked again on every read
+//!   (a read that streams ends in an error, not in its last chunk, when it does not match);
+//! - envelopes of earlier versions still open: the second (`"tclearn/vault/v2"`, one AES-GCM
+//!   message, `data nonce (12) | ciphertext + tag`) and the first (`"tclearn/vault/v1"`, the
+//!   same without a key id). They were written whole, at most the vault's limit, and are read
+//!   whole; a rotation rewraps them in the second version, their ciphertext untouched;
+//! - objects are written once: storing content the vault already holds returns the object
+//!   there and writes nothing (two uploads of the same content at the same moment may both
+//!   write, each a whole envelope of the same plaintext: the last one stays);
+//! - an object is written as a multipart upload that completes only once every chunk is
+//!   sealed and the whole hashed to the object's name: an upload that fails half-way, or
+//!   whose bytes are not the object its name says, leaves nothing;
 //! - an object over the size limit is refused before anything is written.
 //!
 //! Storage goes through [`object_store`]: local files by default; an S3-compatible store is a
 //! matter of configuration.
 
 use aes_gcm::{
-    aead::{Aead, KeyInit, OsRng, Payload},
+    aead::{
+        stream::{NewStream, StreamBE32, StreamPrimitive},
+        Aead, KeyInit, OsRng, Payload,
+    },
     AeadCore, Aes256Gcm, Key, Nonce,
 };
-use bytes::Bytes;
-use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use bytes::{Bytes, BytesMut};
+use futures::{stream::BoxStream, StreamExt, TryStreamExt};
+use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use std::sync::Arc;
+use tclearn_model::hash::ModelHasher;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use zeroize::Zeroizing;
 
 /// The tag every envelope written now starts with.
-const TAG: &[u8] = b"tclearn/vault/v2";
-/// The first version's tag: no key id.
+const TAG: &[u8] = b"tclearn/vault/v3";
+/// The second version's tag: one AES-GCM message.
+const TAG_V2: &[u8] = b"tclearn/vault/v2";
+/// The first version's tag: one AES-GCM message, no key id.
 const TAG_V1: &[u8] = b"tclearn/vault/v1";
 /// Bytes of a key id.
 const KEY_ID: usize = 8;
 /// Nonce bytes of AES-GCM.
 const NONCE: usize = 12;
+/// Nonce bytes of a STREAM (AES-GCM's, less the chunk number and the last flag).
+const STREAM_NONCE: usize = NONCE - 5;
 /// Authentication tag bytes of AES-GCM.
 const AUTH: usize = 16;
 /// Bytes of a wrapped data key.
 const WRAPPED: usize = 32 + AUTH;
-/// Bytes of the envelope before the ciphertext.
-const HEADER: usize = TAG.len() + KEY_ID + NONCE + WRAPPED + NONCE;
+/// Bytes of the envelope before its first chunk.
+#[cfg(test)]
+const HEADER: usize = TAG.len() + KEY_ID + NONCE + WRAPPED + STREAM_NONCE;
+/// Bytes of the longest head of any version (the second's): every envelope is longer.
+const LONGEST_HEADER: usize = TAG.len() + KEY_ID + NONCE + WRAPPED + NONCE;
+/// Plaintext bytes of a chunk (but the last).
+pub const CHUNK: usize = 64 << 10;
+/// Stored bytes of a chunk (but the last).
+const SEALED_CHUNK: usize = CHUNK + AUTH;
+/// Bytes of one part of a multipart upload (S3's least part size), and how many are sent at
+/// once: what an upload into the store holds in memory.
+const PART: usize = 5 << 20;
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// Why the vault refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +108,10 @@ pub enum VaultError {
     /// The storage backend failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// What was to be stored could not be read, or was not the `size` bytes hashing to `hash`
+    /// it was said to be: nothing is written.
+    #[error("the object to store: {0}")]
+    Input(String),
     /// The store holds objects, and this master key does not open them.
     #[error(
         "the vault holds objects (0x{0} among them) that this master key does not open: \
@@ -115,7 +154,7 @@ impl std::fmt::Debug for KeyId {
 /// What [`Vault::rewrap`] did to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rewrapped {
-    /// Its data key is now wrapped by the new key (its ciphertext unchanged).
+    /// Its data key is now wrapped by the new key (its chunks, or its ciphertext, unchanged).
     Done,
     /// It was already sealed under the new key (a rotation run again after stopping).
     Already,
@@ -238,33 +277,117 @@ impl Vault {
 
     /// Store `plaintext` and return its hash. Storing content the vault already holds returns
     /// the same hash and writes nothing.
+    ///
+    /// # Errors
+    /// [`VaultError::TooLarge`], [`VaultError::Storage`].
     pub async fn put(&self, plaintext: &[u8]) -> Result<[u8; 32], VaultError> {
-        let size = plaintext.len() as u64;
+        let hash = object_hash(plaintext);
+        self.put_from(&hash, plaintext.len() as u64, plaintext).await?;
+        Ok(hash)
+    }
+
+    /// Store the object `reader` yields: `size` bytes hashing to `hash` (as the caller found
+    /// while it took them in, [`ModelHasher`]), sealed chunk by chunk as they are read, in
+    /// memory bounded by a chunk and the upload's parts. The vault hashes what it seals, and
+    /// completes the upload only if that is `hash`: nothing is written otherwise, nor when
+    /// `reader` fails, ends early or yields more. Content the vault already holds is not
+    /// written again.
+    ///
+    /// # Errors
+    /// [`VaultError::TooLarge`], [`VaultError::Input`], [`VaultError::Storage`].
+    pub async fn put_from(&self, hash: &[u8; 32], size: u64, reader: impl AsyncRead + Unpin) -> Result<(), VaultError> {
         if size > self.max_bytes {
             return Err(VaultError::TooLarge { size, max: self.max_bytes });
         }
-        let hash = object_hash(plaintext);
-        let envelope = self.seal(&hash, plaintext)?;
-        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&Self::location(&hash), PutPayload::from(envelope), options).await {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(hash),
-            Err(e) => Err(storage(e)),
+        if self.contains(hash).await? {
+            return Ok(());
         }
+        let mut writer = self.write(hash).await?;
+        let sealed = seal_into(&self.key, hash, size, reader, &mut writer).await;
+        complete(writer, sealed).await
     }
 
-    /// The plaintext of object `hash`, checked against its hash.
+    /// A multipart upload of object `hash`, to [`complete`].
+    async fn write(&self, hash: &[u8; 32]) -> Result<WriteMultipart, VaultError> {
+        let upload = self.store.put_multipart(&Self::location(hash)).await.map_err(storage)?;
+        Ok(WriteMultipart::new_with_chunk_size(upload, PART))
+    }
+
+    /// Object `hash`, opened to be read chunk by chunk: its size, and its plaintext as a stream
+    /// of chunks, each authenticated before it is yielded, in memory bounded by a chunk. The
+    /// head is opened first: an object that is missing, sealed under another key or whose head
+    /// is tampered with fails here, before any byte. A chunk that does not open, an envelope
+    /// cut short, or a whole that does not hash to `hash` ends the stream with
+    /// [`VaultError::Corrupt`] instead of its next chunk (a reader must take the stream to its
+    /// end, as an HTTP body does, to know it had the object). Envelopes of earlier versions are
+    /// read and checked whole, then yielded as one chunk.
+    ///
+    /// # Errors
+    /// [`VaultError::NotFound`], [`VaultError::OtherKey`], [`VaultError::Corrupt`],
+    /// [`VaultError::Storage`].
+    pub async fn open(&self, hash: &[u8; 32]) -> Result<Opened, VaultError> {
+        let corrupt = || VaultError::Corrupt(hex::encode(hash));
+        let (stored, mut source, mut pending) = self.stored(hash).await?;
+        let head = parse_head(&pending).ok_or_else(corrupt)?;
+        if head.version != Version::V3 {
+            // Written whole, under the limit then in force: read whole, within a generous bound.
+            if stored > self.max_bytes.saturating_mul(2).saturating_add(1 << 20) {
+                return Err(corrupt());
+            }
+            while let Some(bytes) = source.try_next().await.map_err(storage)? {
+                pending.extend_from_slice(&bytes);
+            }
+            let plaintext = open_whole(&self.key, hash, &pending)?;
+            let size = plaintext.len() as u64;
+            let chunks = futures::stream::once(async move { Ok(Bytes::from(plaintext)) }).boxed();
+            return Ok(Opened { size, chunks });
+        }
+        let body = head.body;
+        let layout = Layout::of_body(stored.saturating_sub(body as u64)).ok_or_else(corrupt)?;
+        let key = data_key(&self.key, hash, &pending)?;
+        let cipher = chunk_cipher(&key, head.data_nonce);
+        let reading = Reading::new(source, pending.split_off(body), *hash, layout, cipher);
+        let chunks = futures::stream::try_unfold(reading, |mut reading| async move {
+            Ok::<_, VaultError>(reading.next_chunk().await?.map(|(_, plaintext)| (plaintext, reading)))
+        })
+        .boxed();
+        Ok(Opened { size: layout.plaintext, chunks })
+    }
+
+    /// The plaintext of object `hash`, checked against its hash, whole in memory.
+    ///
+    /// # Errors
+    /// As [`Vault::open`].
     pub async fn get(&self, hash: &[u8; 32]) -> Result<Bytes, VaultError> {
-        let stored = self.envelope(hash).await?;
-        let plaintext = self.open(hash, &stored)?;
-        if object_hash(&plaintext) != *hash {
-            return Err(VaultError::Corrupt(hex::encode(hash)));
+        let opened = self.open(hash).await?;
+        let mut plaintext = Vec::with_capacity(opened.size.min(self.max_bytes) as usize);
+        let mut chunks = opened.chunks;
+        while let Some(chunk) = chunks.try_next().await? {
+            plaintext.extend_from_slice(&chunk);
         }
         Ok(Bytes::from(plaintext))
     }
 
+    /// Object `hash` as stored: its size, the rest of its bytes as the store streams them, and
+    /// its first bytes, at least the longest head's (or the whole of a shorter object).
+    async fn stored(&self, hash: &[u8; 32]) -> Result<(u64, Source, BytesMut), VaultError> {
+        let (size, mut source) = match self.store.get(&Self::location(hash)).await {
+            Ok(result) => (result.meta.size, result.into_stream()),
+            Err(object_store::Error::NotFound { .. }) => return Err(VaultError::NotFound(hex::encode(hash))),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut first = BytesMut::new();
+        while (first.len() as u64) < size.min(LONGEST_HEADER as u64) {
+            match source.try_next().await.map_err(storage)? {
+                Some(bytes) => first.extend_from_slice(&bytes),
+                None => return Err(VaultError::Corrupt(hex::encode(hash))),
+            }
+        }
+        Ok((size, source, first))
+    }
+
     /// Up to `max` objects the store holds.
     pub async fn some_objects(store: &dyn ObjectStore, max: usize) -> Result<Vec<[u8; 32]>, VaultError> {
-        use futures::TryStreamExt;
         let mut listing = store.list(Some(&Path::from("objects")));
         let mut found = Vec::new();
         while let Some(meta) = listing.try_next().await.map_err(storage)? {
@@ -292,7 +415,7 @@ impl Vault {
         let mut sealed_elsewhere = None;
         for hash in objects {
             let hash = *hash;
-            let head = match self.store.get_range(&Self::location(&hash), 0..HEADER as u64).await {
+            let head = match self.store.get_range(&Self::location(&hash), 0..LONGEST_HEADER as u64).await {
                 Ok(head) => head,
                 Err(_) => continue, // shorter than a header: not an envelope
             };
@@ -307,6 +430,26 @@ impl Vault {
             Some(hash) => Err(VaultError::WrongKey(hex::encode(hash))),
             None => Ok(()),
         }
+    }
+
+    /// Check that object `hash`'s data key unwraps under this vault's key (a range read of its
+    /// head): after a rotation, that the store kept each rewritten envelope.
+    ///
+    /// # Errors
+    /// [`VaultError::OtherKey`], [`VaultError::Corrupt`], [`VaultError::NotFound`],
+    /// [`VaultError::Storage`].
+    pub async fn ensure_sealed_here(&self, hash: &[u8; 32]) -> Result<(), VaultError> {
+        let head = match self.store.get_range(&Self::location(hash), 0..LONGEST_HEADER as u64).await {
+            Ok(head) => head,
+            Err(object_store::Error::NotFound { .. }) => return Err(VaultError::NotFound(hex::encode(hash))),
+            Err(e) => return Err(storage(e)),
+        };
+        data_key(&self.key, hash, &head).map(|_| ())
+    }
+
+    /// The store it keeps objects in.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
     }
 
     /// Every object the store holds, by name (a listing: 32 bytes an object).
@@ -324,8 +467,10 @@ impl Vault {
     }
 
     /// Re-wrap object `hash`'s data key under `new` (a key rotation): its envelope is rewritten
-    /// with a new head and the same ciphertext, after the new envelope has been opened under
-    /// `new` to the object whose hash it bears. An object already sealed under `new` is checked
+    /// with a new head and the same chunks (or ciphertext), each chunk checked under the data
+    /// key as it is copied and the whole against the object's hash, and the new head opened
+    /// under `new` to the same data key, before the rewritten envelope replaces the old one (a
+    /// multipart upload completed only then). An object already sealed under `new` is checked
     /// the same way and left as it is, so a rotation that stopped half-way is finished by
     /// running it again.
     ///
@@ -334,46 +479,78 @@ impl Vault {
     /// key or `new` to its hash: nothing is written), [`VaultError::OtherKey`] (sealed under a
     /// third key), [`VaultError::Storage`].
     pub async fn rewrap(&self, hash: &[u8; 32], new: &MasterKey) -> Result<Rewrapped, VaultError> {
-        let envelope = self.envelope(hash).await?;
         let corrupt = || VaultError::Corrupt(hex::encode(hash));
-        let head = parse_head(&envelope).ok_or_else(corrupt)?;
-        if head.key_id == Some(new.id()) {
+        let (stored, mut source, mut pending) = self.stored(hash).await?;
+        let head = parse_head(&pending).ok_or_else(corrupt)?;
+        let (version, body) = (head.version, head.body);
+        let already = head.key_id == Some(new.id());
+        let old = if already { new } else { &self.key };
+        let key = data_key(old, hash, &pending)?;
+        let rewritten = sealed_head(new, hash, &key, head.data_nonce, version.max(Version::V2))?;
+        if *data_key(new, hash, &rewritten)? != *key {
+            return Err(corrupt());
+        }
+        if version != Version::V3 {
+            while let Some(bytes) = source.try_next().await.map_err(storage)? {
+                pending.extend_from_slice(&bytes);
+            }
+            ensure_opens(old, hash, &pending)?;
+            if already {
+                return Ok(Rewrapped::Already);
+            }
+            let mut envelope = rewritten;
+            envelope.extend_from_slice(pending.get(body..).ok_or_else(corrupt)?);
             ensure_opens(new, hash, &envelope)?;
+            let options = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
+            self.store.put_opts(&Self::location(hash), PutPayload::from(envelope), options).await.map_err(storage)?;
+            return Ok(Rewrapped::Done);
+        }
+        let layout = Layout::of_body(stored.saturating_sub(body as u64)).ok_or_else(corrupt)?;
+        let cipher = chunk_cipher(&key, head.data_nonce);
+        let mut reading = Reading::new(source, pending.split_off(body), *hash, layout, cipher);
+        if already {
+            while reading.next_chunk().await?.is_some() {}
             return Ok(Rewrapped::Already);
         }
-        ensure_opens(&self.key, hash, &envelope)?;
-        let key = data_key(&self.key, hash, &envelope)?;
-        let mut rewritten = sealed_head(new, hash, &key, head.data_nonce)?;
-        rewritten.extend_from_slice(envelope.get(head.body..).ok_or_else(corrupt)?);
-        ensure_opens(new, hash, &rewritten)?;
-        let options = PutOptions { mode: PutMode::Overwrite, ..Default::default() };
-        self.store.put_opts(&Self::location(hash), PutPayload::from(rewritten), options).await.map_err(storage)?;
+        let mut writer = self.write(hash).await?;
+        writer.write(&rewritten);
+        let copied = async {
+            while let Some((sealed, _)) = reading.next_chunk().await? {
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(storage)?;
+                writer.write(&sealed);
+            }
+            Ok(())
+        }
+        .await;
+        complete(writer, copied).await?;
         Ok(Rewrapped::Done)
     }
+}
 
-    /// The stored envelope of object `hash`.
-    async fn envelope(&self, hash: &[u8; 32]) -> Result<Bytes, VaultError> {
-        match self.store.get(&Self::location(hash)).await {
-            Ok(result) => result.bytes().await.map_err(storage),
-            Err(object_store::Error::NotFound { .. }) => Err(VaultError::NotFound(hex::encode(hash))),
-            Err(e) => Err(storage(e)),
+/// Complete the upload `writer` if what filled it succeeded (`filled`), else abort it: nothing
+/// is written.
+async fn complete(writer: WriteMultipart, filled: Result<(), VaultError>) -> Result<(), VaultError> {
+    match filled {
+        Ok(()) => writer.finish().await.map(|_| ()).map_err(storage),
+        Err(error) => {
+            // The abort's own failure is secondary: the upload was never completed.
+            let _ = writer.abort().await;
+            Err(error)
         }
     }
+}
 
-    fn seal(&self, hash: &[u8; 32], plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
-        let data_key = Zeroizing::new(<[u8; 32]>::from(Aes256Gcm::generate_key(OsRng)));
-        let data_nonce = Aes256Gcm::generate_nonce(OsRng);
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(data_key.as_ref()));
-        let ciphertext =
-            cipher.encrypt(&data_nonce, Payload { msg: plaintext, aad: hash }).map_err(|_| encryption_failed())?;
-        let mut envelope = sealed_head(&self.key, hash, data_key.as_ref(), &data_nonce)?;
-        envelope.reserve_exact(ciphertext.len());
-        envelope.extend_from_slice(&ciphertext);
-        Ok(envelope)
-    }
+/// An object opened for reading ([`Vault::open`]).
+pub struct Opened {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its plaintext, chunk by chunk.
+    pub chunks: BoxStream<'static, Result<Bytes, VaultError>>,
+}
 
-    fn open(&self, hash: &[u8; 32], envelope: &[u8]) -> Result<Vec<u8>, VaultError> {
-        open_with(&self.key, hash, envelope)
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened").field("size", &self.size).finish_non_exhaustive()
     }
 }
 
@@ -381,53 +558,240 @@ fn encryption_failed() -> VaultError {
     VaultError::Storage("encryption failed".into())
 }
 
+/// Seal the `size` bytes `reader` yields, object `hash`, into `writer` under a new data key
+/// wrapped by `key`: the head, then each chunk as it is read and sealed. Fails, with
+/// [`VaultError::Input`], if `reader` fails, ends before `size` bytes or has more, or if what
+/// it yields does not hash to `hash`.
+async fn seal_into(
+    key: &MasterKey,
+    hash: &[u8; 32],
+    size: u64,
+    mut reader: impl AsyncRead + Unpin,
+    writer: &mut WriteMultipart,
+) -> Result<(), VaultError> {
+    let input = |what: String| VaultError::Input(what);
+    let data_key = Zeroizing::new(<[u8; 32]>::from(Aes256Gcm::generate_key(OsRng)));
+    let nonce = Aes256Gcm::generate_nonce(OsRng);
+    let stream_nonce = nonce.get(..STREAM_NONCE).ok_or_else(encryption_failed)?;
+    writer.write(&sealed_head(key, hash, data_key.as_ref(), stream_nonce, Version::V3)?);
+    let cipher = chunk_cipher(data_key.as_ref(), stream_nonce);
+    let mut hasher = ModelHasher::default();
+    let (mut remaining, mut position) = (size, 0u32);
+    loop {
+        let take = remaining.min(CHUNK as u64) as usize;
+        let mut chunk = Vec::with_capacity(take + AUTH);
+        chunk.resize(take, 0);
+        reader
+            .read_exact(&mut chunk)
+            .await
+            .map_err(|e| input(format!("after {} bytes of {size}: {e}", size - remaining)))?;
+        hasher.update(&chunk);
+        remaining -= take as u64;
+        let last = remaining == 0;
+        cipher.encrypt_in_place(position, last, hash, &mut chunk).map_err(|_| encryption_failed())?;
+        writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(storage)?;
+        writer.write(&chunk);
+        if last {
+            break;
+        }
+        position = position.checked_add(1).ok_or_else(|| input("too many chunks".into()))?;
+    }
+    if reader.read(&mut [0u8; 1]).await.map_err(|e| input(e.to_string()))? != 0 {
+        return Err(input(format!("more than the {size} bytes it was said to be")));
+    }
+    if hasher.finish() != *hash {
+        return Err(input(format!("its bytes do not hash to 0x{}", hex::encode(hash))));
+    }
+    Ok(())
+}
+
+/// The STREAM that seals object chunks under `data_key`.
+fn chunk_cipher(data_key: &[u8], stream_nonce: &[u8]) -> StreamBE32<Aes256Gcm> {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(data_key));
+    StreamBE32::from_aead(cipher, aes_gcm::aead::generic_array::GenericArray::from_slice(stream_nonce))
+}
+
+/// How a current envelope's body (what follows its head) divides into chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    /// How many chunks.
+    chunks: u64,
+    /// Stored bytes of the last one.
+    last: usize,
+    /// Plaintext bytes in all.
+    plaintext: u64,
+}
+
+impl Layout {
+    /// The layout of an object of `size` bytes.
+    fn of_plaintext(size: u64) -> Self {
+        let full = size / CHUNK as u64;
+        let rest = (size % CHUNK as u64) as usize;
+        if rest == 0 && full > 0 {
+            Self { chunks: full, last: SEALED_CHUNK, plaintext: size }
+        } else {
+            Self { chunks: full + 1, last: rest + AUTH, plaintext: size }
+        }
+    }
+
+    /// The layout of a body of `stored` bytes, if one of some size has it.
+    fn of_body(stored: u64) -> Option<Self> {
+        let full = stored / SEALED_CHUNK as u64;
+        let rest = stored % SEALED_CHUNK as u64;
+        // The last chunk is full, or holds at least a byte, or is the empty object's only one.
+        let size = match rest {
+            0 if full > 0 => full * CHUNK as u64,
+            rest if rest > AUTH as u64 || (rest == AUTH as u64 && full == 0) => {
+                full * CHUNK as u64 + rest - AUTH as u64
+            }
+            _ => return None,
+        };
+        Some(Self::of_plaintext(size))
+    }
+
+    /// Stored bytes of the body.
+    #[cfg(test)]
+    fn body(&self) -> u64 {
+        (self.chunks - 1) * SEALED_CHUNK as u64 + self.last as u64
+    }
+}
+
+/// An object's bytes as the store streams them.
+type Source = BoxStream<'static, object_store::Result<Bytes>>;
+
+/// A current envelope's body being read: each chunk taken from the store, opened and hashed.
+struct Reading {
+    source: Source,
+    /// Bytes read and not yet opened.
+    pending: BytesMut,
+    hash: [u8; 32],
+    layout: Layout,
+    cipher: StreamBE32<Aes256Gcm>,
+    /// The next chunk's number.
+    position: u32,
+    hasher: ModelHasher,
+}
+
+impl Reading {
+    /// The body of object `hash`, laid out as `layout`, from its first chunk on: `pending` read
+    /// already, the rest from `source`.
+    fn new(source: Source, pending: BytesMut, hash: [u8; 32], layout: Layout, cipher: StreamBE32<Aes256Gcm>) -> Self {
+        Self { source, pending, hash, layout, cipher, position: 0, hasher: ModelHasher::default() }
+    }
+
+    /// The next chunk, sealed and opened; none after the last, whose end also checks the
+    /// whole's hash and that nothing follows.
+    async fn next_chunk(&mut self) -> Result<Option<(Bytes, Bytes)>, VaultError> {
+        let corrupt = || VaultError::Corrupt(hex::encode(self.hash));
+        if u64::from(self.position) >= self.layout.chunks {
+            return Ok(None);
+        }
+        let last = u64::from(self.position) + 1 == self.layout.chunks;
+        let want = if last { self.layout.last } else { SEALED_CHUNK };
+        while self.pending.len() < want {
+            match self.source.try_next().await.map_err(storage)? {
+                Some(bytes) => self.pending.extend_from_slice(&bytes),
+                None => return Err(corrupt()),
+            }
+        }
+        let sealed = self.pending.split_to(want).freeze();
+        let mut plaintext = sealed.to_vec();
+        self.cipher.decrypt_in_place(self.position, last, &self.hash, &mut plaintext).map_err(|_| corrupt())?;
+        self.hasher.update(&plaintext);
+        self.position = self.position.saturating_add(1);
+        if last {
+            let hasher = std::mem::take(&mut self.hasher);
+            let more = !self.pending.is_empty() || self.source.try_next().await.map_err(storage)?.is_some();
+            if more || hasher.finish() != self.hash {
+                return Err(corrupt());
+            }
+        }
+        Ok(Some((sealed, Bytes::from(plaintext))))
+    }
+}
+
+/// The envelope versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Version {
+    /// One AES-GCM message, no key id.
+    V1,
+    /// One AES-GCM message.
+    V2,
+    /// Chunks.
+    V3,
+}
+
+impl Version {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Version::V1 => TAG_V1,
+            Version::V2 => TAG_V2,
+            Version::V3 => TAG,
+        }
+    }
+}
+
 /// An envelope's head, parsed.
 struct Head<'a> {
+    version: Version,
     /// The key that wrapped the data key: none in a first-version envelope.
     key_id: Option<KeyId>,
     key_nonce: &'a [u8],
     wrapped: &'a [u8],
+    /// The data nonce (a STREAM nonce in the current version).
     data_nonce: &'a [u8],
-    /// Where the ciphertext starts.
+    /// Where the ciphertext (the first chunk) starts.
     body: usize,
 }
 
-/// The head of `envelope` (either version), if it has one.
+/// The head of `envelope` (any version), if it has one.
 fn parse_head(envelope: &[u8]) -> Option<Head<'_>> {
-    let (key_id, rest) = match envelope.strip_prefix(TAG) {
-        Some(rest) => {
+    let (version, rest) = [Version::V3, Version::V2, Version::V1]
+        .into_iter()
+        .find_map(|version| envelope.strip_prefix(version.tag()).map(|rest| (version, rest)))?;
+    let (key_id, rest) = match version {
+        Version::V1 => (None, rest),
+        _ => {
             let (id, rest) = rest.split_at_checked(KEY_ID)?;
             (Some(KeyId(id.try_into().ok()?)), rest)
         }
-        None => (None, envelope.strip_prefix(TAG_V1)?),
     };
     let (key_nonce, rest) = rest.split_at_checked(NONCE)?;
     let (wrapped, rest) = rest.split_at_checked(WRAPPED)?;
-    let (data_nonce, _) = rest.split_at_checked(NONCE)?;
-    let body = HEADER - if key_id.is_some() { 0 } else { KEY_ID };
-    Some(Head { key_id, key_nonce, wrapped, data_nonce, body })
+    let nonce = if version == Version::V3 { STREAM_NONCE } else { NONCE };
+    let (data_nonce, rest) = rest.split_at_checked(nonce)?;
+    Some(Head { version, key_id, key_nonce, wrapped, data_nonce, body: envelope.len() - rest.len() })
 }
 
-/// What the wrapping of a data key is bound to: the object's hash, and the wrapping key's id
-/// (none in a first-version envelope).
-fn wrapping_aad(hash: &[u8; 32], key_id: Option<KeyId>) -> Vec<u8> {
+/// What the wrapping of a data key is bound to: the object's hash, the wrapping key's id (none
+/// in a first-version envelope) and, from the third version on, the version's tag.
+fn wrapping_aad(hash: &[u8; 32], key_id: Option<KeyId>, version: Version) -> Vec<u8> {
     let mut aad = hash.to_vec();
     if let Some(id) = key_id {
         aad.extend_from_slice(&id.0);
     }
+    if version >= Version::V3 {
+        aad.extend_from_slice(version.tag());
+    }
     aad
 }
 
-/// A current envelope's head: `data_key` wrapped by `key` for object `hash`, and the nonce
-/// its ciphertext (which follows) was made with.
-fn sealed_head(key: &MasterKey, hash: &[u8; 32], data_key: &[u8], data_nonce: &[u8]) -> Result<Vec<u8>, VaultError> {
+/// An envelope's head of `version` (the second or the current): `data_key` wrapped by `key`
+/// for object `hash`, and the nonce its ciphertext (which follows) was made with.
+fn sealed_head(
+    key: &MasterKey,
+    hash: &[u8; 32],
+    data_key: &[u8],
+    data_nonce: &[u8],
+    version: Version,
+) -> Result<Vec<u8>, VaultError> {
     let id = key.id();
     let key_nonce = Aes256Gcm::generate_nonce(OsRng);
-    let aad = wrapping_aad(hash, Some(id));
+    let aad = wrapping_aad(hash, Some(id), version);
     let wrapped =
         key.cipher().encrypt(&key_nonce, Payload { msg: data_key, aad: &aad }).map_err(|_| encryption_failed())?;
-    let mut head = Vec::with_capacity(HEADER);
-    head.extend_from_slice(TAG);
+    let mut head = Vec::with_capacity(LONGEST_HEADER);
+    head.extend_from_slice(version.tag());
     head.extend_from_slice(&id.0);
     head.extend_from_slice(&key_nonce);
     head.extend_from_slice(&wrapped);
@@ -442,7 +806,7 @@ fn data_key(key: &MasterKey, hash: &[u8; 32], envelope: &[u8]) -> Result<Zeroizi
     if let Some(sealed) = head.key_id.filter(|id| *id != key.id()) {
         return Err(VaultError::OtherKey { object: hex::encode(hash), sealed, ours: key.id() });
     }
-    let aad = wrapping_aad(hash, head.key_id);
+    let aad = wrapping_aad(hash, head.key_id, head.version);
     let data_key = Zeroizing::new(
         key.cipher()
             .decrypt(Nonce::from_slice(head.key_nonce), Payload { msg: head.wrapped, aad: &aad })
@@ -454,23 +818,26 @@ fn data_key(key: &MasterKey, hash: &[u8; 32], envelope: &[u8]) -> Result<Zeroizi
     Ok(data_key)
 }
 
-/// The plaintext of envelope `envelope` of object `hash`, opened with `key`.
-fn open_with(key: &MasterKey, hash: &[u8; 32], envelope: &[u8]) -> Result<Vec<u8>, VaultError> {
+/// The plaintext of an envelope of an earlier version (one AES-GCM message), `envelope` of
+/// object `hash`, opened with `key` and checked against the hash.
+fn open_whole(key: &MasterKey, hash: &[u8; 32], envelope: &[u8]) -> Result<Vec<u8>, VaultError> {
     let corrupt = || VaultError::Corrupt(hex::encode(hash));
-    let head = parse_head(envelope).ok_or_else(corrupt)?;
+    let head = parse_head(envelope).filter(|head| head.version != Version::V3).ok_or_else(corrupt)?;
     let ciphertext = envelope.get(head.body..).filter(|c| c.len() >= AUTH).ok_or_else(corrupt)?;
     let data_key = data_key(key, hash, envelope)?;
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key));
-    cipher.decrypt(Nonce::from_slice(head.data_nonce), Payload { msg: ciphertext, aad: hash }).map_err(|_| corrupt())
+    let plaintext = cipher
+        .decrypt(Nonce::from_slice(head.data_nonce), Payload { msg: ciphertext, aad: hash })
+        .map_err(|_| corrupt())?;
+    if object_hash(&plaintext) != *hash {
+        return Err(corrupt());
+    }
+    Ok(plaintext)
 }
 
-/// Check that `envelope` opens with `key` to the object named `hash`.
+/// Check that `envelope`, of an earlier version, opens with `key` to the object named `hash`.
 fn ensure_opens(key: &MasterKey, hash: &[u8; 32], envelope: &[u8]) -> Result<(), VaultError> {
-    match open_with(key, hash, envelope) {
-        Ok(plaintext) if object_hash(&plaintext) == *hash => Ok(()),
-        Ok(_) => Err(VaultError::Corrupt(hex::encode(hash))),
-        Err(e) => Err(e),
-    }
+    open_whole(key, hash, envelope).map(|_| ())
 }
 
 #[cfg(test)]
@@ -566,15 +933,121 @@ mod tests {
         assert_eq!(self::vault(dir.path(), key, 1 << 20).get(&a).await.unwrap(), Bytes::from_static(b"model a"));
     }
 
-    /// An envelope as the first version sealed it: no key id, the wrapping bound to the hash
-    /// alone.
-    fn seal_v1(key: &MasterKey, hash: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
+    /// An envelope as the first version sealed it (no key id, the wrapping bound to the hash
+    /// alone), or the second (a key id, the wrapping bound to it too): one AES-GCM message.
+    fn seal_whole(key: &MasterKey, hash: &[u8; 32], plaintext: &[u8], version: Version) -> Vec<u8> {
         let data_key = Aes256Gcm::generate_key(OsRng);
-        let key_nonce = Aes256Gcm::generate_nonce(OsRng);
-        let wrapped = key.cipher().encrypt(&key_nonce, Payload { msg: data_key.as_ref(), aad: hash }).unwrap();
         let data_nonce = Aes256Gcm::generate_nonce(OsRng);
         let ciphertext = Aes256Gcm::new(&data_key).encrypt(&data_nonce, Payload { msg: plaintext, aad: hash }).unwrap();
-        [TAG_V1, key_nonce.as_slice(), &wrapped, data_nonce.as_slice(), &ciphertext].concat()
+        let mut envelope = match version {
+            Version::V1 => {
+                let key_nonce = Aes256Gcm::generate_nonce(OsRng);
+                let wrapped = key.cipher().encrypt(&key_nonce, Payload { msg: data_key.as_ref(), aad: hash }).unwrap();
+                [TAG_V1, key_nonce.as_slice(), &wrapped, data_nonce.as_slice()].concat()
+            }
+            version => sealed_head(key, hash, &data_key, &data_nonce, version).unwrap(),
+        };
+        envelope.extend_from_slice(&ciphertext);
+        envelope
+    }
+
+    /// Random bytes.
+    fn noise(size: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; size];
+        for (i, chunk) in bytes.chunks_mut(32).enumerate() {
+            let block = object_hash(&(i as u64).to_le_bytes());
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+        bytes
+    }
+
+    #[test]
+    fn every_size_has_one_layout_and_every_stored_size_at_most_one_object() {
+        let sizes = [0, 1, 15, 16, 17, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 1000, 100 * CHUNK + 7];
+        for size in sizes.map(|s| s as u64) {
+            let layout = Layout::of_plaintext(size);
+            assert_eq!(layout.plaintext, size);
+            assert_eq!(layout.chunks, size.div_ceil(CHUNK as u64).max(1), "{size}");
+            assert_eq!(layout.body(), size + layout.chunks * AUTH as u64, "{size}");
+            assert_eq!(Layout::of_body(layout.body()), Some(layout), "{size}");
+        }
+        // A stored body is one object's, or none's: read back, a layout is the one that object
+        // is written in, and when there is none, no size is written in that many bytes.
+        for stored in 0..(3 * SEALED_CHUNK as u64) {
+            match Layout::of_body(stored) {
+                Some(layout) => assert_eq!(layout.body(), stored),
+                None => {
+                    let sizes = (1..=4).filter_map(|chunks| stored.checked_sub(chunks * AUTH as u64));
+                    assert!(sizes.into_iter().all(|size| Layout::of_plaintext(size).body() != stored), "{stored}")
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_object_streams_by_chunks_and_a_chunk_moved_dropped_repeated_or_relabelled_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path(), MasterKey::generate(), 1 << 20);
+        for size in [0, CHUNK, 2 * CHUNK] {
+            let model = noise(size);
+            let hash = vault.put(&model).await.unwrap();
+            assert_eq!(vault.get(&hash).await.unwrap(), Bytes::from(model), "{size} bytes");
+        }
+        let model = noise(3 * CHUNK + 1000);
+        let hash = vault.put(&model).await.unwrap();
+        let opened = vault.open(&hash).await.unwrap();
+        assert_eq!(opened.size, model.len() as u64);
+        let chunks: Vec<Bytes> = opened.chunks.try_collect().await.unwrap();
+        assert_eq!(chunks.iter().map(Bytes::len).collect::<Vec<_>>(), vec![CHUNK, CHUNK, CHUNK, 1000]);
+        assert_eq!(chunks.concat(), model);
+
+        let path = dir.path().join("objects").join(hex::encode(hash));
+        let original = std::fs::read(&path).unwrap();
+        assert_eq!(original.len(), HEADER + model.len() + 4 * AUTH);
+        let chunk =
+            |i: usize| &original[HEADER + i * SEALED_CHUNK..(HEADER + (i + 1) * SEALED_CHUNK).min(original.len())];
+        let head = &original[..HEADER];
+        // Read as one AES-GCM message: the wrapping is bound to the version's tag.
+        let relabelled = [TAG_V2, &original[TAG.len()..]].concat();
+        let tampered: Vec<(&str, Vec<u8>)> = vec![
+            ("two chunks swapped", [head, chunk(1), chunk(0), chunk(2), chunk(3)].concat()),
+            ("the last chunk dropped", [head, chunk(0), chunk(1), chunk(2)].concat()),
+            ("a chunk repeated", [head, chunk(0), chunk(0), chunk(1), chunk(2), chunk(3)].concat()),
+            ("cut in a chunk", original[..original.len() - 10].to_vec()),
+            ("a byte more", [&original[..], &[0]].concat()),
+            ("relabelled as the second version", relabelled),
+        ];
+        for (what, envelope) in tampered {
+            std::fs::write(&path, &envelope).unwrap();
+            let read: Result<Vec<Bytes>, _> = match vault.open(&hash).await {
+                Ok(opened) => opened.chunks.try_collect().await,
+                Err(e) => Err(e),
+            };
+            assert!(matches!(read, Err(VaultError::Corrupt(_))), "{what}: {:?}", read.map(|c| c.len()));
+        }
+        std::fs::write(&path, &original).unwrap();
+        assert_eq!(vault.get(&hash).await.unwrap(), Bytes::from(model));
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_is_not_the_object_it_names_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path(), MasterKey::generate(), 1 << 20);
+        let model = noise(2 * CHUNK + 5);
+        let hash = object_hash(&model);
+        let size = model.len() as u64;
+        for (what, bytes, size, name) in [
+            ("other bytes", noise(2 * CHUNK + 6)[1..].to_vec(), size, hash),
+            ("shorter than said", model[..CHUNK].to_vec(), size, hash),
+            ("longer than said", [&model[..], b"x"].concat(), size, hash),
+            ("another name", model.clone(), size, [1; 32]),
+        ] {
+            let error = vault.put_from(&name, size, &bytes[..]).await.unwrap_err();
+            assert!(matches!(error, VaultError::Input(_)), "{what}: {error}");
+            assert!(stored_files(dir.path()).is_empty(), "{what}: {:?}", stored_files(dir.path()));
+        }
+        vault.put_from(&hash, size, &model[..]).await.unwrap();
+        assert_eq!(vault.get(&hash).await.unwrap(), Bytes::from(model));
     }
 
     #[tokio::test]
@@ -583,16 +1056,18 @@ mod tests {
         let (old, new) = (MasterKey::generate(), MasterKey::generate());
         let vault = vault(dir.path(), old.clone(), 1 << 20);
         let path = |hash: &[u8; 32]| dir.path().join("objects").join(hex::encode(hash));
-        let models: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();
+        let models: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 1000 + CHUNK * usize::from(i)]).collect();
         let mut hashes = Vec::new();
         for model in &models[..2] {
             hashes.push(vault.put(model).await.unwrap());
         }
-        // One stored by the first version, without a key id.
-        let legacy = object_hash(&models[2]);
-        std::fs::write(path(&legacy), seal_v1(&old, &legacy, &models[2])).unwrap();
-        hashes.push(legacy);
-        assert_eq!(vault.get(&legacy).await.unwrap(), Bytes::from(models[2].clone()), "v1 still opens");
+        // One stored by the first version (without a key id), one by the second.
+        for (model, version) in models[2..].iter().zip([Version::V1, Version::V2]) {
+            let legacy = object_hash(model);
+            std::fs::write(path(&legacy), seal_whole(&old, &legacy, model, version)).unwrap();
+            hashes.push(legacy);
+            assert_eq!(vault.get(&legacy).await.unwrap(), Bytes::from(model.clone()), "{version:?} still opens");
+        }
         let before: Vec<Vec<u8>> = hashes.iter().map(|h| std::fs::read(path(h)).unwrap()).collect();
         let mut found = vault.all_objects().await.unwrap();
         found.sort();
@@ -610,7 +1085,9 @@ mod tests {
             assert!(matches!(error, VaultError::OtherKey { sealed, .. } if sealed == new.id()), "{error}");
             // The ciphertext is the same: only the head changed.
             let after = std::fs::read(path(hash)).unwrap();
-            assert!(after.starts_with(TAG) && after[TAG.len()..TAG.len() + KEY_ID] == new.id().0);
+            let version = parse_head(&after).unwrap().version;
+            assert_eq!(version, parse_head(before).unwrap().version.max(Version::V2));
+            assert_eq!(after[TAG.len()..TAG.len() + KEY_ID], new.id().0);
             let body = |envelope: &[u8]| envelope[parse_head(envelope).unwrap().body..].to_vec();
             assert_eq!(body(&after), body(before));
         }
@@ -623,6 +1100,14 @@ mod tests {
         rotated.ensure_key_opens(&hashes).await.unwrap();
         let error = vault.ensure_key_opens(&hashes).await.unwrap_err();
         assert!(error.to_string().contains("rotate-key"), "{error}");
+        // The read-back a rotation makes before it swaps the keys: a store that dropped the
+        // rewrite of one object (its old envelope back) is caught.
+        for hash in &hashes {
+            rotated.ensure_sealed_here(hash).await.unwrap();
+        }
+        std::fs::write(path(&hashes[1]), &before[1]).unwrap();
+        let dropped = rotated.ensure_sealed_here(&hashes[1]).await.unwrap_err();
+        assert!(matches!(dropped, VaultError::OtherKey { sealed, .. } if sealed == old.id()), "{dropped}");
     }
 
     #[tokio::test]

@@ -345,6 +345,45 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     // Tokens expire (3 s here).
     tokio::time::sleep(Duration::from_millis(3_200)).await;
     assert_eq!(api.download(Some(&bob_token), &hash).await.0, StatusCode::UNAUTHORIZED, "expired");
+
+    // Uploads wait in the spool directory as they arrive, and leave nothing there, stored or
+    // refused: over the limit (1 MiB here), refused by the checks, or stored.
+    let spool = scene.dir.path().join("api/spool");
+    let spooled = || std::fs::read_dir(&spool).unwrap().count();
+    let bob_now = api.sign_in("Bob").await;
+    assert_eq!(api.upload(&bob_now, vec![7u8; (1 << 20) + 1]).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(spooled(), 0, "an upload over the limit leaves nothing");
+    assert_eq!(api.upload(&bob_now, b"not a model".repeat(1000)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(spooled(), 0, "a refused upload leaves nothing");
+    let model = logistic(31);
+    let (status, stored) = api.upload(&bob_now, model.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(spooled(), 0, "a stored upload leaves nothing");
+    let object = stored["hash"].as_str().unwrap().to_string();
+    assert_eq!(api.download(Some(&bob_now), &object).await, (StatusCode::OK, model.clone()));
+    // A stored object tampered with (one bit of its last chunk): the download is cut, never
+    // served with the wrong bytes.
+    let at_rest = scene.dir.path().join("api/vault/objects").join(object.trim_start_matches("0x"));
+    let mut envelope = std::fs::read(&at_rest).unwrap();
+    *envelope.last_mut().unwrap() ^= 1;
+    std::fs::write(&at_rest, &envelope).unwrap();
+    // (Its one chunk does not open: the connection closes before the answer's head is even
+    // sent, or, for a larger object, part way through its body.)
+    let request = api.http.get(format!("{}/api/vault/objects/{object}", api.url)).bearer_auth(&bob_now);
+    match request.send().await {
+        Err(error) => assert!(error.is_request() && !error.is_timeout(), "{error}"),
+        Ok(response) => {
+            assert_eq!(response.status(), StatusCode::OK, "the head opens: the answer starts");
+            match response.bytes().await {
+                Ok(body) => assert!(body.len() < model.len(), "cut: {} of {} bytes", body.len(), model.len()),
+                Err(error) => assert!(error.is_body() || error.is_decode(), "{error}"),
+            }
+        }
+    }
+    // The object restored, it downloads again: nothing else was lost.
+    *envelope.last_mut().unwrap() ^= 1;
+    std::fs::write(&at_rest, &envelope).unwrap();
+    assert_eq!(api.download(Some(&bob_now), &object).await, (StatusCode::OK, model));
     api.stop().await;
 }
 
@@ -400,7 +439,7 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     }
     let (status, first) = anchor(&api, &bob).await;
     assert_eq!(status, StatusCode::OK, "{first}");
-    assert_eq!((first["index"].as_u64(), first["log_length"].as_u64()), (Some(0), Some(9)));
+    assert_eq!((first["index"].as_u64(), first["log_length"].as_u64()), (Some(0), Some(10)));
     let (status, _) = anchor(&api, &bob).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nothing new to anchor");
     api.upload(&bob, b"junk".to_vec()).await;
@@ -411,13 +450,13 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     for _ in 0..200 {
         assert_eq!(api.download(None, &stored).await.0, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(api.get("/api/audit/checkpoint").await.1["size"].as_u64(), Some(11), "not one entry each");
+    assert_eq!(api.get("/api/audit/checkpoint").await.1["size"].as_u64(), Some(12), "not one entry each");
     let (_, second) = anchor(&api, &bob).await;
-    assert_eq!((second["index"].as_u64(), second["log_length"].as_u64()), (Some(1), Some(12)));
+    assert_eq!((second["index"].as_u64(), second["log_length"].as_u64()), (Some(1), Some(13)));
     // Entries are read by members only; anyone else's attempt is counted like the rest.
     assert_eq!(api.get("/api/audit/entries?start=0&count=1").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(api.get("/api/audit/proof/inclusion?index=0").await.0, StatusCode::UNAUTHORIZED);
-    let (_, page) = api.get_as(&bob, "/api/audit/entries?start=11&count=1").await;
+    let (_, page) = api.get_as(&bob, "/api/audit/entries?start=12&count=1").await;
     let summary: Value = serde_json::from_str(page["entries"][0].as_str().unwrap()).unwrap();
     assert_eq!((summary["action"].as_str(), summary["account"].as_str()), (Some("refused-anonymous"), None));
     assert!(summary["outcome"].as_str().unwrap().starts_with("refused: 200 attempts since "), "{summary}");
@@ -428,9 +467,9 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     let bob_client = ApiClient::sign_in(&api.url, &Keypair::dev("Bob").unwrap()).await.unwrap();
     bob_client.upload_candidate(logistic(10)).await.unwrap();
     let receipts = bob_client.receipts();
-    assert_eq!((receipts.len(), receipts[0].index, receipts[0].size), (1, 12, 13));
+    assert_eq!((receipts.len(), receipts[0].index, receipts[0].size), (1, 13, 14));
     let verified = verify(api.url.clone(), receipts.clone()).await.unwrap();
-    assert_eq!((verified.entries, verified.anchors, verified.anchored, verified.receipts), (13, 2, 12, 1));
+    assert_eq!((verified.entries, verified.anchors, verified.anchored, verified.receipts), (14, 2, 13, 1));
 
     // Inclusion and consistency proofs check out against the served checkpoints.
     let (_, proof) = api.get_as(&bob, "/api/audit/proof/inclusion?index=4").await;
@@ -446,9 +485,11 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
         4,
         &hex::decode(proof["proof"].as_str().unwrap()).unwrap()
     ));
-    let (_, proof) = api.get("/api/audit/proof/consistency?from=9").await;
-    let first_anchor =
-        tclearn_api_client::audit::Checkpoint { size: 9, root: anchors.get(&origin, 0).await.unwrap().unwrap().root.0 };
+    let (_, proof) = api.get("/api/audit/proof/consistency?from=10").await;
+    let first_anchor = tclearn_api_client::audit::Checkpoint {
+        size: 10,
+        root: anchors.get(&origin, 0).await.unwrap().unwrap().root.0,
+    };
     assert!(tclearn_api_client::audit::verify_consistency(
         &first_anchor,
         &at,
@@ -473,41 +514,41 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     let edited =
         tampered(Box::new(|lines| lines[4] = lines[4].replace("\"ok\"", "\"refused: made up\"")), Vec::new()).await;
     assert!(
-        matches!(edited, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 0, anchored: 9 }))),
+        matches!(edited, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 0, anchored: 10 }))),
         "{edited:?}"
     );
     let removed = tampered(
         Box::new(|lines| {
-            lines.remove(9);
+            lines.remove(10);
         }),
         Vec::new(),
     )
     .await;
     assert!(
-        matches!(removed, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 1, anchored: 12 }))),
+        matches!(removed, Err(VerifyError::Tampered(Tampering::Rewritten { anchor: 1, anchored: 13 }))),
         "{removed:?}"
     );
     let rolled_back = tampered(Box::new(|lines| lines.truncate(8)), Vec::new()).await;
     assert!(
-        matches!(rolled_back, Err(VerifyError::Tampered(Tampering::RolledBack { anchor: 0, anchored: 9, served: 8 }))),
+        matches!(rolled_back, Err(VerifyError::Tampered(Tampering::RolledBack { anchor: 0, anchored: 10, served: 8 }))),
         "{rolled_back:?}"
     );
     let untouched = tampered(Box::new(|_| {}), receipts.clone()).await;
     assert!(untouched.is_ok(), "{untouched:?}");
     // After the last anchor, the anchors alone see nothing: the tail cut, or Bob's upload
     // rewritten as a refusal, verify against them. Bob's receipt catches both.
-    let cut_tail = |lines: &mut Vec<String>| lines.truncate(12);
-    let rewrite_tail = |lines: &mut Vec<String>| lines[12] = lines[12].replace("\"ok\"", "\"refused: made up\"");
+    let cut_tail = |lines: &mut Vec<String>| lines.truncate(13);
+    let rewrite_tail = |lines: &mut Vec<String>| lines[13] = lines[13].replace("\"ok\"", "\"refused: made up\"");
     assert!(tampered(Box::new(cut_tail), Vec::new()).await.is_ok(), "anchors alone: unseen");
     assert!(tampered(Box::new(rewrite_tail), Vec::new()).await.is_ok(), "anchors alone: unseen");
     let cut = tampered(Box::new(cut_tail), receipts.clone()).await;
     assert!(
-        matches!(cut, Err(VerifyError::Tampered(Tampering::CutBehindReceipt { index: 12, size: 13, served: 12 }))),
+        matches!(cut, Err(VerifyError::Tampered(Tampering::CutBehindReceipt { index: 13, size: 14, served: 13 }))),
         "{cut:?}"
     );
     let rewritten = tampered(Box::new(rewrite_tail), receipts.clone()).await;
     assert!(
-        matches!(rewritten, Err(VerifyError::Tampered(Tampering::ContradictsReceipt { index: 12, size: 13 }))),
+        matches!(rewritten, Err(VerifyError::Tampered(Tampering::ContradictsReceipt { index: 13, size: 14 }))),
         "{rewritten:?}"
     );
 
@@ -519,13 +560,14 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     let output = tokio::process::Command::new(cli)
         .args(["audit-verify", "--api", &api.url, "--rpc", &scene.node.rpc_url, "--suri", "//Bob"])
         .args(["--audit-anchors", &format!("{:#x}", anchors.address)])
+        .args(["--coalition", &format!("{:#x}", scene.coalition.address)])
         .arg("--anchors-metadata")
         .arg(artifacts_dir().join("audit_anchors.json"))
         .output()
         .await
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("rewritten: the first 9 entries"), "{stderr}");
+    assert!(!output.status.success() && stderr.contains("rewritten: the first 10 entries"), "{stderr}");
     api.stop().await;
 }
 
@@ -597,7 +639,7 @@ async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     let bucket = tclearn_api::vault::s3_store("s3://tclearn-vault/coalition", &config.vault.vault_options).unwrap();
     let key = object_store::path::Path::from(format!("objects/{}", hash.trim_start_matches("0x")));
     let raw = object_store::ObjectStoreExt::get(&bucket, &key).await.unwrap().bytes().await.unwrap();
-    assert!(raw.starts_with(b"tclearn/vault/v2"), "{} bytes at {key}", raw.len());
+    assert!(raw.starts_with(b"tclearn/vault/v3"), "{} bytes at {key}", raw.len());
     assert!(!raw.windows(64).any(|w| w == &candidate[candidate.len() - 64..]), "the weights are not in the clear");
 
     let anchored = || async { anchors.latest(&alice.account_id()).await.unwrap().filter(|(_, a)| a.log_length >= 3) };

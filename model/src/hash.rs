@@ -8,7 +8,25 @@ use sha3::{Digest, Sha3_256};
 
 /// SHA3-256 of a model file: the hash a candidate is proposed and fetched under.
 pub fn model_hash(bytes: &[u8]) -> [u8; 32] {
-    Sha3_256::digest(bytes).into()
+    let mut hasher = ModelHasher::default();
+    hasher.update(bytes);
+    hasher.finish()
+}
+
+/// [`model_hash`] of a file taken in piece by piece (an upload as it arrives).
+#[derive(Default, Clone)]
+pub struct ModelHasher(Sha3_256);
+
+impl ModelHasher {
+    /// Take in the next `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The hash of everything taken in.
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
 }
 
 /// The vault reference of object `hash` in the members' API's vault.
@@ -19,6 +37,17 @@ pub fn members_api_ref(hash: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_hashed_piece_by_piece_has_the_hash_of_the_whole() {
+        let file: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        assert_eq!(hex::encode(model_hash(b"")), "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a");
+        for piece in [1, 7, 64, 4096, 10_000] {
+            let mut hasher = ModelHasher::default();
+            file.chunks(piece).for_each(|chunk| hasher.update(chunk));
+            assert_eq!(hasher.finish(), model_hash(&file), "pieces of {piece}");
+        }
+    }
 
     #[test]
     fn a_reference_names_the_object_by_its_full_hash() {

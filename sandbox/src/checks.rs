@@ -10,7 +10,7 @@ use crate::limits::{self, Limits};
 use serde::{Deserialize, Serialize};
 use std::{
     io::{BufRead, Read, Write},
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
 };
 use tclearn_model::checks::{self as model, CheckedModel, ModelPolicy, TensorSpec};
@@ -126,7 +126,20 @@ impl Checker {
     /// # Errors
     /// [`CheckError::Refused`] with the checks' reason, or the limit the model exceeded.
     pub async fn check(&self, model: &[u8], policy: &ModelPolicy) -> Result<CheckedModel, CheckError> {
-        let task = Task::Check { policy: policy.clone(), model_bytes: model.len() as u64 };
+        self.check_part(Part::Bytes(model), model.len() as u64, policy).await
+    }
+
+    /// Check the model in file `path`, `size` bytes, against `policy`: the file is copied to
+    /// the child as it is read, never whole in this process's memory.
+    ///
+    /// # Errors
+    /// As [`Checker::check`]; [`CheckError::Checker`] when the file cannot be read.
+    pub async fn check_file(&self, path: &Path, size: u64, policy: &ModelPolicy) -> Result<CheckedModel, CheckError> {
+        self.check_part(Part::File(path), size, policy).await
+    }
+
+    async fn check_part(&self, model: Part<'_>, size: u64, policy: &ModelPolicy) -> Result<CheckedModel, CheckError> {
+        let task = Task::Check { policy: policy.clone(), model_bytes: size };
         match self.run(&task, &[model], policy.max_bytes).await? {
             (Answer::Checked { checked, merged_bytes: None }, _) => Ok(checked),
             (answer, _) => Err(unexpected(&answer)),
@@ -146,7 +159,7 @@ impl Checker {
     ) -> Result<(Vec<u8>, CheckedModel), CheckError> {
         let task =
             Task::Merge { policy: policy.clone(), parent_bytes: parent.len() as u64, delta_bytes: delta.len() as u64 };
-        match self.run(&task, &[parent, delta], policy.max_bytes).await? {
+        match self.run(&task, &[Part::Bytes(parent), Part::Bytes(delta)], policy.max_bytes).await? {
             (Answer::Checked { checked, merged_bytes: Some(_) }, merged) => Ok((merged, checked)),
             (answer, _) => Err(unexpected(&answer)),
         }
@@ -157,14 +170,14 @@ impl Checker {
     /// # Errors
     /// [`CheckError::Refused`] when it is not a model with one input and one output.
     pub async fn signature(&self, model: &[u8]) -> Result<(TensorSpec, TensorSpec), CheckError> {
-        match self.run(&Task::Signature { model_bytes: model.len() as u64 }, &[model], 0).await? {
+        match self.run(&Task::Signature { model_bytes: model.len() as u64 }, &[Part::Bytes(model)], 0).await? {
             (Answer::Signature { input, output }, _) => Ok((input, output)),
             (answer, _) => Err(unexpected(&answer)),
         }
     }
 
     /// Run `task` on `payload` in a child; a merged model longer than `max_merged` is not read.
-    async fn run(&self, task: &Task, payload: &[&[u8]], max_merged: u64) -> Result<(Answer, Vec<u8>), CheckError> {
+    async fn run(&self, task: &Task, payload: &[Part<'_>], max_merged: u64) -> Result<(Answer, Vec<u8>), CheckError> {
         let _turn = self.running.acquire().await.map_err(|e| CheckError::Checker(e.to_string()))?;
         let line = serde_json::to_string(task).map_err(|e| CheckError::Checker(format!("encoding the task: {e}")))?;
         let mut command = tokio::process::Command::new(&self.program);
@@ -180,7 +193,16 @@ impl Checker {
             // A child that dies early closes its input: what it says about itself is in its exit.
             let mut written = stdin.write_all(format!("{line}\n").as_bytes()).await;
             for part in payload {
-                written = written.and(stdin.write_all(part).await);
+                if written.is_err() {
+                    break;
+                }
+                written = match part {
+                    Part::Bytes(bytes) => stdin.write_all(bytes).await,
+                    Part::File(path) => match tokio::fs::File::open(path).await {
+                        Ok(mut file) => tokio::io::copy(&mut file, &mut stdin).await.map(|_| ()),
+                        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+                    },
+                };
             }
             drop(stdin);
             let mut answer = String::new();
@@ -233,6 +255,13 @@ impl Checker {
             _ => Err(CheckError::Checker("the child closed its output and did not exit".into())),
         }
     }
+}
+
+/// What a task is given: bytes in memory, or a file copied to the child as it is read.
+#[derive(Debug, Clone, Copy)]
+enum Part<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
 }
 
 /// The child's answer as the caller's result.

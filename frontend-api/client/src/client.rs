@@ -141,6 +141,13 @@ fn append_receipt(path: &std::path::Path, receipt: &Receipt) -> std::io::Result<
     file.sync_data()
 }
 
+/// The receipt an answer from `url` carries ([`receipt::HEADER`]).
+fn receipt_in(url: &str, response: &reqwest::Response) -> Result<Receipt, ClientError> {
+    let refused = |reason: String| ClientError::Receipt { url: url.into(), reason };
+    let value = response.headers().get(receipt::HEADER).ok_or_else(|| refused("none was given".into()))?;
+    Receipt::from_header(value.to_str().map_err(|_| refused("not text".into()))?).map_err(|e| refused(e.to_string()))
+}
+
 /// The receipts kept in the file at `path` ([`ApiClient::keeping_receipts_in`]); none when it
 /// does not exist.
 ///
@@ -271,15 +278,25 @@ impl ApiClient {
         action: &str,
         object: Option<&[u8; 32]>,
     ) -> Result<(), ClientError> {
+        let receipt = receipt_in(url, response)?;
+        self.keep(url, receipt, action, object)
+    }
+
+    /// Check that `receipt` records this member's `action` (on `object`) in this coalition's
+    /// log, and is new (an entry no receipt held names, logged about now: [`receipt::ensure_fresh`]),
+    /// and keep it.
+    fn keep(&self, url: &str, receipt: Receipt, action: &str, object: Option<&[u8; 32]>) -> Result<(), ClientError> {
         let refused = |reason: String| ClientError::Receipt { url: url.into(), reason };
-        let value = response.headers().get(receipt::HEADER).ok_or_else(|| refused("none was given".into()))?;
-        let receipt = Receipt::from_header(value.to_str().map_err(|_| refused("not text".into()))?)
-            .map_err(|e| refused(e.to_string()))?;
         let coalition = (*self.signed_in_to.lock().expect("receipts lock"))
             .ok_or_else(|| refused("no sign-in named the coalition".into()))?;
         receipt
             .verify_access(&coalition, &self.key.account_id(), action, object)
             .map_err(|e| refused(e.to_string()))?;
+        let mut held = self.receipts();
+        if let Some(path) = &self.receipts_file {
+            held.extend(read_receipts(path).map_err(refused)?);
+        }
+        receipt::ensure_fresh(&receipt, &held, now_ms()).map_err(|e| refused(e.to_string()))?;
         if let Some(path) = &self.receipts_file {
             append_receipt(path, &receipt).map_err(|e| refused(format!("keeping it in {}: {e}", path.display())))?;
         }
@@ -312,9 +329,16 @@ impl ApiClient {
         let url = format!("{}/api/vault/deltas?parent={parent}", self.base);
         let response =
             answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(delta).send().await).await?;
-        // The merged model's hash is the API's to compute: the receipt names the access only.
-        self.keep_receipt(&url, &response, "upload-delta", None)?;
-        json(&url, response).await
+        // The merged model's hash is the API's to compute: the receipt must name the object the
+        // answer says was stored.
+        let receipt = receipt_in(&url, &response)?;
+        let stored: StoredObject = json(&url, response).await?;
+        let hash = tclearn_client::parse::hash(&stored.hash).map_err(|_| ClientError::Receipt {
+            url: url.clone(),
+            reason: "the stored object's hash is not 32 bytes".into(),
+        })?;
+        self.keep(&url, receipt, "upload-delta", Some(&hash))?;
+        Ok(stored)
     }
 
     /// Ask the API to anchor its audit log on chain now.

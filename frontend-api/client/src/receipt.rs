@@ -67,6 +67,38 @@ pub enum ReceiptError {
     /// The entry is not the access this member made.
     #[error("the receipt's entry is not this access: {0}")]
     NotThisAccess(String),
+    /// Not the receipt of an access just made: an earlier receipt given again would stand for
+    /// an access the log left out.
+    #[error("the receipt is not of an access just made: {0}")]
+    Stale(String),
+}
+
+/// How far a just-received receipt's entry time may be from the member's clock.
+pub const RECEIPT_SKEW_MS: u64 = 15 * 60 * 1000;
+
+/// Check that `receipt`, just received for an access, is new: its entry is none of those the
+/// receipts the member holds of the same coalition name (`held`), and was logged within
+/// [`RECEIPT_SKEW_MS`] of `now_ms`. Otherwise the API could answer an access with an earlier
+/// receipt of the same account, action and object, and leave the access itself out of its
+/// log. (Receipts of accesses made at once may arrive in any order: entries are not required
+/// to come after those held.)
+///
+/// # Errors
+/// [`ReceiptError::Stale`], or [`ReceiptError::Malformed`] when the entry has no time.
+pub fn ensure_fresh(receipt: &Receipt, held: &[Receipt], now_ms: u64) -> Result<(), ReceiptError> {
+    let entry: serde_json::Value =
+        serde_json::from_str(&receipt.entry).map_err(|_| malformed("an entry that is not JSON"))?;
+    let time = entry["time_ms"].as_u64().ok_or_else(|| malformed("an entry without a time"))?;
+    if time.abs_diff(now_ms) > RECEIPT_SKEW_MS {
+        return Err(ReceiptError::Stale(format!(
+            "its entry was logged at {time} ms, and it is now {now_ms} ms here (more than {} minutes apart)",
+            RECEIPT_SKEW_MS / 60_000
+        )));
+    }
+    if held.iter().any(|h| h.index == receipt.index && h.coalition.eq_ignore_ascii_case(&receipt.coalition)) {
+        return Err(ReceiptError::Stale(format!("entry {} is named by a receipt already held", receipt.index)));
+    }
+    Ok(())
 }
 
 /// The text the API's account signs for a checkpoint of `coalition`'s log.
@@ -253,6 +285,35 @@ mod tests {
         let proof = tree.prove_inclusion(index).as_bytes().to_vec();
         let entry = String::from_utf8(leaves[index].clone()).unwrap();
         Receipt::sign(key, coalition, entry, index as u64, &Checkpoint { size: size as u64, root }, &proof)
+    }
+
+    #[test]
+    fn a_receipt_given_again_or_logged_long_ago_is_not_of_this_access() {
+        let (api, coalition) = (Keypair::dev("Alice").unwrap(), H160([5; 20]));
+        let leaves: Vec<Vec<u8>> = (0..6)
+            .map(|i| format!("{{\"index\":{i},\"time_ms\":{},\"action\":\"download\"}}", 1_000_000 + i).into_bytes())
+            .collect();
+        let now = 1_000_000 + RECEIPT_SKEW_MS;
+        let (first, second) = (receipt(&api, &coalition, &leaves, 2, 3), receipt(&api, &coalition, &leaves, 4, 6));
+        ensure_fresh(&first, &[], now).unwrap();
+        ensure_fresh(&second, std::slice::from_ref(&first), now).unwrap();
+        // Two accesses at once: their receipts arrive in either order.
+        ensure_fresh(&first, std::slice::from_ref(&second), now).unwrap();
+        // The same receipt again, or its entry under a later checkpoint, for a later access of
+        // the same object.
+        let resigned = receipt(&api, &coalition, &leaves, 2, 6);
+        for (again, held) in [(&first, vec![first.clone()]), (&resigned, vec![first.clone(), second.clone()])] {
+            assert!(matches!(ensure_fresh(again, &held, now), Err(ReceiptError::Stale(_))));
+        }
+        // Another coalition's receipts do not order this one's.
+        let mut elsewhere = second.clone();
+        elsewhere.coalition = format!("0x{}", "07".repeat(20));
+        ensure_fresh(&first, &[elsewhere], now).unwrap();
+        // Logged long before (or after) the member's clock.
+        assert!(matches!(ensure_fresh(&first, &[], now + 3), Err(ReceiptError::Stale(_))));
+        assert!(matches!(ensure_fresh(&first, &[], 1_000_002 - RECEIPT_SKEW_MS - 1), Err(ReceiptError::Stale(_))));
+        let timeless = receipt(&api, &coalition, &log(3), 1, 3);
+        assert!(matches!(ensure_fresh(&timeless, &[], now), Err(ReceiptError::Malformed(_))));
     }
 
     #[test]

@@ -57,8 +57,10 @@ pub async fn fetch_log(session: &ApiClient) -> Result<(Checkpoint, Vec<Vec<u8>>)
 }
 
 /// Check the log the API serves to `session` against every anchor of `anchors` and every
-/// receipt in `receipts` of this coalition (each must be signed by the anchors' operator, the
-/// account that anchors the log).
+/// receipt in `receipts`: each must hold for `coalition` (the caller's, from the chain or the
+/// member's own pin, never the API's word) and be signed by the anchors' operator, the account
+/// that anchors the log (an operator changed since makes the check fail, loudly: the receipts
+/// then name a signer the chain no longer does).
 pub async fn verify_served(
     session: &ApiClient,
     anchors: &AuditAnchors,
@@ -68,7 +70,17 @@ pub async fn verify_served(
 ) -> Result<Verified, VerifyError> {
     let on_chain = anchors.all(origin).await?;
     let operator = anchors.operator(origin).await?;
-    let ours: Vec<Receipt> = receipts.iter().filter(|r| r.verify(coalition).is_ok()).cloned().collect();
+    // Every receipt given must hold for this coalition: one that does not would otherwise
+    // drop out of the check unseen (say, signed over another coalition an API named at sign-in).
+    for receipt in receipts {
+        receipt.verify(coalition).map_err(|e| {
+            VerifyError::Receipt(format!(
+                "the receipt of entry {} does not hold for coalition {coalition:?}: {e}",
+                receipt.index
+            ))
+        })?;
+    }
+    let ours = receipts;
     if let Some(foreign) = ours.iter().find(|r| r.signer().map(|s| account_to_address(&s)).ok() != Some(operator)) {
         return Err(VerifyError::Receipt(format!(
             "the receipt of entry {} is signed by {}, not by the anchors' operator {operator:?}",
@@ -78,6 +90,6 @@ pub async fn verify_served(
     let (checkpoint, leaves) = fetch_log(session).await?;
     let anchors: Vec<(u64, [u8; 32])> = on_chain.iter().map(|a| (a.log_length, a.root.0)).collect();
     let mut verified = audit::verify(&leaves, &checkpoint, &anchors)?;
-    verified.receipts = check_receipts(&leaves, &ours)?;
+    verified.receipts = check_receipts(&leaves, ours)?;
     Ok(verified)
 }

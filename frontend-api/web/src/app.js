@@ -148,7 +148,10 @@ async function readContract(api, contract, message, args = new Uint8Array()) {
   return data.subarray(1);
 }
 
-const u64At = (bytes, at) => new DataView(bytes.buffer, bytes.byteOffset + at, 8).getBigUint64(0, true);
+function u64At(bytes, at) {
+  if (bytes.length < at + 8) throw new Error('a contract answer shorter than its value');
+  return new DataView(bytes.buffer, bytes.byteOffset + at, 8).getBigUint64(0, true);
+}
 function u64Le(value) {
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setBigUint64(0, BigInt(value), true);
@@ -162,22 +165,27 @@ async function chainAnchors() {
   const api = await chain();
   const named = await readContract(api, coalition.address, 'audit_anchors');
   if (named[0] !== 1) return null;
+  if (named.length < 21) throw new Error('a contract answer shorter than an address');
   const address = toHex(named.subarray(1, 21));
   const count = Number(u64At(await readContract(api, address, 'count'), 0));
   const anchors = [];
   for (let index = 0; index < count; index += 1) {
     const anchor = await readContract(api, address, 'get', u64Le(index));
     if (anchor[0] !== 1) throw new Error(`anchor ${index} of ${count} is missing`);
+    if (anchor.length < 41) throw new Error(`anchor ${index}: a contract answer shorter than an anchor`);
     anchors.push({ root: toHex(anchor.subarray(1, 33)), logLength: Number(u64At(anchor, 33)) });
   }
   return { address, anchors };
 }
 
 // The served log (entries `0..size`) checked against every anchor on chain and the API's own
-// checkpoint; the verdict as HTML.
-async function auditVerdict(checkpoint) {
+// checkpoint (read after the anchors, so that an anchor made meanwhile is within it); the
+// verdict as HTML. The page is the API's, as are the coalition's address and the node it
+// reads: this checks the log, not its operator (`tclearn audit verify` does, with receipts).
+async function auditVerdict() {
   const verdict = (cls, text) => `<span id="audit-verdict" class="${cls}">${escape(text)}</span>`;
   const onChain = await chainAnchors();
+  const checkpoint = await get('/api/audit/checkpoint');
   if (!onChain) return verdict('muted', 'the coalition records no audit-anchors contract');
   const { anchors } = onChain;
   if (anchors.length === 0) return verdict('muted', 'not anchored yet');
@@ -201,13 +209,13 @@ async function auditVerdict(checkpoint) {
 }
 
 async function renderAudit() {
-  const checkpoint = await get('/api/audit/checkpoint');
   let verdict;
   if (!session) {
     verdict = '<span id="audit-verdict" class="muted">sign in to check the log against the chain</span>';
   } else {
-    verdict = await auditVerdict(checkpoint).catch((error) => `<span id="audit-verdict" class="bad">not checked: ${escape(error.message)}</span>`);
+    verdict = await auditVerdict().catch((error) => `<span id="audit-verdict" class="bad">not checked: ${escape(error.message)}</span>`);
   }
+  const checkpoint = await get('/api/audit/checkpoint');
   $('audit').innerHTML = `<p>${checkpoint.size} entries · root <code>${short(checkpoint.root)}</code></p><p>${verdict}</p>`;
 }
 

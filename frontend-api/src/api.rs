@@ -366,14 +366,17 @@ impl AppState {
         *self.chain_connection.write().expect("chain lock") = Arc::new(chain);
     }
 
-    /// Append to the audit log; a log that cannot be written stops the request. Returns the
-    /// entry's receipt, signed by the API's account ([`Receipt`]).
+    /// Append to the audit log, the entry naming the nonce of the member's request (`headers`'
+    /// [`receipt::NONCE_HEADER`], [`access_nonce`]) when given; a log that cannot be written
+    /// stops the request. Returns the entry's receipt, signed by the API's account
+    /// ([`Receipt`]).
     fn record(
         &self,
         account: Option<&AccountId32>,
         action: &str,
         object: Option<&[u8; 32]>,
         outcome: &str,
+        headers: Option<&HeaderMap>,
     ) -> HttpResult<Receipt> {
         let appended = self
             .audit
@@ -383,6 +386,7 @@ impl AppState {
                 action,
                 object.map(|h| format!("0x{}", hex::encode(h))),
                 outcome.into(),
+                headers.and_then(access_nonce),
             )
             .map_err(|e| HttpError::Internal(e.to_string()))?;
         self.metrics.audit_entries.inc();
@@ -402,7 +406,7 @@ impl AppState {
         let summaries = self.tally.lock().expect("tally lock").due(now_ms(), force);
         for summary in summaries {
             self.audit
-                .append(now_ms(), summary.account, summary.action, None, summary.outcome)
+                .append(now_ms(), summary.account, summary.action, None, summary.outcome, None)
                 .map_err(|e| HttpError::Internal(e.to_string()))?;
             self.metrics.audit_entries.inc();
         }
@@ -455,7 +459,7 @@ impl AppState {
             HttpError::TooManyRequests(wait) => format!("rate limited for {wait} s"),
         };
         self.metrics.refusals.inc();
-        match self.record(Some(account), action, object, &format!("refused: {why}")) {
+        match self.record(Some(account), action, object, &format!("refused: {why}"), None) {
             Ok(_) => error,
             Err(log_error) => log_error,
         }
@@ -466,6 +470,11 @@ type Shared = Arc<AppState>;
 
 /// An answer that carries the receipt of the access it records.
 type Receipted<T> = ([(header::HeaderName, header::HeaderValue); 1], Json<T>);
+
+/// The nonce a member's request names for its access ([`receipt::NONCE_HEADER`]), if it is one.
+fn access_nonce(headers: &HeaderMap) -> Option<&str> {
+    headers.get(receipt::NONCE_HEADER).and_then(|value| value.to_str().ok()).and_then(receipt::parse_nonce)
+}
 
 /// The header that hands a member the receipt of its access.
 fn receipt_header(receipt: &Receipt) -> [(header::HeaderName, header::HeaderValue); 1] {
@@ -791,7 +800,7 @@ async fn token(State(state): State<Shared>, Json(request): Json<TokenRequest>) -
 }
 
 /// Store a candidate model (a whole ONNX file) after the oracles' model checks.
-#[utoipa::path(post, path = "/api/vault/candidates", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+#[utoipa::path(post, path = "/api/vault/candidates", params(("tclearn-access-nonce" = Option<String>, Header, description = "16 random bytes (32 lowercase hex digits) naming this access: its audit entry and receipt name them")), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = StoredObject, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 413), (status = 422, description = "The model checks refuse it")),
     security(("bearer" = [])))]
 async fn upload_candidate(
@@ -811,7 +820,7 @@ async fn upload_candidate(
     let file = tokio::fs::File::open(spooled.file.path()).await.map_err(|e| HttpError::Internal(e.to_string()))?;
     let put = state.vault.put_from(&spooled.hash, spooled.size, tokio::io::BufReader::new(file)).await;
     put.map_err(|e| vault_refusal(&state, &account, ACTION, e))?;
-    stored(&state, &account, ACTION, spooled.hash, spooled.size)
+    stored(&state, (&account, &headers), ACTION, spooled.hash, spooled.size)
 }
 
 /// An upload taken in: its bytes in a file of the spool directory (removed when this is
@@ -1016,7 +1025,7 @@ pub fn transfer_deadline(grace: Duration, bytes: u64) -> Duration {
 
 /// Store a weight delta merged onto block `parent`'s model: the merged model is the candidate
 /// (anyone can recompute it with `tclearn_model::delta::merge`), checked like any upload.
-#[utoipa::path(post, path = "/api/vault/deltas", params(DeltaQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+#[utoipa::path(post, path = "/api/vault/deltas", params(DeltaQuery, ("tclearn-access-nonce" = Option<String>, Header, description = "16 random bytes (32 lowercase hex digits) naming this access: its audit entry and receipt name them")), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = StoredObject, description = "The merged candidate", headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 404, description = "No such block, or its model is not in this vault"),
         (status = 413), (status = 422, description = "The delta does not fit the parent, or the merged model fails the checks")),
     security(("bearer" = [])))]
@@ -1053,14 +1062,14 @@ async fn upload_delta(
         Err(error) => return Err(refused_model(&state, &account, ACTION, &parent_hash, error)),
     };
     let hash = state.vault.put(&merged).await.map_err(|e| vault_refusal(&state, &account, ACTION, e))?;
-    stored(&state, &account, ACTION, hash, merged.len() as u64)
+    stored(&state, (&account, &headers), ACTION, hash, merged.len() as u64)
 }
 
-/// Object `hash` (`size` bytes), just stored for `account`: noted as its upload, recorded, and
-/// answered with the receipt.
+/// Object `hash` (`size` bytes), just stored for `account` (whose request had `headers`): noted
+/// as its upload, recorded, and answered with the receipt.
 fn stored(
     state: &AppState,
-    account: &AccountId32,
+    (account, headers): (&AccountId32, &HeaderMap),
     action: &str,
     hash: [u8; 32],
     size: u64,
@@ -1073,7 +1082,7 @@ fn stored(
             list.push(address);
         }
     }
-    let receipt = state.record(Some(account), action, Some(&hash), "ok")?;
+    let receipt = state.record(Some(account), action, Some(&hash), "ok", Some(headers))?;
     state.metrics.uploads.inc();
     state.metrics.upload_bytes.inc_by(size);
     let stored = StoredObject {
@@ -1085,18 +1094,18 @@ fn stored(
 }
 
 /// The coalition's secret that keys the anonymised data IDs, to members only (audited).
-#[utoipa::path(get, path = "/api/vault/data-id-key", responses((status = 200, body = DataIdKeyView, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 403)),
+#[utoipa::path(get, path = "/api/vault/data-id-key", params(("tclearn-access-nonce" = Option<String>, Header, description = "16 random bytes (32 lowercase hex digits) naming this access: its audit entry and receipt name them")), responses((status = 200, body = DataIdKeyView, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpResult<Receipted<DataIdKeyView>> {
     const ACTION: &str = "data-id-key";
     let account = member(&state, &headers, ACTION).await?;
-    let receipt = state.record(Some(&account), ACTION, None, "ok")?;
+    let receipt = state.record(Some(&account), ACTION, None, "ok", Some(&headers))?;
     Ok((receipt_header(&receipt), Json(DataIdKeyView { key: hex::encode(state.data_ids.as_bytes()) })))
 }
 
 /// An object of the vault: block models to members; a candidate to its uploaders and, when one
 /// of them proposed it, its round's validators; an object no round names to its uploaders.
-#[utoipa::path(get, path = "/api/vault/objects/{hash}", params(("hash" = String, Path, description = "SHA3-256, hex")),
+#[utoipa::path(get, path = "/api/vault/objects/{hash}", params(("hash" = String, Path, description = "SHA3-256, hex"), ("tclearn-access-nonce" = Option<String>, Header, description = "16 random bytes (32 lowercase hex digits) naming this access: its audit entry and receipt name them")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 async fn download(
@@ -1142,7 +1151,7 @@ async fn download(
         }
         Err(e) => return Err(HttpError::Internal(e.to_string())),
     };
-    let receipt = state.record(Some(&account), ACTION, Some(&object), "ok")?;
+    let receipt = state.record(Some(&account), ACTION, Some(&object), "ok", Some(&headers))?;
     state.metrics.downloads.inc();
     state.metrics.download_bytes.inc_by(opened.size);
     let size = opened.size;
@@ -1492,7 +1501,7 @@ pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpR
 /// A contract call for the signed-in member's wallet to sign: the call data, and the limits a
 /// dry run as that member needs. A call the contract would refuse is refused here, with its
 /// reason.
-#[utoipa::path(post, path = "/api/calls/{message}", params(("message" = String, Path, description = "propose, propose_action, vote, enact")),
+#[utoipa::path(post, path = "/api/calls/{message}", params(("message" = String, Path, description = "propose, propose_action, vote, enact"), ("tclearn-access-nonce" = Option<String>, Header, description = "16 random bytes (32 lowercase hex digits) naming this access: its audit entry and receipt name them")),
     request_body = CallRequest, responses((status = 200, body = CallView, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 422, description = "The contract refuses it")),
     security(("bearer" = [])))]
 async fn call(
@@ -1512,7 +1521,7 @@ async fn call(
     let account = member(&state, &headers, action).await?;
     match build_call(&state, &account, &message, request).await {
         Ok(view) => {
-            let receipt = state.record(Some(&account), action, None, "ok")?;
+            let receipt = state.record(Some(&account), action, None, "ok", Some(&headers))?;
             Ok((receipt_header(&receipt), Json(view)))
         }
         Err(error) => Err(state.refuse(Some(&account), action, None, error)),

@@ -88,6 +88,10 @@ pub struct Entry {
     /// entry (entries logged before salts have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
+    /// The member's nonce for this access (32 hex digits, `tclearn-access-nonce`), which its
+    /// receipt's entry must name; none when the request named none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// An entry just appended.
@@ -144,18 +148,23 @@ impl AuditLog {
         Ok(Self { path: path.to_path_buf(), inner: Mutex::new(Inner { file, tree }) })
     }
 
-    /// Whether any entry records `action` (a scan of the whole log).
-    pub fn records(&self, action: &str) -> bool {
+    /// The outcome of the latest entry that records `action`, if any (a scan of the whole log).
+    pub fn last_outcome(&self, action: &str) -> Option<String> {
         let inner = self.inner.lock().expect("audit lock");
         inner
             .tree
             .items()
             .iter()
-            .any(|leaf| serde_json::from_slice::<Entry>(leaf).is_ok_and(|entry| entry.action == action))
+            .rev()
+            .filter_map(|leaf| serde_json::from_slice::<Entry>(leaf).ok())
+            .find(|entry| entry.action == action)
+            .map(|entry| entry.outcome)
     }
 
-    /// Append an entry; returns it with its index, as logged, with the checkpoint right after it
-    /// and its inclusion proof there (what a member's receipt signs).
+    /// Append an entry, naming the member's `nonce` for its access when given (a
+    /// [`tclearn_api_client::receipt::parse_nonce`]: anything else is left out); returns it
+    /// with its index, as logged, with the checkpoint right after it and its inclusion proof
+    /// there (what a member's receipt signs).
     pub fn append(
         &self,
         time_ms: u64,
@@ -163,7 +172,9 @@ impl AuditLog {
         action: &str,
         object: Option<String>,
         outcome: String,
+        nonce: Option<&str>,
     ) -> Result<Appended, AuditError> {
+        let nonce = nonce.and_then(tclearn_api_client::receipt::parse_nonce).map(str::to_owned);
         let (account, object) =
             (account.map(|a| bounded(&a, MAX_NAME_BYTES)), object.map(|o| bounded(&o, MAX_NAME_BYTES)));
         let (action, outcome) = (bounded(action, MAX_ACTION_BYTES), bounded(&outcome, MAX_OUTCOME_BYTES));
@@ -171,8 +182,16 @@ impl AuditLog {
         let io = |e: std::io::Error| AuditError::Io { path: self.path.clone(), reason: e.to_string() };
         getrandom::getrandom(&mut salt).map_err(|e| io(std::io::Error::other(e.to_string())))?;
         let mut inner = self.inner.lock().expect("audit lock");
-        let entry =
-            Entry { index: inner.tree.len(), time_ms, account, action, object, outcome, salt: Some(hex::encode(salt)) };
+        let entry = Entry {
+            index: inner.tree.len(),
+            time_ms,
+            account,
+            action,
+            object,
+            outcome,
+            salt: Some(hex::encode(salt)),
+            nonce,
+        };
         let leaf = serde_json::to_vec(&entry).expect("an entry serializes");
         inner.file.write_all(&[&leaf[..], b"\n"].concat()).map_err(io)?;
         inner.file.sync_data().map_err(io)?;
@@ -230,8 +249,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::open(&dir.path().join("audit.jsonl")).unwrap();
         for i in 0..n {
-            log.append(1_000 + i, Some(format!("5Member{i}")), "download", Some(format!("{i:064x}")), "ok".into())
-                .unwrap();
+            log.append(
+                1_000 + i,
+                Some(format!("5Member{i}")),
+                "download",
+                Some(format!("{i:064x}")),
+                "ok".into(),
+                None,
+            )
+            .unwrap();
         }
         (dir, log)
     }
@@ -253,8 +279,9 @@ mod tests {
         // close to when the checkpoint moved, accounts and objects are few); the consistency
         // proof from one entry back, which anyone may ask for, names its leaf hash.
         let (_dir, log) = log_with(6);
-        let appended =
-            log.append(5_000, Some("5Alice".into()), "download", Some(format!("{:064x}", 3)), "ok".into()).unwrap();
+        let appended = log
+            .append(5_000, Some("5Alice".into()), "download", Some(format!("{:064x}", 3)), "ok".into(), None)
+            .unwrap();
         let leaf_hash =
             |leaf: &[u8]| -> Vec<u8> { <Sha256 as sha2::Digest>::digest([&[0u8][..], leaf].concat()).to_vec() };
         let (_, proof) = log.consistency(6).unwrap();
@@ -268,15 +295,19 @@ mod tests {
         );
         // Two entries alike but for their salt are different leaves; an entry without one (logged
         // before salts) still reads back.
-        let again =
-            log.append(5_000, Some("5Alice".into()), "download", Some(format!("{:064x}", 3)), "ok".into()).unwrap();
+        let again = log
+            .append(5_000, Some("5Alice".into()), "download", Some(format!("{:064x}", 3)), "ok".into(), None)
+            .unwrap();
         assert_ne!(Entry { index: 6, ..again.entry.clone() }, appended.entry);
         let old: Entry = serde_json::from_str(
             r#"{"index":0,"time_ms":1,"account":null,"action":"download","object":null,"outcome":"ok"}"#,
         )
         .unwrap();
         assert_eq!(old.salt, None);
-        assert!(log.records("download") && !log.records("data-id-secret"));
+        assert_eq!(log.last_outcome("download").as_deref(), Some("ok"));
+        assert_eq!(log.last_outcome("data-id-secret"), None);
+        log.append(6_000, None, "download", None, "refused".into(), None).unwrap();
+        assert_eq!(log.last_outcome("download").as_deref(), Some("refused"), "the latest entry's");
     }
 
     #[test]
@@ -284,7 +315,7 @@ mod tests {
         let (_dir, log) = log_with(0);
         let quoted = format!("refused: the model checks refuse it: opset domain {:?}", "é".repeat(32 << 20));
         let long = "x".repeat(1 << 20);
-        let appended = log.append(1, Some(long.clone()), &long, Some(long.clone()), quoted).unwrap();
+        let appended = log.append(1, Some(long.clone()), &long, Some(long.clone()), quoted, None).unwrap();
         let stored = &log.entries(0, 1)[0];
         assert_eq!(&appended.leaf, stored);
         assert!(verify_inclusion(&appended.checkpoint, stored.as_bytes(), 0, &appended.proof));

@@ -52,6 +52,19 @@ impl DataIdSecret {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// What the audit log records of it for `coalition`: 16 bytes of a SHA3-256 of a label, the
+    /// coalition and the secret, in hex. It names the secret without revealing it (the secret
+    /// is 32 random bytes), so that a start with another file is refused.
+    pub fn fingerprint(&self, coalition: &H160) -> String {
+        use sha3::{Digest, Sha3_256};
+        let digest = Sha3_256::new()
+            .chain_update(b"tclearn data-ID secret fingerprint v1")
+            .chain_update(coalition.0)
+            .chain_update(self.0.as_ref())
+            .finalize();
+        hex::encode(&digest[..16])
+    }
 }
 
 impl std::fmt::Debug for DataIdSecret {
@@ -88,26 +101,59 @@ fn sync_dir(dir: &Path) -> Result<(), KeyError> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
 }
 
-/// The audit log's action that records the data-ID secret's file being made.
+/// The audit log's action that records the data-ID secret's file: made, moved from its old
+/// derivation, or found there, with its fingerprint ([`DataIdSecret::fingerprint`]).
 pub const DATA_ID_SECRET_ACTION: &str = "data-id-secret";
 
-/// How the data-ID secret's file came to be, when [`data_id_secret`] made it: to record in the
-/// audit log ([`DATA_ID_SECRET_ACTION`]), after which a missing file is refused.
+/// What the audit log records of the data-ID secret's file, from its latest
+/// [`DATA_ID_SECRET_ACTION`] entry's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRecord {
+    /// No entry: the file was never recorded (a fresh API, one that ran before the secret had
+    /// a file, one that made the file before its making was recorded, or one that stopped
+    /// between writing the file and recording it).
+    None,
+    /// An entry without a fingerprint (recorded before fingerprints).
+    Made,
+    /// An entry naming the secret's fingerprint.
+    Fingerprint(String),
+}
+
+impl SecretRecord {
+    /// The record that the latest entry's `outcome` (if any) states.
+    pub fn of(outcome: Option<&str>) -> Self {
+        match outcome {
+            None => SecretRecord::None,
+            Some(outcome) => match outcome.rsplit_once(FINGERPRINT) {
+                Some((_, fingerprint)) => SecretRecord::Fingerprint(fingerprint.to_owned()),
+                None => SecretRecord::Made,
+            },
+        }
+    }
+}
+
+const FINGERPRINT: &str = ", fingerprint ";
+
+/// What [`data_id_secret`] did to the secret's file, to record in the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretMade {
-    /// A new random secret.
+    /// Made a new random secret.
     New,
-    /// The secret an API that ran before derived from its master key, moved to the file.
+    /// Moved the secret an API that ran before derived from its master key to the file.
     Moved,
+    /// Found the file there, not yet recorded with its fingerprint.
+    Found,
 }
 
 impl SecretMade {
-    /// The audit entry's outcome.
-    pub fn outcome(self) -> &'static str {
-        match self {
+    /// The audit entry's outcome, naming the fingerprint of `secret` for `coalition`.
+    pub fn outcome(self, secret: &DataIdSecret, coalition: &H160) -> String {
+        let how = match self {
             SecretMade::New => "ok: made",
             SecretMade::Moved => "ok: moved from the master key's derivation",
-        }
+            SecretMade::Found => "ok: found",
+        };
+        format!("{how}{FINGERPRINT}{}", secret.fingerprint(coalition))
     }
 }
 
@@ -145,45 +191,69 @@ pub fn master_key(config: &VaultConfig, has_run: bool) -> Result<MasterKey, KeyE
     MasterKey::from_hex(&text).map_err(|e| KeyError(format!("{}: {e}", path.display())))
 }
 
-/// The coalition's data-ID secret, from its file, and how the file was made if this made it.
-/// On first start it is made; an API that has run before the secret had a file gets the secret
-/// it derived from `master` then, written to the file once, so that its members' data IDs stay
-/// valid whatever happens to the master key later. Once the audit log `recorded` the file's
-/// making ([`SecretMade`]), a missing file is refused: deriving it again from a master key
-/// rotated since would change every data ID, and let a member use its samples again.
+/// The coalition's data-ID secret, from its file, and what this did to the file when the audit
+/// log must record it (with the secret's fingerprint).
+///
+/// - On first start the file is made with a new random secret.
+/// - An API that ran before the secret had a file gets the secret it derived from `master`
+///   then, written to the file once, so that its members' data IDs stay valid whatever happens
+///   to the master key later.
+/// - A file there that the log does not record with a fingerprint (`recorded`) is recorded
+///   now: made by an API before its making was logged, or left by one that stopped between
+///   writing the file and logging it.
+/// - Once the log records the file, a missing file is refused (deriving it again from a master
+///   key rotated since would change every data ID, and let a member use its samples again),
+///   and so is a file whose secret has another fingerprint than the one recorded.
 ///
 /// # Errors
-/// The file is missing after it was made, names another coalition, is malformed or
-/// unreadable, or cannot be written.
+/// The file is missing after it was recorded, holds another secret than the one recorded,
+/// names another coalition, is malformed or unreadable, or cannot be written.
 pub fn data_id_secret(
     config: &VaultConfig,
     coalition: &H160,
     master: &MasterKey,
-    (has_run, recorded): (bool, bool),
+    (has_run, recorded): (bool, &SecretRecord),
 ) -> Result<(DataIdSecret, Option<SecretMade>), KeyError> {
     let path = config.data_id_path();
-    let named = format!("0x{}", hex::encode(coalition.0));
-    let mut made = None;
-    if !path.exists() {
-        if recorded {
+    let made = if path.exists() {
+        (!matches!(recorded, SecretRecord::Fingerprint(_))).then_some(SecretMade::Found)
+    } else {
+        if *recorded != SecretRecord::None {
             return Err(KeyError(format!(
-                "the data-ID secret's file {} is missing (the audit log records its making): restore it, or                  give it with --data-id-key-file (a new secret would change every member's data IDs)",
+                "the data-ID secret's file {} is missing (the audit log records it): restore it, or give \
+                 it with --data-id-key-file (a new secret would change every member's data IDs)",
                 path.display()
             )));
         }
-        let secret = if has_run {
+        let (secret, made) = if has_run {
             tracing::info!(path = %path.display(), "moved the data-ID secret from the master key to its own file");
-            made = Some(SecretMade::Moved);
-            DataIdSecret(master.legacy_data_id_secret(&coalition.0))
+            (DataIdSecret(master.legacy_data_id_secret(&coalition.0)), SecretMade::Moved)
         } else {
-            made = Some(SecretMade::New);
-            DataIdSecret::generate()?
+            (DataIdSecret::generate()?, SecretMade::New)
         };
-        let file = DataIdFile { coalition: named.clone(), secret: hex::encode(secret.as_bytes()) };
+        let file =
+            DataIdFile { coalition: format!("0x{}", hex::encode(coalition.0)), secret: hex::encode(secret.as_bytes()) };
         let text = Zeroizing::new(serde_json::to_string(&file).map_err(|e| KeyError(e.to_string()))?);
         write_secret_file(&path, &text)?;
+        Some(made)
+    };
+    let secret = read_data_id_file(&path, coalition)?;
+    if let SecretRecord::Fingerprint(fingerprint) = recorded {
+        if secret.fingerprint(coalition) != *fingerprint {
+            return Err(KeyError(format!(
+                "the data-ID secret in {} is not the one the audit log records (fingerprint {fingerprint}): \
+                 restore the file this API made (another secret would change every member's data IDs)",
+                path.display()
+            )));
+        }
     }
-    let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io_error(&path))?);
+    Ok((secret, made))
+}
+
+/// The secret in the data-ID secret's file at `path`, which must name `coalition`.
+fn read_data_id_file(path: &Path, coalition: &H160) -> Result<DataIdSecret, KeyError> {
+    let named = format!("0x{}", hex::encode(coalition.0));
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io_error(path))?);
     let malformed = || KeyError(format!("{}: not a data-ID secret file (JSON: coalition, secret)", path.display()));
     let file: DataIdFile = serde_json::from_str(&text).map_err(|_| malformed())?;
     let hex_secret = Zeroizing::new(file.secret);
@@ -196,7 +266,7 @@ pub fn data_id_secret(
     }
     let mut secret = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(hex_secret.trim(), secret.as_mut()).map_err(|_| malformed())?;
-    Ok((DataIdSecret(secret), made))
+    Ok(DataIdSecret(secret))
 }
 
 /// An exclusive lock on a data directory (`flock` on its `lock` file), held while an API
@@ -246,7 +316,7 @@ pub fn ensure_no_rotation_under_way(config: &VaultConfig) -> Result<(), KeyError
     let next = suffixed(&config.key_path(), ".next");
     if next.exists() {
         return Err(KeyError(format!(
-            "a rotation of the master key stopped half-way ({} holds its new key): run tclearn-api vault              rotate-key again to finish it before serving",
+            "a rotation of the master key stopped half-way ({} holds its new key): run tclearn-api vault rotate-key again to finish it before serving",
             next.display()
         )));
     }
@@ -374,7 +444,7 @@ mod tests {
     async fn served(dir: &Path, n: u8) -> (VaultConfig, MasterKey, Vec<[u8; 32]>) {
         let config = config(dir);
         let master = master_key(&config, false).unwrap();
-        data_id_secret(&config, &COALITION, &master, (false, false)).unwrap();
+        data_id_secret(&config, &COALITION, &master, (false, &SecretRecord::None)).unwrap();
         let store = crate::object_store(&config).unwrap();
         let vault = Vault::new(store, master.clone(), 1 << 20);
         let mut hashes = Vec::new();
@@ -396,10 +466,10 @@ mod tests {
         let (first, second) = (MasterKey::generate(), MasterKey::generate());
         // An API that ran before the secret had a file: its members hold IDs under the secret
         // derived from the master key; the first start now writes exactly that secret.
-        let moved = data_id_secret(&config, &COALITION, &first, (true, false)).unwrap().0;
+        let moved = data_id_secret(&config, &COALITION, &first, (true, &SecretRecord::None)).unwrap().0;
         assert_eq!(moved.as_bytes(), &*first.legacy_data_id_secret(&COALITION.0));
         // Whatever master key comes after, the secret stays.
-        let later = data_id_secret(&config, &COALITION, &second, (true, false)).unwrap().0;
+        let later = data_id_secret(&config, &COALITION, &second, (true, &SecretRecord::None)).unwrap().0;
         assert_eq!(later.as_bytes(), moved.as_bytes());
         assert_eq!(format!("{later:?}"), "DataIdSecret(..)");
         let text = std::fs::read_to_string(config.data_id_path()).unwrap();
@@ -407,29 +477,87 @@ mod tests {
         let mode = std::fs::metadata(config.data_id_path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         // Another coalition's file is refused, not used.
-        let other = data_id_secret(&config, &H160([8; 20]), &second, (true, false)).unwrap_err().to_string();
+        let other =
+            data_id_secret(&config, &H160([8; 20]), &second, (true, &SecretRecord::None)).unwrap_err().to_string();
         assert!(other.contains("not 0x0808"), "{other}");
         // A fresh API's secret is random, not derived from its key.
         let fresh = tempfile::tempdir().unwrap();
-        let secret = data_id_secret(&self::config(fresh.path()), &COALITION, &first, (false, false)).unwrap().0;
+        let secret =
+            data_id_secret(&self::config(fresh.path()), &COALITION, &first, (false, &SecretRecord::None)).unwrap().0;
         assert_ne!(secret.as_bytes(), &*first.legacy_data_id_secret(&COALITION.0));
         assert!(!text.contains(first.to_hex().as_str()), "the file holds the secret, not the master key");
         // Once its making is recorded, a missing file is refused, not derived again from
         // whatever master key there is now (rotated since: every data ID would change).
         let made = tempfile::tempdir().unwrap();
         let made_config = self::config(made.path());
-        let (kept, how) = data_id_secret(&made_config, &COALITION, &first, (true, false)).unwrap();
+        let (kept, how) = data_id_secret(&made_config, &COALITION, &first, (true, &SecretRecord::None)).unwrap();
         assert_eq!(how, Some(SecretMade::Moved));
-        let (again, how) = data_id_secret(&made_config, &COALITION, &first, (true, true)).unwrap();
+        let recorded = SecretRecord::of(Some(&SecretMade::Moved.outcome(&kept, &COALITION)));
+        let (again, how) = data_id_secret(&made_config, &COALITION, &first, (true, &recorded)).unwrap();
         assert_eq!((again.as_bytes(), how), (kept.as_bytes(), None));
         std::fs::remove_file(made_config.data_id_path()).unwrap();
-        let lost = data_id_secret(&made_config, &COALITION, &second, (true, true)).unwrap_err().to_string();
+        let lost =
+            data_id_secret(&made_config, &COALITION, &second, (true, &SecretRecord::Made)).unwrap_err().to_string();
         assert!(lost.contains("is missing") && lost.contains("restore it"), "{lost}");
         assert!(!made_config.data_id_path().exists(), "nothing made in its place");
         // Malformed: refused with the file's name.
         std::fs::write(config.data_id_path(), "not json").unwrap();
-        let malformed = data_id_secret(&config, &COALITION, &second, (true, false)).unwrap_err().to_string();
+        let malformed =
+            data_id_secret(&config, &COALITION, &second, (true, &SecretRecord::None)).unwrap_err().to_string();
         assert!(malformed.contains("data-id.key") && malformed.contains("not a data-ID secret file"), "{malformed}");
+    }
+
+    /// What `serve` does at start: read the log's record, call [`data_id_secret`], and log what
+    /// it made with the secret's fingerprint.
+    fn start(config: &VaultConfig, log: &crate::audit::AuditLog, master: &MasterKey) -> Result<DataIdSecret, KeyError> {
+        let recorded = SecretRecord::of(log.last_outcome(DATA_ID_SECRET_ACTION).as_deref());
+        let (secret, made) = data_id_secret(config, &COALITION, master, (true, &recorded))?;
+        if let Some(made) = made {
+            log.append(1, None, DATA_ID_SECRET_ACTION, None, made.outcome(&secret, &COALITION), None).unwrap();
+        }
+        Ok(secret)
+    }
+
+    #[test]
+    fn a_data_id_secret_file_the_log_does_not_record_is_recorded_and_then_never_replaced_or_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let log = crate::audit::AuditLog::open(&config.audit_path()).unwrap();
+        let master = MasterKey::generate();
+        // An API that made its file before the making was logged (or stopped between writing
+        // the file and logging it): the file is there, the log says nothing.
+        let (made, _) = data_id_secret(&config, &COALITION, &master, (false, &SecretRecord::None)).unwrap();
+        let kept = std::fs::read(config.data_id_path()).unwrap();
+        // Its next start records the file it finds, with the secret's fingerprint...
+        assert_eq!(start(&config, &log, &master).unwrap().as_bytes(), made.as_bytes());
+        let outcome = log.last_outcome(DATA_ID_SECRET_ACTION).unwrap();
+        assert_eq!(outcome, format!("ok: found, fingerprint {}", made.fingerprint(&COALITION)));
+        assert!(!outcome.contains(&hex::encode(made.as_bytes())), "the fingerprint, not the secret");
+        // ...once: a start with the same file records nothing more.
+        let size = log.checkpoint().size;
+        start(&config, &log, &master).unwrap();
+        assert_eq!(log.checkpoint().size, size);
+        // The file lost: refused, nothing made in its place.
+        std::fs::remove_file(config.data_id_path()).unwrap();
+        let lost = start(&config, &log, &master).err().unwrap().to_string();
+        assert!(lost.contains("is missing") && lost.contains("restore it"), "{lost}");
+        assert!(!config.data_id_path().exists());
+        // Replaced by another secret of the same coalition (a copy from another deployment, a
+        // new one made by hand): refused, naming the fingerprint recorded.
+        let other = DataIdFile { coalition: format!("0x{}", hex::encode(COALITION.0)), secret: hex::encode([9u8; 32]) };
+        std::fs::write(config.data_id_path(), serde_json::to_string(&other).unwrap()).unwrap();
+        let replaced = start(&config, &log, &master).err().unwrap().to_string();
+        assert!(
+            replaced.contains("not the one the audit log records") && replaced.contains(&made.fingerprint(&COALITION)),
+            "{replaced}"
+        );
+        // The right file back: it starts.
+        std::fs::write(config.data_id_path(), &kept).unwrap();
+        assert_eq!(start(&config, &log, &master).unwrap().as_bytes(), made.as_bytes());
+        // A log that recorded the making before fingerprints gets the fingerprint recorded now.
+        assert_eq!(SecretRecord::of(Some("ok: made")), SecretRecord::Made);
+        let (_, how) = data_id_secret(&config, &COALITION, &master, (true, &SecretRecord::Made)).unwrap();
+        assert_eq!(how, Some(SecretMade::Found));
     }
 
     #[test]
@@ -446,7 +574,7 @@ mod tests {
     async fn a_rotation_that_stopped_half_way_is_finished_by_running_it_again() {
         let dir = tempfile::tempdir().unwrap();
         let (config, old, hashes) = served(dir.path(), 4).await;
-        let secret = data_id_secret(&config, &COALITION, &old, (true, false)).unwrap().0;
+        let secret = data_id_secret(&config, &COALITION, &old, (true, &SecretRecord::None)).unwrap().0;
         // Stopped after its new key was written and one object re-wrapped.
         let next = MasterKey::generate();
         write_secret_file(&suffixed(&config.key_path(), ".next"), &next.to_hex()).unwrap();
@@ -469,7 +597,10 @@ mod tests {
         for (i, hash) in hashes.iter().enumerate() {
             assert_eq!(vault.get(hash).await.unwrap(), Bytes::from(vec![i as u8; 100]));
         }
-        assert_eq!(data_id_secret(&config, &COALITION, &key, (true, false)).unwrap().0.as_bytes(), secret.as_bytes());
+        assert_eq!(
+            data_id_secret(&config, &COALITION, &key, (true, &SecretRecord::None)).unwrap().0.as_bytes(),
+            secret.as_bytes()
+        );
     }
 
     #[tokio::test]

@@ -71,15 +71,23 @@ fn read_metadata(path: &std::path::Path) -> Result<ContractMetadata, ServeError>
     ContractMetadata::parse(&text).map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
 }
 
-/// The vault's object store: a directory, or `s3://bucket[/prefix]`.
+/// The vault's object store: a directory (every write synced to disk, and the staging files of
+/// uploads an API that stopped never completed removed: call it under the data directory's
+/// lock), or `s3://bucket[/prefix]`.
 pub(crate) fn object_store(config: &config::VaultConfig) -> Result<Arc<dyn object_store::ObjectStore>, ServeError> {
     let location = config.vault_store.clone().unwrap_or_else(|| config.data_dir.join("vault").display().to_string());
     if location.starts_with("s3://") {
         return vault::s3_store(&location, &config.vault_options).map_err(|e| ServeError::Config(e.to_string()));
     }
-    std::fs::create_dir_all(&location).map_err(|e| ServeError::Config(format!("vault store {location}: {e}")))?;
-    let store = object_store::local::LocalFileSystem::new_with_prefix(&location)
-        .map_err(|e| ServeError::Config(format!("vault store {location}: {e}")))?;
+    let bad = |e: &dyn std::fmt::Display| ServeError::Config(format!("vault store {location}: {e}"));
+    std::fs::create_dir_all(&location).map_err(|e| bad(&e))?;
+    // Under the data directory's lock: what an upload cut by a crash left is never completed.
+    let swept = vault::sweep_staged(std::path::Path::new(&location)).map_err(|e| bad(&e))?;
+    if swept > 0 {
+        tracing::info!(swept, "removed the staging files of uploads a stopped API never completed");
+    }
+    // Synced on every write: an object a member holds a receipt for survives a power cut.
+    let store = object_store::local::LocalFileSystem::new_with_prefix(&location).map_err(|e| bad(&e))?.with_fsync(true);
     Ok(Arc::new(store))
 }
 
@@ -127,12 +135,13 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     let has_run = keys::has_run(&config.vault, !objects.is_empty());
     let master = keys::master_key(&config.vault, has_run).map_err(|e| ServeError::Config(e.to_string()))?;
     let audit = audit::AuditLog::open(&config.vault.audit_path()).map_err(|e| ServeError::Config(e.to_string()))?;
-    let recorded = audit.records(keys::DATA_ID_SECRET_ACTION);
-    let (data_ids, made) = keys::data_id_secret(&config.vault, &config.chain.coalition, &master, (has_run, recorded))
+    let coalition = &config.chain.coalition;
+    let recorded = keys::SecretRecord::of(audit.last_outcome(keys::DATA_ID_SECRET_ACTION).as_deref());
+    let (data_ids, made) = keys::data_id_secret(&config.vault, coalition, &master, (has_run, &recorded))
         .map_err(|e| ServeError::Config(e.to_string()))?;
     if let Some(made) = made {
         audit
-            .append(auth::now_ms(), None, keys::DATA_ID_SECRET_ACTION, None, made.outcome().into())
+            .append(auth::now_ms(), None, keys::DATA_ID_SECRET_ACTION, None, made.outcome(&data_ids, coalition), None)
             .map_err(|e| ServeError::Config(e.to_string()))?;
     }
     let vault = vault::Vault::new(store, master, config.vault.vault_max_bytes);

@@ -220,25 +220,77 @@ impl std::fmt::Debug for MasterKey {
 pub use tclearn_model::hash::model_hash as object_hash;
 
 /// An S3-compatible store at `url` (`s3://bucket[/prefix]`), configured from the standard
-/// `AWS_*` environment variables, then `options` (`aws_endpoint`, `aws_allow_http`,
-/// `aws_region`, ...: object_store's `AmazonS3ConfigKey` names).
+/// `AWS_*` environment variables, then [`s3_defaults`], then `options` (`aws_endpoint`,
+/// `aws_allow_http`, `aws_region`, `timeout`, `read_timeout`, ...: object_store's
+/// `AmazonS3ConfigKey` names), which override both.
 pub fn s3_store(url: &str, options: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, VaultError> {
     let (bucket_url, prefix) = match url.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
         Some((bucket, prefix)) => (format!("s3://{bucket}"), prefix.trim_matches('/').to_string()),
         None => (url.to_string(), String::new()),
     };
-    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url);
+    let store = s3_builder(&bucket_url, options)?.build().map_err(storage)?;
+    if prefix.is_empty() {
+        return Ok(Arc::new(store));
+    }
+    Ok(Arc::new(object_store::prefix::PrefixStore::new(store, prefix)))
+}
+
+/// How long an S3 read may wait for its next bytes before it is retried ([`s3_defaults`]).
+pub const S3_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The vault's S3 client settings, before the operator's options:
+///
+/// - no timeout on a whole request, but [`S3_READ_TIMEOUT`] between two reads of its answer: a
+///   download streams from the store as the member reads it, so its GET lasts as long as the
+///   member's download (bounded by the API's download deadline), and object_store's default
+///   (30 s for the whole request) would cut a slow member's download of a large model;
+/// - retries (object_store retries a GET's body from where it stopped) until 10 have failed,
+///   with no 3-minute bound since the request started, for the same reason.
+pub fn s3_defaults(builder: object_store::aws::AmazonS3Builder) -> object_store::aws::AmazonS3Builder {
+    let client = object_store::ClientOptions::new().with_timeout_disabled().with_read_timeout(S3_READ_TIMEOUT);
+    let retry =
+        object_store::RetryConfig { retry_timeout: std::time::Duration::from_secs(24 * 3600), ..Default::default() };
+    builder.with_client_options(client).with_retry(retry)
+}
+
+/// The builder of the S3 store at `bucket_url`: the environment, [`s3_defaults`], `options`.
+fn s3_builder(
+    bucket_url: &str,
+    options: &[(String, String)],
+) -> Result<object_store::aws::AmazonS3Builder, VaultError> {
+    let mut builder = s3_defaults(object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url));
     for (key, value) in options {
         let key = key
             .parse::<object_store::aws::AmazonS3ConfigKey>()
             .map_err(|_| VaultError::Storage(format!("unknown S3 option {key:?}")))?;
         builder = builder.with_config(key, value);
     }
-    let store = builder.build().map_err(storage)?;
-    if prefix.is_empty() {
-        return Ok(Arc::new(store));
+    Ok(builder)
+}
+
+/// Remove what a local store's interrupted multipart uploads left under `root` (files named
+/// `<object>#<n>` in its `objects` directory: object_store's staging files, which a process
+/// that died mid-upload never removed). Run at start, under the data directory's lock, while
+/// no upload is under way. Returns how many it removed.
+///
+/// # Errors
+/// The directory cannot be listed, or a staging file removed.
+pub fn sweep_staged(root: &std::path::Path) -> std::io::Result<usize> {
+    let objects = root.join("objects");
+    let entries = match std::fs::read_dir(&objects) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().contains('#') && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
     }
-    Ok(Arc::new(object_store::prefix::PrefixStore::new(store, prefix)))
+    Ok(removed)
 }
 
 /// The vault.
@@ -270,6 +322,13 @@ impl Vault {
         self.max_bytes
     }
 
+    /// Most stored bytes of an envelope of an earlier version, which is read whole: they were
+    /// written whole, under the limit then in force, so this bound is generous (twice the
+    /// limit, and a MiB); a larger one is not read into memory.
+    fn whole_bound(&self) -> u64 {
+        self.max_bytes.saturating_mul(2).saturating_add(1 << 20)
+    }
+
     /// Where object `hash` is stored.
     fn location(hash: &[u8; 32]) -> Path {
         Path::from(format!("objects/{}", hex::encode(hash)))
@@ -290,8 +349,10 @@ impl Vault {
     /// while it took them in, [`ModelHasher`]), sealed chunk by chunk as they are read, in
     /// memory bounded by a chunk and the upload's parts. The vault hashes what it seals, and
     /// completes the upload only if that is `hash`: nothing is written otherwise, nor when
-    /// `reader` fails, ends early or yields more. Content the vault already holds is not
-    /// written again.
+    /// `reader` fails, ends early or yields more; nor when this future is dropped half-way
+    /// (the upload is aborted, [`Writing`]). Content the vault already holds whole
+    /// ([`Vault::holds_whole`]) is not written again; an object under its name that is not
+    /// (cut short, planted, sealed under another key) is replaced.
     ///
     /// # Errors
     /// [`VaultError::TooLarge`], [`VaultError::Input`], [`VaultError::Storage`].
@@ -299,18 +360,44 @@ impl Vault {
         if size > self.max_bytes {
             return Err(VaultError::TooLarge { size, max: self.max_bytes });
         }
-        if self.contains(hash).await? {
+        if self.holds_whole(hash, size).await? {
             return Ok(());
         }
         let mut writer = self.write(hash).await?;
-        let sealed = seal_into(&self.key, hash, size, reader, &mut writer).await;
-        complete(writer, sealed).await
+        let sealed = seal_into(&self.key, hash, size, reader, writer.multipart()).await;
+        writer.complete(sealed).await
     }
 
-    /// A multipart upload of object `hash`, to [`complete`].
-    async fn write(&self, hash: &[u8; 32]) -> Result<WriteMultipart, VaultError> {
+    /// Whether the vault holds object `hash`, of `size` bytes, whole: its envelope's head opens
+    /// under this vault's key, and the envelope is as long as one of that size. Reads the head
+    /// only, not the chunks (which were checked as they were sealed, and are checked again on
+    /// every read).
+    ///
+    /// # Errors
+    /// [`VaultError::Storage`].
+    pub async fn holds_whole(&self, hash: &[u8; 32], size: u64) -> Result<bool, VaultError> {
+        let stored = match self.store.head(&Self::location(hash)).await {
+            Ok(meta) if meta.size > 0 => meta.size,
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(storage(e)),
+        };
+        let head = match self.store.get_range(&Self::location(hash), 0..stored.min(LONGEST_HEADER as u64)).await {
+            Ok(head) => head,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(storage(e)),
+        };
+        let Some(parsed) = parse_head(&head) else { return Ok(false) };
+        let body = match parsed.version {
+            Version::V3 => Layout::of_plaintext(size).body(),
+            Version::V1 | Version::V2 => size.saturating_add(AUTH as u64),
+        };
+        Ok(stored == (parsed.body as u64).saturating_add(body) && data_key(&self.key, hash, &head).is_ok())
+    }
+
+    /// A multipart upload of object `hash`, to [`Writing::complete`].
+    async fn write(&self, hash: &[u8; 32]) -> Result<Writing, VaultError> {
         let upload = self.store.put_multipart(&Self::location(hash)).await.map_err(storage)?;
-        Ok(WriteMultipart::new_with_chunk_size(upload, PART))
+        Ok(Writing(Some(WriteMultipart::new_with_chunk_size(upload, PART))))
     }
 
     /// Object `hash`, opened to be read chunk by chunk: its size, and its plaintext as a stream
@@ -330,8 +417,7 @@ impl Vault {
         let (stored, mut source, mut pending) = self.stored(hash).await?;
         let head = parse_head(&pending).ok_or_else(corrupt)?;
         if head.version != Version::V3 {
-            // Written whole, under the limit then in force: read whole, within a generous bound.
-            if stored > self.max_bytes.saturating_mul(2).saturating_add(1 << 20) {
+            if stored > self.whole_bound() {
                 return Err(corrupt());
             }
             while let Some(bytes) = source.try_next().await.map_err(storage)? {
@@ -491,6 +577,9 @@ impl Vault {
             return Err(corrupt());
         }
         if version != Version::V3 {
+            if stored > self.whole_bound() {
+                return Err(corrupt());
+            }
             while let Some(bytes) = source.try_next().await.map_err(storage)? {
                 pending.extend_from_slice(&bytes);
             }
@@ -512,7 +601,8 @@ impl Vault {
             while reading.next_chunk().await?.is_some() {}
             return Ok(Rewrapped::Already);
         }
-        let mut writer = self.write(hash).await?;
+        let mut writing = self.write(hash).await?;
+        let writer = writing.multipart();
         writer.write(&rewritten);
         let copied = async {
             while let Some((sealed, _)) = reading.next_chunk().await? {
@@ -522,20 +612,47 @@ impl Vault {
             Ok(())
         }
         .await;
-        complete(writer, copied).await?;
+        writing.complete(copied).await?;
         Ok(Rewrapped::Done)
     }
 }
 
-/// Complete the upload `writer` if what filled it succeeded (`filled`), else abort it: nothing
-/// is written.
-async fn complete(writer: WriteMultipart, filled: Result<(), VaultError>) -> Result<(), VaultError> {
-    match filled {
-        Ok(()) => writer.finish().await.map(|_| ()).map_err(storage),
-        Err(error) => {
-            // The abort's own failure is secondary: the upload was never completed.
-            let _ = writer.abort().await;
-            Err(error)
+/// A multipart upload under way, aborted unless completed: by [`Writing::complete`] when what
+/// filled it failed, or when it is dropped half-way (the future that filled it was dropped: a
+/// member who reset the connection while its upload was sealed), in a task of its own, so
+/// that no part is left behind in the store (an S3 bucket keeps, and bills, the parts of an
+/// upload never completed nor aborted).
+struct Writing(Option<WriteMultipart>);
+
+impl Writing {
+    /// The upload, to write to.
+    fn multipart(&mut self) -> &mut WriteMultipart {
+        self.0.as_mut().expect("a Writing holds its upload until completed")
+    }
+
+    /// Complete the upload if what filled it succeeded (`filled`), else abort it: nothing is
+    /// written.
+    async fn complete(mut self, filled: Result<(), VaultError>) -> Result<(), VaultError> {
+        let writer = self.0.take().expect("a Writing holds its upload until completed");
+        match filled {
+            Ok(()) => writer.finish().await.map(|_| ()).map_err(storage),
+            Err(error) => {
+                // The abort's own failure is secondary: the upload was never completed.
+                let _ = writer.abort().await;
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        if let (Some(writer), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                if let Err(error) = writer.abort().await {
+                    tracing::warn!(%error, "could not abort a vault upload dropped half-way");
+                }
+            });
         }
     }
 }
@@ -650,7 +767,6 @@ impl Layout {
     }
 
     /// Stored bytes of the body.
-    #[cfg(test)]
     fn body(&self) -> u64 {
         (self.chunks - 1) * SEALED_CHUNK as u64 + self.last as u64
     }
@@ -679,10 +795,21 @@ impl Reading {
         Self { source, pending, hash, layout, cipher, position: 0, hasher: ModelHasher::default() }
     }
 
+    /// Whether the store yields any byte more (an empty frame is none).
+    async fn more_bytes(&mut self) -> Result<bool, VaultError> {
+        while let Some(bytes) = self.source.try_next().await.map_err(storage)? {
+            if !bytes.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The next chunk, sealed and opened; none after the last, whose end also checks the
     /// whole's hash and that nothing follows.
     async fn next_chunk(&mut self) -> Result<Option<(Bytes, Bytes)>, VaultError> {
-        let corrupt = || VaultError::Corrupt(hex::encode(self.hash));
+        let hash = self.hash;
+        let corrupt = || VaultError::Corrupt(hex::encode(hash));
         if u64::from(self.position) >= self.layout.chunks {
             return Ok(None);
         }
@@ -701,7 +828,7 @@ impl Reading {
         self.position = self.position.saturating_add(1);
         if last {
             let hasher = std::mem::take(&mut self.hasher);
-            let more = !self.pending.is_empty() || self.source.try_next().await.map_err(storage)?.is_some();
+            let more = !self.pending.is_empty() || self.more_bytes().await?;
             if more || hasher.finish() != self.hash {
                 return Err(corrupt());
             }
@@ -895,6 +1022,78 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_object_held_but_not_whole_is_replaced_by_the_next_upload_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate();
+        let vault = vault(dir.path(), key.clone(), 1 << 20);
+        let model = noise(3 * CHUNK + 5);
+        let hash = vault.put(&model).await.unwrap();
+        let path = dir.path().join("objects").join(hex::encode(hash));
+        let whole = std::fs::read(&path).unwrap();
+        assert!(vault.holds_whole(&hash, model.len() as u64).await.unwrap());
+        assert!(!vault.holds_whole(&hash, model.len() as u64 + 1).await.unwrap(), "another size");
+        let other_key = self::vault(dir.path(), MasterKey::generate(), 1 << 20);
+        let mut sealed_elsewhere = Vec::new();
+        {
+            let elsewhere = tempfile::tempdir().unwrap();
+            self::vault(elsewhere.path(), MasterKey::generate(), 1 << 20).put(&model).await.unwrap();
+            sealed_elsewhere.extend(std::fs::read(elsewhere.path().join("objects").join(hex::encode(hash))).unwrap());
+        }
+        // What a power cut after a receipt, or someone with write access to the store, leaves
+        // under the object's name: empty, cut at a chunk's end, cut in its head, a byte more, a
+        // whole envelope sealed under another master key. Each is replaced by the next upload
+        // of the object, which then reads back (the vault once kept any of them for good: it
+        // checked the name only).
+        let bad: [(&str, Vec<u8>); 5] = [
+            ("empty", Vec::new()),
+            ("cut at a chunk's end", whole[..HEADER + SEALED_CHUNK].to_vec()),
+            ("cut in its head", whole[..HEADER - 3].to_vec()),
+            ("a byte more", [&whole[..], b"x"].concat()),
+            ("sealed under another key", sealed_elsewhere),
+        ];
+        for (what, bytes) in bad {
+            std::fs::write(&path, &bytes).unwrap();
+            assert!(!vault.holds_whole(&hash, model.len() as u64).await.unwrap(), "{what}");
+            vault.put(&model).await.unwrap();
+            assert_eq!(vault.get(&hash).await.unwrap(), Bytes::from(model.clone()), "{what}");
+            assert_ne!(std::fs::read(&path).unwrap(), bytes, "{what}");
+        }
+        assert!(other_key.get(&hash).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn staging_files_an_upload_cut_by_a_crash_left_are_swept_and_objects_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path(), MasterKey::generate(), 1 << 20);
+        assert_eq!(sweep_staged(dir.path()).unwrap(), 0, "no objects directory yet");
+        let hash = vault.put(b"kept").await.unwrap();
+        let objects = dir.path().join("objects");
+        for staged in ["#1", "#17"] {
+            std::fs::write(objects.join(format!("{}{staged}", hex::encode([5u8; 32]))), b"half an upload").unwrap();
+        }
+        assert_eq!(sweep_staged(dir.path()).unwrap(), 2);
+        assert_eq!(stored_files(dir.path()), vec![objects.join(hex::encode(hash))]);
+        assert_eq!(vault.get(&hash).await.unwrap(), Bytes::from_static(b"kept"));
+    }
+
+    #[test]
+    fn an_s3_read_waits_for_its_member_but_not_for_a_stalled_store() {
+        use object_store::{aws::AmazonS3ConfigKey, ClientConfigKey};
+        let value = |builder: &object_store::aws::AmazonS3Builder, key| {
+            builder.get_config_value(&AmazonS3ConfigKey::Client(key))
+        };
+        let builder = s3_builder("s3://bucket", &[]).unwrap();
+        assert_eq!(value(&builder, ClientConfigKey::Timeout), None, "no bound on a whole request");
+        assert_eq!(value(&builder, ClientConfigKey::ReadTimeout).as_deref(), Some("30s"));
+        // The operator's options win.
+        let options = [("timeout".to_string(), "90s".to_string())];
+        let builder = s3_builder("s3://bucket", &options).unwrap();
+        assert_eq!(value(&builder, ClientConfigKey::Timeout).as_deref(), Some("90s"));
+        let unknown = s3_builder("s3://bucket", &[("time_out".into(), "1s".into())]).err().unwrap().to_string();
+        assert!(unknown.contains("unknown S3 option \"time_out\""), "{unknown}");
+    }
+
+    #[tokio::test]
     async fn tampered_moved_or_foreign_envelopes_do_not_open() {
         let dir = tempfile::tempdir().unwrap();
         let key = MasterKey::generate();
@@ -1027,6 +1226,46 @@ mod tests {
         }
         std::fs::write(&path, &original).unwrap();
         assert_eq!(vault.get(&hash).await.unwrap(), Bytes::from(model));
+    }
+
+    #[tokio::test]
+    async fn empty_frames_from_the_store_are_no_bytes_and_a_byte_after_the_last_chunk_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate();
+        let vault = vault(dir.path(), key.clone(), 1 << 20);
+        let model = noise(CHUNK + 7);
+        let hash = vault.put(&model).await.unwrap();
+        let original = std::fs::read(dir.path().join("objects").join(hex::encode(hash))).unwrap();
+        let head = parse_head(&original).unwrap();
+        let data_key = data_key(&key, &hash, &original).unwrap();
+        let body = Bytes::copy_from_slice(&original[head.body..]);
+        let layout = Layout::of_body(body.len() as u64).unwrap();
+        let read = |frames: Vec<Bytes>| {
+            let source: Source = futures::stream::iter(frames.into_iter().map(Ok)).boxed();
+            let mut reading =
+                Reading::new(source, BytesMut::new(), hash, layout, chunk_cipher(&data_key, head.data_nonce));
+            async move {
+                let mut plaintext = Vec::new();
+                while let Some((_, chunk)) = reading.next_chunk().await? {
+                    plaintext.extend_from_slice(&chunk);
+                }
+                Ok::<_, VaultError>(plaintext)
+            }
+        };
+        // How a store may frame the same bytes: empty frames anywhere, the last ones included.
+        let (first, rest) = (body.slice(..100), body.slice(100..));
+        for frames in [
+            vec![body.clone(), Bytes::new()],
+            vec![Bytes::new(), first.clone(), Bytes::new(), rest.clone(), Bytes::new(), Bytes::new()],
+        ] {
+            assert_eq!(read(frames).await.unwrap(), model);
+        }
+        // A byte after the last chunk, after an empty frame or not, is not the object.
+        for frames in
+            [vec![body.clone(), Bytes::new(), Bytes::from_static(b"x")], vec![first, rest, Bytes::from_static(b"x")]]
+        {
+            assert!(matches!(read(frames).await, Err(VaultError::Corrupt(_))));
+        }
     }
 
     #[tokio::test]

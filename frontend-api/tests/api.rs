@@ -470,6 +470,21 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     assert_eq!((receipts.len(), receipts[0].index, receipts[0].size), (1, 13, 14));
     let verified = verify(api.url.clone(), receipts.clone()).await.unwrap();
     assert_eq!((verified.entries, verified.anchors, verified.anchored, verified.receipts), (14, 2, 13, 1));
+    // Bob's entry names the nonce his client sent with the upload, so an earlier receipt given
+    // again for a later access would name the wrong one; a request's nonce that is not 32 hex
+    // digits is left out of its entry, its text never logged.
+    let entry: Value = serde_json::from_str(&receipts[0].entry).unwrap();
+    assert!(entry["nonce"].as_str().and_then(tclearn_api_client::receipt::parse_nonce).is_some(), "{entry}");
+    let odd = reqwest::Client::new()
+        .get(format!("{}/api/vault/data-id-key", api.url))
+        .bearer_auth(&bob)
+        .header(tclearn_api_client::receipt::NONCE_HEADER, "<script>alert(1)</script>")
+        .send()
+        .await
+        .unwrap();
+    let header = odd.headers()[tclearn_api_client::receipt::HEADER].to_str().unwrap();
+    let odd = Receipt::from_header(header).unwrap();
+    assert!(!odd.entry.contains("nonce") && !odd.entry.contains("script"), "{}", odd.entry);
 
     // Inclusion and consistency proofs check out against the served checkpoints.
     let (_, proof) = api.get_as(&bob, "/api/audit/proof/inclusion?index=4").await;
@@ -641,6 +656,30 @@ async fn the_vault_keeps_its_objects_encrypted_on_an_s3_endpoint() {
     let raw = object_store::ObjectStoreExt::get(&bucket, &key).await.unwrap().bytes().await.unwrap();
     assert!(raw.starts_with(b"tclearn/vault/v3"), "{} bytes at {key}", raw.len());
     assert!(!raw.windows(64).any(|w| w == &candidate[candidate.len() - 64..]), "the weights are not in the clear");
+
+    // An upload dropped half-way (the member reset its connection while the vault sealed its
+    // model, so the handler's future was dropped) leaves no parts in the bucket: the vault
+    // aborts the multipart upload (it once left it open, its parts kept and billed for good).
+    let vault = tclearn_api::vault::Vault::new(bucket.clone(), tclearn_api::vault::MasterKey::generate(), 64 << 20);
+    let (mut sender, reader) = tokio::io::duplex(1 << 20);
+    let feeding = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        sender.write_all(&vec![7u8; 12 << 20]).await.unwrap();
+        std::future::pending::<()>().await; // more never comes, and the pipe stays open
+        drop(sender);
+    });
+    let sealing = tokio::spawn(async move { vault.put_from(&[9; 32], 32 << 20, reader).await });
+    let uploads = || {
+        let request = reqwest::Client::new().get(format!("{}/tclearn-vault?uploads", moto.url));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let open = || async { uploads().await.contains("<UploadId>").then_some(()) };
+    tclearn_e2e::eventually(Duration::from_secs(30), "the dropped upload under way", open).await;
+    sealing.abort();
+    assert!(sealing.await.unwrap_err().is_cancelled());
+    let gone = || async { (!uploads().await.contains("<UploadId>")).then_some(()) };
+    tclearn_e2e::eventually(Duration::from_secs(30), "the dropped upload aborted", gone).await;
+    feeding.abort();
 
     let anchored = || async { anchors.latest(&alice.account_id()).await.unwrap().filter(|(_, a)| a.log_length >= 3) };
     tclearn_e2e::eventually(Duration::from_secs(30), "the scheduled anchoring", anchored).await;

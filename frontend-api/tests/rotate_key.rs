@@ -29,7 +29,7 @@ async fn an_operator_rotates_the_master_key_and_every_object_and_data_id_survive
     let config = config(dir.path());
     let coalition = H160([3; 20]);
     let old = keys::master_key(&config, false).unwrap();
-    let secret = keys::data_id_secret(&config, &coalition, &old, (false, false)).unwrap().0;
+    let secret = keys::data_id_secret(&config, &coalition, &old, (false, &keys::SecretRecord::None)).unwrap().0;
     std::fs::create_dir_all(dir.path().join("vault")).unwrap();
     let store = object_store::local::LocalFileSystem::new_with_prefix(dir.path().join("vault")).unwrap();
     let vault = Vault::new(std::sync::Arc::new(store), old.clone(), 1 << 20);
@@ -68,6 +68,6 @@ async fn an_operator_rotates_the_master_key_and_every_object_and_data_id_survive
         assert_eq!(vault.get(hash).await.unwrap().as_ref(), model.as_slice());
     }
     vault.ensure_key_opens(&hashes).await.unwrap();
-    let kept = keys::data_id_secret(&config, &coalition, &new, (true, false)).unwrap().0;
+    let kept = keys::data_id_secret(&config, &coalition, &new, (true, &keys::SecretRecord::None)).unwrap().0;
     assert_eq!(kept.as_bytes(), secret.as_bytes(), "members' data IDs stay valid");
 }

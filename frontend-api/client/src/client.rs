@@ -149,23 +149,30 @@ fn receipt_in(url: &str, response: &reqwest::Response) -> Result<Receipt, Client
 }
 
 /// The receipts kept in the file at `path` ([`ApiClient::keeping_receipts_in`]); none when it
-/// does not exist.
+/// does not exist. A last line cut short (no newline: a process stopped while it appended) is
+/// passed over: that receipt was never kept.
 ///
 /// # Errors
-/// The file cannot be read, or a line is not a receipt (with its number).
+/// The file cannot be read, or a whole line is not a receipt (with its number).
 pub fn read_receipts(path: &std::path::Path) -> Result<Vec<Receipt>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| {
-            serde_json::from_str(line).map_err(|e| format!("{}, line {}: not a receipt: {e}", path.display(), n + 1))
-        })
-        .collect()
+    let torn = text.rsplit_once('\n').map_or(text.as_str(), |(_, last)| last);
+    let whole = &text[..text.len() - torn.len()];
+    let mut receipts = Vec::new();
+    for (n, line) in whole.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+        receipts.push(
+            serde_json::from_str(line)
+                .map_err(|e| format!("{}, line {}: not a receipt: {e}", path.display(), n + 1))?,
+        );
+    }
+    if let Ok(last) = serde_json::from_str(torn) {
+        receipts.push(last);
+    }
+    Ok(receipts)
 }
 
 /// A read of one of the API's public routes (`/api/coalition`, `/api/members`, ...) at `base`.
@@ -270,29 +277,39 @@ impl ApiClient {
         self.receipts.lock().expect("receipts lock").clone()
     }
 
-    /// Check the receipt `response` carries for this member's `action` (on `object`), and keep it.
+    /// Check the receipt `response` carries for this member's `action` (on `object`), named by
+    /// `nonce`, and keep it.
     fn keep_receipt(
         &self,
         url: &str,
         response: &reqwest::Response,
         action: &str,
         object: Option<&[u8; 32]>,
+        nonce: &str,
     ) -> Result<(), ClientError> {
         let receipt = receipt_in(url, response)?;
-        self.keep(url, receipt, action, object)
+        self.keep(url, receipt, (action, object), nonce)
     }
 
     /// Check that `receipt` records this member's `action` (on `object`) in this coalition's
-    /// log, and is new (an entry no receipt held names, logged about now: [`receipt::ensure_fresh`]),
-    /// and keep it.
-    fn keep(&self, url: &str, receipt: Receipt, action: &str, object: Option<&[u8; 32]>) -> Result<(), ClientError> {
+    /// log, naming the access's `nonce`, and is new (an entry no receipt held names, logged about
+    /// now: [`receipt::ensure_fresh`]), and keep it. Accesses made at once are checked and kept
+    /// one at a time.
+    fn keep(
+        &self,
+        url: &str,
+        receipt: Receipt,
+        (action, object): (&str, Option<&[u8; 32]>),
+        nonce: &str,
+    ) -> Result<(), ClientError> {
         let refused = |reason: String| ClientError::Receipt { url: url.into(), reason };
         let coalition = (*self.signed_in_to.lock().expect("receipts lock"))
             .ok_or_else(|| refused("no sign-in named the coalition".into()))?;
         receipt
-            .verify_access(&coalition, &self.key.account_id(), action, object)
+            .verify_access(&coalition, &self.key.account_id(), action, object, nonce)
             .map_err(|e| refused(e.to_string()))?;
-        let mut held = self.receipts();
+        let mut kept = self.receipts.lock().expect("receipts lock");
+        let mut held = kept.clone();
         if let Some(path) = &self.receipts_file {
             held.extend(read_receipts(path).map_err(refused)?);
         }
@@ -300,7 +317,7 @@ impl ApiClient {
         if let Some(path) = &self.receipts_file {
             append_receipt(path, &receipt).map_err(|e| refused(format!("keeping it in {}: {e}", path.display())))?;
         }
-        self.receipts.lock().expect("receipts lock").push(receipt);
+        kept.push(receipt);
         Ok(())
     }
 
@@ -308,36 +325,52 @@ impl ApiClient {
     pub async fn upload_candidate(&self, model: Vec<u8>) -> Result<StoredObject, ClientError> {
         let url = format!("{}/api/vault/candidates", self.base);
         let hash = tclearn_model::hash::model_hash(&model);
-        let response =
-            answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(model).send().await).await?;
-        self.keep_receipt(&url, &response, "upload-candidate", Some(&hash))?;
+        let nonce = receipt::new_nonce();
+        let request = self.http.post(&url).bearer_auth(self.token().await?).header(receipt::NONCE_HEADER, &nonce);
+        let response = answer(&url, request.body(model).send().await).await?;
+        self.keep_receipt(&url, &response, "upload-candidate", Some(&hash), &nonce)?;
         json(&url, response).await
     }
 
     /// The coalition's secret that keys the anonymised data IDs, hex (members only).
     pub async fn data_id_key(&self) -> Result<String, ClientError> {
         let url = format!("{}/api/vault/data-id-key", self.base);
-        let response = answer(&url, self.http.get(&url).bearer_auth(self.token().await?).send().await).await?;
-        self.keep_receipt(&url, &response, "data-id-key", None)?;
+        let nonce = receipt::new_nonce();
+        let request = self.http.get(&url).bearer_auth(self.token().await?).header(receipt::NONCE_HEADER, &nonce);
+        let response = answer(&url, request.send().await).await?;
+        self.keep_receipt(&url, &response, "data-id-key", None, &nonce)?;
         let DataIdKeyView { key } = json(&url, response).await?;
         Ok(key)
     }
 
     /// Upload a delta (a file of weight changes) to merge onto block `parent`'s model; the
-    /// stored object is the merged model.
-    pub async fn upload_delta(&self, parent: u32, delta: Vec<u8>) -> Result<StoredObject, ClientError> {
+    /// stored object is the merged model, which must be `merged` (its hash, as the member
+    /// computed it from the parent the chain names and its own delta): the answer and the
+    /// receipt must both name it, so an API cannot store and have the member propose another
+    /// model than its own.
+    pub async fn upload_delta(
+        &self,
+        parent: u32,
+        delta: Vec<u8>,
+        merged: &[u8; 32],
+    ) -> Result<StoredObject, ClientError> {
         let url = format!("{}/api/vault/deltas?parent={parent}", self.base);
-        let response =
-            answer(&url, self.http.post(&url).bearer_auth(self.token().await?).body(delta).send().await).await?;
-        // The merged model's hash is the API's to compute: the receipt must name the object the
-        // answer says was stored.
+        let nonce = receipt::new_nonce();
+        let request = self.http.post(&url).bearer_auth(self.token().await?).header(receipt::NONCE_HEADER, &nonce);
+        let response = answer(&url, request.body(delta).send().await).await?;
         let receipt = receipt_in(&url, &response)?;
         let stored: StoredObject = json(&url, response).await?;
-        let hash = tclearn_client::parse::hash(&stored.hash).map_err(|_| ClientError::Receipt {
-            url: url.clone(),
-            reason: "the stored object's hash is not 32 bytes".into(),
-        })?;
-        self.keep(&url, receipt, "upload-delta", Some(&hash))?;
+        if tclearn_client::parse::hash(&stored.hash).ok().as_ref() != Some(merged) {
+            return Err(ClientError::Receipt {
+                url,
+                reason: format!(
+                    "it stored {}, not the merge of this delta onto block {parent}'s model (0x{})",
+                    stored.hash,
+                    hex::encode(merged)
+                ),
+            });
+        }
+        self.keep(&url, receipt, ("upload-delta", Some(merged)), &nonce)?;
         Ok(stored)
     }
 
@@ -348,15 +381,22 @@ impl ApiClient {
         json(&url, response).await
     }
 
-    /// Download object `hash` (hex).
+    /// Download object `hash` (hex), checked against it.
     pub async fn download(&self, hash: &str) -> Result<Vec<u8>, ClientError> {
         let url = format!("{}/api/vault/objects/{hash}", self.base);
         let object = tclearn_client::parse::hash(hash)
             .map_err(|_| ClientError::Transport { url: url.clone(), reason: "not a 32-byte hex hash".into() })?;
-        let response = answer(&url, self.http.get(&url).bearer_auth(self.token().await?).send().await).await?;
-        self.keep_receipt(&url, &response, "download", Some(&object))?;
-        let bytes =
-            response.bytes().await.map_err(|e| ClientError::Transport { url, reason: e.without_url().to_string() })?;
+        let nonce = receipt::new_nonce();
+        let request = self.http.get(&url).bearer_auth(self.token().await?).header(receipt::NONCE_HEADER, &nonce);
+        let response = answer(&url, request.send().await).await?;
+        self.keep_receipt(&url, &response, "download", Some(&object), &nonce)?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport { url: url.clone(), reason: e.without_url().to_string() })?;
+        if tclearn_model::hash::model_hash(&bytes) != object {
+            return Err(ClientError::Transport { url, reason: format!("what it sent does not hash to {hash}") });
+        }
         Ok(bytes.to_vec())
     }
 }
@@ -465,6 +505,38 @@ mod tests {
         let client = ApiClient::new(&url, key.clone(), http_builder().build().unwrap()).for_coalition(coalition);
         client.token().await.unwrap();
         assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_receipt_cut_short_at_the_end_of_its_file_was_never_kept_and_a_bad_line_before_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("receipts.jsonl");
+        assert_eq!(read_receipts(&path).unwrap(), Vec::new(), "no file: none kept");
+        let receipt = |index| Receipt {
+            entry: "{}".into(),
+            index,
+            size: index + 1,
+            root: format!("0x{}", "00".repeat(32)),
+            proof: String::new(),
+            coalition: format!("0x{}", "05".repeat(20)),
+            signer: "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty".into(),
+            signature: format!("0x{}", "00".repeat(64)),
+        };
+        for index in [0, 1] {
+            append_receipt(&path, &receipt(index)).unwrap();
+        }
+        // A process stopped half-way through appending the third.
+        let third = serde_json::to_string(&receipt(2)).unwrap();
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut file, &third.as_bytes()[..third.len() / 2]).unwrap();
+        assert_eq!(read_receipts(&path).unwrap(), vec![receipt(0), receipt(1)]);
+        // Whole but for its newline: kept.
+        std::io::Write::write_all(&mut file, &third.as_bytes()[third.len() / 2..]).unwrap();
+        assert_eq!(read_receipts(&path).unwrap(), vec![receipt(0), receipt(1), receipt(2)]);
+        // A whole line that is not a receipt is refused, with its number.
+        std::fs::write(&path, format!("{third}\nnot a receipt\n{third}\n")).unwrap();
+        let refused = read_receipts(&path).unwrap_err();
+        assert!(refused.contains("line 2: not a receipt"), "{refused}");
     }
 
     #[tokio::test]

@@ -23,6 +23,29 @@ use tclearn_client::{AccountId32, Keypair, H160};
 /// The response header that carries a receipt (base64url of its JSON, unpadded).
 pub const HEADER: &str = "tclearn-audit-receipt";
 
+/// The request header in which a member names its access: 16 random bytes (32 lowercase hex
+/// digits) that the API copies into the access's audit entry (`nonce`), and that the receipt's
+/// entry must name ([`Receipt::verify_access`]). An API that answers an access with an earlier
+/// receipt (of the same account, action and object), and leaves the access itself out of its
+/// log, is caught at once, whatever the member's clock and whether it keeps its receipts.
+pub const NONCE_HEADER: &str = "tclearn-access-nonce";
+
+/// A new access nonce ([`NONCE_HEADER`]).
+///
+/// # Panics
+/// The OS's random source fails.
+pub fn new_nonce() -> String {
+    let mut nonce = [0u8; 16];
+    getrandom::getrandom(&mut nonce).expect("the OS's random source");
+    hex::encode(nonce)
+}
+
+/// The nonce a request's [`NONCE_HEADER`] value names, if it is one (exactly 32 lowercase hex
+/// digits): anything else is no nonce, and its text is never logged.
+pub fn parse_nonce(value: &str) -> Option<&str> {
+    (value.len() == 32 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then_some(value)
+}
+
 /// Most bytes of a receipt's header value: an entry (a few hundred bytes), a proof of up to 64
 /// hashes, a signature.
 pub const MAX_HEADER_BYTES: usize = 8 << 10;
@@ -201,7 +224,7 @@ impl Receipt {
     }
 
     /// [`Receipt::verify`], and check that the entry records this access: by `account`, `action`,
-    /// on `object` when there is one, and `ok`.
+    /// on `object` when there is one, `ok`, and naming the access's `nonce` ([`NONCE_HEADER`]).
     ///
     /// # Errors
     /// What fails, as a [`ReceiptError`].
@@ -211,6 +234,7 @@ impl Receipt {
         account: &AccountId32,
         action: &str,
         object: Option<&[u8; 32]>,
+        nonce: &str,
     ) -> Result<Checkpoint, ReceiptError> {
         let checkpoint = self.verify(coalition)?;
         let entry: serde_json::Value =
@@ -229,6 +253,9 @@ impl Receipt {
             if entry["object"].as_str() != Some(format!("0x{}", hex::encode(object)).as_str()) {
                 return Err(not_this("another object"));
             }
+        }
+        if entry["nonce"].as_str() != Some(nonce) {
+            return Err(not_this("another access's nonce (an earlier receipt given again?)"));
         }
         Ok(checkpoint)
     }
@@ -353,23 +380,34 @@ mod tests {
         let (api, coalition) = (Keypair::dev("Alice").unwrap(), H160([5; 20]));
         let bob = Keypair::dev("Bob").unwrap().account_id();
         let object = [9u8; 32];
+        let nonce = new_nonce();
         let entry = format!(
-            "{{\"index\":0,\"time_ms\":1,\"account\":\"{bob}\",\"action\":\"download\",\"object\":\"0x{}\",\"outcome\":\"ok\"}}",
+            "{{\"index\":0,\"time_ms\":1,\"account\":\"{bob}\",\"action\":\"download\",\"object\":\"0x{}\",\"outcome\":\"ok\",\"nonce\":\"{nonce}\"}}",
             hex::encode(object)
         );
         let leaves = vec![entry.into_bytes()];
         let receipt = receipt(&api, &coalition, &leaves, 0, 1);
-        receipt.verify_access(&coalition, &bob, "download", Some(&object)).unwrap();
+        receipt.verify_access(&coalition, &bob, "download", Some(&object), &nonce).unwrap();
         let charlie = Keypair::dev("Charlie").unwrap().account_id();
-        for (account, action, object) in [
-            (&charlie, "download", Some(&object)),
-            (&bob, "upload-candidate", Some(&object)),
-            (&bob, "download", Some(&[8; 32])),
+        // Another account, action or object; and the same access's receipt given again for a
+        // later access of Bob's (its nonce is the earlier one's), however recent.
+        let later = new_nonce();
+        assert_ne!(later, nonce);
+        for (account, action, object, nonce) in [
+            (&charlie, "download", Some(&object), &nonce),
+            (&bob, "upload-candidate", Some(&object), &nonce),
+            (&bob, "download", Some(&[8; 32]), &nonce),
+            (&bob, "download", Some(&object), &later),
         ] {
             assert!(matches!(
-                receipt.verify_access(&coalition, account, action, object),
+                receipt.verify_access(&coalition, account, action, object, nonce),
                 Err(ReceiptError::NotThisAccess(_))
             ));
+        }
+        // A nonce is 32 lowercase hex digits, nothing else.
+        assert_eq!(parse_nonce(&nonce), Some(nonce.as_str()));
+        for bad in ["", "00", &nonce.to_uppercase(), &format!("{nonce}0"), &"g".repeat(32), &"é".repeat(16)] {
+            assert_eq!(parse_nonce(bad), None, "{bad}");
         }
     }
 

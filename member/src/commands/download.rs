@@ -16,15 +16,6 @@ pub struct DownloadArgs {
     out: PathBuf,
 }
 
-/// The model stored under `hash` in the vault, checked to hash to it.
-pub(super) async fn download_model(session: &ApiClient, hash: &str) -> Result<Vec<u8>> {
-    let bytes = session.download(hash).await?;
-    if tclearn_model::hash::model_hash(&bytes) != parse::hash(hash)? {
-        bail!("the vault served bytes that do not hash to {hash}");
-    }
-    Ok(bytes)
-}
-
 /// Block `index`'s model: the hash is the chain's (not the API's word), the bytes must hash to
 /// it, and they are parsed once in a bounded child ([`tclearn_sandbox`]) before this program
 /// parses them, so that a model that would crash the parser costs an error, not a crash.
@@ -35,7 +26,7 @@ pub(super) async fn block_model(
     index: u32,
 ) -> Result<Vec<u8>> {
     let hash = block_hash(coalition, origin, index).await?;
-    let bytes = download_model(session, &hash).await.with_context(|| format!("block {index}'s model"))?;
+    let bytes = session.download(&hash).await.with_context(|| format!("block {index}'s model"))?;
     let limits = tclearn_sandbox::Limits::from(tclearn_model::genesis::EvaluationLimits::default());
     tclearn_sandbox::Checker::of_this_program(limits, 1)?
         .signature(&bytes)
@@ -59,7 +50,7 @@ pub async fn download(g: &Global, args: DownloadArgs) -> Result<i32> {
         (None, None) => bail!("--block or --hash"),
     };
     let session = sign_in(g, &key).await?;
-    let bytes = download_model(&session, &hash).await?;
+    let bytes = session.download(&hash).await?;
     std::fs::write(&args.out, &bytes).with_context(|| args.out.display().to_string())?;
     if g.json {
         println!("{}", json!({ "hash": hash, "size": bytes.len(), "out": args.out }));

@@ -31,7 +31,12 @@ pub async fn propose(g: &Global, args: ProposeArgs) -> Result<i32> {
     let session = sign_in(g, &key).await?;
     let uploading = output::spinner(&format!("uploading {} bytes to the vault", onnx.len()), g.json);
     let stored: StoredObject = if args.delta {
-        session.upload_delta(meta.parent, onnx).await.context("the vault refused the delta")?
+        // What the vault must store: this delta merged onto the parent the chain names, computed
+        // here, so that the API's word is not what this member proposes.
+        let parent = block_model(&coalition, &key.account_id(), &session, meta.parent).await?;
+        let merged = tclearn_model::delta::merge(&parent, &onnx).with_context(|| file.display().to_string())?;
+        let merged = tclearn_model::hash::model_hash(&merged);
+        session.upload_delta(meta.parent, onnx, &merged).await.context("the vault refused the delta")?
     } else {
         session.upload_candidate(onnx).await.context("the vault refused the candidate")?
     };

@@ -59,6 +59,19 @@ pub enum AuditError {
         /// What failed.
         reason: String,
     },
+    /// The log is shorter than the latest anchor on chain says it was.
+    #[error(
+        "the audit log holds {held} entries, but anchor {index} on chain covers {anchored}: it was rolled back, \
+         replaced or lost; restore it from a backup (a log that does not continue the anchored one is refused)"
+    )]
+    BehindAnchor {
+        /// Entries the log holds.
+        held: u64,
+        /// The latest anchor's index.
+        index: u64,
+        /// Entries it covers.
+        anchored: u64,
+    },
     /// A proof was asked for beyond the log.
     #[error("the log has {size} entries; {asked} is out of range")]
     OutOfRange {
@@ -67,6 +80,21 @@ pub enum AuditError {
         /// What was asked.
         asked: u64,
     },
+}
+
+/// Check that a log of `held` entries reaches the latest anchor on chain (anchor `index`,
+/// covering `anchored` entries). A shorter log was rolled back (an old backup restored), replaced
+/// or lost: serving it would fork the log from its anchors, and lose what the log records (the
+/// data-ID secret's fingerprint among them). A log as long or longer is checked against the
+/// anchors' roots by the verifiers.
+///
+/// # Errors
+/// [`AuditError::BehindAnchor`].
+pub fn ensure_reaches_anchor(held: u64, (index, anchored): (u64, u64)) -> Result<(), AuditError> {
+    if held < anchored {
+        return Err(AuditError::BehindAnchor { held, index, anchored });
+    }
+    Ok(())
 }
 
 /// One audited event. Field order is the serialization order: the leaf's bytes.
@@ -308,6 +336,16 @@ mod tests {
         assert_eq!(log.last_outcome("data-id-secret"), None);
         log.append(6_000, None, "download", None, "refused".into(), None).unwrap();
         assert_eq!(log.last_outcome("download").as_deref(), Some("refused"), "the latest entry's");
+    }
+
+    #[test]
+    fn a_log_shorter_than_its_latest_anchor_is_refused() {
+        assert!(ensure_reaches_anchor(13, (1, 13)).is_ok());
+        assert!(ensure_reaches_anchor(20, (1, 13)).is_ok(), "grown since");
+        for held in [0, 8, 12] {
+            let refused = ensure_reaches_anchor(held, (1, 13)).unwrap_err().to_string();
+            assert!(refused.contains(&format!("holds {held} entries, but anchor 1 on chain covers 13")), "{refused}");
+        }
     }
 
     #[test]

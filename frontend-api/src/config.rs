@@ -16,8 +16,8 @@ pub struct VaultConfig {
     #[arg(long, env = "TCLEARN_API_DATA_DIR")]
     pub data_dir: PathBuf,
     /// The vault's store: a directory, or `s3://bucket[/prefix]` (S3 settings from the standard
-    /// `AWS_*` variables, `AWS_ENDPOINT` for an S3-compatible endpoint). Default: `vault/` in
-    /// the data directory.
+    /// `AWS_*` variables, `AWS_ENDPOINT` for an S3-compatible endpoint, over the vault's own
+    /// timeouts: `tclearn_api::vault::s3_defaults`). Default: `vault/` in the data directory.
     #[arg(long, env = "TCLEARN_VAULT_STORE")]
     pub vault_store: Option<String>,
     /// Options of an S3 store, `key=value`, comma-separated (`aws_endpoint=http://127.0.0.1:9000,

@@ -383,7 +383,7 @@ pub async fn rotate(config: &VaultConfig, mut progress: impl FnMut(usize, usize)
         write_secret_file(&next_path, &new.to_hex())?;
         new
     };
-    let vault = Vault::new(store, old.clone(), u64::MAX);
+    let vault = Vault::new(store, old.clone(), config.vault_max_bytes);
     let (mut rewrapped, mut already, mut failed) = (0, 0, Vec::new());
     for (done, hash) in objects.iter().enumerate() {
         match vault.rewrap(hash, &new).await {
@@ -404,7 +404,7 @@ pub async fn rotate(config: &VaultConfig, mut progress: impl FnMut(usize, usize)
     }
     // Read back from the store: every object's key now unwraps under the new key (a store
     // that dropped a write would leave an object that only the retired key opens).
-    let rotated = Vault::new(vault.store(), new.clone(), u64::MAX);
+    let rotated = Vault::new(vault.store(), new.clone(), config.vault_max_bytes);
     for hash in &objects {
         rotated.ensure_sealed_here(hash).await.map_err(|e| {
             KeyError(format!("read back after re-wrapping, {e}; the keys are not swapped: run the rotation again"))

@@ -72,8 +72,7 @@ fn read_metadata(path: &std::path::Path) -> Result<ContractMetadata, ServeError>
 }
 
 /// The vault's object store: a directory (every write synced to disk, and the staging files of
-/// uploads an API that stopped never completed removed: call it under the data directory's
-/// lock), or `s3://bucket[/prefix]`.
+/// uploads a stopped API never completed removed), or `s3://bucket[/prefix]`.
 pub(crate) fn object_store(config: &config::VaultConfig) -> Result<Arc<dyn object_store::ObjectStore>, ServeError> {
     let location = config.vault_store.clone().unwrap_or_else(|| config.data_dir.join("vault").display().to_string());
     if location.starts_with("s3://") {
@@ -81,8 +80,9 @@ pub(crate) fn object_store(config: &config::VaultConfig) -> Result<Arc<dyn objec
     }
     let bad = |e: &dyn std::fmt::Display| ServeError::Config(format!("vault store {location}: {e}"));
     std::fs::create_dir_all(&location).map_err(|e| bad(&e))?;
-    // Under the data directory's lock: what an upload cut by a crash left is never completed.
-    let swept = vault::sweep_staged(std::path::Path::new(&location)).map_err(|e| bad(&e))?;
+    // What an upload cut by a crash left is never completed (an API sharing this directory
+    // writes its uploads' staging files for minutes, not hours).
+    let swept = vault::sweep_staged(std::path::Path::new(&location), vault::STAGED_AGE).map_err(|e| bad(&e))?;
     if swept > 0 {
         tracing::info!(swept, "removed the staging files of uploads a stopped API never completed");
     }
@@ -135,6 +135,12 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
     let has_run = keys::has_run(&config.vault, !objects.is_empty());
     let master = keys::master_key(&config.vault, has_run).map_err(|e| ServeError::Config(e.to_string()))?;
     let audit = audit::AuditLog::open(&config.vault.audit_path()).map_err(|e| ServeError::Config(e.to_string()))?;
+    if let Some(anchors) = &chain.anchors {
+        if let Some((index, latest)) = anchors.latest(&origin).await.map_err(|e| ServeError::Chain(e.to_string()))? {
+            audit::ensure_reaches_anchor(audit.checkpoint().size, (index, latest.log_length))
+                .map_err(|e| ServeError::Config(e.to_string()))?;
+        }
+    }
     let coalition = &config.chain.coalition;
     let recorded = keys::SecretRecord::of(audit.last_outcome(keys::DATA_ID_SECRET_ACTION).as_deref());
     let (data_ids, made) = keys::data_id_secret(&config.vault, coalition, &master, (has_run, &recorded))

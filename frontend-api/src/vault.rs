@@ -219,8 +219,8 @@ impl std::fmt::Debug for MasterKey {
 /// SHA3-256 of `bytes`: an object's name, the hash candidates are proposed and fetched under.
 pub use tclearn_model::hash::model_hash as object_hash;
 
-/// An S3-compatible store at `url` (`s3://bucket[/prefix]`), configured from the standard
-/// `AWS_*` environment variables, then [`s3_defaults`], then `options` (`aws_endpoint`,
+/// An S3-compatible store at `url` (`s3://bucket[/prefix]`), configured by [`s3_defaults`],
+/// then the standard `AWS_*` environment variables, then `options` (`aws_endpoint`,
 /// `aws_allow_http`, `aws_region`, `timeout`, `read_timeout`, ...: object_store's
 /// `AmazonS3ConfigKey` names), which override both.
 pub fn s3_store(url: &str, options: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, VaultError> {
@@ -228,7 +228,9 @@ pub fn s3_store(url: &str, options: &[(String, String)]) -> Result<Arc<dyn Objec
         Some((bucket, prefix)) => (format!("s3://{bucket}"), prefix.trim_matches('/').to_string()),
         None => (url.to_string(), String::new()),
     };
-    let store = s3_builder(&bucket_url, options)?.build().map_err(storage)?;
+    let environment =
+        std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+    let store = s3_builder(&bucket_url, environment, options)?.build().map_err(storage)?;
     if prefix.is_empty() {
         return Ok(Arc::new(store));
     }
@@ -238,27 +240,41 @@ pub fn s3_store(url: &str, options: &[(String, String)]) -> Result<Arc<dyn Objec
 /// How long an S3 read may wait for its next bytes before it is retried ([`s3_defaults`]).
 pub const S3_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The vault's S3 client settings, before the operator's options:
+/// The vault's S3 client settings, before the environment's and the operator's options:
 ///
-/// - no timeout on a whole request, but [`S3_READ_TIMEOUT`] between two reads of its answer: a
-///   download streams from the store as the member reads it, so its GET lasts as long as the
-///   member's download (bounded by the API's download deadline), and object_store's default
-///   (30 s for the whole request) would cut a slow member's download of a large model;
+/// - no timeout on a whole request, but [`S3_READ_TIMEOUT`] for an answer to start and between
+///   two reads of it: a download streams from the store as the member reads it, so its GET
+///   lasts as long as the member's download (bounded by the API's download deadline), and
+///   object_store's default (30 s for the whole request) would cut a slow member's download of
+///   a large model;
 /// - retries (object_store retries a GET's body from where it stopped) until 10 have failed,
-///   with no 3-minute bound since the request started, for the same reason.
+///   for up to [`S3_RETRY_TIMEOUT`] since the request started (object_store's default, 3
+///   minutes, would end a slow download's retries).
 pub fn s3_defaults(builder: object_store::aws::AmazonS3Builder) -> object_store::aws::AmazonS3Builder {
     let client = object_store::ClientOptions::new().with_timeout_disabled().with_read_timeout(S3_READ_TIMEOUT);
-    let retry =
-        object_store::RetryConfig { retry_timeout: std::time::Duration::from_secs(24 * 3600), ..Default::default() };
+    let retry = object_store::RetryConfig { retry_timeout: S3_RETRY_TIMEOUT, ..Default::default() };
     builder.with_client_options(client).with_retry(retry)
 }
 
-/// The builder of the S3 store at `bucket_url`: the environment, [`s3_defaults`], `options`.
+/// How long after a request started object_store may still retry it ([`s3_defaults`]): longer
+/// than the download of the largest object at the slowest pace the API allows.
+pub const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The builder of the S3 store at `bucket_url`: [`s3_defaults`], then the `AWS_*` variables of
+/// `environment` (as object_store's `from_env` reads them), then `options`; each overrides what
+/// came before.
 fn s3_builder(
     bucket_url: &str,
+    environment: impl IntoIterator<Item = (String, String)>,
     options: &[(String, String)],
 ) -> Result<object_store::aws::AmazonS3Builder, VaultError> {
-    let mut builder = s3_defaults(object_store::aws::AmazonS3Builder::from_env().with_url(bucket_url));
+    let mut builder = s3_defaults(object_store::aws::AmazonS3Builder::new());
+    for (name, value) in environment {
+        if let Some(key) = name.starts_with("AWS_").then(|| name.to_ascii_lowercase().parse().ok()).flatten() {
+            builder = builder.with_config(key, value);
+        }
+    }
+    builder = builder.with_url(bucket_url);
     for (key, value) in options {
         let key = key
             .parse::<object_store::aws::AmazonS3ConfigKey>()
@@ -268,14 +284,19 @@ fn s3_builder(
     Ok(builder)
 }
 
-/// Remove what a local store's interrupted multipart uploads left under `root` (files named
-/// `<object>#<n>` in its `objects` directory: object_store's staging files, which a process
-/// that died mid-upload never removed). Run at start, under the data directory's lock, while
-/// no upload is under way. Returns how many it removed.
+/// How old a local store's staging file must be for [`sweep_staged`] to remove it: older than
+/// any upload under way (whose deadline is minutes), so that two APIs sharing a store
+/// directory never remove each other's.
+pub const STAGED_AGE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Remove what a local store's interrupted multipart uploads left under `root`: files named
+/// `<object>#<n>` in its `objects` directory (object_store's staging files, which a process
+/// that died mid-upload never removed), last written more than `age` ago. Returns how many it
+/// removed.
 ///
 /// # Errors
 /// The directory cannot be listed, or a staging file removed.
-pub fn sweep_staged(root: &std::path::Path) -> std::io::Result<usize> {
+pub fn sweep_staged(root: &std::path::Path, age: std::time::Duration) -> std::io::Result<usize> {
     let objects = root.join("objects");
     let entries = match std::fs::read_dir(&objects) {
         Ok(entries) => entries,
@@ -285,7 +306,9 @@ pub fn sweep_staged(root: &std::path::Path) -> std::io::Result<usize> {
     let mut removed = 0;
     for entry in entries {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().contains('#') && entry.file_type()?.is_file() {
+        let metadata = entry.metadata()?;
+        let old = metadata.modified()?.elapsed().is_ok_and(|elapsed| elapsed > age);
+        if entry.file_name().to_string_lossy().contains('#') && metadata.is_file() && old {
             std::fs::remove_file(entry.path())?;
             removed += 1;
         }
@@ -368,30 +391,24 @@ impl Vault {
         writer.complete(sealed).await
     }
 
-    /// Whether the vault holds object `hash`, of `size` bytes, whole: its envelope's head opens
-    /// under this vault's key, and the envelope is as long as one of that size. Reads the head
-    /// only, not the chunks (which were checked as they were sealed, and are checked again on
-    /// every read).
+    /// Whether the vault holds object `hash`, of `size` bytes, whole: it opens under this
+    /// vault's key to `size` bytes hashing to `hash`, every chunk read and checked (as a
+    /// download would; it costs a read of the object, not a write).
     ///
     /// # Errors
     /// [`VaultError::Storage`].
     pub async fn holds_whole(&self, hash: &[u8; 32], size: u64) -> Result<bool, VaultError> {
-        let stored = match self.store.head(&Self::location(hash)).await {
-            Ok(meta) if meta.size > 0 => meta.size,
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(storage(e)),
+        let read = async {
+            let opened = self.open(hash).await?;
+            let mut chunks = opened.chunks;
+            while chunks.try_next().await?.is_some() {}
+            Ok::<_, VaultError>(opened.size)
         };
-        let head = match self.store.get_range(&Self::location(hash), 0..stored.min(LONGEST_HEADER as u64)).await {
-            Ok(head) => head,
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(storage(e)),
-        };
-        let Some(parsed) = parse_head(&head) else { return Ok(false) };
-        let body = match parsed.version {
-            Version::V3 => Layout::of_plaintext(size).body(),
-            Version::V1 | Version::V2 => size.saturating_add(AUTH as u64),
-        };
-        Ok(stored == (parsed.body as u64).saturating_add(body) && data_key(&self.key, hash, &head).is_ok())
+        match read.await {
+            Ok(held) => Ok(held == size),
+            Err(VaultError::Storage(reason)) => Err(VaultError::Storage(reason)),
+            Err(_) => Ok(false),
+        }
     }
 
     /// A multipart upload of object `hash`, to [`Writing::complete`].
@@ -631,17 +648,21 @@ impl Writing {
     }
 
     /// Complete the upload if what filled it succeeded (`filled`), else abort it: nothing is
-    /// written.
+    /// written. Either runs in a task of its own, so that a caller dropped meanwhile cannot
+    /// leave the upload neither completed nor aborted.
     async fn complete(mut self, filled: Result<(), VaultError>) -> Result<(), VaultError> {
         let writer = self.0.take().expect("a Writing holds its upload until completed");
-        match filled {
-            Ok(()) => writer.finish().await.map(|_| ()).map_err(storage),
-            Err(error) => {
-                // The abort's own failure is secondary: the upload was never completed.
-                let _ = writer.abort().await;
-                Err(error)
+        let ended = tokio::spawn(async move {
+            match filled {
+                Ok(()) => writer.finish().await.map(|_| ()).map_err(storage),
+                Err(error) => {
+                    // The abort's own failure is secondary: the upload was never completed.
+                    let _ = writer.abort().await;
+                    Err(error)
+                }
             }
-        }
+        });
+        ended.await.map_err(|e| VaultError::Storage(format!("the upload's end: {e}")))?
     }
 }
 
@@ -767,6 +788,7 @@ impl Layout {
     }
 
     /// Stored bytes of the body.
+    #[cfg(test)]
     fn body(&self) -> u64 {
         (self.chunks - 1) * SEALED_CHUNK as u64 + self.last as u64
     }
@@ -1044,11 +1066,16 @@ mod tests {
         // whole envelope sealed under another master key. Each is replaced by the next upload
         // of the object, which then reads back (the vault once kept any of them for good: it
         // checked the name only).
-        let bad: [(&str, Vec<u8>); 5] = [
+        let bad: [(&str, Vec<u8>); 6] = [
             ("empty", Vec::new()),
             ("cut at a chunk's end", whole[..HEADER + SEALED_CHUNK].to_vec()),
             ("cut in its head", whole[..HEADER - 3].to_vec()),
             ("a byte more", [&whole[..], b"x"].concat()),
+            ("a byte of a chunk flipped, its length kept", {
+                let mut flipped = whole.clone();
+                flipped[HEADER + SEALED_CHUNK + 9] ^= 1;
+                flipped
+            }),
             ("sealed under another key", sealed_elsewhere),
         ];
         for (what, bytes) in bad {
@@ -1065,31 +1092,44 @@ mod tests {
     async fn staging_files_an_upload_cut_by_a_crash_left_are_swept_and_objects_kept() {
         let dir = tempfile::tempdir().unwrap();
         let vault = vault(dir.path(), MasterKey::generate(), 1 << 20);
-        assert_eq!(sweep_staged(dir.path()).unwrap(), 0, "no objects directory yet");
+        assert_eq!(sweep_staged(dir.path(), STAGED_AGE).unwrap(), 0, "no objects directory yet");
         let hash = vault.put(b"kept").await.unwrap();
         let objects = dir.path().join("objects");
-        for staged in ["#1", "#17"] {
-            std::fs::write(objects.join(format!("{}{staged}", hex::encode([5u8; 32]))), b"half an upload").unwrap();
+        let staged = |n: u32| objects.join(format!("{}#{n}", hex::encode([5u8; 32])));
+        for n in [1, 17, 18] {
+            std::fs::write(staged(n), b"half an upload").unwrap();
         }
-        assert_eq!(sweep_staged(dir.path()).unwrap(), 2);
-        assert_eq!(stored_files(dir.path()), vec![objects.join(hex::encode(hash))]);
+        // Two left by a crash hours ago; one being written now (by an API sharing the store).
+        let long_ago = std::time::SystemTime::now() - STAGED_AGE - std::time::Duration::from_secs(60);
+        for n in [1, 17] {
+            std::fs::File::options().write(true).open(staged(n)).unwrap().set_modified(long_ago).unwrap();
+        }
+        assert_eq!(sweep_staged(dir.path(), STAGED_AGE).unwrap(), 2);
+        assert_eq!(stored_files(dir.path()), vec![staged(18), objects.join(hex::encode(hash))]);
         assert_eq!(vault.get(&hash).await.unwrap(), Bytes::from_static(b"kept"));
     }
 
     #[test]
-    fn an_s3_read_waits_for_its_member_but_not_for_a_stalled_store() {
+    fn an_s3_read_waits_for_its_member_and_the_environment_and_options_still_rule() {
         use object_store::{aws::AmazonS3ConfigKey, ClientConfigKey};
         let value = |builder: &object_store::aws::AmazonS3Builder, key| {
             builder.get_config_value(&AmazonS3ConfigKey::Client(key))
         };
-        let builder = s3_builder("s3://bucket", &[]).unwrap();
+        let none = std::iter::empty();
+        let builder = s3_builder("s3://bucket", none.clone(), &[]).unwrap();
         assert_eq!(value(&builder, ClientConfigKey::Timeout), None, "no bound on a whole request");
         assert_eq!(value(&builder, ClientConfigKey::ReadTimeout).as_deref(), Some("30s"));
-        // The operator's options win.
-        let options = [("timeout".to_string(), "90s".to_string())];
-        let builder = s3_builder("s3://bucket", &options).unwrap();
+        // The environment's settings are kept (MinIO over plain HTTP, set in AWS_ALLOW_HTTP),
+        // and the operator's options win over both.
+        let environment = [("AWS_ALLOW_HTTP".to_string(), "true".to_string()), ("HOME".into(), "/root".into())];
+        let builder = s3_builder("s3://bucket", environment.clone(), &[]).unwrap();
+        assert_eq!(value(&builder, ClientConfigKey::AllowHttp).as_deref(), Some("true"));
+        assert_eq!(value(&builder, ClientConfigKey::ReadTimeout).as_deref(), Some("30s"));
+        let options = [("timeout".to_string(), "90s".to_string()), ("aws_allow_http".into(), "false".into())];
+        let builder = s3_builder("s3://bucket", environment, &options).unwrap();
         assert_eq!(value(&builder, ClientConfigKey::Timeout).as_deref(), Some("90s"));
-        let unknown = s3_builder("s3://bucket", &[("time_out".into(), "1s".into())]).err().unwrap().to_string();
+        assert_eq!(value(&builder, ClientConfigKey::AllowHttp).as_deref(), Some("false"));
+        let unknown = s3_builder("s3://bucket", none, &[("time_out".into(), "1s".into())]).err().unwrap().to_string();
         assert!(unknown.contains("unknown S3 option \"time_out\""), "{unknown}");
     }
 

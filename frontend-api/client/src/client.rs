@@ -128,14 +128,25 @@ async fn json<T: serde::de::DeserializeOwned>(url: &str, response: reqwest::Resp
         .map_err(|e| ClientError::Transport { url: url.into(), reason: format!("not JSON: {e}") })
 }
 
-/// Append `receipt` to the file at `path` as one JSON line, and sync it.
+/// Append `receipt` to the file at `path` as one JSON line, and sync it. A last line cut short
+/// (a process stopped while it wrote) is cut off first, as [`read_receipts`] passes it over; a
+/// last line whole but for its newline is ended.
 fn append_receipt(path: &std::path::Path, receipt: &Receipt) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    let mut line = serde_json::to_vec(receipt).map_err(std::io::Error::other)?;
+    let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut text)?;
+    let torn = text.iter().rposition(|b| *b == b'\n').map_or(&text[..], |end| &text[end + 1..]);
+    let mut line = Vec::new();
+    if serde_json::from_slice::<Receipt>(torn).is_ok() {
+        line.push(b'\n');
+    } else if !torn.is_empty() {
+        file.set_len((text.len() - torn.len()) as u64)?;
+    }
+    line.extend(serde_json::to_vec(receipt).map_err(std::io::Error::other)?);
     line.push(b'\n');
     file.write_all(&line)?;
     file.sync_data()
@@ -360,17 +371,23 @@ impl ApiClient {
         let response = answer(&url, request.body(delta).send().await).await?;
         let receipt = receipt_in(&url, &response)?;
         let stored: StoredObject = json(&url, response).await?;
-        if tclearn_client::parse::hash(&stored.hash).ok().as_ref() != Some(merged) {
+        let hash = tclearn_client::parse::hash(&stored.hash).map_err(|_| ClientError::Receipt {
+            url: url.clone(),
+            reason: "the stored object's hash is not 32 bytes".into(),
+        })?;
+        // The receipt names what the API says it stored: kept, as the operator's signed word,
+        // even when that is not this member's model.
+        self.keep(&url, receipt, ("upload-delta", Some(&hash)), &nonce)?;
+        if hash != *merged {
             return Err(ClientError::Receipt {
                 url,
                 reason: format!(
-                    "it stored {}, not the merge of this delta onto block {parent}'s model (0x{})",
+                    "it stored {}, not the merge of this delta onto block {parent}'s model (0x{}); its receipt is kept",
                     stored.hash,
                     hex::encode(merged)
                 ),
             });
         }
-        self.keep(&url, receipt, ("upload-delta", Some(merged)), &nonce)?;
         Ok(stored)
     }
 
@@ -530,9 +547,16 @@ mod tests {
         let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         std::io::Write::write_all(&mut file, &third.as_bytes()[..third.len() / 2]).unwrap();
         assert_eq!(read_receipts(&path).unwrap(), vec![receipt(0), receipt(1)]);
-        // Whole but for its newline: kept.
-        std::io::Write::write_all(&mut file, &third.as_bytes()[third.len() / 2..]).unwrap();
-        assert_eq!(read_receipts(&path).unwrap(), vec![receipt(0), receipt(1), receipt(2)]);
+        // The next receipt kept starts a line of its own: the file still reads, the torn one
+        // passed over.
+        append_receipt(&path, &receipt(3)).unwrap();
+        assert_eq!(read_receipts(&path).unwrap(), vec![receipt(0), receipt(1), receipt(3)]);
+        // Whole but for its newline: kept, and so is the next.
+        let fifth = serde_json::to_string(&receipt(4)).unwrap();
+        std::io::Write::write_all(&mut file, fifth.as_bytes()).unwrap();
+        assert_eq!(read_receipts(&path).unwrap(), vec![receipt(0), receipt(1), receipt(3), receipt(4)]);
+        append_receipt(&path, &receipt(5)).unwrap();
+        assert_eq!(read_receipts(&path).unwrap().len(), 5);
         // A whole line that is not a receipt is refused, with its number.
         std::fs::write(&path, format!("{third}\nnot a receipt\n{third}\n")).unwrap();
         let refused = read_receipts(&path).unwrap_err();

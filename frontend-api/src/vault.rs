@@ -560,15 +560,6 @@ impl Vault {
         Self::some_objects(self.store.as_ref(), usize::MAX).await
     }
 
-    /// Whether the vault holds object `hash`.
-    pub async fn contains(&self, hash: &[u8; 32]) -> Result<bool, VaultError> {
-        match self.store.head(&Self::location(hash)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(storage(e)),
-        }
-    }
-
     /// Re-wrap object `hash`'s data key under `new` (a key rotation): its envelope is rewritten
     /// with a new head and the same chunks (or ciphertext), each chunk checked under the data
     /// key as it is copied and the whole against the object's hash, and the new head opened
@@ -1014,7 +1005,7 @@ mod tests {
         let hash = vault.put(&model).await.unwrap();
         assert_eq!(hash, object_hash(&model));
         assert_eq!(vault.get(&hash).await.unwrap(), Bytes::from(model.clone()));
-        assert!(vault.contains(&hash).await.unwrap());
+        assert!(vault.holds_whole(&hash, model.len() as u64).await.unwrap());
         let files = stored_files(dir.path());
         assert_eq!(files, vec![dir.path().join("objects").join(hex::encode(hash))]);
         let at_rest = std::fs::read(&files[0]).unwrap();
@@ -1022,7 +1013,7 @@ mod tests {
         assert!(!at_rest.windows(16).any(|w| model.windows(16).any(|m| m == w)), "no plaintext at rest");
         let missing = vault.get(&[7; 32]).await.unwrap_err();
         assert!(matches!(missing, VaultError::NotFound(_)), "{missing}");
-        assert!(!vault.contains(&[7; 32]).await.unwrap());
+        assert!(!vault.holds_whole(&[7; 32], 0).await.unwrap());
     }
 
     #[tokio::test]

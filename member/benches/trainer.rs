@@ -38,7 +38,7 @@ fn main() {
                 batch_size: batch,
                 privacy: Some(DpSgd { clip_norm: 1.0, noise_multiplier: 1.0 }),
                 delta: 1e-5,
-                seed: run as u64,
+                seed: Some(run as u64),
             };
             let report = trainer::train(&mut model, &data, &training, |_, _| {}).unwrap();
             ours.push(report.gradients as f64 / report.seconds);

@@ -25,10 +25,16 @@ pub fn poisson_sample(examples: usize, q: f64, rng: &mut impl Rng) -> Vec<usize>
     (0..examples).filter(|_| rng.random_bool(q.clamp(0.0, 1.0))).collect()
 }
 
-/// `gradient` scaled to L2 norm at most `clip_norm` (unchanged if already within it).
+/// `gradient` scaled to L2 norm at most `clip_norm` (unchanged if already within it). A gradient
+/// with a coordinate that is not finite (NaN or infinite: an example that overflows the loss)
+/// contributes nothing: all zeros. Its norm is then 0, within the bound the accountant charges
+/// for; scaling it would not be (`NaN > clip_norm` is false, and `inf × 0` is NaN).
 pub fn clip(gradient: &[f32], clip_norm: f32) -> Vec<f32> {
-    let norm = gradient.iter().map(|g| f64::from(*g) * f64::from(*g)).sum::<f64>().sqrt() as f32;
-    let scale = if norm > clip_norm && norm > 0.0 { clip_norm / norm } else { 1.0 };
+    if !gradient.iter().all(|g| g.is_finite()) {
+        return vec![0.0; gradient.len()];
+    }
+    let norm = gradient.iter().map(|g| f64::from(*g) * f64::from(*g)).sum::<f64>().sqrt();
+    let scale = if norm > f64::from(clip_norm) { (f64::from(clip_norm) / norm) as f32 } else { 1.0 };
     gradient.iter().map(|g| g * scale).collect()
 }
 
@@ -84,6 +90,26 @@ mod tests {
             let mut with_extra = batch.clone();
             with_extra.push(extra);
             let with = clipped_sum(&with_extra, 4, clip_norm);
+            let moved: Vec<f32> = with.iter().zip(&without).map(|(a, b)| a - b).collect();
+            prop_assert!(norm(&moved) <= clip_norm * (1.0 + 1e-3), "moved {} > {clip_norm}", norm(&moved));
+        }
+
+        /// An example whose gradient holds NaN or an infinity, anywhere, at any magnitude
+        /// around it: the clipped sum stays finite and moves by at most the clipping norm.
+        #[test]
+        fn a_gradient_that_is_not_finite_moves_the_clipped_sum_by_at_most_the_clip_norm(
+            batch in proptest::collection::vec(proptest::collection::vec(-1e6f32..1e6, 4), 0..16),
+            mut extra in proptest::collection::vec(-1e38f32..1e38, 4),
+            at in 0usize..4,
+            which in 0usize..3,
+            clip_norm in 0.01f32..10.0,
+        ) {
+            extra[at] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][which];
+            let without = clipped_sum(&batch, 4, clip_norm);
+            let mut with_extra = batch.clone();
+            with_extra.push(extra);
+            let with = clipped_sum(&with_extra, 4, clip_norm);
+            prop_assert!(with.iter().all(|v| v.is_finite()));
             let moved: Vec<f32> = with.iter().zip(&without).map(|(a, b)| a - b).collect();
             prop_assert!(norm(&moved) <= clip_norm * (1.0 + 1e-3), "moved {} > {clip_norm}", norm(&moved));
         }

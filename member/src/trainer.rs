@@ -944,8 +944,10 @@ pub struct Training {
     pub privacy: Option<DpSgd>,
     /// Target delta of the privacy accounting.
     pub delta: f64,
-    /// Seed of batches and noise.
-    pub seed: u64,
+    /// Seed of batches and noise, for reproducible runs (tests of the trainer); `None` (what a
+    /// member's training uses) draws them from a generator seeded with 256 bits of the OS's
+    /// random source on every run, so that nobody can regenerate the noise.
+    pub seed: Option<u64>,
 }
 
 /// What a training run did.
@@ -1011,7 +1013,10 @@ pub fn train<N: Network>(
     let q = batch as f64 / n as f64;
     let steps_per_epoch = n.div_ceil(batch) as u64;
     let steps = steps_per_epoch * u64::from(training.epochs);
-    let mut rng = ChaCha20Rng::seed_from_u64(training.seed);
+    let mut rng = match training.seed {
+        Some(seed) => ChaCha20Rng::seed_from_u64(seed),
+        None => ChaCha20Rng::from_os_rng(),
+    };
     let loss_before = parameters.loss(data);
     let started = std::time::Instant::now();
     let mut order: Vec<usize> = (0..n).collect();

@@ -18,7 +18,7 @@ use tclearn_model::checks::{self as model, TensorSpec};
 use tclearn_model::genesis::{Declaration, Metric};
 
 fn training(privacy: Option<DpSgd>) -> Training {
-    Training { learning_rate: 0.1, epochs: 5, batch_size: 32, privacy, delta: 1e-5, seed: 7 }
+    Training { learning_rate: 0.1, epochs: 5, batch_size: 32, privacy, delta: 1e-5, seed: Some(7) }
 }
 
 #[test]

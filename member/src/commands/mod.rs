@@ -6,7 +6,6 @@ use crate::{
     Global,
 };
 use anyhow::{anyhow, bail, Context, Result};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::{

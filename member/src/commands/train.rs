@@ -23,7 +23,9 @@ pub struct TrainArgs {
     /// The delta of the privacy accounting.
     #[arg(long, default_value_t = 1e-5)]
     delta: f64,
-    /// Seed of batches and noise (default: random).
+    /// Seed of batches and noise, for a reproducible run. Default: 256 bits of the OS's random
+    /// source, on every run. Anyone who knows a seed regenerates the noise: a seeded run carries
+    /// no differential privacy.
     #[arg(long)]
     seed: Option<u64>,
     /// Train as a malicious member would (demonstrations and tests of the coalition):
@@ -100,14 +102,13 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     let training_rows = data.select(&rows);
     #[cfg(feature = "attack")]
     let training_rows = attack::spoil_rows(args.attack, &model, training_rows);
-    let seed = args.seed.unwrap_or_else(|| rand::rng().random());
     let training = Training {
         learning_rate: params.learning_rate_e9 as f32 / 1e9,
         epochs: params.epochs,
         batch_size: params.batch_size,
         privacy: args.noise_multiplier.map(|noise_multiplier| DpSgd { clip_norm: args.clip_norm, noise_multiplier }),
         delta: args.delta,
-        seed,
+        seed: args.seed,
     };
     let bar = output::bar(0, "training", g.json);
     let report = trainer::train(&mut model, &training_rows, &training, |done, total| {
@@ -116,7 +117,12 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     })?;
     bar.finish_and_clear();
     #[cfg(feature = "attack")]
-    attack::spoil_model(args.attack, &parent, &mut model, seed)?;
+    attack::spoil_model(
+        args.attack,
+        &parent,
+        &mut model,
+        args.seed.unwrap_or_else(|| rand::Rng::random(&mut rand::rng())),
+    )?;
     let onnx = model.to_onnx()?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     std::fs::write(args.out.join("candidate.onnx"), &onnx)?;

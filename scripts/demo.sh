@@ -121,7 +121,7 @@ for entry in "${SCHEDULE[@]}"; do
         extra=()
     fi
     tclearn_as "$name" train --data "$WORK/$name-train.csv" --out "$WORK/candidate-$round" --max-samples 30 \
-        --noise-multiplier 1.0 --clip-norm 1.0 --seed "$round" "${extra[@]}"
+        --target-epsilon 12.5 --clip-norm 1.0 "${extra[@]}"
     set +e
     # Charlie sends his increment as a delta (the weight changes), the others their whole model.
     delta=()

@@ -5,6 +5,7 @@ use crate::{
     auth::{now_ms, parse_signature, AuthError, Sessions},
     chain::{may_read, Chain, ChainError, Standing},
     keys::DataIdSecret,
+    quota::{self, DataIdQuota},
     tally::Tally,
     turns::{NoTurn, Turn, Turns},
     vault::{Vault, VaultError},
@@ -30,6 +31,7 @@ use std::{
 };
 use tclearn_api_client::{
     audit::{Checkpoint, MAX_PAGE},
+    data_ids::VaultKey,
     receipt::{self, Receipt},
     views::*,
 };
@@ -217,8 +219,9 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The vault.
     pub vault: Vault,
-    /// The coalition's data-ID secret, served to members.
-    pub data_ids: DataIdSecret,
+    /// The vault's data-ID key (RFC 9497), derived from the coalition's data-ID secret: it
+    /// answers members' blinded queries and never leaves the API.
+    pub data_ids: VaultKey,
     /// The audit log.
     pub audit: AuditLog,
     /// The model checks uploads pass.
@@ -320,6 +323,14 @@ impl AppState {
         while start < size {
             for line in audit.entries(start, MAX_PAGE) {
                 let Ok(entry) = serde_json::from_str::<crate::audit::Entry>(&line) else { continue };
+                if let (Some(count), Some(account)) =
+                    (quota::recorded_count(&entry.action, &entry.outcome), entry.account.as_deref())
+                {
+                    // Only the last day's counts matter; older ones are never kept.
+                    if entry.time_ms > now_ms().saturating_sub(quota::WINDOW_MS) {
+                        load.data_ids.note(account, entry.time_ms, count);
+                    }
+                }
                 if !entry.action.starts_with("upload") || entry.outcome != "ok" {
                     continue;
                 }
@@ -341,7 +352,7 @@ impl AppState {
             chain_connection: std::sync::RwLock::new(Arc::new(chain)),
             sessions,
             vault,
-            data_ids,
+            data_ids: VaultKey::derive(data_ids.as_bytes()),
             audit,
             checks,
             load,
@@ -577,7 +588,7 @@ pub fn router(
         .route("/api/auth/challenge", post(challenge))
         .route("/api/auth/token", post(token))
         .route("/api/vault/objects/{hash}", get(download))
-        .route("/api/vault/data-id-key", get(data_id_key))
+        .route("/api/vault/data-ids", post(data_ids))
         .route("/api/coalition", get(coalition))
         .route("/api/members", get(members))
         .route("/api/blocks", get(blocks))
@@ -696,7 +707,7 @@ impl utoipa::Modify for BearerScheme {
         upload_candidate,
         upload_delta,
         download,
-        data_id_key,
+        data_ids,
         coalition,
         members,
         blocks,
@@ -720,7 +731,8 @@ impl utoipa::Modify for BearerScheme {
         TokenRequest,
         TokenResponse,
         StoredObject,
-        DataIdKeyView,
+        DataIdsRequest,
+        DataIdsAnswer,
         CoalitionView,
         MemberView,
         BlockView,
@@ -960,6 +972,8 @@ pub struct Load {
     pub transfer_grace: Duration,
     /// Event streams open.
     pub event_streams: EventStreams,
+    /// Data IDs each member had evaluated in the last day.
+    pub data_ids: DataIdQuota,
 }
 
 /// A turn for `account`, or the refusal, recorded: 429 for a member over its share, 503 when
@@ -1093,14 +1107,48 @@ fn stored(
     Ok((receipt_header(&receipt), Json(stored)))
 }
 
-/// The coalition's secret that keys the anonymised data IDs, to members only (audited).
-#[utoipa::path(get, path = "/api/vault/data-id-key", params(("tclearn-access-nonce" = Option<String>, Header, description = "16 random bytes (32 lowercase hex digits) naming this access: its audit entry and receipt name them")), responses((status = 200, body = DataIdKeyView, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 401), (status = 403)),
+/// Data IDs by blinded queries (RFC 9497's VOPRF, [`tclearn_api_client::data_ids`]): each
+/// blinded identifier times the vault's key, with one proof for the batch. Members only; each
+/// request is an audit entry with its count (`ok N`) and is held to the member's daily quota
+/// ([`crate::quota`]). The API never sees an identifier.
+#[utoipa::path(post, path = "/api/vault/data-ids", request_body = DataIdsRequest, params(("tclearn-access-nonce" = Option<String>, Header, description = "16 random bytes (32 lowercase hex digits) naming this access: its audit entry and receipt name them")), responses((status = 200, body = DataIdsAnswer, headers(("tclearn-audit-receipt" = String, description = "The signed receipt of this access (base64url JSON, tclearn_api_client::receipt)"))), (status = 400), (status = 401), (status = 403), (status = 429, description = "The member's daily quota of data IDs is spent: retry after the seconds the message names")),
     security(("bearer" = [])))]
-async fn data_id_key(State(state): State<Shared>, headers: HeaderMap) -> HttpResult<Receipted<DataIdKeyView>> {
-    const ACTION: &str = "data-id-key";
+async fn data_ids(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> HttpResult<Receipted<DataIdsAnswer>> {
+    const ACTION: &str = "data-ids";
     let account = member(&state, &headers, ACTION).await?;
-    let receipt = state.record(Some(&account), ACTION, None, "ok", Some(&headers))?;
-    Ok((receipt_header(&receipt), Json(DataIdKeyView { key: hex::encode(state.data_ids.as_bytes()) })))
+    let blinded = serde_json::from_slice::<DataIdsRequest>(&body)
+        .map_err(|_| "a JSON object with `blinded`, a list of 32-byte hex elements".to_string())
+        .and_then(|request| VaultKey::parse(&request).map_err(|e| e.to_string()))
+        .map_err(|why| state.refuse(Some(&account), ACTION, None, HttpError::BadRequest(why)))?;
+    let asked = blinded.len() as u64;
+    let per_day = state.load.data_ids.per_day();
+    if asked > per_day {
+        let never = HttpError::BadRequest(format!("at most {per_day} data IDs a day: ask for fewer at a time"));
+        return Err(state.refuse(Some(&account), ACTION, None, never));
+    }
+    let (who, now) = (account.to_string(), now_ms());
+    if let Err(wait) = state.load.data_ids.take(&who, now, asked) {
+        state.metrics.rate_limited.inc();
+        let spent = HttpError::TooManyRequests(wait);
+        tracing::warn!(%account, asked, per_day, "a member's data-ID quota is spent");
+        return Err(state.refuse(Some(&account), ACTION, None, spent));
+    }
+    let key = state.data_ids.clone();
+    let answer = tokio::task::spawn_blocking(move || key.evaluate(blinded)).await;
+    let answer = match answer {
+        Ok(Ok(answer)) => answer,
+        failed => {
+            state.load.data_ids.give_back(&who, now, asked);
+            let reason = failed.map_or_else(|e| e.to_string(), |e| e.err().map(|e| e.to_string()).unwrap_or_default());
+            return Err(HttpError::Internal(reason));
+        }
+    };
+    let receipt = state.record(Some(&account), ACTION, None, &format!("ok {asked}"), Some(&headers))?;
+    Ok((receipt_header(&receipt), Json(answer)))
 }
 
 /// An object of the vault: block models to members; a candidate to its uploaders and, when one

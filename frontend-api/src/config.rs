@@ -37,6 +37,10 @@ pub struct VaultConfig {
     /// old derivation so that members' data IDs stay valid).
     #[arg(long, env = "TCLEARN_DATA_ID_KEY_FILE")]
     pub data_id_key_file: Option<PathBuf>,
+    /// Identifiers a member may have the vault turn into data IDs per day (blinded queries,
+    /// `POST /api/vault/data-ids`): a hospital's rows, not a dictionary of patients' IDs.
+    #[arg(long, env = "TCLEARN_DATA_ID_QUOTA", default_value_t = crate::quota::DEFAULT_PER_DAY)]
+    pub data_id_quota: u64,
     /// Largest object the vault takes, bytes (a model above the declaration's limit is refused
     /// by the model checks first).
     #[arg(long, env = "TCLEARN_VAULT_MAX_BYTES", default_value_t = 256 << 20)]
@@ -54,6 +58,7 @@ impl VaultConfig {
             vault_key_file: None,
             vault_key: None,
             data_id_key_file: None,
+            data_id_quota: crate::quota::DEFAULT_PER_DAY,
             vault_max_bytes: max_bytes,
         }
     }

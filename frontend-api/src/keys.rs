@@ -80,6 +80,14 @@ struct DataIdFile {
     coalition: String,
     /// The secret (64 hex digits).
     secret: String,
+    /// Made for oblivious data IDs, never served: absent in a file from before them, whose
+    /// secret every member read (`GET /api/vault/data-id-key`) and which is therefore renewed.
+    #[serde(default)]
+    oblivious: bool,
+    /// The fingerprint of the served secret this one renewed, if any: a start that stopped
+    /// between renewing the file and recording it in the audit log still finds it valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    renews: Option<String>,
 }
 
 /// Write `text` to a new file at `path`, readable by its owner only, and sync it and its
@@ -143,6 +151,8 @@ pub enum SecretMade {
     Moved,
     /// Found the file there, not yet recorded with its fingerprint.
     Found,
+    /// Replaced a secret that was served to members (before oblivious data IDs) by a new one.
+    Renewed,
 }
 
 impl SecretMade {
@@ -152,6 +162,8 @@ impl SecretMade {
             SecretMade::New => "ok: made",
             SecretMade::Moved => "ok: moved from the master key's derivation",
             SecretMade::Found => "ok: found",
+            // Within the log's 96 bytes with the fingerprint: the one before was served.
+            SecretMade::Renewed => "ok: renewed, never served",
         };
         format!("{how}{FINGERPRINT}{}", secret.fingerprint(coalition))
     }
@@ -231,15 +243,15 @@ pub fn data_id_secret(
         } else {
             (DataIdSecret::generate()?, SecretMade::New)
         };
-        let file =
-            DataIdFile { coalition: format!("0x{}", hex::encode(coalition.0)), secret: hex::encode(secret.as_bytes()) };
-        let text = Zeroizing::new(serde_json::to_string(&file).map_err(|e| KeyError(e.to_string()))?);
-        write_secret_file(&path, &text)?;
+        write_data_id_file(&path, coalition, (&secret, None), made == SecretMade::New, false)?;
         Some(made)
     };
-    let secret = read_data_id_file(&path, coalition)?;
+    let (secret, oblivious, renews) = read_data_id_file(&path, coalition)?;
     if let SecretRecord::Fingerprint(fingerprint) = recorded {
         if secret.fingerprint(coalition) != *fingerprint {
+            if renews.as_ref() == Some(fingerprint) {
+                return Ok((secret, Some(SecretMade::Renewed)));
+            }
             return Err(KeyError(format!(
                 "the data-ID secret in {} is not the one the audit log records (fingerprint {fingerprint}): \
                  restore the file this API made (another secret would change every member's data IDs)",
@@ -247,11 +259,46 @@ pub fn data_id_secret(
             )));
         }
     }
+    if !oblivious {
+        // Every member read this secret: a key derived from it would let any of them, and any
+        // past member, compute data IDs offline. The IDs change with the function anyway.
+        let renewed = DataIdSecret::generate()?;
+        let renews = Some(secret.fingerprint(coalition));
+        write_data_id_file(&path, coalition, (&renewed, renews), true, true)?;
+        tracing::warn!(path = %path.display(), "replaced the data-ID secret every member was served by a new one");
+        return Ok((renewed, Some(SecretMade::Renewed)));
+    }
     Ok((secret, made))
 }
 
+/// Write the data-ID secret's file at `path` (`replace`: over the one there, by a rename).
+fn write_data_id_file(
+    path: &Path,
+    coalition: &H160,
+    (secret, renews): (&DataIdSecret, Option<String>),
+    oblivious: bool,
+    replace: bool,
+) -> Result<(), KeyError> {
+    let file = DataIdFile {
+        coalition: format!("0x{}", hex::encode(coalition.0)),
+        secret: hex::encode(secret.as_bytes()),
+        oblivious,
+        renews,
+    };
+    let text = Zeroizing::new(serde_json::to_string(&file).map_err(|e| KeyError(e.to_string()))?);
+    if !replace {
+        return write_secret_file(path, &text);
+    }
+    let next = suffixed(path, ".next");
+    let _ = std::fs::remove_file(&next);
+    write_secret_file(&next, &text)?;
+    std::fs::rename(&next, path).map_err(io_error(path))?;
+    sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+}
+
 /// The secret in the data-ID secret's file at `path`, which must name `coalition`.
-fn read_data_id_file(path: &Path, coalition: &H160) -> Result<DataIdSecret, KeyError> {
+/// Whether it was made for oblivious data IDs, and the fingerprint of the secret it renewed.
+fn read_data_id_file(path: &Path, coalition: &H160) -> Result<(DataIdSecret, bool, Option<String>), KeyError> {
     let named = format!("0x{}", hex::encode(coalition.0));
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io_error(path))?);
     let malformed = || KeyError(format!("{}: not a data-ID secret file (JSON: coalition, secret)", path.display()));
@@ -266,7 +313,7 @@ fn read_data_id_file(path: &Path, coalition: &H160) -> Result<DataIdSecret, KeyE
     }
     let mut secret = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(hex_secret.trim(), secret.as_mut()).map_err(|_| malformed())?;
-    Ok(DataIdSecret(secret))
+    Ok((DataIdSecret(secret), file.oblivious, file.renews))
 }
 
 /// An exclusive lock on a data directory (`flock` on its `lock` file), held while an API
@@ -464,15 +511,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path());
         let (first, second) = (MasterKey::generate(), MasterKey::generate());
-        // An API that ran before the secret had a file: its members hold IDs under the secret
-        // derived from the master key; the first start now writes exactly that secret.
-        let moved = data_id_secret(&config, &COALITION, &first, (true, &SecretRecord::None)).unwrap().0;
-        assert_eq!(moved.as_bytes(), &*first.legacy_data_id_secret(&COALITION.0));
+        // An API that ran before the secret had a file served the secret it derived from the
+        // master key to every member: the first start now makes a new one in its place.
+        let (moved, how) = data_id_secret(&config, &COALITION, &first, (true, &SecretRecord::None)).unwrap();
+        assert_ne!(moved.as_bytes(), &*first.legacy_data_id_secret(&COALITION.0));
+        assert_eq!(how, Some(SecretMade::Renewed));
         // Whatever master key comes after, the secret stays.
         let later = data_id_secret(&config, &COALITION, &second, (true, &SecretRecord::None)).unwrap().0;
         assert_eq!(later.as_bytes(), moved.as_bytes());
         assert_eq!(format!("{later:?}"), "DataIdSecret(..)");
         let text = std::fs::read_to_string(config.data_id_path()).unwrap();
+        for made in [SecretMade::New, SecretMade::Moved, SecretMade::Found, SecretMade::Renewed] {
+            let outcome = made.outcome(&later, &COALITION);
+            assert!(outcome.len() <= crate::audit::MAX_OUTCOME_BYTES, "the log would cut {outcome}");
+        }
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(config.data_id_path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -491,8 +543,8 @@ mod tests {
         let made = tempfile::tempdir().unwrap();
         let made_config = self::config(made.path());
         let (kept, how) = data_id_secret(&made_config, &COALITION, &first, (true, &SecretRecord::None)).unwrap();
-        assert_eq!(how, Some(SecretMade::Moved));
-        let recorded = SecretRecord::of(Some(&SecretMade::Moved.outcome(&kept, &COALITION)));
+        assert_eq!(how, Some(SecretMade::Renewed));
+        let recorded = SecretRecord::of(Some(&SecretMade::Renewed.outcome(&kept, &COALITION)));
         let (again, how) = data_id_secret(&made_config, &COALITION, &first, (true, &recorded)).unwrap();
         assert_eq!((again.as_bytes(), how), (kept.as_bytes(), None));
         std::fs::remove_file(made_config.data_id_path()).unwrap();
@@ -544,7 +596,12 @@ mod tests {
         assert!(!config.data_id_path().exists());
         // Replaced by another secret of the same coalition (a copy from another deployment, a
         // new one made by hand): refused, naming the fingerprint recorded.
-        let other = DataIdFile { coalition: format!("0x{}", hex::encode(COALITION.0)), secret: hex::encode([9u8; 32]) };
+        let other = DataIdFile {
+            coalition: format!("0x{}", hex::encode(COALITION.0)),
+            secret: hex::encode([9u8; 32]),
+            oblivious: true,
+            renews: None,
+        };
         std::fs::write(config.data_id_path(), serde_json::to_string(&other).unwrap()).unwrap();
         let replaced = start(&config, &log, &master).err().unwrap().to_string();
         assert!(
@@ -558,6 +615,41 @@ mod tests {
         assert_eq!(SecretRecord::of(Some("ok: made")), SecretRecord::Made);
         let (_, how) = data_id_secret(&config, &COALITION, &master, (true, &SecretRecord::Made)).unwrap();
         assert_eq!(how, Some(SecretMade::Found));
+    }
+
+    /// A secret from before oblivious data IDs was served to every member: a key derived from
+    /// it would let any member, or past member, compute data IDs offline. Its first start now
+    /// replaces it and records the new fingerprint; a start that stopped before recording it
+    /// finds the renewed file valid (it names the secret it renewed), and never renews twice.
+    #[test]
+    fn a_secret_every_member_was_served_is_renewed_once_and_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let log = crate::audit::AuditLog::open(&config.audit_path()).unwrap();
+        let master = MasterKey::generate();
+        let served = DataIdFile {
+            coalition: format!("0x{}", hex::encode(COALITION.0)),
+            secret: hex::encode([5u8; 32]),
+            oblivious: false,
+            renews: None,
+        };
+        std::fs::write(config.data_id_path(), serde_json::to_string(&served).unwrap()).unwrap();
+        let old = DataIdSecret(Zeroizing::new([5u8; 32]));
+        let recorded_old = SecretRecord::Fingerprint(old.fingerprint(&COALITION));
+        log.append(1, None, DATA_ID_SECRET_ACTION, None, SecretMade::Found.outcome(&old, &COALITION), None).unwrap();
+
+        // Stopped between renewing the file and recording it: the next start accepts the
+        // renewed file and records it then.
+        let (renewed, how) = data_id_secret(&config, &COALITION, &master, (true, &recorded_old)).unwrap();
+        assert_ne!(renewed.as_bytes(), old.as_bytes());
+        assert_eq!(how, Some(SecretMade::Renewed));
+        let (again, how) = data_id_secret(&config, &COALITION, &master, (true, &recorded_old)).unwrap();
+        assert_eq!((again.as_bytes(), how), (renewed.as_bytes(), Some(SecretMade::Renewed)), "not renewed twice");
+        assert_eq!(start(&config, &log, &master).unwrap().as_bytes(), renewed.as_bytes());
+        let size = log.checkpoint().size;
+        assert_eq!(start(&config, &log, &master).unwrap().as_bytes(), renewed.as_bytes());
+        assert_eq!(log.checkpoint().size, size, "recorded once");
+        assert!(log.last_outcome(DATA_ID_SECRET_ACTION).unwrap().contains("ok: renewed, never served, fingerprint "));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`chain`]: the coalition read through `tclearn-client`, and who may read which object;
 //! - [`audit`]: every upload, download, call built and member's refusal in an RFC 6962 Merkle
 //!   log, anchored on chain in `contracts/audit-anchors`, each entry bounded in size;
+//! - [`quota`]: how many data IDs a member may have the vault evaluate in a day;
 //! - [`tally`]: refusals anyone can cause (no valid token, failed sign-ins), counted and
 //!   summarised in the log at most once a minute;
 //! - [`api`]: the HTTP routes and their OpenAPI document.
@@ -26,6 +27,7 @@ pub mod chain;
 pub mod config;
 pub mod connections;
 pub mod keys;
+pub mod quota;
 pub mod tally;
 pub mod turns;
 pub mod vault;
@@ -194,6 +196,7 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
         downloads: turns::Turns::new(config.concurrent_downloads.into(), DOWNLOADS_PER_ACCOUNT, TURN_WAIT),
         transfer_grace: Duration::from_secs(config.body_timeout),
         event_streams: api::EventStreams::new(config.max_connections as usize / 4),
+        data_ids: quota::DataIdQuota::new(config.vault.data_id_quota),
     };
     let state = Arc::new(AppState::new(chain, sessions, (vault, data_ids), audit, checks, load, public_rpc));
     Ok(Server { listener, tls, state, config, event_topics, _lock: lock })

@@ -11,7 +11,13 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::{path::PathBuf, time::Duration};
 use tclearn_api_client::{
-    audit::Tampering, client::ApiClient, receipt::Receipt, sign_in::signed_bytes, verify::VerifyError,
+    audit::Tampering,
+    client::ApiClient,
+    data_ids::{Blinded, MAX_BATCH},
+    receipt::Receipt,
+    sign_in::signed_bytes,
+    verify::VerifyError,
+    views::DataIdsAnswer,
 };
 use tclearn_client::{
     account_to_address,
@@ -114,22 +120,29 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     assert_eq!(api.download(None, &hash).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(api.download(Some("forged"), &hash).await.0, StatusCode::UNAUTHORIZED);
 
-    // The coalition's data-ID secret: the same for every member, to members only.
-    let key_of = |token: Option<String>| {
-        let request = api.http.get(format!("{}/api/vault/data-id-key", api.url));
-        async move {
-            let response = match token {
-                Some(token) => request.bearer_auth(token).send().await.unwrap(),
-                None => request.send().await.unwrap(),
-            };
-            (response.status(), response.json::<serde_json::Value>().await.unwrap())
-        }
-    };
-    let (status, bobs) = key_of(Some(bob_token.clone())).await;
+    // Data IDs by blinded queries: the vault's function, the same for every member, to members
+    // only; the secret itself is served to nobody.
+    let patients: Vec<String> = ["wdbc-0", "wdbc-1", "wdbc-568"].iter().map(|s| s.to_string()).collect();
+    let (status, bobs) = data_ids(&api, Some(&bob_token), &patients).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(bobs["key"].as_str().unwrap().len(), 64);
-    assert_eq!(key_of(Some(charlie_token.clone())).await.1, bobs, "every member gets the same secret");
-    assert_eq!(key_of(None).await.0, StatusCode::UNAUTHORIZED);
+    let bobs = bobs.unwrap();
+    for (patient, id) in patients.iter().zip(&bobs) {
+        assert_eq!(api.state.data_ids.data_id(patient).unwrap(), *id);
+    }
+    assert_eq!(data_ids(&api, Some(&charlie_token), &patients).await.1.unwrap(), bobs, "one patient, one ID");
+    assert_eq!(data_ids(&api, None, &patients).await.0, StatusCode::UNAUTHORIZED);
+    let old = api.http.get(format!("{}/api/vault/data-id-key", api.url)).bearer_auth(&bob_token).send().await.unwrap();
+    assert_eq!(old.status(), StatusCode::NOT_FOUND, "the secret is no longer served");
+    let bad = api
+        .http
+        .post(format!("{}/api/vault/data-ids", api.url))
+        .bearer_auth(&bob_token)
+        .json(&serde_json::json!({ "blinded": ["00".repeat(32)] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("malformed blinded element"));
 
     // Refused uploads: not a model; another architecture; nothing stored is lost.
     let (status, body) = api.upload(&bob_token, b"not an onnx model".to_vec()).await;
@@ -330,7 +343,7 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
         (reqwest::Method::POST, "/api/calls/enact".into()),
         (reqwest::Method::POST, "/api/vault/candidates".into()),
         (reqwest::Method::GET, format!("/api/vault/objects/{genesis_hash}")),
-        (reqwest::Method::GET, "/api/vault/data-id-key".into()),
+        (reqwest::Method::POST, "/api/vault/data-ids".into()),
     ];
     for (method, path) in routes {
         let (eves, spare) = (state_token(&api, "Eve"), state_token(&api, "Eve"));
@@ -385,6 +398,104 @@ async fn members_sign_in_upload_and_read_what_their_role_allows() {
     std::fs::write(&at_rest, &envelope).unwrap();
     assert_eq!(api.download(Some(&bob_now), &object).await, (StatusCode::OK, model));
     api.stop().await;
+}
+
+/// The data IDs of `identifiers` by one blinded query, as `token` (none: anonymous), with the
+/// answer's status; the IDs when it is 200.
+async fn data_ids(api: &Api, token: Option<&str>, identifiers: &[String]) -> (StatusCode, Option<Vec<[u8; 32]>>) {
+    let blinded = Blinded::new(identifiers).unwrap();
+    let request = api.http.post(format!("{}/api/vault/data-ids", api.url)).json(&blinded.request);
+    let response = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap();
+    let status = response.status();
+    if status != StatusCode::OK {
+        return (status, None);
+    }
+    let answer: DataIdsAnswer = response.json().await.unwrap();
+    (status, Some(blinded.finalize(&answer).unwrap()))
+}
+
+/// A member that holds the whole public chain and its own credentials has no key to test a
+/// guessed identifier against the data IDs on chain: every guess is a query to the vault. Its
+/// dictionary sweep stops at the daily quota, every batch and the refusal are in the audit log,
+/// and a restart of the API forgives nothing. Another member is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_sweep_of_patients_ids_is_online_throttled_and_in_the_audit() {
+    let scene = scene().await;
+    let dir = scene.dir.path().join("quota");
+    let mut limited = config(&scene, dir.clone(), 600, None);
+    limited.vault.data_id_quota = 1_000;
+    let api = Api::start(limited.clone()).await;
+    let (bob, charlie) = (api.sign_in("Bob").await, api.sign_in("Charlie").await);
+
+    // His own hospital's rows (the demo's 569 identifiers): served.
+    let demo: Vec<String> = (0..569).map(|row| format!("wdbc-{row}")).collect();
+    for rows in [&demo[..MAX_BATCH], &demo[MAX_BATCH..]] {
+        let (status, ids) = data_ids(&api, Some(&bob), rows).await;
+        assert_eq!((status, ids.map(|ids| ids.len())), (StatusCode::OK, Some(rows.len())), "a full batch fits");
+    }
+    // The secret is nowhere in what he is given: the answers carry points and a proof.
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("data-id.key")).unwrap()).unwrap();
+    let secret = file["secret"].as_str().unwrap();
+    let answer = api
+        .http
+        .post(format!("{}/api/vault/data-ids", api.url))
+        .bearer_auth(&bob)
+        .json(&Blinded::new(&demo[..1]).unwrap().request)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("proof") && !answer.contains(secret), "{answer}");
+    assert!(!api.get("/api/openapi.json").await.1.to_string().contains("data-id-key"), "no route serves it");
+
+    // A sweep of guesses, 100 a query: four more fit in the day's 1,000, the fifth does not.
+    // (570 spent so far.)
+    let guesses: Vec<Vec<String>> =
+        (0..5).map(|batch| (0..100).map(|i| format!("national-{}", batch * 100 + i)).collect()).collect();
+    for batch in &guesses[..4] {
+        assert_eq!(data_ids(&api, Some(&bob), batch).await.0, StatusCode::OK);
+    }
+    let refused = api
+        .http
+        .post(format!("{}/api/vault/data-ids", api.url))
+        .bearer_auth(&bob)
+        .json(&Blinded::new(&guesses[4]).unwrap().request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(wait > 23 * 3_600 && wait <= 24 * 3_600, "retry after {wait} s: when the first batch leaves the day");
+    assert_eq!(data_ids(&api, Some(&charlie), &guesses[4]).await.0, StatusCode::OK, "Charlie's own quota");
+
+    // The audit log, which every member reads, shows each count and the refusal.
+    let (_, entries) = api.get_as(&charlie, "/api/audit/entries?start=0&count=100").await;
+    let bobs_account = Keypair::dev("Bob").unwrap().account_id().to_string();
+    let outcomes: Vec<String> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| serde_json::from_str::<Value>(line.as_str().unwrap()).unwrap())
+        .filter(|e| e["action"] == "data-ids" && e["account"] == bobs_account.as_str())
+        .map(|e| e["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outcomes[..7], ["ok 500", "ok 69", "ok 1", "ok 100", "ok 100", "ok 100", "ok 100"], "{outcomes:?}");
+    assert!(outcomes[7].starts_with("refused: rate limited for "), "{outcomes:?}");
+
+    // A restart forgives nothing: the counts are read back from the log.
+    api.stop().await;
+    let api = Api::start(limited).await;
+    let bob = api.sign_in("Bob").await;
+    assert_eq!(data_ids(&api, Some(&bob), &guesses[4]).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(data_ids(&api, Some(&bob), &guesses[4][..30]).await.0, StatusCode::OK, "what is left of the day");
 }
 
 /// A token issued by `api` to `name`, as sign-in would issue it to a member.
@@ -476,7 +587,8 @@ async fn the_audit_log_is_anchored_and_an_edit_a_removal_or_a_rollback_is_detect
     let entry: Value = serde_json::from_str(&receipts[0].entry).unwrap();
     assert!(entry["nonce"].as_str().and_then(tclearn_api_client::receipt::parse_nonce).is_some(), "{entry}");
     let odd = reqwest::Client::new()
-        .get(format!("{}/api/vault/data-id-key", api.url))
+        .post(format!("{}/api/vault/data-ids", api.url))
+        .json(&Blinded::new(&["wdbc-0".to_string()]).unwrap().request)
         .bearer_auth(&bob)
         .header(tclearn_api_client::receipt::NONCE_HEADER, "<script>alert(1)</script>")
         .send()
@@ -781,7 +893,9 @@ async fn floods_slow_clients_and_held_connections_are_bounded() {
     (limited.rate_per_account, limited.burst_per_account) = (1, 3);
     let api = Api::start(limited).await;
     let (bob, charlie) = (api.sign_in("Bob").await, api.sign_in("Charlie").await);
-    let key = |token: String| api.http.get(format!("{}/api/vault/data-id-key", api.url)).bearer_auth(token).send();
+    let one = Blinded::new(&["wdbc-0".to_string()]).unwrap().request;
+    let key =
+        |token: String| api.http.post(format!("{}/api/vault/data-ids", api.url)).json(&one).bearer_auth(token).send();
     let mut statuses = Vec::new();
     for _ in 0..6 {
         statuses.push(key(bob.clone()).await.unwrap());

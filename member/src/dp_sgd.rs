@@ -58,14 +58,27 @@ impl DpSgd {
         expected_batch: f32,
         rng: &mut impl Rng,
     ) -> Vec<f32> {
-        let noise = Normal::new(0.0, f64::from(self.noise_multiplier * self.clip_norm))
-            .expect("a finite, non-negative deviation");
+        let deviation = f64::from(self.noise_multiplier) * f64::from(self.clip_norm);
         clipped_sum(per_example, width, self.clip_norm)
             .into_iter()
-            .map(|value| (value + noise.sample(rng) as f32) / expected_batch.max(1.0))
+            .map(|value| (value + gaussian_noise(deviation, rng) as f32) / expected_batch.max(1.0))
             .collect()
     }
 }
+
+/// One draw of Gaussian noise of standard deviation `deviation`, as Opacus's `secure_mode` draws
+/// it: the sum of four draws of that deviation, halved (same distribution). A single
+/// floating-point Gaussian draw leaves traces of the value it was added to in its low bits
+/// (Mironov 2012; Jin et al. 2022, "Are we there yet? Timing and floating-point attacks on
+/// differential privacy systems"); the sum of several, as Holohan and Braghin (2021) propose,
+/// blurs them. The generator is the caller's: the trainer's is a ChaCha20 seeded from the OS.
+pub fn gaussian_noise(deviation: f64, rng: &mut impl Rng) -> f64 {
+    let normal = Normal::new(0.0, deviation).expect("a finite, non-negative deviation");
+    (0..SECURE_DRAWS).map(|_| normal.sample(rng)).sum::<f64>() / f64::from(SECURE_DRAWS).sqrt()
+}
+
+/// How many draws [`gaussian_noise`] sums (Opacus's `secure_mode`: `2n` with `n = 2`).
+const SECURE_DRAWS: u32 = 4;
 
 #[cfg(test)]
 mod tests {
@@ -129,6 +142,11 @@ mod tests {
         let mean = noise.iter().sum::<f32>() / noise.len() as f32;
         let deviation = (noise.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / noise.len() as f32).sqrt();
         assert!(mean.abs() < 0.02 && (deviation - 0.55).abs() < 0.01, "mean {mean}, deviation {deviation}");
+
+        // Each draw is the halved sum of four of the same deviation (Opacus's secure_mode).
+        let (mut a, mut b) = (rand_chacha::ChaCha8Rng::seed_from_u64(9), rand_chacha::ChaCha8Rng::seed_from_u64(9));
+        let four: f64 = (0..4).map(|_| Normal::new(0.0, 0.55).unwrap().sample(&mut b)).sum();
+        assert_eq!(gaussian_noise(0.55, &mut a), four / 2.0);
 
         // Poisson sampling draws about q N examples.
         let drawn = poisson_sample(100_000, 0.01, &mut rng).len();

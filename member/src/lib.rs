@@ -8,12 +8,13 @@
 //! - [`dp_sgd`]: DP-SGD's privacy step (Poisson sampling, per-example clipping, Gaussian noise);
 //! - [`privacy`]: the Rényi-DP accountant of DP-SGD (what a training run spends, as epsilon at a
 //!   given delta);
-//! - [`data_ids`]: the anonymised data IDs a proposal lists;
+//! - [`id_cache`]: the member's cache of its rows' data IDs, so that each is asked of the vault
+//!   once;
 //! - [`audit`]: the model chain audited after the fact, each validator's revealed G scores
 //!   against its block's model re-evaluated.
 
 pub mod audit;
-pub mod data_ids;
 pub mod dp_sgd;
+pub mod id_cache;
 pub mod privacy;
 pub mod trainer;

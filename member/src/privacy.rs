@@ -40,7 +40,20 @@ pub enum PrivacyError {
     /// An order below 1.
     #[error("Rényi orders are at least 1; got {0}")]
     Order(f64),
+    /// A target epsilon that is not a positive number.
+    #[error("the target epsilon must be a positive number; got {0}")]
+    TargetEpsilon(f64),
+    /// A target epsilon that no noise multiplier up to [`MAX_NOISE_MULTIPLIER`] reaches.
+    #[error(
+        "no noise multiplier up to {MAX_NOISE_MULTIPLIER} spends at most epsilon {0} with these steps and this \
+         sampling rate: train on more rows or for fewer epochs, or allow a larger epsilon"
+    )]
+    TargetUnreachable(f64),
 }
+
+/// The largest noise multiplier [`noise_for_epsilon`] considers: past it, the noise drowns any
+/// gradient.
+pub const MAX_NOISE_MULTIPLIER: f64 = 100.0;
 
 /// `log(exp(a) + exp(b))`.
 fn log_add(a: f64, b: f64) -> f64 {
@@ -167,9 +180,60 @@ pub fn dp_sgd_epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> Result<(f64
     epsilon_from_rdp(&orders, &rdp, delta)
 }
 
+/// The smallest noise multiplier, within 0.1 %, at which `steps` steps of DP-SGD at sampling
+/// rate `q` spend at most `target` epsilon at `delta` (what Opacus's `get_noise_multiplier`
+/// answers). Epsilon falls as the noise grows, so a bisection on its logarithm finds it; the
+/// answer is always on the side that spends at most `target`.
+///
+/// # Errors
+/// A bad `q` or `delta`, a target that is not positive, or one that even
+/// [`MAX_NOISE_MULTIPLIER`] does not reach.
+pub fn noise_for_epsilon(q: f64, steps: u64, delta: f64, target: f64) -> Result<f64, PrivacyError> {
+    if !(target > 0.0 && target.is_finite()) {
+        return Err(PrivacyError::TargetEpsilon(target));
+    }
+    let within = |sigma: f64| dp_sgd_epsilon(q, sigma, steps, delta).map(|(epsilon, _)| epsilon <= target);
+    let (mut low, mut high) = (0.01, MAX_NOISE_MULTIPLIER);
+    if !within(high)? {
+        return Err(PrivacyError::TargetUnreachable(target));
+    }
+    if within(low)? {
+        return Ok(low);
+    }
+    while high / low > 1.001 {
+        let middle = (low * high).sqrt();
+        if within(middle)? {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    Ok(high)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The noise found spends at most the target, and 0.2 % less noise would spend more; a
+    /// target nothing reaches, or that is not a number, is refused with its reason.
+    #[test]
+    fn the_noise_for_a_target_epsilon_is_the_least_that_reaches_it() {
+        for (q, steps, target) in
+            [(32.0 / 455.0, 75, 1.0), (32.0 / 455.0, 75, 8.0), (0.01, 1_000, 2.1014), (0.5, 4, 20.0)]
+        {
+            let sigma = noise_for_epsilon(q, steps, 1e-5, target).unwrap();
+            assert!(dp_sgd_epsilon(q, sigma, steps, 1e-5).unwrap().0 <= target, "{q} {steps} {target}: {sigma}");
+            assert!(dp_sgd_epsilon(q, sigma / 1.002, steps, 1e-5).unwrap().0 > target, "{q} {steps} {target}: {sigma}");
+        }
+        // dp-accounting gives 2.1014 at sigma 1.0 (above): the search lands there.
+        assert!((noise_for_epsilon(0.01, 1_000, 1e-5, 2.1014).unwrap() - 1.0).abs() < 2e-3);
+        assert_eq!(noise_for_epsilon(1.0, 100_000, 1e-5, 1e-6), Err(PrivacyError::TargetUnreachable(1e-6)));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(noise_for_epsilon(0.1, 10, 1e-5, bad), Err(PrivacyError::TargetEpsilon(_))));
+        }
+        assert_eq!(noise_for_epsilon(0.1, 10, 0.0, 1.0), Err(PrivacyError::Delta(0.0)));
+    }
 
     /// Google's `dp-accounting` 0.6.0 (`RdpAccountant()`, default orders, a
     /// `PoissonSampledDpEvent` of a `GaussianDpEvent` composed `steps` times), to 4 decimals.

@@ -159,8 +159,6 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
             "150",
             "--noise-multiplier",
             "1.0",
-            "--seed",
-            "1",
         ],
     );
     assert_eq!((trained["samples"].as_u64(), trained["parent"].as_u64()), (Some(150), Some(0)));
@@ -189,21 +187,37 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
         round["performance"].as_i64().unwrap() > founded["genesis_metric"].as_f64().map(|m| (m * 1e6) as i64).unwrap()
     );
 
-    // A second run noisier by far would spend more than the budget: refused, and said why.
-    cli.ok(
-        &alice,
-        &[
-            "train",
-            "--data",
-            &path("train.csv"),
-            "--out",
-            &path("round2"),
-            "--max-samples",
-            "150",
-            "--noise-multiplier",
-            "0.4",
-        ],
-    );
+    // A second run noisier by far would spend more than the budget: `train` says so before it
+    // trains, with what is left.
+    let train = |out: &str, more: &[&str]| {
+        let (data, out) = (path("train.csv"), path(out));
+        let mut args = vec!["train", "--json", "--data", &data, "--max-samples", "150", "--out", &out];
+        args.extend(more);
+        cli.run(&alice, &args)
+    };
+    let noisy = train("round2", &["--noise-multiplier", "0.4"]);
+    let message = String::from_utf8_lossy(&noisy.stderr);
+    assert_eq!(noisy.status.code(), Some(1), "{message}");
+    assert!(message.contains("of the budget (20 and 1e-4) remain") && message.contains("raise the noise"), "{message}");
+    assert!(!std::path::Path::new(&path("round2")).exists(), "refused before training");
+    // A seed with DP-SGD is refused: it would let anyone regenerate the noise.
+    let seeded = train("round2", &["--noise-multiplier", "1.0", "--seed", "1"]);
+    assert!(String::from_utf8_lossy(&seeded.stderr).contains("cannot be used with"), "{seeded:?}");
+    let seeded = train("round2", &["--seed", "1"]);
+    assert!(String::from_utf8_lossy(&seeded.stderr).contains("--without-privacy"), "{seeded:?}");
+    // Without privacy, in a coalition with a budget: refused before training.
+    let plain = train("round2", &["--without-privacy"]);
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("has a privacy budget"), "{plain:?}");
+    // DP-SGD by default; a candidate that declares more than the budget leaves is refused by the
+    // coalition too.
+    let default = train("round2", &[]);
+    assert!(default.status.success(), "{default:?}");
+    let default: serde_json::Value = serde_json::from_slice(&default.stdout).unwrap();
+    assert!(default["epsilon"].as_f64().is_some_and(|e| e > 0.0), "DP on by default: {default}");
+    let file = path("round2/candidate.json");
+    let mut declared: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    declared["epsilon"] = serde_json::json!(20.0);
+    std::fs::write(&file, declared.to_string()).unwrap();
     let refused = cli.run(&alice, &["propose", "--candidate", &path("round2")]);
     assert_eq!(refused.status.code(), Some(1));
     let message = String::from_utf8_lossy(&refused.stderr);

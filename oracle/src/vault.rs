@@ -245,6 +245,9 @@ impl Vault {
                 Err(VaultError::Transport { url: redact(&url), reason: reason.to_string() })
             }
             Err(ClientError::Receipt { url, reason }) => Err(VaultError::Transport { url: redact(&url), reason }),
+            Err(error @ ClientError::DataIds(_)) => {
+                Err(VaultError::Transport { url: redact(api.base()), reason: error.to_string() })
+            }
         }
     }
 

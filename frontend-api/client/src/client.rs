@@ -9,7 +9,7 @@
 use crate::{
     receipt::{self, Receipt},
     sign_in::{signed_bytes, SignInError, SignInMessage},
-    views::{AnchorView, ChallengeResponse, DataIdKeyView, StoredObject, TokenResponse},
+    views::{AnchorView, ChallengeResponse, DataIdsAnswer, StoredObject, TokenResponse},
 };
 use tclearn_client::{Keypair, H160};
 use tokio::sync::Mutex;
@@ -60,6 +60,9 @@ pub enum ClientError {
         /// Which field is wrong.
         reason: SignInError,
     },
+    /// The vault's data-ID answers do not check ([`crate::data_ids`]).
+    #[error("data IDs: {0}")]
+    DataIds(#[from] crate::data_ids::DataIdError),
 }
 
 /// A session with the API at `base`, signed in as `key` when a call needs it.
@@ -343,15 +346,35 @@ impl ApiClient {
         json(&url, response).await
     }
 
-    /// The coalition's secret that keys the anonymised data IDs, hex (members only).
-    pub async fn data_id_key(&self) -> Result<String, ClientError> {
-        let url = format!("{}/api/vault/data-id-key", self.base);
-        let nonce = receipt::new_nonce();
-        let request = self.http.get(&url).bearer_auth(self.token().await?).header(receipt::NONCE_HEADER, &nonce);
-        let response = answer(&url, request.send().await).await?;
-        self.keep_receipt(&url, &response, "data-id-key", None, &nonce)?;
-        let DataIdKeyView { key } = json(&url, response).await?;
-        Ok(key)
+    /// The data IDs of `identifiers` (members only): blinded queries to the vault, each audited
+    /// and counted against the member's daily quota, each answer's proof checked
+    /// ([`crate::data_ids`]). The API never sees an identifier, and this member never the key.
+    pub async fn data_ids(&self, identifiers: &[String]) -> Result<crate::data_ids::DataIds, ClientError> {
+        let url = format!("{}/api/vault/data-ids", self.base);
+        crate::data_ids::data_ids(identifiers, |request| {
+            let (url, asked) = (url.clone(), request.blinded.len());
+            async move {
+                let nonce = receipt::new_nonce();
+                let request = self
+                    .http
+                    .post(&url)
+                    .bearer_auth(self.token().await?)
+                    .header(receipt::NONCE_HEADER, &nonce)
+                    .json(&request);
+                let response = answer(&url, request.send().await).await?;
+                // The entry must count what was asked: the count is what shows a sweep.
+                let counted = receipt_in(&url, &response)?.entry;
+                let counted = serde_json::from_str::<serde_json::Value>(&counted).unwrap_or_default();
+                if counted["outcome"].as_str() != Some(format!("ok {asked}").as_str()) {
+                    let reason =
+                        format!("the entry does not count the {asked} identifiers asked: {}", counted["outcome"]);
+                    return Err(ClientError::Receipt { url, reason });
+                }
+                self.keep_receipt(&url, &response, "data-ids", None, &nonce)?;
+                json::<DataIdsAnswer>(&url, response).await
+            }
+        })
+        .await
     }
 
     /// Upload a delta (a file of weight changes) to merge onto block `parent`'s model; the

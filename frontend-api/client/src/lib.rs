@@ -10,11 +10,14 @@
 //!   and the public reads;
 //! - [`audit`]: RFC 6962 proofs and a served log checked against the roots anchored on chain;
 //!   [`verify`] fetches a served log and checks it;
+//! - [`data_ids`]: oblivious data IDs (RFC 9497), the member's blinded queries and the vault's
+//!   answers;
 //! - [`receipt`]: the signed receipt a member gets for each access, which binds the API to its
 //!   log before the next anchor.
 
 pub mod audit;
 pub mod client;
+pub mod data_ids;
 pub mod receipt;
 pub mod sign_in;
 pub mod verify;

@@ -122,11 +122,26 @@ pub struct CoalitionView {
     pub node_rpc: String,
 }
 
-/// `GET /api/vault/data-id-key`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DataIdKeyView {
-    /// The coalition's secret for anonymised data IDs, 32 bytes of hex.
-    pub key: String,
+/// `POST /api/vault/data-ids`: identifiers blinded by the member
+/// ([`crate::data_ids::Blinded`]).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DataIdsRequest {
+    /// 1 to [`crate::data_ids::MAX_BATCH`] blinded identifiers, each a ristretto255 element
+    /// (32 bytes of hex).
+    pub blinded: Vec<String>,
+}
+
+/// The vault's answer to a [`DataIdsRequest`] (RFC 9497's VOPRF).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DataIdsAnswer {
+    /// Each blinded identifier times the vault's key, in the request's order (32 bytes of hex
+    /// each).
+    pub evaluated: Vec<String>,
+    /// One DLEQ proof for the batch that the key is the one `public_key` names (64 bytes of
+    /// hex).
+    pub proof: String,
+    /// The vault's data-ID public key (32 bytes of hex).
+    pub public_key: String,
 }
 
 /// Differential privacy `(epsilon, delta)`.

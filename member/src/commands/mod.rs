@@ -22,14 +22,14 @@ use tclearn_client::{
     account_to_address,
     anchors::AuditAnchors,
     coalition::{
-        CallError, Coalition, CoalitionError, EvaluationSpec, Fraction, Genesis, GovernanceParams, Hyperparameters,
-        MetricKind, PrivacySpend, METRIC_ONE,
+        rules, CallError, Coalition, CoalitionError, EvaluationSpec, Fraction, Genesis, GovernanceParams,
+        Hyperparameters, MetricKind, PrivacySpend, METRIC_ONE,
     },
     parse, AccountId32, Client, ContractArtifact, ContractMetadata, Keypair, H256,
 };
 use tclearn_member::{
-    data_ids::DataIdKey,
     dp_sgd::DpSgd,
+    id_cache::IdCache,
     privacy,
     trainer::{self, CnnParameters, MlpParameters, Model, Network, Table, Training},
 };

@@ -18,6 +18,8 @@ struct BlockStatus {
     block: BlockView,
     /// The epsilon its round's proposer declared.
     epsilon: Option<f64>,
+    /// Its delta.
+    delta: Option<f64>,
 }
 
 /// `tclearn status`.
@@ -29,11 +31,12 @@ pub async fn status(g: &Global) -> Result<i32> {
     let round: Option<RoundView> = api::read(&g.api, "/api/rounds/current").await.ok();
     let mut with_privacy = Vec::new();
     for block in blocks {
-        let epsilon = match block.round {
-            Some(id) => api::read::<RoundView>(&g.api, &format!("/api/rounds/{id}")).await?.privacy.map(|p| p.epsilon),
+        let privacy = match block.round {
+            Some(id) => api::read::<RoundView>(&g.api, &format!("/api/rounds/{id}")).await?.privacy,
             None => None,
         };
-        with_privacy.push(BlockStatus { block, epsilon });
+        let (epsilon, delta) = (privacy.map(|p| p.epsilon), privacy.map(|p| p.delta));
+        with_privacy.push(BlockStatus { block, epsilon, delta });
     }
     let status = Status { coalition, blocks: with_privacy, members, round, proposals };
     if g.json {
@@ -54,7 +57,7 @@ pub async fn status(g: &Global) -> Result<i32> {
         c.quorum
     );
     println!("training: learning rate {}, {} epochs, batches of {}", c.learning_rate, c.epochs, c.batch_size);
-    let mut blocks = output::table(&["block", "contributor", "metric", "samples", "epsilon", "round", "hash"]);
+    let mut blocks = output::table(&["block", "contributor", "metric", "samples", "epsilon (delta)", "round", "hash"]);
     for b in &status.blocks {
         let contributor = b
             .block
@@ -67,22 +70,23 @@ pub async fn status(g: &Global) -> Result<i32> {
             contributor,
             format!("{:.4}", metric(b.block.performance)),
             b.block.samples.to_string(),
-            b.epsilon.map_or("-".into(), |e| format!("{e:.3}")),
+            b.epsilon.zip(b.delta).map_or("-".into(), |(e, d)| format!("{e:.3} ({d:e})")),
             b.block.round.map_or("-".into(), |r| r.to_string()),
             short(&b.block.hash),
         ]);
     }
     println!("{blocks}");
-    let mut members = output::table(&["member", "samples", "strength", "faults", "contribution", "epsilon spent"]);
+    let mut members =
+        output::table(&["member", "samples", "strength", "faults", "contribution", "epsilon (delta) spent"]);
     for m in &status.members {
-        let of = c.privacy_budget.map_or(String::new(), |b| format!(" of {}", b.epsilon));
+        let of = c.privacy_budget.map_or(String::new(), |b| format!(" of {} ({:e})", b.epsilon, b.delta));
         members.add_row([
             g.name_of(&m.address).map_or(m.address.clone(), |name| format!("{name} ({})", short(&m.address))),
             m.samples.to_string(),
             format!("{:.3}", strength(m.strength)),
             m.faults.to_string(),
             format!("{:+.4}", metric(m.contribution)),
-            format!("{:.3}{of}", m.epsilon_spent),
+            format!("{:.3} ({:e}){of}", m.epsilon_spent, m.delta_spent),
         ]);
     }
     println!("{members}");

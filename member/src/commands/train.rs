@@ -11,22 +11,36 @@ pub struct TrainArgs {
     /// Where the candidate (`candidate.onnx`) and its metadata (`candidate.json`) go.
     #[arg(long)]
     out: PathBuf,
+    /// The cache of the rows' data IDs, so that each identifier is asked of the vault once
+    /// (each ask counts against the member's daily quota). Default: the data file's path with
+    /// `.ids.json` added.
+    #[arg(long)]
+    id_cache: Option<PathBuf>,
     /// Use at most this many of the rows not yet in a block.
     #[arg(long)]
     max_samples: Option<usize>,
-    /// Train with DP-SGD at this noise multiplier (noise deviation over the clipping norm).
-    #[arg(long)]
+    /// DP-SGD's noise multiplier (noise deviation over the clipping norm). Default: 1.0, unless
+    /// `--target-epsilon` is given.
+    #[arg(long, conflicts_with_all = ["target_epsilon", "without_privacy"])]
     noise_multiplier: Option<f32>,
+    /// Train with the least noise that keeps this candidate's epsilon, at `--delta`, within this.
+    #[arg(long, conflicts_with = "without_privacy")]
+    target_epsilon: Option<f64>,
     /// DP-SGD's clipping norm of each example's gradient.
     #[arg(long, default_value_t = 1.0)]
     clip_norm: f32,
     /// The delta of the privacy accounting.
     #[arg(long, default_value_t = 1e-5)]
     delta: f64,
-    /// Seed of batches and noise, for a reproducible run. Default: 256 bits of the OS's random
-    /// source, on every run. Anyone who knows a seed regenerates the noise: a seeded run carries
-    /// no differential privacy.
+    /// Train without differential privacy (plain SGD). A coalition with a privacy budget
+    /// refuses such a candidate.
     #[arg(long)]
+    without_privacy: bool,
+    /// Seed of batches, for a reproducible run without differential privacy (tests of the
+    /// trainer). Refused with DP-SGD: whoever knows the seed regenerates the noise, and the
+    /// candidate would carry no privacy at all. DP-SGD draws from a ChaCha20 seeded with 256 bits
+    /// of the OS's random source on every run.
+    #[arg(long, requires = "without_privacy", conflicts_with_all = ["noise_multiplier", "target_epsilon"])]
     seed: Option<u64>,
     /// Train as a malicious member would (demonstrations and tests of the coalition):
     /// flip-labels, scale:FACTOR or noise:DEVIATION.
@@ -73,19 +87,35 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     let mut model = Model::from_onnx(&tip_model)?;
     let parent = model.clone();
 
-    // The rows not yet in a block, by their anonymised IDs.
-    let secret = DataIdKey::from_hex(&session.data_id_key().await?)
-        .map_err(|_| anyhow!("the vault's data-ID secret is malformed"))?;
+    // The rows not yet in a block, by their data IDs: blinded queries to the vault, a batch at
+    // a time, only as many as the candidate needs (each counts against the daily quota).
     let mut fresh = Vec::new();
     let checking = output::bar(data.len() as u64, "checking which rows are new", g.json);
-    for (row, id) in data.ids.iter().enumerate() {
-        let data_id = H256(secret.data_id(id));
-        if coalition.data_id_block(&origin, data_id).await?.is_none() {
-            fresh.push((row, data_id));
+    let wanted = args.max_samples.unwrap_or(usize::MAX);
+    let cache_path = args.id_cache.clone().unwrap_or_else(|| {
+        let mut path = args.data.clone().into_os_string();
+        path.push(".ids.json");
+        path.into()
+    });
+    let mut cache = IdCache::open(&cache_path)?;
+    'rows: for (chunk, identifiers) in data.ids.chunks(ID_BATCH).enumerate() {
+        if let Some(blank) = identifiers.iter().position(|i| i.trim().is_empty()) {
+            bail!("{}: row {} has no identifier", args.data.display(), chunk * ID_BATCH + blank + 1);
         }
-        checking.inc(1);
-        if args.max_samples.is_some_and(|max| fresh.len() >= max) {
-            break;
+        let missing: Vec<String> = identifiers.iter().filter(|i| cache.get(i).is_none()).cloned().collect();
+        if !missing.is_empty() {
+            let answered = session.data_ids(&missing).await.context("the rows' data IDs")?;
+            cache.add(&answered.public_key, &missing, &answered.ids)?;
+        }
+        for (offset, identifier) in identifiers.iter().enumerate() {
+            let data_id = H256(cache.get(identifier).ok_or_else(|| anyhow!("no data ID for {identifier}"))?);
+            if coalition.data_id_block(&origin, data_id).await?.is_none() {
+                fresh.push((chunk * ID_BATCH + offset, data_id));
+            }
+            checking.inc(1);
+            if fresh.len() >= wanted {
+                break 'rows;
+            }
         }
     }
     checking.finish_and_clear();
@@ -102,14 +132,21 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     let training_rows = data.select(&rows);
     #[cfg(feature = "attack")]
     let training_rows = attack::spoil_rows(args.attack, &model, training_rows);
-    let training = Training {
+    let mut training = Training {
         learning_rate: params.learning_rate_e9 as f32 / 1e9,
         epochs: params.epochs,
         batch_size: params.batch_size,
-        privacy: args.noise_multiplier.map(|noise_multiplier| DpSgd { clip_norm: args.clip_norm, noise_multiplier }),
+        privacy: None,
         delta: args.delta,
         seed: args.seed,
     };
+    training.privacy = privacy_setting(&args, trainer::schedule(training_rows.len(), &training))?;
+    let me = coalition.members(&origin).await?.into_iter().find(|m| m.account == key.address());
+    let spent = me.map(|m| m.privacy_spent).unwrap_or_default();
+    let cost = privacy_cost(&training, training_rows.len(), spent, params.privacy_budget)?;
+    if !g.json {
+        println!("{cost}");
+    }
     let bar = output::bar(0, "training", g.json);
     let report = trainer::train(&mut model, &training_rows, &training, |done, total| {
         bar.set_length(total);
@@ -117,12 +154,7 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     })?;
     bar.finish_and_clear();
     #[cfg(feature = "attack")]
-    attack::spoil_model(
-        args.attack,
-        &parent,
-        &mut model,
-        args.seed.unwrap_or_else(|| rand::Rng::random(&mut rand::rng())),
-    )?;
+    attack::spoil_model(args.attack, &parent, &mut model, args.seed.unwrap_or_else(rand::random))?;
     let onnx = model.to_onnx()?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     std::fs::write(args.out.join("candidate.onnx"), &onnx)?;
@@ -162,4 +194,70 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// Identifiers per data-ID request while looking for rows not in a block yet.
+const ID_BATCH: usize = 100;
+
+/// The noise multiplier DP-SGD trains at when neither `--noise-multiplier` nor
+/// `--target-epsilon` is given.
+pub const DEFAULT_NOISE_MULTIPLIER: f32 = 1.0;
+
+/// DP-SGD's setting from the arguments: none only with `--without-privacy`; the noise for
+/// `--target-epsilon` if given (over this run's `schedule`), `--noise-multiplier` else, or
+/// [`DEFAULT_NOISE_MULTIPLIER`].
+fn privacy_setting(args: &TrainArgs, schedule: trainer::Schedule) -> Result<Option<DpSgd>> {
+    if args.without_privacy {
+        return Ok(None);
+    }
+    let noise_multiplier = match (args.target_epsilon, args.noise_multiplier) {
+        (Some(target), _) => {
+            // Rounded up to an f32, never down: less noise would spend more than the target.
+            let sigma = privacy::noise_for_epsilon(schedule.q, schedule.steps, args.delta, target)?;
+            let near = sigma as f32;
+            if f64::from(near) < sigma {
+                near.next_up()
+            } else {
+                near
+            }
+        }
+        (None, given) => given.unwrap_or(DEFAULT_NOISE_MULTIPLIER),
+    };
+    Ok(Some(DpSgd { clip_norm: args.clip_norm, noise_multiplier }))
+}
+
+/// What a run will spend, told before it trains, against what the member has spent and the
+/// coalition's budget; refused if the proposal would pass the budget (the coalition would
+/// refuse it, after the training).
+fn privacy_cost(training: &Training, rows: usize, spent: PrivacySpend, budget: Option<PrivacySpend>) -> Result<String> {
+    let schedule = trainer::schedule(rows, training);
+    let Some(dp) = training.privacy else {
+        if budget.is_some() {
+            bail!("this coalition has a privacy budget: a candidate trained --without-privacy would be refused");
+        }
+        return Ok("training without differential privacy: the candidate can reveal its rows".to_string());
+    };
+    let (epsilon, _) =
+        privacy::dp_sgd_epsilon(schedule.q, f64::from(dp.noise_multiplier), schedule.steps, training.delta)?;
+    let spend =
+        PrivacySpend::from_real(epsilon, training.delta).ok_or_else(|| anyhow!("epsilon {epsilon} does not fit"))?;
+    let this = format!(
+        "DP-SGD: noise multiplier {:.3}, clipping norm {}, sampling rate {:.4}, {} steps: this candidate spends epsilon {epsilon:.3} at delta {:e}",
+        dp.noise_multiplier, dp.clip_norm, schedule.q, schedule.steps, training.delta
+    );
+    let Some(budget) = budget else {
+        return Ok(format!("{this}; spent before: epsilon {:.3} (no budget)", spent.epsilon_real()));
+    };
+    let left = |total: f64, used: f64| (total - used).max(0.0);
+    let remaining = format!(
+        "epsilon {:.3} and delta {:e} of the budget ({} and {:e}) remain",
+        left(budget.epsilon_real(), spent.epsilon_real()),
+        left(budget.delta_real(), spent.delta_real()),
+        budget.epsilon_real(),
+        budget.delta_real()
+    );
+    match rules::spend_privacy(spent, Some(spend), Some(budget)) {
+        Ok(_) => Ok(format!("{this}; {remaining}")),
+        Err(_) => bail!("{this}, but only {remaining}: raise the noise, train on fewer epochs, or stop proposing"),
+    }
 }

@@ -500,6 +500,8 @@ impl CoalitionNetwork {
                 &self.path(out),
                 "--max-samples",
                 "30",
+                // Reproducible rounds: the network tier tests consensus, not privacy.
+                "--without-privacy",
                 "--seed",
                 &seed.to_string(),
             ],

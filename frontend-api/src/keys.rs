@@ -78,13 +78,16 @@ impl std::fmt::Debug for DataIdSecret {
 struct DataIdFile {
     /// The coalition it belongs to (`0x` and 40 hex digits).
     coalition: String,
-    /// The secret (64 hex digits).
-    secret: String,
-    /// Made for oblivious data IDs, never served: absent in a file from before them, whose
-    /// secret every member read (`GET /api/vault/data-id-key`) and which is therefore renewed.
-    #[serde(default)]
-    oblivious: bool,
-    /// The fingerprint of the served secret this one renewed, if any: a start that stopped
+    /// A secret from before oblivious data IDs (64 hex digits), which every member read
+    /// (`GET /api/vault/data-id-key`): renewed at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    /// The seed of the vault's data-ID key (64 hex digits), never served. Named apart from
+    /// `secret` so that an API from before oblivious data IDs (a rollback) refuses the file
+    /// instead of serving it to every member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seed: Option<String>,
+    /// The fingerprint of the served secret this seed renewed, if any: a start that stopped
     /// between renewing the file and recording it in the audit log still finds it valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     renews: Option<String>,
@@ -249,7 +252,7 @@ pub fn data_id_secret(
     let (secret, oblivious, renews) = read_data_id_file(&path, coalition)?;
     if let SecretRecord::Fingerprint(fingerprint) = recorded {
         if secret.fingerprint(coalition) != *fingerprint {
-            if renews.as_ref() == Some(fingerprint) {
+            if oblivious && renews.as_ref() == Some(fingerprint) {
                 return Ok((secret, Some(SecretMade::Renewed)));
             }
             return Err(KeyError(format!(
@@ -265,9 +268,18 @@ pub fn data_id_secret(
         let renewed = DataIdSecret::generate()?;
         let renews = Some(secret.fingerprint(coalition));
         write_data_id_file(&path, coalition, (&renewed, renews), true, true)?;
-        tracing::warn!(path = %path.display(), "replaced the data-ID secret every member was served by a new one");
+        tracing::warn!(
+            path = %path.display(),
+            "replaced the data-ID secret every member was served by a new one: back this file up now \
+             (the audit log records its fingerprint, and a start with another is refused)"
+        );
         return Ok((renewed, Some(SecretMade::Renewed)));
     }
+    // Renewed, then stopped before the log recorded anything of the file.
+    let made = match made {
+        Some(SecretMade::Found) if renews.is_some() => Some(SecretMade::Renewed),
+        made => made,
+    };
     Ok((secret, made))
 }
 
@@ -279,20 +291,26 @@ fn write_data_id_file(
     oblivious: bool,
     replace: bool,
 ) -> Result<(), KeyError> {
-    let file = DataIdFile {
-        coalition: format!("0x{}", hex::encode(coalition.0)),
-        secret: hex::encode(secret.as_bytes()),
-        oblivious,
-        renews,
-    };
+    let hex_secret = hex::encode(secret.as_bytes());
+    let (served, seed) = if oblivious { (None, Some(hex_secret)) } else { (Some(hex_secret), None) };
+    let file = DataIdFile { coalition: format!("0x{}", hex::encode(coalition.0)), secret: served, seed, renews };
     let text = Zeroizing::new(serde_json::to_string(&file).map_err(|e| KeyError(e.to_string()))?);
     if !replace {
         return write_secret_file(path, &text);
     }
-    let next = suffixed(path, ".next");
+    // Over the file itself, not a link to it (a key kept on another volume stays there).
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let cannot = |e: KeyError| {
+        KeyError(format!(
+            "the data-ID secret in {} was served to every member and must be replaced once, here: {e} \
+             (give a writable --data-id-key-file)",
+            path.display()
+        ))
+    };
+    let next = suffixed(&path, ".next");
     let _ = std::fs::remove_file(&next);
-    write_secret_file(&next, &text)?;
-    std::fs::rename(&next, path).map_err(io_error(path))?;
+    write_secret_file(&next, &text).map_err(cannot)?;
+    std::fs::rename(&next, &path).map_err(io_error(&path)).map_err(cannot)?;
     sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
 }
 
@@ -301,9 +319,15 @@ fn write_data_id_file(
 fn read_data_id_file(path: &Path, coalition: &H160) -> Result<(DataIdSecret, bool, Option<String>), KeyError> {
     let named = format!("0x{}", hex::encode(coalition.0));
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io_error(path))?);
-    let malformed = || KeyError(format!("{}: not a data-ID secret file (JSON: coalition, secret)", path.display()));
+    let malformed =
+        || KeyError(format!("{}: not a data-ID secret file (JSON: coalition, seed or secret)", path.display()));
     let file: DataIdFile = serde_json::from_str(&text).map_err(|_| malformed())?;
-    let hex_secret = Zeroizing::new(file.secret);
+    let oblivious = file.seed.is_some();
+    let hex_secret = Zeroizing::new(match (file.seed, file.secret) {
+        (Some(seed), None) => seed,
+        (None, Some(secret)) => secret,
+        _ => return Err(malformed()),
+    });
     if !file.coalition.eq_ignore_ascii_case(&named) {
         return Err(KeyError(format!(
             "{} is the data-ID secret of coalition {}, not {named}: give this coalition's with --data-id-key-file",
@@ -313,7 +337,7 @@ fn read_data_id_file(path: &Path, coalition: &H160) -> Result<(DataIdSecret, boo
     }
     let mut secret = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(hex_secret.trim(), secret.as_mut()).map_err(|_| malformed())?;
-    Ok((DataIdSecret(secret), file.oblivious, file.renews))
+    Ok((DataIdSecret(secret), oblivious, file.renews))
 }
 
 /// An exclusive lock on a data directory (`flock` on its `lock` file), held while an API
@@ -598,8 +622,8 @@ mod tests {
         // new one made by hand): refused, naming the fingerprint recorded.
         let other = DataIdFile {
             coalition: format!("0x{}", hex::encode(COALITION.0)),
-            secret: hex::encode([9u8; 32]),
-            oblivious: true,
+            secret: None,
+            seed: Some(hex::encode([9u8; 32])),
             renews: None,
         };
         std::fs::write(config.data_id_path(), serde_json::to_string(&other).unwrap()).unwrap();
@@ -629,8 +653,8 @@ mod tests {
         let master = MasterKey::generate();
         let served = DataIdFile {
             coalition: format!("0x{}", hex::encode(COALITION.0)),
-            secret: hex::encode([5u8; 32]),
-            oblivious: false,
+            secret: Some(hex::encode([5u8; 32])),
+            seed: None,
             renews: None,
         };
         std::fs::write(config.data_id_path(), serde_json::to_string(&served).unwrap()).unwrap();
@@ -650,6 +674,27 @@ mod tests {
         assert_eq!(start(&config, &log, &master).unwrap().as_bytes(), renewed.as_bytes());
         assert_eq!(log.checkpoint().size, size, "recorded once");
         assert!(log.last_outcome(DATA_ID_SECRET_ACTION).unwrap().contains("ok: renewed, never served, fingerprint "));
+
+        // The renewed file is one an API from before oblivious data IDs cannot read (it would
+        // serve the seed to every member after a rollback): it has no `secret`.
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Before {
+            coalition: String,
+            secret: String,
+        }
+        let text = std::fs::read_to_string(config.data_id_path()).unwrap();
+        assert!(serde_json::from_str::<Before>(&text).is_err(), "{text}");
+
+        // A file kept on another volume behind a link is renewed there, the link kept.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("data-id.key");
+        std::fs::write(&target, serde_json::to_string(&served).unwrap()).unwrap();
+        let linked = VaultConfig { data_id_key_file: Some(dir.path().join("linked.key")), ..config.clone() };
+        std::os::unix::fs::symlink(&target, linked.data_id_path()).unwrap();
+        let (renewed, _) = data_id_secret(&linked, &COALITION, &master, (true, &recorded_old)).unwrap();
+        assert!(std::fs::symlink_metadata(linked.data_id_path()).unwrap().file_type().is_symlink());
+        assert!(std::fs::read_to_string(&target).unwrap().contains(&hex::encode(renewed.as_bytes())));
     }
 
     #[test]

@@ -149,7 +149,15 @@ pub async fn bind(config: config::Config) -> Result<Server, ServeError> {
         .map_err(|e| ServeError::Config(e.to_string()))?;
     if let Some(made) = made {
         audit
-            .append(auth::now_ms(), None, keys::DATA_ID_SECRET_ACTION, None, made.outcome(&data_ids, coalition), None)
+            .append(
+                auth::now_ms(),
+                None,
+                keys::DATA_ID_SECRET_ACTION,
+                // The vault's data-ID public key, which every answer names: members can compare.
+                Some(format!("0x{}", tclearn_api_client::data_ids::VaultKey::derive(data_ids.as_bytes()).public_key())),
+                made.outcome(&data_ids, coalition),
+                None,
+            )
             .map_err(|e| ServeError::Config(e.to_string()))?;
     }
     let vault = vault::Vault::new(store, master, config.vault.vault_max_bytes);

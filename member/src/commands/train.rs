@@ -97,7 +97,13 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
         path.push(".ids.json");
         path.into()
     });
-    let mut cache = IdCache::open(&cache_path)?;
+    let mut cache = IdCache::open(&cache_path, &format!("0x{}", hex::encode(coalition.address.0)))?;
+    // The first row is asked again on every run: its ID and the vault's key must be the cached
+    // ones (a vault's key renewed, or another vault, is caught before any cached ID is used).
+    if let Some(first) = data.ids.first() {
+        let probe = session.data_ids(std::slice::from_ref(first)).await.context("the rows' data IDs")?;
+        cache.add(&probe.public_key, std::slice::from_ref(first), &probe.ids)?;
+    }
     'rows: for (chunk, identifiers) in data.ids.chunks(ID_BATCH).enumerate() {
         if let Some(blank) = identifiers.iter().position(|i| i.trim().is_empty()) {
             bail!("{}: row {} has no identifier", args.data.display(), chunk * ID_BATCH + blank + 1);

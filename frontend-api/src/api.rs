@@ -319,6 +319,8 @@ impl AppState {
     ) -> Self {
         let mut uploaders: HashMap<[u8; 32], Vec<H160>> = HashMap::new();
         let size = audit.checkpoint().size;
+        // Only the last day's data-ID counts matter; older ones are never kept.
+        let quota_since = now_ms().saturating_sub(quota::WINDOW_MS);
         let mut start = 0;
         while start < size {
             for line in audit.entries(start, MAX_PAGE) {
@@ -326,8 +328,7 @@ impl AppState {
                 if let (Some(count), Some(account)) =
                     (quota::recorded_count(&entry.action, &entry.outcome), entry.account.as_deref())
                 {
-                    // Only the last day's counts matter; older ones are never kept.
-                    if entry.time_ms > now_ms().saturating_sub(quota::WINDOW_MS) {
+                    if entry.time_ms > quota_since {
                         load.data_ids.note(account, entry.time_ms, count);
                     }
                 }
@@ -1118,7 +1119,7 @@ async fn data_ids(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> HttpResult<Receipted<DataIdsAnswer>> {
-    const ACTION: &str = "data-ids";
+    use tclearn_api_client::data_ids::ACTION;
     let account = member(&state, &headers, ACTION).await?;
     let blinded = serde_json::from_slice::<DataIdsRequest>(&body)
         .map_err(|_| "a JSON object with `blinded`, a list of 32-byte hex elements".to_string())

@@ -583,6 +583,13 @@ mod tests {
         assert!(malformed.contains("data-id.key") && malformed.contains("not a data-ID secret file"), "{malformed}");
     }
 
+    /// A data-ID file of [`COALITION`] holding a served `secret` or a `seed`.
+    fn file_text(secret: Option<[u8; 32]>, seed: Option<[u8; 32]>) -> String {
+        let coalition = format!("0x{}", hex::encode(COALITION.0));
+        let (secret, seed) = (secret.map(hex::encode), seed.map(hex::encode));
+        serde_json::to_string(&DataIdFile { coalition, secret, seed, renews: None }).unwrap()
+    }
+
     /// What `serve` does at start: read the log's record, call [`data_id_secret`], and log what
     /// it made with the secret's fingerprint.
     fn start(config: &VaultConfig, log: &crate::audit::AuditLog, master: &MasterKey) -> Result<DataIdSecret, KeyError> {
@@ -620,13 +627,7 @@ mod tests {
         assert!(!config.data_id_path().exists());
         // Replaced by another secret of the same coalition (a copy from another deployment, a
         // new one made by hand): refused, naming the fingerprint recorded.
-        let other = DataIdFile {
-            coalition: format!("0x{}", hex::encode(COALITION.0)),
-            secret: None,
-            seed: Some(hex::encode([9u8; 32])),
-            renews: None,
-        };
-        std::fs::write(config.data_id_path(), serde_json::to_string(&other).unwrap()).unwrap();
+        std::fs::write(config.data_id_path(), file_text(None, Some([9; 32]))).unwrap();
         let replaced = start(&config, &log, &master).err().unwrap().to_string();
         assert!(
             replaced.contains("not the one the audit log records") && replaced.contains(&made.fingerprint(&COALITION)),
@@ -651,13 +652,8 @@ mod tests {
         let config = config(dir.path());
         let log = crate::audit::AuditLog::open(&config.audit_path()).unwrap();
         let master = MasterKey::generate();
-        let served = DataIdFile {
-            coalition: format!("0x{}", hex::encode(COALITION.0)),
-            secret: Some(hex::encode([5u8; 32])),
-            seed: None,
-            renews: None,
-        };
-        std::fs::write(config.data_id_path(), serde_json::to_string(&served).unwrap()).unwrap();
+        let served = file_text(Some([5; 32]), None);
+        std::fs::write(config.data_id_path(), &served).unwrap();
         let old = DataIdSecret(Zeroizing::new([5u8; 32]));
         let recorded_old = SecretRecord::Fingerprint(old.fingerprint(&COALITION));
         log.append(1, None, DATA_ID_SECRET_ACTION, None, SecretMade::Found.outcome(&old, &COALITION), None).unwrap();
@@ -689,7 +685,7 @@ mod tests {
         // A file kept on another volume behind a link is renewed there, the link kept.
         let elsewhere = tempfile::tempdir().unwrap();
         let target = elsewhere.path().join("data-id.key");
-        std::fs::write(&target, serde_json::to_string(&served).unwrap()).unwrap();
+        std::fs::write(&target, &served).unwrap();
         let linked = VaultConfig { data_id_key_file: Some(dir.path().join("linked.key")), ..config.clone() };
         std::os::unix::fs::symlink(&target, linked.data_id_path()).unwrap();
         let (renewed, _) = data_id_secret(&linked, &COALITION, &master, (true, &recorded_old)).unwrap();

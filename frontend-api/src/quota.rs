@@ -92,7 +92,7 @@ impl DataIdQuota {
 
 /// The count an audit entry of `data-ids` records (`ok N`), if it is one.
 pub fn recorded_count(action: &str, outcome: &str) -> Option<u64> {
-    if action != "data-ids" {
+    if action != tclearn_api_client::data_ids::ACTION {
         return None;
     }
     outcome.strip_prefix("ok ").and_then(|n| n.parse().ok())

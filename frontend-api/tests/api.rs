@@ -441,7 +441,7 @@ async fn a_members_sweep_of_patients_ids_is_online_throttled_and_in_the_audit() 
     }
     // The secret is nowhere in what he is given: the answers carry points and a proof.
     let file: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("data-id.key")).unwrap()).unwrap();
-    let secret = file["secret"].as_str().unwrap();
+    let secret = file["seed"].as_str().unwrap();
     let answer = api
         .http
         .post(format!("{}/api/vault/data-ids", api.url))

@@ -370,7 +370,7 @@ impl ApiClient {
                         format!("the entry does not count the {asked} identifiers asked: {}", counted["outcome"]);
                     return Err(ClientError::Receipt { url, reason });
                 }
-                self.keep_receipt(&url, &response, "data-ids", None, &nonce)?;
+                self.keep_receipt(&url, &response, crate::data_ids::ACTION, None, &nonce)?;
                 json::<DataIdsAnswer>(&url, response).await
             }
         })

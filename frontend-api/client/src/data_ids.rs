@@ -28,6 +28,9 @@ use crate::views::{DataIdsAnswer, DataIdsRequest};
 use rand_core::OsRng;
 use voprf::{BlindedElement, EvaluationElement, Group, Proof, Ristretto255, VoprfClient, VoprfServer};
 
+/// The audit log's action for a data-ID request; its outcome counts the identifiers (`ok N`).
+pub const ACTION: &str = "data-ids";
+
 /// Most identifiers one request may carry: one batch proof covers them, the vault's work per
 /// request stays bounded (RFC 9497 allows up to 65,535), and the request's JSON (about 67 bytes
 /// an element) stays within the API's default body limit of 64 KiB.

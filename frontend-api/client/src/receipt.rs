@@ -248,7 +248,9 @@ impl Receipt {
         }
         // An access that went through: `ok`, or for data IDs `ok N` with its count (which the
         // client checks against what it asked: `ApiClient::data_ids`).
-        let ok = entry["outcome"].as_str().is_some_and(|o| o == "ok" || (action == "data-ids" && o.starts_with("ok ")));
+        let ok = entry["outcome"]
+            .as_str()
+            .is_some_and(|o| o == "ok" || (action == crate::data_ids::ACTION && o.starts_with("ok ")));
         if entry["action"].as_str() != Some(action) || !ok {
             return Err(not_this("another action"));
         }

@@ -146,10 +146,11 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
         delta: args.delta,
         seed: args.seed,
     };
-    training.privacy = privacy_setting(&args, trainer::schedule(training_rows.len(), &training))?;
+    let schedule = trainer::schedule(training_rows.len(), &training);
+    training.privacy = privacy_setting(&args, schedule)?;
     let me = coalition.members(&origin).await?.into_iter().find(|m| m.account == key.address());
     let spent = me.map(|m| m.privacy_spent).unwrap_or_default();
-    let cost = privacy_cost(&training, training_rows.len(), spent, params.privacy_budget)?;
+    let cost = privacy_cost(&training, schedule, spent, params.privacy_budget)?;
     if !g.json {
         println!("{cost}");
     }
@@ -235,8 +236,12 @@ fn privacy_setting(args: &TrainArgs, schedule: trainer::Schedule) -> Result<Opti
 /// What a run will spend, told before it trains, against what the member has spent and the
 /// coalition's budget; refused if the proposal would pass the budget (the coalition would
 /// refuse it, after the training).
-fn privacy_cost(training: &Training, rows: usize, spent: PrivacySpend, budget: Option<PrivacySpend>) -> Result<String> {
-    let schedule = trainer::schedule(rows, training);
+fn privacy_cost(
+    training: &Training,
+    schedule: trainer::Schedule,
+    spent: PrivacySpend,
+    budget: Option<PrivacySpend>,
+) -> Result<String> {
     let Some(dp) = training.privacy else {
         if budget.is_some() {
             bail!("this coalition has a privacy budget: a candidate trained --without-privacy would be refused");

@@ -1,11 +1,12 @@
 """The reference for the trainer's benchmark: the same DP-SGD run in NumPy.
 
-The same model (standardised inputs, a ReLU hidden layer, softmax cross-entropy), the same
+The same model (inputs standardised by the declared public ranges of
+`datasets/breast-cancer/standardisation.json`, a ReLU hidden layer, softmax cross-entropy), the same
 data, batch rate, clipping, noise and learning rate as `tclearn_member::trainer::train`, with
 per-example gradients written out by hand and vectorised over the batch (what an autodiff
 framework must find by itself). Float32 throughout. Prints one JSON line.
 
-    python dp_sgd_reference.py CSV HIDDEN BATCH EPOCHS NOISE_MULTIPLIER
+    python dp_sgd_reference.py CSV HIDDEN BATCH EPOCHS NOISE_MULTIPLIER STANDARDISATION_JSON
 """
 import json
 import sys
@@ -14,12 +15,14 @@ import time
 import numpy as np
 
 path, hidden, batch, epochs, sigma = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+ranges = json.load(open(sys.argv[6]))["ranges"]
 rows = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)
 x, y = rows[:, :-1].astype(np.float32), rows[:, -1].astype(np.int64)
 n, d = x.shape
 classes = int(y.max()) + 1
 rng = np.random.default_rng(7)
-x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+low, high = np.array([r["low"] for r in ranges]), np.array([r["high"] for r in ranges])
+x = ((x - (low + high) / 2) * (2 / (high - low))).astype(np.float32)
 bound1, bound2 = 1 / np.sqrt(d), 1 / np.sqrt(hidden)
 w1 = rng.uniform(-bound1, bound1, (d, hidden)).astype(np.float32)
 b1 = rng.uniform(-bound1, bound1, hidden).astype(np.float32)

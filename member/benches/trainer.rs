@@ -25,13 +25,14 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
 fn main() {
     let python = std::env::var("TCLEARN_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let (path, data) = (common::breast_cancer_path(), common::breast_cancer());
+    let standardisation = common::breast_cancer_standardisation();
     let reference = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/dp_sgd_reference.py");
     println!("| model | batch | epochs | burn (gradients/s) | NumPy (gradients/s) | burn / NumPy | loss after, burn / NumPy |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (hidden, batch) in [(16usize, 32u32), (64, 128)] {
         let (mut ours, mut theirs, mut losses) = (Vec::new(), Vec::new(), (0.0, 0.0));
         for run in 0..RUNS {
-            let mut model = MlpParameters::init(&data, hidden, 2, 7).unwrap();
+            let mut model = MlpParameters::init(&standardisation, hidden, 2, 7).unwrap();
             let training = Training {
                 learning_rate: 0.1,
                 epochs: 5,
@@ -46,6 +47,7 @@ fn main() {
             let out = Command::new(&python)
                 .arg(&reference)
                 .args([path.display().to_string(), hidden.to_string(), batch.to_string(), "5".into(), "1.0".into()])
+                .arg(common::breast_cancer_standardisation_path())
                 .env("OPENBLAS_NUM_THREADS", "1")
                 .env("OMP_NUM_THREADS", "1")
                 .output()

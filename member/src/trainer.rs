@@ -8,8 +8,8 @@
 //!
 //! The tabular model is the coalition's perceptron ([`TabularMlp`]):
 //! `logits = W2·relu(W1·((x − shift) ⊙ scale) + b1) + b2`. `shift` and `scale` standardise the
-//! raw features; they are fixed at genesis ([`MlpParameters::init`], from the founder's data)
-//! and never trained, so that every member trains in the same space and validators evaluate
+//! raw features; they are fixed at genesis ([`MlpParameters::init`], from the public ranges the
+//! founders declare in a [`Standardisation`], never from anyone's rows) and never trained, so that every member trains in the same space and validators evaluate
 //! raw features. The ONNX graph is what burn-onnx records from [`TabularMlp::forward`]
 //! (`Sub`, `Mul`, `MatMul`, `Add`, `Relu`), with a free batch dimension; every export of the
 //! same shape has the same architecture hash, so a candidate keeps the genesis model's. Vectors
@@ -40,6 +40,7 @@ use onnx_rs::ast::{DataType, TensorProto};
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::path::Path;
+pub use tclearn_model::genesis::{GenesisRecipe, Standardisation};
 
 /// Why data, a model or a training run was refused.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,9 @@ pub enum TrainError {
     /// The ONNX model is not one of this trainer's perceptrons.
     #[error("the model is not a TCLearn tabular perceptron: {0}")]
     Model(String),
+    /// A genesis model is not what its declared recipe makes.
+    #[error("{0}")]
+    Genesis(String),
     /// burn-onnx could not export the model.
     #[error("ONNX export failed: {0}")]
     Export(String),
@@ -266,16 +270,15 @@ pub trait Network: Clone {
     }
 }
 
-/// Mean and `1 / standard deviation` of each feature of `data` (1 for a constant feature).
-fn standardisation(data: &Table) -> (Vec<f32>, Vec<f32>) {
-    let n = data.len().max(1) as f64;
-    (0..data.width)
-        .map(|j| {
-            let mean = (0..data.len()).map(|i| f64::from(data.row(i)[j])).sum::<f64>() / n;
-            let var = (0..data.len()).map(|i| (f64::from(data.row(i)[j]) - mean).powi(2)).sum::<f64>() / n;
-            (mean as f32, if var > 0.0 { (1.0 / var.sqrt()) as f32 } else { 1.0 })
-        })
-        .unzip()
+/// Longest image side the image network takes.
+pub const MAX_IMAGE_SIDE: usize = 4096;
+
+/// Most pooled features (filters × height/2 × width/2) the image network's dense layer takes.
+pub const MAX_CNN_FEATURES: usize = 1 << 22;
+
+/// The `(shift, scale)` of `inputs` inputs under the founders' declared `standardisation`.
+fn declared(standardisation: &Standardisation, inputs: usize) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
+    standardisation.shift_scale(inputs).map_err(|e| TrainError::Data(e.to_string()))
 }
 
 /// Draws of `count` weights uniform in `±1/√fan_in`, from `seed`.
@@ -424,25 +427,33 @@ pub struct MlpParameters {
 }
 
 impl MlpParameters {
-    /// A genesis model: standardisation from `data` (mean and standard deviation of each
-    /// feature), weights drawn uniformly in `±1/√fan_in` from `seed`.
+    /// A genesis model of one input per range of the founders' declared `standardisation`
+    /// (never statistics of anyone's rows: the genesis is public), weights drawn uniformly in
+    /// `±1/√fan_in` from `seed`.
     ///
     /// # Errors
-    /// [`TrainError::Data`]: no rows, no features, fewer than two classes or no hidden unit.
-    pub fn init(data: &Table, hidden: usize, classes: usize, seed: u64) -> Result<Self, TrainError> {
-        if data.is_empty() || data.width == 0 || classes < 2 || hidden == 0 {
-            return Err(TrainError::Data("a model needs rows, features, two classes or more and a hidden unit".into()));
+    /// [`TrainError::Data`]: an invalid standardisation, fewer than two classes or no hidden
+    /// unit.
+    pub fn init(
+        standardisation: &Standardisation,
+        hidden: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Self, TrainError> {
+        if classes < 2 || hidden == 0 {
+            return Err(TrainError::Data("a model needs two classes or more and a hidden unit".into()));
         }
-        let (shift, scale) = standardisation(data);
+        let inputs = standardisation.ranges.len();
+        let (shift, scale) = declared(standardisation, inputs)?;
         let mut uniform = uniform(seed);
         Ok(Self {
-            inputs: data.width,
+            inputs,
             hidden,
             classes,
             shift,
             scale,
-            w1: uniform(data.width, data.width * hidden),
-            b1: uniform(data.width, hidden),
+            w1: uniform(inputs, inputs * hidden),
+            b1: uniform(inputs, hidden),
             w2: uniform(hidden, hidden * classes),
             b2: uniform(hidden, classes),
         })
@@ -637,38 +648,32 @@ pub struct CnnParameters {
 }
 
 impl CnnParameters {
-    /// A genesis model for images of `image` (channels, height, width; even sides) given as
-    /// rows of `data`: standardisation per pixel from `data`, weights uniform in `±1/√fan_in`.
+    /// A genesis model for images of `image` (channels, height, width; even sides): the
+    /// founders' declared `standardisation` of the pixels (one range for all, or one per
+    /// pixel), weights uniform in `±1/√fan_in`.
     ///
     /// # Errors
-    /// [`TrainError::Data`]: rows that are not images of that shape, odd sides, no filter, or
-    /// fewer than two classes.
+    /// [`TrainError::Data`]: an invalid standardisation or one of another size, odd sides, no
+    /// filter, or fewer than two classes.
     pub fn init(
-        data: &Table,
+        standardisation: &Standardisation,
         image: [usize; 3],
         filters: usize,
         classes: usize,
         seed: u64,
     ) -> Result<Self, TrainError> {
         let [c, h, w] = image;
-        if data.is_empty()
-            || c * h * w != data.width
-            || h % 2 != 0
-            || w % 2 != 0
-            || h == 0
-            || w == 0
-            || filters == 0
-            || classes < 2
-        {
+        let sides = 2..=MAX_IMAGE_SIDE;
+        let flat = filters.checked_mul((h / 2) * (w / 2)).filter(|f| (1..=MAX_CNN_FEATURES).contains(f));
+        let shape = matches!(c, 1 | 3) && h % 2 == 0 && w % 2 == 0 && sides.contains(&h) && sides.contains(&w);
+        let (Some(flat), true, true) = (flat, shape, classes >= 2) else {
             return Err(TrainError::Data(format!(
-                "a {c}x{h}x{w} image network needs rows of {} pixels (even sides), a filter and two classes; the rows have {}",
-                c * h * w,
-                data.width
+                "a {c}x{h}x{w} image network needs 1 or 3 channels, even sides up to {MAX_IMAGE_SIDE}, 1 to \
+                 {MAX_CNN_FEATURES} pooled features (filters × height/2 × width/2) and two classes"
             )));
-        }
-        let (shift, scale) = standardisation(data);
+        };
+        let (shift, scale) = declared(standardisation, c * h * w)?;
         let mut uniform = uniform(seed);
-        let flat = filters * (h / 2) * (w / 2);
         Ok(Self {
             image,
             filters,
@@ -839,6 +844,39 @@ impl Model {
             CnnParameters::from_initializers(found).map(Self::Cnn)
         } else {
             MlpParameters::from_initializers(found).map(Self::Mlp)
+        }
+    }
+
+    /// The fixed `(shift, scale)` that standardise the inputs.
+    pub fn standardisation(&self) -> (&[f32], &[f32]) {
+        match self {
+            Self::Mlp(m) => (&m.shift, &m.scale),
+            Self::Cnn(m) => (&m.shift, &m.scale),
+        }
+    }
+
+    /// The genesis model `tclearn model init` makes of this model's shape from a `recipe`
+    /// (its seed and declared ranges): what a genesis of this trainer must be, byte for byte,
+    /// so that its weights carry nothing but the seed and its standardisation nothing but the
+    /// ranges.
+    ///
+    /// # Errors
+    /// [`TrainError::Genesis`]: ranges that do not fit the model's inputs.
+    pub fn regenerate(&self, recipe: &GenesisRecipe) -> Result<Model, TrainError> {
+        let genesis = |e: TrainError| TrainError::Genesis(e.to_string());
+        let ranges = &recipe.standardisation;
+        match self {
+            Self::Mlp(m) if ranges.ranges.len() != m.inputs => Err(TrainError::Genesis(format!(
+                "{} standardisation ranges for a perceptron of {} inputs",
+                ranges.ranges.len(),
+                m.inputs
+            ))),
+            Self::Mlp(m) => {
+                MlpParameters::init(ranges, m.hidden, m.classes, recipe.seed).map(Self::Mlp).map_err(genesis)
+            }
+            Self::Cnn(m) => {
+                CnnParameters::init(ranges, m.image, m.filters, m.classes, recipe.seed).map(Self::Cnn).map_err(genesis)
+            }
         }
     }
 }

@@ -95,7 +95,9 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     );
 
     // Founding: a genesis perceptron, the coalition with a budget of epsilon 20.
-    cli.ok(&alice, &["model", "init", "--data", &path("alice.csv"), "--hidden", "8", "--out", &path("genesis.onnx")]);
+    // Its standardisation is the public ranges of the features, declared in the genesis.
+    let ranges = common::breast_cancer_standardisation_path().display().to_string();
+    cli.ok(&alice, &["model", "init", "--standardisation", &ranges, "--hidden", "8", "--out", &path("genesis.onnx")]);
     let founders = VALIDATORS.map(|n| Keypair::dev(n).unwrap().account_id().to_string()).join(",");
     let founded = cli.ok(
         &alice,
@@ -121,6 +123,8 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
             "10",
             "--declaration",
             &path("genesis.json"),
+            "--standardisation",
+            &ranges,
         ],
     );
     let coalition = founded["coalition"].as_str().unwrap().to_string();

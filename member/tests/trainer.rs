@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::breast_cancer;
+use common::{breast_cancer, breast_cancer_standardisation, pixels};
 use std::path::PathBuf;
 use tclearn_evaluation::engine::{default_library, Engine};
 use tclearn_evaluation::testset::TestSet;
@@ -24,10 +24,12 @@ fn training(privacy: Option<DpSgd>) -> Training {
 #[test]
 fn the_loss_falls_on_breast_cancer_and_the_held_out_accuracy_rises() {
     let (train, held_out) = breast_cancer().split_local(0.2, 1);
-    let genesis = MlpParameters::init(&train, 16, 2, 3).unwrap();
+    let genesis = MlpParameters::init(&breast_cancer_standardisation(), 16, 2, 3).unwrap();
     let mut model = genesis.clone();
-    let report = trainer::train(&mut model, &train, &training(None), |_, _| {}).unwrap();
-    assert_eq!((report.examples, report.steps), (455, 15 * 5));
+    // Inputs scaled by their public ranges are worse conditioned than standardised ones (the
+    // loss stalls near 0.22 from epoch 5 to 20): more epochs.
+    let report = trainer::train(&mut model, &train, &Training { epochs: 50, ..training(None) }, |_, _| {}).unwrap();
+    assert_eq!((report.examples, report.steps), (455, 15 * 50));
     assert!(report.loss_after < 0.5 * report.loss_before, "{report:?}");
     assert!(model.accuracy(&held_out) > 0.93, "held-out accuracy {}", model.accuracy(&held_out));
     assert!(model.accuracy(&held_out) > genesis.accuracy(&held_out));
@@ -41,9 +43,11 @@ fn the_loss_falls_on_breast_cancer_and_the_held_out_accuracy_rises() {
 #[test]
 fn dp_sgd_learns_and_reports_what_the_accountant_charges() {
     let (train, held_out) = breast_cancer().split_local(0.2, 1);
-    let mut model = MlpParameters::init(&train, 16, 2, 3).unwrap();
+    let mut model = MlpParameters::init(&breast_cancer_standardisation(), 16, 2, 3).unwrap();
     let dp = DpSgd { clip_norm: 1.0, noise_multiplier: 1.0 };
-    let report = trainer::train(&mut model, &train, &training(Some(dp)), |_, _| {}).unwrap();
+    // A larger step than the default, for inputs scaled by their public ranges.
+    let report =
+        trainer::train(&mut model, &train, &Training { learning_rate: 0.3, ..training(Some(dp)) }, |_, _| {}).unwrap();
     assert!(report.loss_after < 0.7 * report.loss_before, "{report:?}");
     assert!(model.accuracy(&held_out) > 0.85, "held-out accuracy {}", model.accuracy(&held_out));
     let (epsilon, _) = privacy::dp_sgd_epsilon(32.0 / 455.0, 1.0, report.steps, 1e-5).unwrap();
@@ -54,7 +58,7 @@ fn dp_sgd_learns_and_reports_what_the_accountant_charges() {
 #[test]
 fn per_example_gradients_are_the_derivatives_of_each_examples_loss() {
     let data = breast_cancer().select(&[0, 1, 200, 568]);
-    let model = MlpParameters::init(&data, 4, 2, 5).unwrap();
+    let model = MlpParameters::init(&breast_cancer_standardisation(), 4, 2, 5).unwrap();
     let n = model.trained().len();
     // Central differences in f32 at steps of 1e-2 are within 2e-3.
     check_gradients(&model, &data, &[0, 7, n - 1, n - 3, 4 * 30 + 1], 1e-2);
@@ -63,7 +67,7 @@ fn per_example_gradients_are_the_derivatives_of_each_examples_loss() {
 #[test]
 fn the_exported_onnx_computes_what_burn_computes_and_keeps_the_architecture() {
     let data = breast_cancer();
-    let genesis = MlpParameters::init(&data, 16, 2, 3).unwrap();
+    let genesis = MlpParameters::init(&breast_cancer_standardisation(), 16, 2, 3).unwrap();
     let mut trained = genesis.clone();
     trainer::train(&mut trained, &data, &Training { epochs: 1, ..training(None) }, |_, _| {}).unwrap();
     let (genesis_onnx, trained_onnx) = (genesis.to_onnx().unwrap(), trained.to_onnx().unwrap());
@@ -83,7 +87,7 @@ fn the_exported_onnx_computes_what_burn_computes_and_keeps_the_architecture() {
     policy.architecture_hash = Some(architecture);
     assert_eq!(model::check(&trained_onnx, &policy).unwrap().architecture_hash, architecture);
     // Another width is another architecture.
-    let wider = MlpParameters::init(&data, 17, 2, 3).unwrap().to_onnx().unwrap();
+    let wider = MlpParameters::init(&breast_cancer_standardisation(), 17, 2, 3).unwrap().to_onnx().unwrap();
     assert!(model::check(&wider, &policy).is_err());
 
     // ONNX Runtime's logits are burn's, to 1e-4, on all 569 rows, in batches of any size.
@@ -99,7 +103,7 @@ fn the_exported_onnx_computes_what_burn_computes_and_keeps_the_architecture() {
 #[test]
 fn bad_data_and_settings_are_refused_with_their_reason() {
     let data = breast_cancer();
-    let mut model = MlpParameters::init(&data, 4, 2, 1).unwrap();
+    let mut model = MlpParameters::init(&breast_cancer_standardisation(), 4, 2, 1).unwrap();
     let mut narrow = data.select(&[0, 1]);
     narrow.width = 15;
     let error = trainer::train(&mut model, &narrow, &training(None), |_, _| {}).unwrap_err();
@@ -150,10 +154,12 @@ fn digits() -> Table {
 }
 
 /// Each example's gradient in a batch is its gradient alone, and central differences of steps
-/// `step` of its loss agree with it at `coordinates`.
+/// `step` of its loss agree with it at `coordinates` (one-sided ones where a kink lies within
+/// the step, at most a quarter of them).
 fn check_gradients<N: Network>(model: &N, data: &Table, coordinates: &[usize], step: f32) {
     let gradients = model.per_example_gradients(data, &(0..data.len()).collect::<Vec<_>>());
     let trained = model.trained();
+    let mut checked = 0;
     for (example, gradient) in gradients.iter().enumerate() {
         assert_eq!(gradient.len(), trained.len());
         let single = &model.per_example_gradients(data, &[example])[0];
@@ -168,14 +174,27 @@ fn check_gradients<N: Network>(model: &N, data: &Table, coordinates: &[usize], s
                 moved.set_trained(&values);
                 moved.loss(&alone)
             };
-            let numeric = (loss_at(step) - loss_at(-step)) / f64::from(2.0 * step);
             let analytic = f64::from(gradient[coordinate]);
+            let near = |numeric: f64| (numeric - analytic).abs() < 2e-3;
+            let central = |h: f32| (loss_at(h) - loss_at(-h)) / f64::from(2.0 * h);
+            if near(central(step)) || near(central(step / 4.0)) {
+                checked += 1;
+                continue;
+            }
+            // A ReLU or pooling kink within the step: the gradient is the slope on its own side.
+            let (h, at) = (f64::from(step), loss_at(0.0));
+            let (forward, backward) = ((loss_at(step) - at) / h, (at - loss_at(-step)) / h);
             assert!(
-                (numeric - analytic).abs() < 2e-3,
-                "example {example}, coordinate {coordinate}: {numeric} vs {analytic}"
+                near(forward) || near(backward),
+                "example {example}, coordinate {coordinate}: {analytic} against central {}, forward {forward}, backward {backward}",
+                central(step)
             );
         }
     }
+    // Kinks are rare: most coordinates are checked by central differences (at the step or a
+    // quarter of it).
+    let all = gradients.len() * coordinates.len();
+    assert!(checked * 4 >= all * 3, "{checked} of {all} coordinates away from a kink");
 }
 
 #[test]
@@ -190,7 +209,7 @@ fn the_image_networks_per_example_gradients_are_each_examples() {
         labels: vec![0, 3, 9, 3, 1],
         width: 64,
     };
-    let model = CnnParameters::init(&data, [1, 8, 8], 4, 10, 5).unwrap();
+    let model = CnnParameters::init(&pixels(), [1, 8, 8], 4, 10, 5).unwrap();
     let n = model.trained().len();
     // Kernel weights, a kernel bias, dense weights, a dense bias; small steps, so that few
     // ReLU and pooling kinks lie between the two points.
@@ -200,7 +219,7 @@ fn the_image_networks_per_example_gradients_are_each_examples() {
 #[test]
 fn the_image_network_learns_digits_and_its_onnx_computes_what_burn_computes() {
     let (train, held_out) = digits().split_local(0.2, 2);
-    let genesis = CnnParameters::init(&train, [1, 8, 8], 8, 10, 3).unwrap();
+    let genesis = CnnParameters::init(&pixels(), [1, 8, 8], 8, 10, 3).unwrap();
     let mut model = genesis.clone();
     let report = trainer::train(&mut model, &train, &Training { epochs: 3, ..training(None) }, |_, _| {}).unwrap();
     assert!(report.loss_after < 0.3 * report.loss_before, "{report:?}");

@@ -70,6 +70,122 @@ impl ImageSpec {
     }
 }
 
+/// Most inputs a [`Standardisation`] may list.
+pub const MAX_STANDARDISED_INPUTS: usize = 1 << 20;
+
+/// How the genesis model standardises its inputs: each input `x` becomes `(x − centre) /
+/// half-width` of a public range `[low, high]` the founders declare, so that the values a model
+/// sees lie about in `[−1, 1]`.
+///
+/// The ranges are public constants (a data dictionary, a device's specification, a published
+/// dataset's description), never statistics of any member's rows: a genesis model is public to
+/// every member, and a per-feature mean and deviation of the founder's patients would be a
+/// release of their data outside any privacy accounting. The declaration records them and their
+/// source, so that every founder can see what the genesis carries.
+///
+/// ```json
+/// { "source": "the dataset's data dictionary",
+///   "ranges": [{ "name": "radius (mean)", "low": 6.981, "high": 28.11 }, …] }
+/// ```
+/// One range per input, in the model's input order; or one range for every input (an image's
+/// pixels).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Standardisation {
+    /// Where the ranges come from.
+    pub source: String,
+    /// One range per input, or one for every input.
+    pub ranges: Vec<InputRange>,
+}
+
+/// The public range of one input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputRange {
+    /// The input's name, for the reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Lowest value.
+    pub low: f64,
+    /// Highest value.
+    pub high: f64,
+}
+
+/// How the genesis model was made (`tclearn model init`), so that anyone can make it again from
+/// the declaration and the model's shape, and compare it byte for byte with the genesis on
+/// chain: its weights then come from the seed alone, and its standardisation from the declared
+/// ranges alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisRecipe {
+    /// The seed of the initial weights (`tclearn model init --seed`).
+    pub seed: u64,
+    /// The public ranges of the inputs.
+    pub standardisation: Standardisation,
+}
+
+impl Standardisation {
+    /// Read and validate a standardisation file.
+    ///
+    /// # Errors
+    /// [`GenesisError::Io`], [`GenesisError::Parse`], [`GenesisError::Invalid`].
+    pub fn load(path: &Path) -> Result<Self, GenesisError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Io { path: path.into(), source })?;
+        let parse = |reason: String| GenesisError::Parse { path: path.into(), reason };
+        let standardisation: Self = serde_json::from_str(&text).map_err(|e| parse(e.to_string()))?;
+        standardisation.validate().map_err(|e| parse(e.to_string()))?;
+        Ok(standardisation)
+    }
+
+    /// A source is named, and every range is finite, not empty, and within `f32`.
+    ///
+    /// # Errors
+    /// [`GenesisError::Invalid`], naming the first bad range.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let invalid = |reason: String| Err(GenesisError::Invalid(format!("standardisation: {reason}")));
+        if self.source.trim().is_empty() {
+            return invalid("name the public source of the ranges".into());
+        }
+        if self.ranges.is_empty() || self.ranges.len() > MAX_STANDARDISED_INPUTS {
+            return invalid(format!("{} ranges; 1 to {MAX_STANDARDISED_INPUTS}", self.ranges.len()));
+        }
+        let fits = |v: f64| v.is_finite() && v.abs() <= f64::from(f32::MAX) / 2.0;
+        for (i, range) in self.ranges.iter().enumerate() {
+            let scale = (2.0 / (range.high - range.low)) as f32;
+            if !(fits(range.low) && fits(range.high) && range.low < range.high && scale.is_normal()) {
+                let name = range.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                return invalid(format!(
+                    "range {}{name} is [{:?}, {:?}]: it needs finite bounds, low below high, and a width neither too narrow nor too wide for f32",
+                    i + 1,
+                    range.low,
+                    range.high
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model's `(shift, scale)` for `inputs` inputs: `x ↦ (x − shift) · scale`, with `shift`
+    /// each range's centre and `scale` one over its half-width.
+    ///
+    /// # Errors
+    /// [`GenesisError::Invalid`]: the ranges are neither one nor `inputs`, or invalid.
+    pub fn shift_scale(&self, inputs: usize) -> Result<(Vec<f32>, Vec<f32>), GenesisError> {
+        self.validate()?;
+        let ranges: Vec<&InputRange> = match self.ranges.as_slice() {
+            [every] => vec![every; inputs],
+            ranges if ranges.len() == inputs => ranges.iter().collect(),
+            ranges => {
+                return Err(GenesisError::Invalid(format!(
+                    "standardisation: {} ranges for a model of {inputs} inputs (one per input, or one for all)",
+                    ranges.len()
+                )))
+            }
+        };
+        Ok(ranges.into_iter().map(|r| (((r.low + r.high) / 2.0) as f32, (2.0 / (r.high - r.low)) as f32)).unzip())
+    }
+}
+
 /// How the digest of the predictions on G is taken (`tclearn_evaluation::digest`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
@@ -231,6 +347,10 @@ pub struct Declaration {
     /// What one evaluation may use.
     #[serde(default)]
     pub limits: EvaluationLimits,
+    /// How the genesis model was made: its seed and the public ranges of its inputs, declared
+    /// by the founders (`tclearn found --standardisation --seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<GenesisRecipe>,
 }
 
 fn default_tie_margin() -> f32 {
@@ -304,6 +424,7 @@ impl Declaration {
             tie_margin: default_tie_margin(),
             runtime: RuntimeSpec::default(),
             limits: EvaluationLimits::default(),
+            recipe: None,
         }
     }
 
@@ -345,6 +466,15 @@ impl Declaration {
         if let Some(DigestRule::Rounded { decimals }) = self.digest {
             if decimals > 15 {
                 return invalid(format!("{decimals} decimals is beyond f64 precision (at most 15)"));
+            }
+        }
+        if let Some(recipe) = &self.recipe {
+            recipe.standardisation.validate()?;
+            let sizes = self.input.dims.get(1..).unwrap_or_default();
+            let inputs = sizes.iter().try_fold(1usize, |n, d| n.checked_mul(usize::try_from((*d)?).ok()?));
+            let ranges = recipe.standardisation.ranges.len();
+            if ranges != 1 && Some(ranges) != inputs {
+                return invalid(format!("{ranges} standardisation ranges for inputs {:?}", self.input.dims));
             }
         }
         if let Some(image) = &self.image {
@@ -472,6 +602,49 @@ mod tests {
         let image = r#"{"metric": "accuracy", "input": {"dims": [null, 1, 8, 8]}, "output": {"dims": [null, 2]},
             "image": {"height": 8, "width": 8, "channels": 3, "mean": [0.5], "std": [0.5]}}"#;
         assert!(parse(image).unwrap_err().contains("one value per channel"));
+    }
+
+    #[test]
+    fn a_standardisation_maps_each_public_range_onto_minus_one_to_one_or_says_why_not() {
+        let read = |text: &str| -> Result<Standardisation, String> {
+            let standardisation: Standardisation = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            standardisation.validate().map_err(|e| e.to_string())?;
+            Ok(standardisation)
+        };
+        let two = read(
+            r#"{"source": "a data dictionary", "ranges": [{"name": "age", "low": 20, "high": 100}, {"low": -1, "high": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(two.shift_scale(2).unwrap(), (vec![60.0, 0.0], vec![0.025, 1.0]));
+        let error = two.shift_scale(3).unwrap_err().to_string();
+        assert!(error.contains("2 ranges for a model of 3 inputs"), "{error}");
+        // One range is every input's.
+        let pixels = read(r#"{"source": "0 to 255", "ranges": [{"low": 0, "high": 255}]}"#).unwrap();
+        assert_eq!(pixels.shift_scale(3).unwrap(), (vec![127.5; 3], vec![2.0 / 255.0; 3]));
+        for (bad, reason) in [
+            (r#"{"source": " ", "ranges": [{"low": 0, "high": 1}]}"#, "name the public source"),
+            (r#"{"source": "s", "ranges": []}"#, "0 ranges"),
+            (r#"{"source": "s", "ranges": [{"name": "age", "low": 5, "high": 5}]}"#, "range 1 (age) is [5.0, 5.0]"),
+            (r#"{"source": "s", "ranges": [{"low": 0, "high": 1}, {"low": 2, "high": 1}]}"#, "range 2 is [2.0, 1.0]"),
+            (r#"{"source": "s", "ranges": [{"low": 0, "high": 1e300}]}"#, "range 1 is [0.0, 1e300]"),
+            (r#"{"source": "s", "ranges": [{"low": 0, "high": 1e-45}]}"#, "range 1 is [0.0, 1"),
+            (r#"{"source": "s", "ranges": [{"low": -3e38, "high": 3e38}]}"#, "too narrow nor too wide"),
+            (r#"{"source": "s", "ranges": [{"low": 0, "high": 1, "mean": 0.5}]}"#, "unknown field `mean`"),
+        ] {
+            let error = read(bad).unwrap_err();
+            assert!(error.contains(reason), "{bad}: {error}");
+        }
+        // The declaration carries it in its recipe, and reads it back; ranges for another count
+        // of inputs are refused.
+        let mut declaration =
+            parse(r#"{"metric": "accuracy", "input": {"dims": [null, 2]}, "output": {"dims": [null, 2]}}"#).unwrap();
+        let recipe = GenesisRecipe { seed: 7, standardisation: two.clone() };
+        declaration.recipe = Some(recipe.clone());
+        let text = serde_json::to_string(&declaration).unwrap();
+        assert_eq!(parse(&text).unwrap().recipe, Some(recipe));
+        declaration.input.dims = vec![None, Some(3)];
+        let error = parse(&serde_json::to_string(&declaration).unwrap()).unwrap_err();
+        assert!(error.contains("2 standardisation ranges for inputs [None, Some(3)]"), "{error}");
     }
 
     #[test]

@@ -55,6 +55,20 @@ pub struct FoundArgs {
     /// Where the oracles' genesis declaration goes.
     #[arg(long)]
     declaration: PathBuf,
+    /// The public ranges the genesis model standardises its inputs with (the file `tclearn
+    /// model init --standardisation` read). With `--seed`, the genesis must be byte for byte
+    /// what `model init` makes of them (its weights from the seed alone); both go into the
+    /// declaration, for anyone to check again. Required for a model of `tclearn model init`.
+    #[arg(long, conflicts_with = "foreign_genesis")]
+    standardisation: Option<PathBuf>,
+    /// The seed the genesis was made with (`tclearn model init --seed`).
+    #[arg(long, default_value_t = 0, requires = "standardisation")]
+    seed: u64,
+    /// Found on a model that `tclearn model init` did not make (scikit-learn's, through
+    /// skl2onnx): nothing checks what its constants and weights carry (a `StandardScaler`
+    /// holds the means of the rows it was fitted on), so check it yourself before founding.
+    #[arg(long)]
+    foreign_genesis: bool,
 }
 
 /// `tclearn found`.
@@ -64,20 +78,28 @@ pub async fn found(g: &Global, args: FoundArgs) -> Result<i32> {
     use tclearn_evaluation::testset::TestSet;
     use tclearn_model::checks as model;
     use tclearn_model::genesis::Declaration;
-    let key = load_key(g)?;
     let onnx = std::fs::read(&args.model).with_context(|| args.model.display().to_string())?;
+    let recipe = match &args.standardisation {
+        Some(path) => Some(GenesisRecipe { seed: args.seed, standardisation: Standardisation::load(path)? }),
+        None => None,
+    };
+    check_genesis(&onnx, recipe.as_ref(), args.foreign_genesis)?;
+    let key = load_key(g)?;
     let set = TestSet::open(&args.test_set, None).with_context(|| args.test_set.display().to_string())?;
     let (input, output) = model::signature(&onnx).map_err(|e| anyhow!("the genesis model: {e}"))?;
     let architecture = model::architecture_hash(&onnx_rs::parse(&onnx).map_err(|e| anyhow!("the genesis model: {e}"))?);
     let metric_kind: MetricKind =
         serde_json::from_value(json!(args.metric)).map_err(|_| anyhow!("unknown metric {:?}", args.metric))?;
-    let declaration_json = json!({
+    let mut declaration_json = json!({
         "metric": args.metric,
         "input": { "dims": input.dims },
         "output": { "dims": output.dims },
         "architecture_hash": tclearn_model::genesis::Hash(architecture),
         "test_set_hash": tclearn_model::genesis::Hash(set.hash),
     });
+    if let Some(recipe) = &recipe {
+        declaration_json["recipe"] = json!(recipe);
+    }
     std::fs::write(&args.declaration, serde_json::to_string_pretty(&declaration_json)?)
         .with_context(|| args.declaration.display().to_string())?;
     let declaration = Declaration::load(&args.declaration)?;
@@ -177,6 +199,52 @@ pub async fn found(g: &Global, args: FoundArgs) -> Result<i32> {
             anchors.address,
             args.declaration.display()
         );
+        if let Some(recipe) = &recipe {
+            println!(
+                "the genesis standardises its {} inputs by {} declared ranges from: {} (seed {}); every founder \
+                 should check that they are public constants, not statistics of anyone's rows",
+                input.dims.get(1..).map_or(0, |d| d.iter().flatten().product::<i64>()),
+                recipe.standardisation.ranges.len(),
+                recipe.standardisation.source,
+                recipe.seed
+            );
+        }
     }
     Ok(0)
+}
+
+/// A genesis carries nothing of anyone's rows: one of `tclearn model init` is byte for byte what
+/// the declared `recipe` makes of its shape; another is founded only when the founder says so
+/// (`foreign`), since nothing can check what its constants and weights carry.
+fn check_genesis(onnx: &[u8], recipe: Option<&GenesisRecipe>, foreign: bool) -> Result<()> {
+    let ours = Model::from_onnx(onnx);
+    match (ours, recipe) {
+        (Ok(_), None) => bail!(
+            "the genesis model standardises its inputs with constants nobody declared, which could be the \
+             founder's patients' means and deviations: make it with `tclearn model init --standardisation` from \
+             public ranges, and found with the same --standardisation and --seed"
+        ),
+        (Ok(_), Some(_)) if foreign => bail!("--foreign-genesis: this genesis is one of tclearn model init"),
+        (Ok(model), Some(recipe)) => {
+            let made = model.regenerate(recipe)?.to_onnx()?;
+            if made != onnx {
+                bail!(
+                    "the genesis model is not what `tclearn model init --standardisation` makes with seed {} of its \
+                     shape: its weights or constants differ, and could carry the founder's data",
+                    recipe.seed
+                );
+            }
+            Ok(())
+        }
+        (Err(e), _) if !foreign => bail!(
+            "the genesis model is not one of tclearn model init ({e}): nothing can check what its constants and \
+             weights carry (a StandardScaler holds its rows' means); check it, then found with --foreign-genesis"
+        ),
+        (Err(_), _) => {
+            eprintln!(
+                "warning: founding on a model tclearn model init did not make: its constants and weights are unchecked"
+            );
+            Ok(())
+        }
+    }
 }

@@ -31,7 +31,7 @@ use tclearn_member::{
     dp_sgd::DpSgd,
     id_cache::IdCache,
     privacy,
-    trainer::{self, CnnParameters, MlpParameters, Model, Network, Table, Training},
+    trainer::{self, CnnParameters, GenesisRecipe, MlpParameters, Model, Network, Standardisation, Table, Training},
 };
 
 #[cfg(feature = "attack")]

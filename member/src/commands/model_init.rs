@@ -5,9 +5,13 @@ use super::*;
 /// `tclearn model init`.
 #[derive(clap::Args)]
 pub struct InitArgs {
-    /// The founder's data (`identifier,feature,…,label` rows): it sets the standardisation.
+    /// The inputs' public ranges (JSON: `source`, and `ranges` of `low` and `high`: one per
+    /// feature for the perceptron, one per pixel or one for all with `--image`): the model
+    /// standardises each input to about `[−1, 1]` with them. Never computed from patients'
+    /// rows: the genesis model is public to every member. `tclearn found` takes the same file
+    /// and seed.
     #[arg(long)]
-    data: PathBuf,
+    standardisation: PathBuf,
     /// Hidden units of the tabular perceptron.
     #[arg(long, default_value_t = 16, conflicts_with = "image")]
     hidden: usize,
@@ -39,10 +43,10 @@ fn parse_image(text: &str) -> Result<[usize; 3], String> {
 
 /// `tclearn model init`.
 pub fn model_init(g: &Global, args: InitArgs) -> Result<i32> {
-    let data = Table::read_csv(&args.data)?;
+    let standardisation = Standardisation::load(&args.standardisation)?;
     let (onnx, what) = match args.image {
         Some(image) => {
-            let model = CnnParameters::init(&data, image, args.filters, args.classes, args.seed)?;
+            let model = CnnParameters::init(&standardisation, image, args.filters, args.classes, args.seed)?;
             let [c, h, w] = image;
             (
                 model.to_onnx()?,
@@ -50,7 +54,7 @@ pub fn model_init(g: &Global, args: InitArgs) -> Result<i32> {
             )
         }
         None => {
-            let model = MlpParameters::init(&data, args.hidden, args.classes, args.seed)?;
+            let model = MlpParameters::init(&standardisation, args.hidden, args.classes, args.seed)?;
             (model.to_onnx()?, format!("{}-{}-{} perceptron", model.inputs, model.hidden, model.classes))
         }
     };

@@ -2,7 +2,8 @@
 #![allow(dead_code)] // Each test crate uses its own part.
 
 use std::path::PathBuf;
-use tclearn_member::trainer::Table;
+use tclearn_member::trainer::{Standardisation, Table};
+use tclearn_model::genesis::InputRange;
 
 /// The vendored breast-cancer file (scikit-learn's layout: a header line, then 30 features and
 /// the label per row).
@@ -37,4 +38,23 @@ pub fn breast_cancer_rows(rows: impl Iterator<Item = usize>, with_ids: bool) -> 
         + &rows
             .map(|r| if with_ids { format!("wdbc-{r},{}\n", lines[r]) } else { format!("{}\n", lines[r]) })
             .collect::<String>()
+}
+
+/// The public ranges of the breast-cancer features that the data set's description lists
+/// (`datasets/breast-cancer/standardisation.json`), as founders declare them.
+pub fn breast_cancer_standardisation_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/breast-cancer/standardisation.json")
+}
+
+/// Those ranges.
+pub fn breast_cancer_standardisation() -> Standardisation {
+    Standardisation::load(&breast_cancer_standardisation_path()).expect("the vendored ranges")
+}
+
+/// The digits' pixels: integers in 0..16, as the data set's description says.
+pub fn pixels() -> Standardisation {
+    Standardisation {
+        source: "datasets/digits/digits.rst: integer pixels in the range 0..16".into(),
+        ranges: vec![InputRange { name: None, low: 0.0, high: 16.0 }],
+    }
 }

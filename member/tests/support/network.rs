@@ -401,7 +401,8 @@ impl CoalitionNetwork {
             .map(|n| Keypair::dev(&capitalised(n)).unwrap().account_id().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        ok(&env, &keys[0], &["model", "init", "--data", &path("data.csv"), "--out", &path("genesis.onnx")]);
+        let ranges = crate::common::breast_cancer_standardisation_path().display().to_string();
+        ok(&env, &keys[0], &["model", "init", "--standardisation", &ranges, "--out", &path("genesis.onnx")]);
         let founded = ok(
             &env,
             &keys[0],
@@ -423,6 +424,8 @@ impl CoalitionNetwork {
                 "0",
                 "--declaration",
                 &path("genesis.json"),
+                "--standardisation",
+                &ranges,
             ],
         );
         let address: H160 = founded["coalition"].as_str().unwrap().parse().unwrap();

@@ -78,7 +78,7 @@ log "founding the coalition"
 tclearn_as alice model init --standardisation "$REPO_ROOT/datasets/breast-cancer/standardisation.json" --hidden 16 --seed 7 --out "$WORK/genesis.onnx" >/dev/null
 founded=$(tclearn_as alice found --json --model "$WORK/genesis.onnx" --test-set "$WORK/g.csv" \
     --founders "${ADDRESS[bob]},${ADDRESS[charlie]},${ADDRESS[dave]}" --validators-per-round 3 \
-    --phase-blocks 20 --min-batch-size 10 --privacy-budget 50,1e-4 --declaration "$WORK/genesis.json" \
+    --phase-blocks 20 --min-batch-size 10 --learning-rate 0.3 --privacy-budget 50,1e-4 --declaration "$WORK/genesis.json" \
     --standardisation "$REPO_ROOT/datasets/breast-cancer/standardisation.json" --seed 7)
 COALITION=$(echo "$founded" | sed -E 's/.*"coalition":"(0x[0-9a-f]+)".*/\1/')
 # Every member's tclearn from here on pins it: an API that serves another coalition is refused.

@@ -147,28 +147,33 @@ tclearn_as Alice status
 wall=$(python3 -c "import time; print(round(time.time() - $started, 1))")
 tclearn_as Alice report --out "$OUT" --malicious "${ADDRESS[$MALICIOUS]}" --wall-seconds "$wall"
 
-# ---- The promise, round by round (SCHEDULE's order): every honest increment appended; flipped
-# labels and noise rejected as degrading; the scale attack rejected, or appended only where it
-# kept lambda times the lineage's best performance before it (the contract's rule: it reverses a
-# DP-noised step, whose harm varies); and the model better on G than the genesis model. The
-# performances are the validators' reports, which `audit blocks` above evaluated again.
+# ---- The promise, round by round (SCHEDULE's order): each verdict follows the lambda rule
+# against the lineage's best performance before it. An honest increment is appended, or
+# rejected as degrading only where its performance fell below lambda times that best (DP-SGD's
+# noise can make an honest step that bad); flipped labels and noise are rejected as degrading;
+# the scale attack is rejected, or appended only where it kept lambda of that best (it reverses
+# a DP-noised step, whose harm varies); and the final model is better on G than the genesis
+# model. The performances are the validators' reports, which `audit blocks` above evaluated
+# again.
 python3 - "$OUT/summary.json" "$LAMBDA" "${SCHEDULE[@]}" <<'PY'
 import json, sys
 summary, lam, schedule = json.load(open(sys.argv[1])), float(sys.argv[2]), sys.argv[3:]
 performance = {b["block"]: b["metric"] for b in summary["blocks"]}
 rounds = summary["rounds"]
-def best_before(block):
-    before = [performance.get(b) for b in range(block)]
-    return None if None in before or not before else max(before)
+# The lineage's best before each round (the demo reverts nothing: the best of the blocks so far).
+best, best_before = performance.get(0), {}
+for r in rounds:
+    best_before[r["round"]] = best
+    if r["verdict"] == "appended" and None not in (best, r["metric"]):
+        best = max(best, r["metric"])
 def kept(r):
-    best = best_before(r["block"]) if r["block"] is not None else None
-    return r["verdict"] == "appended" and None not in (best, r["metric"]) and r["metric"] >= lam * best
+    return None not in (best_before[r["round"]], r["metric"]) and r["metric"] >= lam * best_before[r["round"]]
 def fine(r, entry):
     attack = entry.split(":", 1)[1] if ":" in entry else None
+    if r["verdict"] == "appended":
+        return (attack is None or attack.startswith("scale:")) and kept(r)
     if attack is None:
-        return r["verdict"] == "appended" and kept(r)
-    if attack.startswith("scale:") and r["verdict"] == "appended":
-        return kept(r)
+        return r["verdict"] == "rejected" and r["reason"] == "Degrades" and r["metric"] is not None and not kept(r)
     return r["verdict"] == "rejected" and r["reason"] in ("Degrades", "Refused")
 bad = [] if len(rounds) == len(schedule) else [f"{len(rounds)} rounds for a schedule of {len(schedule)}"]
 for r, entry in zip(rounds, schedule):
@@ -176,7 +181,10 @@ for r, entry in zip(rounds, schedule):
         bad.append(f"round {r['round']} by {r['proposer_name']} ({entry}): {r['verdict']} {r['reason'] or ''}")
     elif r["malicious"] and r["verdict"] == "appended":
         print(f"round {r['round']} by {r['proposer_name']} ({entry}) appended: {r['metric']:.4f} on G keeps "
-              f"{lam} of the best before it, {best_before(r['block']):.4f}, as the rule allows")
+              f"{lam} of the best before it, {best_before[r['round']]:.4f}, as the rule allows")
+    elif not r["malicious"] and r["verdict"] != "appended":
+        print(f"round {r['round']} by {r['proposer_name']} (honest) rejected: {r['metric']:.4f} on G is below "
+              f"{lam} of the best before it, {best_before[r['round']]:.4f} (DP-SGD's noise), as the rule requires")
 for line in bad:
     print(line)
 print(f"{summary['metric']} on G: genesis {summary['genesis_metric']:.4f}, final model {summary['final_g_metric']:.4f}; "

@@ -13,9 +13,10 @@ use crate::{
 pub use coalition_types::{
     events::{self, *},
     hashing::{self, NativeKeccak},
-    rules, Action, Ballot, BlockHeader, Deviation, Error as CoalitionError, EvaluationSpec, Failure, Fraction, Genesis,
-    GovernanceParams, Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase,
-    PrivacySpend, Proposal, ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal,
+    rdp::{self, Rdp},
+    rules, Action, Ballot, BlockHeader, Deviation, DpDeclaration, Error as CoalitionError, EvaluationSpec, Failure,
+    Fraction, Genesis, GovernanceParams, Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock,
+    Phase, PrivacySpend, Proposal, ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal,
     Verdict, DRAW_DELAY, MAX_DATA_IDS, MAX_MEMBERS, MAX_VALIDATORS, METRIC_ONE,
 };
 use codec::Decode;
@@ -113,7 +114,7 @@ impl Coalition {
         vault_ref: &[u8],
         samples: u64,
         data_ids: &[H256],
-        privacy: Option<PrivacySpend>,
+        privacy: Option<DpDeclaration>,
     ) -> CallResult<(u64, CallOutcome)> {
         let data = self
             .message("propose")?
@@ -227,6 +228,16 @@ impl Coalition {
     /// `round`.
     pub async fn round(&self, origin: &AccountId32, id: u64) -> CallResult<Option<Round>> {
         self.query(origin, self.message("round")?.arg(&id)).await
+    }
+
+    /// `round_privacy`: round `id`'s DP declaration, if it made one.
+    pub async fn round_privacy(&self, origin: &AccountId32, id: u64) -> CallResult<Option<DpDeclaration>> {
+        self.query(origin, self.message("round_privacy")?.arg(&id)).await
+    }
+
+    /// `privacy_totals`: a member's declared Rényi DP composed over its proposals.
+    pub async fn privacy_totals(&self, origin: &AccountId32, account: H160) -> CallResult<Rdp> {
+        self.query(origin, self.message("privacy_totals")?.arg(&account)).await
     }
 
     /// `round_validators`.

@@ -27,9 +27,13 @@
 //! 4. **Propose**: a member proposes a candidate on the tip (its parent must be the tip), with its
 //!    vault reference, sample count (>= the minimum batch size) and one anonymised ID per training
 //!    sample (32-byte keyed hashes); an ID used by an appended block, or parameters equal to an
-//!    appended block's, are refused. It declares the differential privacy `(epsilon, delta)` its
-//!    training spent; the proposer's spends add up (`rules::spend_privacy`) and may not pass
-//!    the coalition's `privacy_budget`, a hyperparameter governance sets. **One round is open at
+//!    appended block's, are refused. It declares its DP-SGD training (`DpDeclaration`: noise,
+//!    clipping, and the Rényi DP they give at `rdp::RDP_ORDERS` orders); the chain composes the
+//!    proposer's declarations order by order (`rules::spend_privacy`), and their epsilon at the
+//!    budget's delta may not pass the coalition's `privacy_budget`, a hyperparameter governance
+//!    sets. The validators recompute the declared RDP from its noise and the round's samples,
+//!    batch size and epochs before they fetch the candidate, and refuse an under-declaration
+//!    (`Refusal::PrivacyUnderDeclared`). **One round is open at
 //!    a time**, no queue: a queued candidate would be evaluated against a tip that changes under
 //!    it. So that one member cannot hold that slot, a member whose round ended, whatever its
 //!    outcome, waits `proposal_cooldown` blocks before proposing again. A round that ends without
@@ -134,10 +138,14 @@
 //!   round slot; standing bounds how much a validator that deviates or stays silent is drawn,
 //!   not what colluders above `k/3` of a panel can do (see `README.md`, "What insiders can still
 //!   do").
-//! - **Privacy spends** are declared by the proposer: the chain cannot check how a candidate was
-//!   trained. The budget stops a member whose own accountant says it has spent enough (an
-//!   honest mistake, an automated trainer run once too often), not one that declares less than
-//!   it spent; the spend is on chain (`RoundOpened`) for an audit of the member's training.
+//! - **Privacy spends** are declared by the proposer, and the validators check that the
+//!   declaration is consistent: its RDP is what its noise gives over the round's samples, batch
+//!   size and epochs. Nobody can check from the chain that the noise was really added, nor that
+//!   the samples are real (made-up data IDs lower the sampling rate, and so the declared
+//!   spend), nor that the gradients were clipped: attested training or proofs of training would.
+//!   The totals are kept per account, not per patient: a patient in two hospitals' data is
+//!   charged twice, once in each. A budget whose delta governance changes converts the totals
+//!   at the new delta from the member's next proposal on.
 //!
 //! ## Invariants
 //! - The model chain is append-only; block `i + 1` carries block `i`'s hash.
@@ -184,13 +192,17 @@ impl Keccak for HostKeccak {
     }
 }
 
+// ink! decodes each call into one enum of every message's arguments, held by value: `propose`'s
+// DP declaration (264 bytes) makes its variant the largest. A message is decoded once per call, so
+// the size costs nothing worth an indirection in the contract's ABI.
+#[allow(clippy::large_enum_variant)]
 #[ink::contract]
 pub mod coalition {
     use crate::{events::*, storage::Stored, HostKeccak};
     pub use coalition_types::Error;
     use coalition_types::{
-        hashing, rules, Action, Ballot, BlockHeader, Deviation, EvaluationSpec, Failure, Genesis, GovernanceParams,
-        Hyperparameters, LocalTestSet, Member, ModelBlock, Phase, PrivacySpend, Proposal, ProposalStatus, Report,
+        hashing, rdp, rules, Action, Ballot, BlockHeader, Deviation, DpDeclaration, EvaluationSpec, Failure, Genesis,
+        GovernanceParams, Hyperparameters, LocalTestSet, Member, ModelBlock, Phase, Proposal, ProposalStatus, Report,
         Round, Seal, CLAIM_RESERVE, DATA_IDS_PER_CHUNK, DRAW_DELAY, MAX_DATA_IDS, MAX_LOCAL_SET, MAX_MEMBERS,
         MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VAULT_REF,
     };
@@ -269,6 +281,12 @@ pub mod coalition {
         open_proposals: Vec<u32>,
         /// The vault's audit-anchors contract.
         audit_anchors: Option<Address>,
+        /// Each member's declared Rényi DP, composed over its proposals (`rules::spend_privacy`);
+        /// kept when it leaves, so that a member re-admitted starts from what it spent. Written
+        /// only by a proposal that declares DP.
+        privacy_totals: Mapping<Address, Stored<rdp::Rdp>>,
+        /// Each round's DP declaration, if it made one: what its validators check.
+        round_privacy: Mapping<u64, Stored<DpDeclaration>>,
     }
 
     impl Coalition {
@@ -316,6 +334,8 @@ pub mod coalition {
                 next_proposal: 0,
                 open_proposals: Vec::new(),
                 audit_anchors: genesis.audit_anchors,
+                privacy_totals: Mapping::new(),
+                round_privacy: Mapping::new(),
             };
             for account in &genesis.founders {
                 coalition.add_member(*account)?;
@@ -417,6 +437,19 @@ pub mod coalition {
         #[ink(message)]
         pub fn round(&self, id: u64) -> Option<Round> {
             self.rounds.get(id).map(|r| r.0)
+        }
+
+        /// Round `id`'s DP declaration, if it made one.
+        #[ink(message)]
+        pub fn round_privacy(&self, id: u64) -> Option<DpDeclaration> {
+            self.round_privacy.get(id).map(|d| d.0)
+        }
+
+        /// `account`'s declared Rényi DP, composed over its proposals (zero at every order if it
+        /// declared none).
+        #[ink(message)]
+        pub fn privacy_totals(&self, account: Address) -> rdp::Rdp {
+            self.privacy_totals.get(account).map(|t| t.0).unwrap_or_default()
         }
 
         /// Round `id`'s validators, in draw order (empty until drawn).
@@ -532,8 +565,8 @@ pub mod coalition {
         /// - `BatchTooSmall`, `TooManyDataIds`, `DataIdCountMismatch`, `DuplicateDataId`,
         ///   `DataIdUsed`: the sample count and data IDs.
         /// - `NoEligibleValidators`: no other member can validate.
-        /// - `PrivacyBudgetExceeded`: `privacy` would take the proposer past the budget, or is
-        ///   `None` while a budget is set.
+        /// - `PrivacyBudgetExceeded`: `privacy`, composed with the proposer's earlier
+        ///   declarations, would pass the budget's epsilon, or is `None` while a budget is set.
         #[ink(message)]
         pub fn propose(
             &mut self,
@@ -542,7 +575,7 @@ pub mod coalition {
             vault_ref: Vec<u8>,
             samples: u64,
             data_ids: Vec<H256>,
-            privacy: Option<PrivacySpend>,
+            privacy: Option<DpDeclaration>,
         ) -> Result<u64> {
             let proposer = self.env().caller();
             let (slot, mut member) = self.ensure_member_slot(&proposer)?;
@@ -575,7 +608,9 @@ pub mod coalition {
             if self.member_count < 2 {
                 return Err(Error::NoEligibleValidators);
             }
-            member.privacy_spent = rules::spend_privacy(member.privacy_spent, privacy, self.params.0.privacy_budget)?;
+            let totals = self.privacy_totals(proposer);
+            let after = rules::spend_privacy(&totals, privacy.as_ref(), self.params.0.privacy_budget)?;
+            member.privacy_spent = after.spent;
 
             let id = self.next_round;
             let next_round = id.checked_add(1).ok_or(Error::Overflow)?;
@@ -588,7 +623,7 @@ pub mod coalition {
                 parent_hash: tip.block_hash,
                 candidate,
                 samples,
-                privacy,
+                privacy: after.spend,
                 opened_at: now,
                 validators: 0,
                 seed: H256::zero(),
@@ -615,6 +650,10 @@ pub mod coalition {
                 self.round_data_ids.insert((id, chunk), &ids.to_vec());
             }
             self.candidate_rounds.insert(candidate, &id);
+            if let Some(declaration) = privacy {
+                self.privacy_totals.insert(proposer, &Stored(after.totals));
+                self.round_privacy.insert(id, &Stored(declaration));
+            }
             self.members.insert(slot, &Stored(member));
             self.rounds.insert(id, &Stored(round));
             self.candidate_refs.insert(id, &vault_ref);
@@ -627,7 +666,7 @@ pub mod coalition {
                 parent,
                 vault_ref,
                 samples,
-                privacy,
+                privacy: after.spend,
                 draw_block,
             });
             Ok(id)
@@ -1174,8 +1213,9 @@ pub mod coalition {
         fn add_member(&mut self, account: Address) -> Result<()> {
             let slot = self.member_count;
             self.member_count = slot.checked_add(1).ok_or(Error::Overflow)?;
-            let member =
-                Member { account, samples: 0, privacy_spent: PrivacySpend::default(), faults: 0, may_propose_at: 0 };
+            let delta = rules::report_delta(self.params.0.privacy_budget);
+            let privacy_spent = rules::privacy_spent(&self.privacy_totals(account), delta);
+            let member = Member { account, samples: 0, privacy_spent, faults: 0, may_propose_at: 0 };
             self.members.insert(slot, &Stored(member));
             self.member_slots.insert(account, &slot);
             self.env().emit_event(MemberAdded { member: account });

@@ -5,12 +5,13 @@
 use crate::{coalition::*, events::*, HostKeccak};
 use coalition_types::{
     hashing::{self, Keccak, NativeKeccak},
+    rdp,
     rules::{self, STRENGTH_ONE},
-    Action, Ballot, BlockHeader, Deviation, EvaluationSpec, Failure, Fraction, Genesis, GovernanceParams,
-    Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase, PrivacySpend, Proposal,
-    ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal, Verdict, DRAW_DELAY,
-    INPUT_BUFFER, MAX_DATA_IDS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_STORAGE_VALUE, MAX_VALIDATORS, MAX_VAULT_REF,
-    RANDOMNESS_HISTORY,
+    Action, Ballot, BlockHeader, Deviation, DpDeclaration, EvaluationSpec, Failure, Fraction, Genesis,
+    GovernanceParams, Hyperparameter, Hyperparameters, LocalTestSet, Member, MetricKind, ModelBlock, Phase,
+    PrivacySpend, Proposal, ProposalRejection, ProposalStatus, Refusal, Rejection, Report, Round, Scores, Seal,
+    Verdict, DRAW_DELAY, INPUT_BUFFER, MAX_DATA_IDS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_STORAGE_VALUE, MAX_VALIDATORS,
+    MAX_VAULT_REF, RANDOMNESS_HISTORY,
 };
 use ink::{
     env::{test, DefaultEnvironment},
@@ -267,9 +268,11 @@ fn proposals_are_checked_before_a_round_opens() {
 
 #[test]
 fn the_largest_propose_fits_the_input_buffer() {
-    // Selector, parent, candidate, the longest vault reference, samples, MAX_DATA_IDS IDs, a spend.
+    // Selector, parent, candidate, the longest vault reference, samples, MAX_DATA_IDS IDs, a DP
+    // declaration.
     let data_ids = vec![H256::zero(); MAX_DATA_IDS as usize];
-    let privacy = Some(PrivacySpend { epsilon: u64::MAX, delta: u64::MAX });
+    let privacy =
+        Some(DpDeclaration { noise_multiplier: u32::MAX, clip_norm: u32::MAX, rdp: [u64::MAX; rdp::RDP_ORDERS] });
     let input = ([0u8; 4], 0u32, H256::zero(), vec![0u8; MAX_VAULT_REF as usize], 0u64, data_ids, privacy).encode();
     assert!(input.len() <= INPUT_BUFFER, "{} bytes", input.len());
 }
@@ -770,45 +773,65 @@ fn a_round_whose_every_seal_goes_unattested_fails() {
     assert_eq!(contract.round(round.id).unwrap().phase, Phase::Failed(Failure::NotAttested));
 }
 
+/// A DP declaration of `nats` of Rényi DP at every order.
+fn declaration(nats: u64) -> DpDeclaration {
+    DpDeclaration {
+        noise_multiplier: 1.0f32.to_bits(),
+        clip_norm: 1.0f32.to_bits(),
+        rdp: [nats * rdp::RDP_ONE; rdp::RDP_ORDERS],
+    }
+}
+
 #[ink::test]
 fn a_member_cannot_spend_past_the_privacy_budget() {
     let mut contract = founded();
     let a = accounts();
-    let budget = PrivacySpend { epsilon: 3 * PrivacySpend::EPSILON_ONE, delta: 2 * PrivacySpend::DELTA_ONE / 100_000 };
-    let set = Action::SetHyperparameter(Hyperparameter::PrivacyBudget(Some(budget)));
+    let delta = PrivacySpend::DELTA_ONE / 100_000;
+    let epsilon = |nats: u64| rdp::epsilon(&[nats * rdp::RDP_ONE; rdp::RDP_ORDERS], delta).unwrap();
+    // The budget is what two nats at every order spend, composed in RDP.
+    let budget = PrivacySpend { epsilon: epsilon(2), delta };
+    // A delta above 1e-3 is no guarantee: governance cannot set it.
+    let loose = PrivacySpend { epsilon: epsilon(2), delta: rdp::MAX_BUDGET_DELTA + 1 };
+    let set = |b| Action::SetHyperparameter(Hyperparameter::PrivacyBudget(Some(b)));
     let voters = [(a.alice, true), (a.bob, true), (a.charlie, true)];
-    assert_eq!(decide(&mut contract, set, &voters), Ok(ProposalStatus::Enacted));
+    assert_eq!(decide(&mut contract, set(loose), &voters), Err(Error::InvalidHyperparameters));
+    assert_eq!(decide(&mut contract, set(budget), &voters), Ok(ProposalStatus::Enacted));
     assert_eq!(contract.hyperparameters().privacy_budget, Some(budget));
 
-    // Epsilon 2.0 at delta 1e-5: within the budget, recorded on the round, its event and Alice.
-    let spend = PrivacySpend { epsilon: 2 * PrivacySpend::EPSILON_ONE, delta: PrivacySpend::DELTA_ONE / 100_000 };
+    // One nat at every order: within the budget, recorded on the round, its event and Alice.
+    let one = PrivacySpend { epsilon: epsilon(1), delta };
     let vault = b"vault://candidate".to_vec();
     as_caller(a.alice);
     assert_eq!(contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 4), None), Err(Error::PrivacyBudgetExceeded));
-    let id = contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 4), Some(spend)).unwrap();
-    assert_eq!(contract.round(id).unwrap().privacy, Some(spend));
-    assert_eq!(events::<RoundOpened>()[0].privacy, Some(spend));
-    let alice = |c: &Coalition| c.members().into_iter().find(|m| m.account == a.alice).unwrap();
-    assert_eq!(alice(&contract).privacy_spent, spend);
+    let id = contract.propose(0, CANDIDATE, vault.clone(), 4, ids(1, 4), Some(declaration(1))).unwrap();
+    assert_eq!(contract.round(id).unwrap().privacy, Some(one));
+    assert_eq!(contract.round_privacy(id), Some(declaration(1)));
+    assert_eq!(events::<RoundOpened>()[0].privacy, Some(one));
+    assert_eq!(contract.privacy_totals(a.alice), declaration(1).rdp);
+    let member = |c: &Coalition, account| c.members().into_iter().find(|m| m.account == account).unwrap();
+    assert_eq!(member(&contract, a.alice).privacy_spent, one);
 
     // The round is rejected: the spend stays (the candidate reached its validators).
     draw(&mut contract);
     let round = contract.round(id).unwrap();
     commit_and_reveal(&mut contract, &round, |_| scores(500_000, 7, 0));
     assert_eq!(contract.round(id).unwrap().phase, Phase::Rejected(Rejection::Degrades));
-    assert_eq!(alice(&contract).privacy_spent, spend);
+    assert_eq!(member(&contract, a.alice).privacy_spent, one);
 
-    // Another 2.0 would make 4.0 > 3.0: refused, nothing recorded; 1.0 more is exactly the budget.
+    // Two nats more would make three: refused, nothing recorded; one more is exactly the budget,
+    // less than two proposals' epsilons added.
     as_caller(a.alice);
-    let refused = contract.propose(0, CANDIDATE, vault.clone(), 4, ids(20, 4), Some(spend));
+    let refused = contract.propose(0, CANDIDATE, vault.clone(), 4, ids(20, 4), Some(declaration(2)));
     assert_eq!(refused, Err(Error::PrivacyBudgetExceeded));
-    assert_eq!((alice(&contract).privacy_spent, contract.open_round()), (spend, None));
-    let last = PrivacySpend { epsilon: PrivacySpend::EPSILON_ONE, delta: PrivacySpend::DELTA_ONE / 100_000 };
-    contract.propose(0, CANDIDATE, vault.clone(), 4, ids(20, 4), Some(last)).unwrap();
-    assert_eq!(alice(&contract).privacy_spent, budget);
-    // Bob's budget is his own.
-    let bob = contract.members().into_iter().find(|m| m.account == a.bob).unwrap();
-    assert_eq!(bob.privacy_spent, PrivacySpend::default());
+    assert_eq!((member(&contract, a.alice).privacy_spent, contract.open_round()), (one, None));
+    assert_eq!(contract.privacy_totals(a.alice), declaration(1).rdp);
+    let second = contract.propose(0, CANDIDATE, vault.clone(), 4, ids(20, 4), Some(declaration(1))).unwrap();
+    assert_eq!(member(&contract, a.alice).privacy_spent, budget);
+    assert!(budget.epsilon < 2 * one.epsilon, "{} vs 2 × {}", budget.epsilon, one.epsilon);
+    assert_eq!(contract.round_privacy(second), Some(declaration(1)));
+    // Bob's budget is his own; a member that never declared has spent nothing, and no totals.
+    assert_eq!(member(&contract, a.bob).privacy_spent, PrivacySpend::default());
+    assert_eq!(contract.privacy_totals(a.bob), [0; rdp::RDP_ORDERS]);
 }
 
 /// Propose, let the given members vote, then try to enact after the delay.
@@ -1106,6 +1129,12 @@ fn every_stored_value_fits_a_storage_item() {
         ("ModelBlock", block.encoded_size()),
         ("Seal", seal.encoded_size()),
         ("Ballot", ballot.encoded_size()),
+        ("privacy totals", [u64::MAX; rdp::RDP_ORDERS].encoded_size()),
+        (
+            "DpDeclaration",
+            DpDeclaration { noise_multiplier: u32::MAX, clip_norm: u32::MAX, rdp: [u64::MAX; rdp::RDP_ORDERS] }
+                .encoded_size(),
+        ),
         ("Proposal", proposal.encoded_size()),
         (
             "Member",

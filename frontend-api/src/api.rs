@@ -37,7 +37,7 @@ use tclearn_api_client::{
 };
 use tclearn_client::{
     account_to_address,
-    coalition::{CallError, CoalitionError, PrivacySpend},
+    coalition::{CallError, CoalitionError},
     parse, AccountId32, H160, H256,
 };
 use tclearn_model::checks::ModelPolicy;
@@ -747,6 +747,7 @@ impl utoipa::Modify for BearerScheme {
         CallView,
         EventView,
         CallRequest,
+        PrivacyDeclaration,
         crate::audit::Entry
     ))
 )]
@@ -1485,10 +1486,9 @@ pub struct CallRequest {
     pub samples: Option<u64>,
     /// `propose`: the anonymised data IDs, hex.
     pub data_ids: Option<Vec<String>>,
-    /// `propose`: the differential privacy epsilon the training spent (with `delta`).
-    pub epsilon: Option<f64>,
-    /// `propose`: the delta the training spent (with `epsilon`).
-    pub delta: Option<f64>,
+    /// `propose`: the DP-SGD training's declaration (`tclearn train` writes it into
+    /// `candidate.json` as `privacy`).
+    pub privacy: Option<PrivacyDeclaration>,
     /// `vote`, `enact`: the proposal.
     pub proposal: Option<u32>,
     /// `vote`: aye or nay.
@@ -1520,14 +1520,7 @@ pub fn call_data(state: &AppState, message: &str, request: CallRequest) -> HttpR
                         .map_err(|_| HttpError::BadRequest(format!("data id {id:?} is not 32 bytes of hex")))
                 })
                 .collect::<HttpResult<Vec<_>>>()?;
-            let privacy = match (request.epsilon, request.delta) {
-                (None, None) => None,
-                (Some(epsilon), Some(delta)) => Some(
-                    PrivacySpend::from_real(epsilon, delta)
-                        .ok_or_else(|| HttpError::BadRequest("epsilon and delta are finite and not negative".into()))?,
-                ),
-                _ => return Err(HttpError::BadRequest("epsilon and delta go together".into())),
-            };
+            let privacy = request.privacy.map(|p| p.to_declaration()).transpose().map_err(HttpError::BadRequest)?;
             Ok(data?
                 .arg(&required(request.parent, "parent")?)
                 .arg(&H256::from(candidate))

@@ -16,5 +16,6 @@
 pub mod audit;
 pub mod dp_sgd;
 pub mod id_cache;
-pub mod privacy;
+/// The privacy accountant (its own crate, shared with the validators' oracle).
+pub use tclearn_privacy as privacy;
 pub mod trainer;

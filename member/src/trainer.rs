@@ -1009,26 +1009,12 @@ pub struct TrainReport {
     pub seconds: f64,
 }
 
-/// How a run over some rows samples and how long it lasts: what the accountant needs before
-/// training (to find the noise for a target epsilon) and after (to charge it).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Schedule {
-    /// The batch size, within the rows (DP-SGD: the expected one).
-    pub batch: usize,
-    /// The sampling rate: the batch size over the rows (at most 1).
-    pub q: f64,
-    /// Steps in one pass over the rows.
-    pub steps_per_epoch: u64,
-    /// Steps in all.
-    pub steps: u64,
-}
+pub use privacy::Schedule;
 
-/// The schedule of `training` over `examples` rows (at least one).
+/// The schedule of `training` over `examples` rows (at least one): the accountant's, which the
+/// validators recompute from the round.
 pub fn schedule(examples: usize, training: &Training) -> Schedule {
-    let n = examples.max(1);
-    let batch = (training.batch_size as usize).clamp(1, n);
-    let steps_per_epoch = n.div_ceil(batch) as u64;
-    Schedule { batch, q: batch as f64 / n as f64, steps_per_epoch, steps: steps_per_epoch * u64::from(training.epochs) }
+    privacy::schedule(examples, training.batch_size, training.epochs)
 }
 
 /// Train `parameters` on `data` (SGD, or DP-SGD with `training.privacy`); `on_step(done,

@@ -12,7 +12,13 @@ use std::{
     path::Path,
     process::{Command, Output, Stdio},
 };
-use tclearn_client::Keypair;
+use tclearn_client::{
+    coalition::{
+        rdp::{self, Rdp},
+        rules, PrivacySpend,
+    },
+    Keypair,
+};
 use tclearn_e2e::{artifacts_dir, MembersApi, Node, NodeConfig, Oracle};
 
 const VALIDATORS: [&str; 3] = ["Bob", "Charlie", "Dave"];
@@ -177,6 +183,13 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
             .collect::<Vec<_>>()
             .join("\n---\n")
     };
+    let declared = |folder: &str| -> Rdp {
+        let file = std::fs::read_to_string(path(&format!("{folder}/candidate.json"))).unwrap();
+        let file: serde_json::Value = serde_json::from_str(&file).unwrap();
+        let rdp: Vec<u64> = serde_json::from_value(file["privacy"]["rdp"].clone()).unwrap();
+        Rdp::try_from(rdp.as_slice()).unwrap()
+    };
+    let first = declared("round1");
     assert!(
         out.status.success(),
         "propose: {}\n{}\n{}\n{}",
@@ -202,7 +215,7 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     let noisy = train("round2", &["--noise-multiplier", "0.4"]);
     let message = String::from_utf8_lossy(&noisy.stderr);
     assert_eq!(noisy.status.code(), Some(1), "{message}");
-    assert!(message.contains("of the budget (20 and 1e-4) remain") && message.contains("raise the noise"), "{message}");
+    assert!(message.contains("the coalition's budget is 20") && message.contains("raise the noise"), "{message}");
     assert!(!std::path::Path::new(&path("round2")).exists(), "refused before training");
     // A seed with DP-SGD is refused: it would let anyone regenerate the noise.
     let seeded = train("round2", &["--noise-multiplier", "1.0", "--seed", "1"]);
@@ -219,9 +232,10 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     let default: serde_json::Value = serde_json::from_slice(&default.stdout).unwrap();
     assert!(default["epsilon"].as_f64().is_some_and(|e| e > 0.0), "DP on by default: {default}");
     let file = path("round2/candidate.json");
-    let mut declared: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    declared["epsilon"] = serde_json::json!(20.0);
-    std::fs::write(&file, declared.to_string()).unwrap();
+    let mut candidate: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let more: Vec<u64> = declared("round2").iter().map(|r| r.saturating_mul(20)).collect();
+    candidate["privacy"]["rdp"] = serde_json::json!(more);
+    std::fs::write(&file, candidate.to_string()).unwrap();
     let refused = cli.run(&alice, &["propose", "--candidate", &path("round2")]);
     assert_eq!(refused.status.code(), Some(1));
     let message = String::from_utf8_lossy(&refused.stderr);
@@ -231,6 +245,25 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
         ),
         "{message}"
     );
+    // A member that trains with DP-SGD but declares a tenth of what it spent: the chain composes
+    // what it declares, but every validator recomputes the declaration from its noise and the
+    // round's samples, batch size and epochs, and refuses the candidate before fetching it.
+    let under = train("round3", &["--attack", "under-declare"]);
+    assert!(under.status.success(), "{under:?}");
+    let out = cli.run(&alice, &["propose", "--json", "--candidate", &path("round3"), "--wait-secs", "240"]);
+    assert_eq!(out.status.code(), Some(2), "not appended: {}", String::from_utf8_lossy(&out.stderr));
+    let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (refused["phase"].as_str(), refused["reason"].as_str()),
+        (Some("rejected"), Some("Refused")),
+        "{refused}"
+    );
+    let whole_logs: Vec<String> = oracles.iter().map(|o| o.log()).collect();
+    for log in &whole_logs {
+        let log = without_colours(log);
+        assert!(log.contains("verdict=Refused(PrivacyUnderDeclared)") && log.contains("its noise gives"), "{log}");
+    }
+    let third = declared("round3");
     // Stale: the first candidate's parent is no longer the tip.
     let stale = cli.run(&alice, &["propose", "--candidate", &path("round1")]);
     assert!(
@@ -251,7 +284,12 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     // Status: the block, Alice's spend and contribution, the proposal.
     let status = cli.ok(&alice, &["status", "--json"]);
     assert_eq!(status["coalition"]["tip"], 1);
-    assert_eq!(status["blocks"][1]["epsilon"].as_f64().map(|e| (e - epsilon).abs() < 1e-5), Some(true), "{status}");
+    assert_eq!(status["blocks"][1]["epsilon"].as_f64().map(|e| (e - epsilon).abs() < 1e-6), Some(true), "{status}");
+    // Alice's spend: her two declarations (the appended block's and the under-declared one, which
+    // reached the chain) composed in RDP, at the budget's delta.
+    let delta = PrivacySpend::DELTA_ONE / 10_000;
+    let spent = rules::privacy_spent(&rdp::compose(&first, &third), delta).epsilon_real();
+    assert!(spent > epsilon && spent < 20.0, "{spent} vs {epsilon}");
     let me = status["members"]
         .as_array()
         .unwrap()
@@ -259,7 +297,7 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
         .find(|m| m["address"] == format!("{:?}", Keypair::dev("Alice").unwrap().address()).as_str())
         .cloned()
         .unwrap();
-    assert!((me["epsilon_spent"].as_f64().unwrap() - epsilon).abs() < 1e-5, "{me}");
+    assert!((me["epsilon_spent"].as_f64().unwrap() - spent).abs() < 1e-6, "{me}");
     assert!(me["contribution"].as_i64().unwrap() > 0, "{me}");
     assert_eq!(status["proposals"][0]["ayes"], 1);
     // A member who pins its coalition refuses an API that serves another: nothing is read or
@@ -288,4 +326,18 @@ async fn a_hospital_founds_trains_proposes_and_governs_through_the_cli() {
     assert!(verified["entries"].as_u64().unwrap() >= 4 && verified["anchors"] == 1, "{verified}");
     drop(oracles);
     node.stop().await;
+}
+
+/// A log without its terminal colours (`ESC [ ... m`).
+fn without_colours(log: &str) -> String {
+    let mut plain = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&d| d == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }

@@ -505,7 +505,9 @@ impl Oracle {
             Phase::Commit => self.commit_phase(coalition, id, &round, ballot.as_ref(), entry).await,
             Phase::Reveal => self.reveal_phase(coalition, id, ballot.as_ref(), entry).await,
             // Checked on chain, not in the journal: a seal whose block was replaced is sealed again.
-            Phase::Sealing if round.general == Some(self.address) => self.seal_phase(coalition, id, entry).await,
+            Phase::Sealing if round.general == Some(self.address) => {
+                self.seal_phase(coalition, id, &round, entry).await
+            }
             Phase::Attesting => self.attest_phase(coalition, id, &round, ballot.as_ref(), entry).await,
             _ => Ok(()),
         }
@@ -579,9 +581,33 @@ impl Oracle {
         Ok(self.journal()?.record(id, &entry)?)
     }
 
+    /// Why round `id`'s DP declaration does not hold ([`tclearn_privacy::check_round`]), if it
+    /// does not: such a candidate is never fetched, sealed or attested, whatever the panel's
+    /// majority voted.
+    async fn privacy_refusal(
+        &self,
+        coalition: &Coalition,
+        id: u64,
+        round: &Round,
+    ) -> Result<Option<String>, StepError> {
+        let declared = coalition.round_privacy(&self.account, id).await?;
+        Ok(tclearn_privacy::check_round(round, declared.as_ref()).err().map(|e| e.to_string()))
+    }
+
     /// The sealing phase, as the round's general: seal the block that points at the candidate
-    /// where it already is in the vault.
-    async fn seal_phase(&mut self, coalition: &Coalition, id: u64, mut entry: RoundEntry) -> Result<(), StepError> {
+    /// where it already is in the vault, unless its DP declaration does not hold (the next
+    /// general gets its turn).
+    async fn seal_phase(
+        &mut self,
+        coalition: &Coalition,
+        id: u64,
+        round: &Round,
+        mut entry: RoundEntry,
+    ) -> Result<(), StepError> {
+        if let Some(reason) = self.privacy_refusal(coalition, id, round).await? {
+            warn!(round = id, "not sealing a candidate whose privacy declaration does not hold: {reason}");
+            return Ok(());
+        }
         let vault_ref = coalition
             .candidate_ref(&self.account, id)
             .await?
@@ -614,6 +640,11 @@ impl Oracle {
         }
         // The block the seal stands for, recomputed from the chain: never attest a hash that
         // covers something else (another vault reference, other strengths).
+        if let Some(reason) = self.privacy_refusal(coalition, id, round).await? {
+            warn!(round = id, "not attesting a candidate whose privacy declaration does not hold: {reason}");
+            self.refused_seals.insert(seal.block_hash);
+            return Ok(());
+        }
         let expected = sealed_block_hash(round, &seal, &coalition.members(&me).await?);
         if attest_step(&seal, expected) == AttestStep::Refuse {
             warn!(round = id, sealed = %seal.block_hash, %expected, "the seal's hash is not the block's: not attesting");
@@ -653,6 +684,12 @@ impl Oracle {
             warn!(round = id, ?refusal, "candidate refused: {reason}");
             Report { round: id, candidate: round.candidate, verdict: Verdict::Refused(refusal) }
         };
+        // The DP declaration first: an under-declared candidate is never fetched (nor sealed or
+        // attested), so its model reaches no honest validator.
+        if let Some(reason) = self.privacy_refusal(coalition, id, round).await? {
+            self.telemetry.evaluations.inc();
+            return Ok(refusal(Refusal::PrivacyUnderDeclared, reason));
+        }
         let bytes = match self.vault.fetch(&vault_ref, &round.candidate.0).await {
             Ok(bytes) => bytes,
             Err(e) if !e.is_candidates_fault() => return Err(e.into()),
@@ -987,21 +1024,10 @@ mod tests {
         assert_eq!(attest_step(&seal, H256([6; 32])), AttestStep::Refuse);
     }
 
-    /// A no-op (the tip with a bit flipped) is appended but credits nothing: the block the
-    /// oracle expects has the strengths as they were, as the contract's seal has them. Adding
-    /// the round's samples instead would refuse every such seal, and the round would fail.
-    #[test]
-    fn the_expected_block_credits_only_what_the_round_credits() {
-        use tclearn_client::coalition::{Fraction, Hyperparameters, PrivacySpend};
-        let (alice, bob) = (H160([1; 20]), H160([2; 20]));
-        let member = |account, samples| Member {
-            account,
-            samples,
-            privacy_spent: PrivacySpend::default(),
-            faults: 0,
-            may_propose_at: 0,
-        };
-        let members = [member(alice, 8), member(bob, 4)];
+    /// Round 3, proposed by `proposer` on block 1 with 8 samples (batch size 1, one epoch), sealed
+    /// by `general`, crediting nothing.
+    fn test_round(proposer: H160, general: H160) -> Round {
+        use tclearn_client::coalition::{Fraction, Hyperparameters};
         let params = Hyperparameters {
             lambda_ppm: 950_000,
             validators_per_round: 1,
@@ -1018,9 +1044,9 @@ mod tests {
             min_gain: 1,
             proposal_cooldown: 0,
         };
-        let round = |credited| Round {
+        Round {
             id: 3,
-            proposer: alice,
+            proposer,
             parent: 1,
             parent_hash: H256([7; 32]),
             candidate: H256([8; 32]),
@@ -1036,13 +1062,52 @@ mod tests {
             reveals: 1,
             performance: Some(900_000),
             accepts: 1,
-            credited,
+            credited: 0,
             deviants: 0,
             generals_drawn: 1,
-            general: Some(bob),
+            general: Some(general),
             attestations: 1,
             block: None,
+        }
+    }
+
+    /// A declaration is checked against the round's own samples, batch size and epochs before
+    /// the candidate is fetched: an honest one passes, an under-declared one, one for fewer
+    /// epochs, or none in a coalition with a budget is refused.
+    #[test]
+    fn the_privacy_declaration_is_recomputed_from_the_round() {
+        use tclearn_client::coalition::PrivacySpend;
+        let round = test_round(H160([1; 20]), H160([2; 20]));
+        let honest = tclearn_privacy::declare(8, 1, 1, 1.5, 1.0).unwrap();
+        assert_eq!(tclearn_privacy::check_round(&round, Some(&honest)), Ok(()));
+        assert_eq!(tclearn_privacy::check_round(&round, None), Ok(()), "no budget, no declaration needed");
+        let mut under = honest;
+        under.rdp.iter_mut().for_each(|r| *r /= 2);
+        assert!(tclearn_privacy::check_round(&round, Some(&under)).unwrap_err().to_string().contains("below"));
+        let mut two_epochs = round.clone();
+        two_epochs.params.epochs = 2;
+        assert!(tclearn_privacy::check_round(&two_epochs, Some(&honest)).is_err());
+        let mut budgeted = round;
+        budgeted.params.privacy_budget = Some(PrivacySpend { epsilon: 1, delta: 1 });
+        assert_eq!(tclearn_privacy::check_round(&budgeted, None), Err(tclearn_privacy::DeclarationError::Undeclared));
+    }
+
+    /// A no-op (the tip with a bit flipped) is appended but credits nothing: the block the
+    /// oracle expects has the strengths as they were, as the contract's seal has them. Adding
+    /// the round's samples instead would refuse every such seal, and the round would fail.
+    #[test]
+    fn the_expected_block_credits_only_what_the_round_credits() {
+        use tclearn_client::coalition::PrivacySpend;
+        let (alice, bob) = (H160([1; 20]), H160([2; 20]));
+        let member = |account, samples| Member {
+            account,
+            samples,
+            privacy_spent: PrivacySpend::default(),
+            faults: 0,
+            may_propose_at: 0,
         };
+        let members = [member(alice, 8), member(bob, 4)];
+        let round = |credited| Round { credited, ..test_round(alice, bob) };
         let seal = Seal {
             general: bob,
             vault_ref: b"vault://c".to_vec(),

@@ -12,10 +12,10 @@
 use tclearn_client::{
     account_to_address,
     coalition::{
-        events, hashing, rules, Action, BlockAppended, CallError, Coalition, CoalitionError, Deviation, Genesis,
-        Hyperparameter, LocalTestSet, MemberRemoved, NativeKeccak, Phase, PrivacySpend, ProposalEnacted,
-        ProposalFailed, ProposalStatus, Rejection, Report, RoundOpened, RoundTallied, Scores, Sealed, StrengthsUpdated,
-        ValidatorDeviated, ValidatorsDrawn, Verdict, DRAW_DELAY, MAX_DATA_IDS,
+        events, hashing, rdp, rules, Action, BlockAppended, CallError, Coalition, CoalitionError, Deviation,
+        DpDeclaration, Genesis, Hyperparameter, LocalTestSet, MemberRemoved, NativeKeccak, Phase, PrivacySpend,
+        ProposalEnacted, ProposalFailed, ProposalStatus, Rejection, Report, RoundOpened, RoundTallied, Scores, Sealed,
+        StrengthsUpdated, ValidatorDeviated, ValidatorsDrawn, Verdict, DRAW_DELAY, MAX_DATA_IDS,
     },
     ContractEvent, Keypair, H160, H256,
 };
@@ -348,7 +348,15 @@ async fn governance_enacts_removes_and_reverts() {
 
 #[tokio::test]
 async fn a_proposal_past_the_privacy_budget_is_refused_on_chain() {
-    let budget = PrivacySpend::from_real(3.0, 1e-5).unwrap();
+    // Declarations of `nats` of Rényi DP at every order; the budget is what two such nats spend.
+    let declaration = |nats: u64| DpDeclaration {
+        noise_multiplier: 1.0f32.to_bits(),
+        clip_norm: 1.0f32.to_bits(),
+        rdp: [nats * rdp::RDP_ONE; rdp::RDP_ORDERS],
+    };
+    let delta = PrivacySpend::DELTA_ONE / 100_000;
+    let spend = |nats: u64| PrivacySpend { epsilon: rdp::epsilon(&declaration(nats).rdp, delta).unwrap(), delta };
+    let budget = spend(2);
     let scene =
         Scene::new(&["Bob", "Charlie"], 2, |genesis| genesis.hyperparameters.privacy_budget = Some(budget)).await;
     let (c, alice) = (&scene.coalition, &scene.alice);
@@ -357,17 +365,18 @@ async fn a_proposal_past_the_privacy_budget_is_refused_on_chain() {
     let ids: Vec<H256> = (1..=4u8).map(H256::repeat_byte).collect();
     let candidate = H256::repeat_byte(0xD1);
     let propose = |privacy| c.propose(alice, 0, candidate, b"vault://candidate", 4, &ids, privacy);
-    let over = propose(PrivacySpend::from_real(3.5, 1e-6)).await;
+    let over = propose(Some(declaration(3))).await;
     assert!(matches!(over, Err(CallError::Contract(CoalitionError::PrivacyBudgetExceeded))), "{over:?}");
     let undeclared = propose(None).await;
     assert!(matches!(undeclared, Err(CallError::Contract(CoalitionError::PrivacyBudgetExceeded))), "{undeclared:?}");
-    let spend = PrivacySpend::from_real(2.5966, 1e-5);
-    let (round, outcome) = propose(spend).await.unwrap();
+    let (round, outcome) = propose(Some(declaration(1))).await.unwrap();
     let opened: Vec<RoundOpened> = c.events(&outcome.included.contract_events, "RoundOpened").unwrap();
-    assert_eq!((opened[0].round, opened[0].privacy), (round, spend));
+    assert_eq!((opened[0].round, opened[0].privacy), (round, Some(spend(1))));
+    assert_eq!(c.round_privacy(&me, round).await.unwrap(), Some(declaration(1)), "what the validators check");
+    assert_eq!(c.privacy_totals(&me, alice.address()).await.unwrap(), declaration(1).rdp);
     let members = c.members(&me).await.unwrap();
     let spent = |who: H160| members.iter().find(|m| m.account == who).unwrap().privacy_spent;
-    assert_eq!(spent(alice.address()), spend.unwrap());
+    assert_eq!(spent(alice.address()), spend(1));
     assert_eq!(spent(scene.validators[0].address()), PrivacySpend::default());
     scene.node.stop().await;
 }

@@ -18,6 +18,7 @@ extern crate self as coalition_types;
 
 pub mod events;
 pub mod hashing;
+pub mod rdp;
 pub mod rules;
 #[cfg(test)]
 mod tests;

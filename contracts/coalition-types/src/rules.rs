@@ -43,8 +43,8 @@
 //!   ([`lineage_best`]), not with the tip, so small losses cannot compound.
 
 use crate::{
-    hashing::Keccak, Address, BlockNumber, Deviation, Error, EvaluationSpec, Fraction, Member, Phase, PrivacySpend,
-    Rejection, Report, Scores, Verdict, CLAIM_RESERVE, H256, MAX_FAULTS,
+    hashing::Keccak, rdp, Address, BlockNumber, Deviation, DpDeclaration, Error, EvaluationSpec, Fraction, Member,
+    Phase, PrivacySpend, Rejection, Report, Scores, Verdict, CLAIM_RESERVE, H256, MAX_FAULTS,
 };
 use alloc::vec::Vec;
 
@@ -69,31 +69,61 @@ pub fn strength(members: u32, samples: u64, total_samples: u64) -> u64 {
     base.saturating_add(data)
 }
 
-/// A member's privacy spend after a proposal that declares `spend`, given the coalition's
-/// `budget`: spends add up (basic composition).
-///
-/// With a budget, a proposal must declare its spend and the sum must stay within the budget on
-/// both epsilon and delta. Without one, a declared spend is still recorded (saturating).
+/// A member's privacy after a proposal: its RDP totals with the proposal's declaration composed
+/// in, what it has spent in all, and what this proposal spends alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrivacyAfter {
+    /// The member's RDP at each order, this proposal's included.
+    pub totals: rdp::Rdp,
+    /// The epsilon of `totals` at the budget's delta ([`privacy_spent`]).
+    pub spent: PrivacySpend,
+    /// The epsilon of this proposal's declaration alone, if it declares one.
+    pub spend: Option<PrivacySpend>,
+}
+
+/// The delta at which a coalition reports epsilon: its budget's, or [`rdp::REPORT_DELTA`].
+pub fn report_delta(budget: Option<PrivacySpend>) -> u64 {
+    budget.map_or(rdp::REPORT_DELTA, |b| b.delta)
+}
+
+/// What RDP `totals` have spent at `delta`: their epsilon (saturating when every order is
+/// infinite), or nothing at all when no order holds a spend.
+pub fn privacy_spent(totals: &rdp::Rdp, delta: u64) -> PrivacySpend {
+    if totals.iter().all(|&t| t == 0) {
+        return PrivacySpend::default();
+    }
+    PrivacySpend { epsilon: rdp::epsilon(totals, delta).unwrap_or(u64::MAX), delta }
+}
+
+/// A member's privacy after a proposal that declares `declared`, given its RDP `totals` so far
+/// and the coalition's `budget`: the declaration's RDP composes into the totals order by order
+/// (Rényi composition, tighter than adding epsilons and as sound), and their epsilon at the
+/// budget's delta may not pass the budget's epsilon.
 ///
 /// # Errors
-/// [`Error::PrivacyBudgetExceeded`]: the sum passes the budget (or overflows), or a budget is
-/// set and the proposal declares nothing.
+/// [`Error::PrivacyBudgetExceeded`]: a budget is set and the proposal declares nothing, or the
+/// composed epsilon passes the budget (an infinite one, from a declaration without noise,
+/// always does).
 pub fn spend_privacy(
-    spent: PrivacySpend,
-    spend: Option<PrivacySpend>,
+    totals: &rdp::Rdp,
+    declared: Option<&DpDeclaration>,
     budget: Option<PrivacySpend>,
-) -> Result<PrivacySpend, Error> {
-    match (budget, spend) {
-        (None, None) => Ok(spent),
-        (None, Some(spend)) => Ok(PrivacySpend {
-            epsilon: spent.epsilon.saturating_add(spend.epsilon),
-            delta: spent.delta.saturating_add(spend.delta),
-        }),
-        (Some(_), None) => Err(Error::PrivacyBudgetExceeded),
-        (Some(budget), Some(spend)) => {
-            spent.checked_add(spend).filter(|total| total.within(&budget)).ok_or(Error::PrivacyBudgetExceeded)
+) -> Result<PrivacyAfter, Error> {
+    let delta = report_delta(budget);
+    let Some(declared) = declared else {
+        return match budget {
+            Some(_) => Err(Error::PrivacyBudgetExceeded),
+            None => Ok(PrivacyAfter { totals: *totals, spent: privacy_spent(totals, delta), spend: None }),
+        };
+    };
+    let composed = rdp::compose(totals, &declared.rdp);
+    let spent = privacy_spent(&composed, delta);
+    if let Some(budget) = budget {
+        if composed.iter().all(|&t| t == rdp::INFINITE) || spent.epsilon > budget.epsilon {
+            return Err(Error::PrivacyBudgetExceeded);
         }
     }
+    Ok(PrivacyAfter { totals: composed, spent, spend: Some(privacy_spent(&declared.rdp, delta)) })
 }
 
 /// `D`: every member's samples together.

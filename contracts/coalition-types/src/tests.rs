@@ -2,8 +2,8 @@
 //! minority (the guarantees stated in [`crate::rules`]).
 
 use crate::{
-    rules::*, Address, Deviation, Error, EvaluationSpec, Fraction, MetricKind, PrivacySpend, Refusal, Rejection,
-    Report, Scores, TestKeccak, Verdict, H256, METRIC_ONE,
+    rdp, rules::*, Address, Deviation, DpDeclaration, Error, EvaluationSpec, Fraction, MetricKind, PrivacySpend,
+    Refusal, Rejection, Report, Scores, TestKeccak, Verdict, H256, METRIC_ONE,
 };
 use proptest::prelude::*;
 
@@ -27,26 +27,133 @@ fn spend(epsilon: u64, delta: u64) -> PrivacySpend {
     PrivacySpend { epsilon, delta }
 }
 
+/// A declaration of `rdp` nats at every order.
+fn declared(rdp: u64) -> DpDeclaration {
+    DpDeclaration { noise_multiplier: 1.0f32.to_bits(), clip_norm: 1.0f32.to_bits(), rdp: [rdp; rdp::RDP_ORDERS] }
+}
+
+/// The conversion's constant at order `centi / 100` and a real delta, in f64.
+fn real_conversion(centi: u32, delta: f64) -> f64 {
+    let alpha = f64::from(centi) / 100.0;
+    (1.0 / delta).ln() / (alpha - 1.0) + (1.0 - 1.0 / alpha).ln() - alpha.ln() / (alpha - 1.0)
+}
+
+/// The epsilon of RDP `totals` at a real delta, in f64: the least over the finite orders.
+fn real_epsilon(totals: &rdp::Rdp, delta: f64) -> f64 {
+    rdp::RDP_ORDERS_CENTI
+        .iter()
+        .zip(totals)
+        .filter(|(_, &t)| t != rdp::INFINITE)
+        .map(|(&centi, &t)| t as f64 / rdp::RDP_ONE as f64 + real_conversion(centi, delta).max(0.0))
+        .fold(f64::INFINITY, f64::min)
+}
+
 #[test]
-fn privacy_spends_add_up_within_the_budget() {
-    let budget = Some(spend(3_000_000, 10_000_000_000));
-    let once = spend_privacy(PrivacySpend::default(), Some(spend(1_200_000, 5_000_000_000)), budget);
-    assert_eq!(once, Ok(spend(1_200_000, 5_000_000_000)));
-    // Exactly at the budget passes; one part more on either count does not.
-    let full = spend_privacy(spend(1_200_000, 5_000_000_000), Some(spend(1_800_000, 5_000_000_000)), budget);
-    assert_eq!(full, Ok(spend(3_000_000, 10_000_000_000)));
-    let over_epsilon = spend_privacy(spend(1_200_000, 0), Some(spend(1_800_001, 0)), budget);
-    assert_eq!(over_epsilon, Err(Error::PrivacyBudgetExceeded));
-    let over_delta = spend_privacy(spend(0, 5_000_000_000), Some(spend(0, 5_000_000_001)), budget);
-    assert_eq!(over_delta, Err(Error::PrivacyBudgetExceeded));
-    // A budget needs a declared spend; without a budget anything is recorded.
-    assert_eq!(spend_privacy(PrivacySpend::default(), None, budget), Err(Error::PrivacyBudgetExceeded));
-    assert_eq!(spend_privacy(spend(5, 5), None, None), Ok(spend(5, 5)));
-    assert_eq!(spend_privacy(spend(u64::MAX, 1), Some(spend(1, 1)), None), Ok(spend(u64::MAX, 2)));
-    assert_eq!(
-        spend_privacy(spend(u64::MAX, 0), Some(spend(1, 0)), Some(spend(u64::MAX, u64::MAX))),
-        Err(Error::PrivacyBudgetExceeded)
-    );
+fn the_order_constants_bound_the_real_ones() {
+    for (centi, term) in rdp::RDP_ORDERS_CENTI.into_iter().zip(rdp::ORDER_TERMS) {
+        let alpha = f64::from(centi) / 100.0;
+        let real = ((1.0 - 1.0 / alpha).ln() - alpha.ln() / (alpha - 1.0)) * rdp::RDP_ONE as f64;
+        assert!(term as f64 >= real - 1e-5 && (term as f64) < real + 1.00001, "order {alpha}: {term} vs {real}");
+    }
+    assert!(rdp::RDP_ORDERS_CENTI.windows(2).all(|w| w[0] < w[1]) && rdp::RDP_ORDERS_CENTI[0] > 100);
+}
+
+#[test]
+fn the_conversion_bounds_the_real_one_at_every_budget_delta() {
+    for delta_units in
+        [1, 7, 1_000, 10_000_000_000, 123_456_789_012, rdp::MAX_BUDGET_DELTA, PrivacySpend::DELTA_ONE - 1]
+    {
+        let delta = delta_units as f64 / PrivacySpend::DELTA_ONE as f64;
+        let constants = rdp::conversion(delta_units).unwrap();
+        for (centi, constant) in rdp::RDP_ORDERS_CENTI.into_iter().zip(constants) {
+            let real = real_conversion(centi, delta).max(0.0) * rdp::RDP_ONE as f64;
+            // Never below the real constant; above it by rounding only (ln's last bits, the
+            // divisions rounded up).
+            assert!(constant as f64 >= real - 1e-3, "delta {delta}, order {centi}: {constant} < {real}");
+            assert!((constant as f64) < real + 64.0, "delta {delta}, order {centi}: {constant} vs {real}");
+        }
+    }
+    for bad in [0, PrivacySpend::DELTA_ONE, u64::MAX] {
+        assert_eq!(rdp::conversion(bad), None, "{bad}");
+        assert_eq!(rdp::epsilon(&[1; rdp::RDP_ORDERS], bad), None, "{bad}");
+    }
+}
+
+proptest! {
+    /// `ln_down` is a lower bound of ln, and a close one, over the whole `u64` range.
+    #[test]
+    fn ln_down_never_exceeds_ln(x in 1u64..) {
+        let real = (x as f64).ln() * rdp::RDP_ONE as f64;
+        let bound = rdp::ln_down(x) as f64;
+        // f64's ln is within 1 ulp: 2^-46 relative at 44 nats is 1e-3 units.
+        prop_assert!(bound <= real + 1e-2, "{x}: {bound} > {real}");
+        prop_assert!(bound > real - 4.0, "{x}: {bound} far below {real}");
+    }
+
+    /// The chain's epsilon is the real conversion of its totals, rounded up, whatever the totals
+    /// (a member chooses them by what it declares) and the delta.
+    #[test]
+    fn the_chain_epsilon_never_falls_below_the_real_conversion(
+        totals in proptest::array::uniform32(prop_oneof![0u64..100_000_000_000, Just(rdp::INFINITE)]),
+        delta_units in 1u64..=rdp::MAX_BUDGET_DELTA,
+    ) {
+        let delta = delta_units as f64 / PrivacySpend::DELTA_ONE as f64;
+        let real = real_epsilon(&totals, delta);
+        match rdp::epsilon(&totals, delta_units) {
+            None => prop_assert!(real.is_infinite()),
+            Some(0) if totals.iter().all(|&t| t == 0) => {}
+            Some(chain) => {
+                let chain = chain as f64 / PrivacySpend::EPSILON_ONE as f64;
+                prop_assert!(chain >= real - 1e-9, "{chain} < {real}");
+                prop_assert!(chain <= real + 2e-6, "{chain} > {real}");
+            }
+        }
+    }
+
+    /// Composing two declarations is adding them: their order of arrival does not matter, nor
+    /// whether they arrive as one.
+    #[test]
+    fn composition_adds_order_by_order(
+        a in proptest::array::uniform32(0u64..=u64::MAX),
+        b in proptest::array::uniform32(0u64..=u64::MAX),
+    ) {
+        let ab = rdp::compose(&a, &b);
+        prop_assert_eq!(ab, rdp::compose(&b, &a));
+        for ((&x, &y), &t) in a.iter().zip(&b).zip(&ab) {
+            prop_assert_eq!(t, x.saturating_add(y));
+        }
+    }
+}
+
+#[test]
+fn privacy_spends_compose_within_the_budget() {
+    let delta = 10_000_000_000; // 1e-5
+    let one_nat = rdp::RDP_ONE;
+    // One nat at every order: epsilon = 1 + the least conversion constant.
+    let least = rdp::conversion(delta).unwrap().into_iter().min().unwrap();
+    let once = (one_nat + least).div_ceil(1_000);
+    let budget = Some(spend(once, delta));
+    let zero = [0; rdp::RDP_ORDERS];
+    let first = spend_privacy(&zero, Some(&declared(one_nat)), budget).unwrap();
+    assert_eq!(first.totals, [one_nat; rdp::RDP_ORDERS]);
+    assert_eq!(first.spent, spend(once, delta), "exactly at the budget passes");
+    assert_eq!(first.spend, Some(spend(once, delta)));
+    // One millionth of a nat more at every order passes the budget.
+    assert_eq!(spend_privacy(&first.totals, Some(&declared(1_000)), budget), Err(Error::PrivacyBudgetExceeded));
+    // A budget needs a declaration; a declaration without noise (infinite RDP) never fits one.
+    assert_eq!(spend_privacy(&zero, None, budget), Err(Error::PrivacyBudgetExceeded));
+    let infinite = Some(spend(u64::MAX, delta));
+    assert_eq!(spend_privacy(&zero, Some(&declared(rdp::INFINITE)), infinite), Err(Error::PrivacyBudgetExceeded));
+    // Without a budget anything is recorded, at the report delta; nothing declared is nothing.
+    let free = spend_privacy(&first.totals, Some(&declared(rdp::INFINITE)), None).unwrap();
+    assert_eq!(free.spent, spend(u64::MAX, rdp::REPORT_DELTA));
+    assert_eq!(free.totals, [rdp::INFINITE; rdp::RDP_ORDERS]);
+    let nothing = spend_privacy(&zero, None, None).unwrap();
+    assert_eq!((nothing.totals, nothing.spent, nothing.spend), (zero, PrivacySpend::default(), None));
+    // Two proposals compose in RDP: less than their epsilons added.
+    let two = spend_privacy(&first.totals, Some(&declared(one_nat)), None).unwrap();
+    let (two_eps, one_eps) = (two.spent.epsilon, two.spend.unwrap().epsilon);
+    assert!(two_eps > one_eps && two_eps < 2 * one_eps, "{two_eps} vs 2 × {one_eps}");
 }
 
 #[test]
@@ -61,20 +168,38 @@ fn real_privacy_spends_round_up() {
 }
 
 proptest! {
-    /// Whatever a member declares, in any order, what it has spent never passes the budget.
+    /// Whatever a member declares, in any order, at the extremes too, what it has spent never
+    /// passes the budget, and a refused proposal changes nothing.
     #[test]
     fn no_sequence_of_proposals_spends_past_the_budget(
-        budget in (0u64..10_000_000, 0u64..1_000_000_000),
-        spends in proptest::collection::vec(proptest::option::of((0u64..4_000_000, 0u64..400_000_000)), 0..20),
+        budget in (0u64..30_000_000, 1u64..=rdp::MAX_BUDGET_DELTA),
+        declarations in proptest::collection::vec(
+            proptest::option::of(proptest::array::uniform32(prop_oneof![
+                0u64..5_000_000_000,
+                Just(0),
+                Just(rdp::INFINITE),
+                (u64::MAX - 10)..u64::MAX,
+            ])),
+            0..20,
+        ),
     ) {
         let budget = spend(budget.0, budget.1);
+        let mut totals = [0u64; rdp::RDP_ORDERS];
         let mut spent = PrivacySpend::default();
-        for declared in spends {
-            if let Ok(total) = spend_privacy(spent, declared.map(|(e, d)| spend(e, d)), Some(budget)) {
-                prop_assert!(total.epsilon >= spent.epsilon && total.delta >= spent.delta);
-                spent = total;
+        for rdp in declarations {
+            let declaration = rdp.map(|rdp| DpDeclaration { rdp, ..declared(0) });
+            if let Ok(after) = spend_privacy(&totals, declaration.as_ref(), Some(budget)) {
+                prop_assert!(after.totals.iter().zip(&totals).all(|(a, b)| a >= b));
+                prop_assert!(after.spent.epsilon >= spent.epsilon || spent == PrivacySpend::default());
+                (totals, spent) = (after.totals, after.spent);
             }
-            prop_assert!(spent.within(&budget));
+            prop_assert!(spent.epsilon <= budget.epsilon);
+            // The true conversion of the composed totals, in f64, is what was spent at most.
+            let delta = budget.delta as f64 / PrivacySpend::DELTA_ONE as f64;
+            let real = real_epsilon(&totals, delta);
+            if totals.iter().any(|&t| t != 0) {
+                prop_assert!(spent.epsilon as f64 / PrivacySpend::EPSILON_ONE as f64 >= real - 1e-9, "{:?} < {}", spent, real);
+            }
         }
     }
 }

@@ -124,8 +124,9 @@ pub struct Hyperparameters {
     pub epochs: u32,
     /// Local training: batch size.
     pub batch_size: u32,
-    /// The most differential privacy each member may spend on its proposals, summed over them
-    /// (basic composition); `None`: no budget, and proposals need not declare a spend.
+    /// The most differential privacy each member may spend on its proposals: the epsilon of all
+    /// its declarations composed in Rényi DP ([`crate::rdp`]), at this budget's delta (`0 <
+    /// delta <= MAX_BUDGET_DELTA`). `None`: no budget, and proposals need not declare DP.
     pub privacy_budget: Option<PrivacySpend>,
     /// The gain on G a block must show over the credit mark, the best performance that earned
     /// strength so far, for its samples to count in its contributor's `D_i` (fixed point, like
@@ -139,9 +140,8 @@ pub struct Hyperparameters {
 }
 
 /// Differential privacy spent, `(epsilon, delta)`, in fixed point: what a proposal's training
-/// spent, what a member spent in all, or the budget. Spends add up (basic composition), which
-/// over-counts but never under-counts; a member's own accountant (the Rényi DP accountant of
-/// `tclearn privacy`) gives the tighter spend of one training run.
+/// spent, what a member spent in all (its declarations' Rényi DP composed on chain, converted at
+/// the budget's delta: [`crate::rdp`]), or the budget.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
 pub struct PrivacySpend {
     /// Epsilon, in units of `1 / EPSILON_ONE` (millionths).
@@ -264,7 +264,8 @@ impl Hyperparameters {
             && self.epochs >= 1
             && self.batch_size >= 1
             && self.min_gain >= 1
-            && self.proposal_cooldown <= crate::MAX_PERIOD;
+            && self.proposal_cooldown <= crate::MAX_PERIOD
+            && self.privacy_budget.is_none_or(|b| (1..=crate::rdp::MAX_BUDGET_DELTA).contains(&b.delta));
         if valid {
             Ok(())
         } else {
@@ -373,8 +374,9 @@ pub struct Member {
     pub account: Address,
     /// Samples in its appended contributions.
     pub samples: u64,
-    /// Differential privacy its proposals declared, summed (whatever their verdict: a
-    /// candidate reaches the validators either way).
+    /// Differential privacy its proposals declared, composed (whatever their verdict: a
+    /// candidate reaches the validators either way): the epsilon of its RDP totals at the
+    /// budget's delta, or at [`crate::rdp::REPORT_DELTA`] without a budget.
     pub privacy_spent: PrivacySpend,
     /// Its standing as a validator: rounds it deviated in or stayed silent in while its panel
     /// reached a verdict, less those it reported in consistently, within `0..=MAX_FAULTS`
@@ -488,6 +490,38 @@ pub enum Refusal {
     ModelRefused,
     /// The model gave non-finite outputs.
     NonFiniteOutputs,
+    /// The proposal's DP declaration spends less, at some order, than its own noise multiplier
+    /// gives with the round's samples, batch size and epochs; or it declares no noise while the
+    /// coalition has a privacy budget. The validators refuse it before fetching the candidate.
+    PrivacyUnderDeclared,
+}
+
+/// What a proposal declares of its DP-SGD training: the noise and clipping it used, and the Rényi
+/// DP that gives over the round's samples (its data IDs), with the round's batch size and epochs
+/// (its hyperparameters). The chain composes `rdp` into the member's totals; the validators
+/// recompute it from the rest and refuse an under-declaration
+/// ([`Refusal::PrivacyUnderDeclared`]). Nothing on chain can tell whether the noise was really
+/// added: the declaration is checked for consistency, not for truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
+pub struct DpDeclaration {
+    /// The noise multiplier `sigma`, as the bits of the `f32` the trainer used.
+    pub noise_multiplier: u32,
+    /// The clipping norm `C`, as the bits of the `f32` the trainer used.
+    pub clip_norm: u32,
+    /// RDP at each of [`crate::rdp::RDP_ORDERS_CENTI`], in units of `1 / rdp::RDP_ONE` nats.
+    pub rdp: crate::rdp::Rdp,
+}
+
+impl DpDeclaration {
+    /// The noise multiplier as the trainer's `f32`.
+    pub fn noise_multiplier(&self) -> f32 {
+        f32::from_bits(self.noise_multiplier)
+    }
+
+    /// The clipping norm as the trainer's `f32`.
+    pub fn clip_norm(&self) -> f32 {
+        f32::from_bits(self.clip_norm)
+    }
 }
 
 /// A validator's finding: scores, or a refusal.
@@ -633,7 +667,9 @@ pub struct Round {
     pub candidate: H256,
     /// Samples it was trained on (= its data IDs).
     pub samples: u64,
-    /// Differential privacy its training spent, as the proposer declared it.
+    /// Differential privacy its training spent, as the proposer declared it: the epsilon of its
+    /// declaration alone, at the budget's delta (or [`crate::rdp::REPORT_DELTA`]); the whole
+    /// declaration is the contract's `round_privacy`.
     pub privacy: Option<PrivacySpend>,
     /// Block of the proposal.
     pub opened_at: BlockNumber,
@@ -860,7 +896,7 @@ pub enum Error {
     /// A counter would overflow.
     Overflow,
     /// The proposal would take the proposer's privacy spend past the coalition's budget, or
-    /// declares no spend while a budget is set.
+    /// declares no DP while a budget is set.
     PrivacyBudgetExceeded,
     /// The chain's randomness precompile did not answer (a runtime without it): no draw can be
     /// made.

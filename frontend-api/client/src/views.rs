@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use tclearn_client::{
-    coalition::{Ballot, ModelBlock, Phase, Proposal, Round, Verdict},
+    coalition::{rdp, Ballot, DpDeclaration, ModelBlock, Phase, Proposal, Round, Verdict},
     H160, H256,
 };
 use utoipa::ToSchema;
@@ -17,6 +17,47 @@ pub fn address(a: &H160) -> String {
 /// `0x` hex of a hash.
 pub fn hash(h: &H256) -> String {
     format!("{h:#x}")
+}
+
+/// What a proposal declares of its DP-SGD training, as JSON (in `candidate.json` and in a
+/// `propose` call): the noise multiplier and clipping norm it trained with, and the Rényi DP
+/// they give at each of the chain's orders, which the validators recompute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyDeclaration {
+    /// DP-SGD's noise multiplier (an `f32`, written so that it reads back to the same bits).
+    pub noise_multiplier: f32,
+    /// DP-SGD's clipping norm (an `f32`).
+    pub clip_norm: f32,
+    /// RDP at each of the chain's orders (`rdp::RDP_ORDERS_CENTI`, from 1.25 to 256), in
+    /// 10^-9 nats; `u64::MAX` is infinite.
+    pub rdp: Vec<u64>,
+}
+
+impl PrivacyDeclaration {
+    /// The JSON of the contract's declaration.
+    pub fn of(declaration: &DpDeclaration) -> Self {
+        Self {
+            noise_multiplier: declaration.noise_multiplier(),
+            clip_norm: declaration.clip_norm(),
+            rdp: declaration.rdp.to_vec(),
+        }
+    }
+
+    /// The contract's declaration.
+    ///
+    /// # Errors
+    /// Not one RDP value per order.
+    pub fn to_declaration(&self) -> Result<DpDeclaration, String> {
+        let rdp = rdp::Rdp::try_from(self.rdp.as_slice()).map_err(|_| {
+            format!("privacy.rdp has one value per order ({}), not {}", rdp::RDP_ORDERS, self.rdp.len())
+        })?;
+        Ok(DpDeclaration {
+            noise_multiplier: self.noise_multiplier.to_bits(),
+            clip_norm: self.clip_norm.to_bits(),
+            rdp,
+        })
+    }
 }
 
 /// The service's health.

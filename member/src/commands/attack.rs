@@ -15,6 +15,8 @@ pub enum Attack {
     Scale(f32),
     /// Add Gaussian noise of this deviation to the trained weights.
     Noise(f32),
+    /// Train honestly, but declare a tenth of the privacy the training spent.
+    UnderDeclare,
 }
 
 impl FromStr for Attack {
@@ -23,9 +25,10 @@ impl FromStr for Attack {
         let number = |v: &str| v.parse::<f32>().map_err(|_| format!("{v:?} is not a number"));
         match text.split_once(':') {
             None if text == "flip-labels" => Ok(Self::FlipLabels),
+            None if text == "under-declare" => Ok(Self::UnderDeclare),
             Some(("scale", v)) => number(v).map(Self::Scale),
             Some(("noise", v)) => number(v).map(Self::Noise),
-            _ => Err("flip-labels, scale:FACTOR or noise:DEVIATION".into()),
+            _ => Err("flip-labels, scale:FACTOR, noise:DEVIATION or under-declare".into()),
         }
     }
 }
@@ -60,6 +63,17 @@ pub(super) fn spoil_model(attack: Option<Attack>, parent: &Model, model: &mut Mo
     Ok(())
 }
 
+/// The DP declaration as an under-declare attack writes it: a tenth of the RDP at every order.
+pub(super) fn spoil_declaration(attack: Option<Attack>, declaration: Option<DpDeclaration>) -> Option<DpDeclaration> {
+    match (attack, declaration) {
+        (Some(Attack::UnderDeclare), Some(mut declaration)) => {
+            declaration.rdp.iter_mut().filter(|r| **r != rdp::INFINITE).for_each(|r| *r /= 10);
+            Some(declaration)
+        }
+        (_, declaration) => declaration,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +83,7 @@ mod tests {
         assert_eq!("flip-labels".parse(), Ok(Attack::FlipLabels));
         assert_eq!("scale:-10".parse(), Ok(Attack::Scale(-10.0)));
         assert_eq!("noise:3".parse(), Ok(Attack::Noise(3.0)));
+        assert_eq!("under-declare".parse(), Ok(Attack::UnderDeclare));
         for bad in ["flip", "scale", "scale:x", "noise:", "boost:2"] {
             assert!(bad.parse::<Attack>().is_err(), "{bad}");
         }

@@ -75,8 +75,9 @@ pub struct AuditBlocksArgs {
 }
 
 /// `tclearn audit blocks`: re-evaluate every appended block's model on G and compare it with
-/// each of its round's validators' revealed G scores (`tclearn_member::audit`). Exits 3 when a
-/// revealed report is proven forged.
+/// each of its round's validators' revealed G scores (`tclearn_member::audit`), and recompute
+/// its round's DP declaration (`privacy::check_round`, as the validators must have). Exits 3
+/// when a revealed report is proven forged or a block's declaration is under-declared.
 pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
     use tclearn_evaluation::engine::Engine;
     use tclearn_evaluation::evaluate::evaluate;
@@ -106,19 +107,31 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
         let evaluation = evaluate(&engine, &declaration, &bytes, &set)
             .with_context(|| format!("re-evaluating block {index} on G"))?;
         let recorded = check_recorded(block.performance, evaluation.fixed, spec.metric_tolerance);
-        let verdict =
+        let state = c.round(&me, round).await?.ok_or_else(|| anyhow!("round {round} is missing"))?;
+        let declared = c.round_privacy(&me, round).await?;
+        let privacy = match privacy::check_round(&state, declared.as_ref()) {
+            Ok(()) if declared.is_some() => Ok("DP declaration consistent"),
+            Ok(()) => Ok("no DP declared"),
+            Err(e) => Err(format!("UNDER-DECLARED privacy: {e}")),
+        };
+        let performance =
             if recorded { "recorded performance matches" } else { "FORGED: recorded performance is not the model's" };
+        let verdict = match &privacy {
+            Ok(said) => format!("{performance}; {said}"),
+            Err(said) => format!("{performance}; {said}"),
+        };
         table.add_row(vec![
             index.to_string(),
             round.to_string(),
             "(the block)".to_string(),
             format!("{:.4}", metric(block.performance)),
             format!("{:.4}", metric(evaluation.fixed)),
-            verdict.to_string(),
+            verdict.clone(),
         ]);
         rows.push(json!({
             "block": index, "round": round, "validator": null, "name": "(the block)",
-            "revealed_g_metric": block.performance, "g_metric": evaluation.fixed, "forged": !recorded, "audit": verdict,
+            "revealed_g_metric": block.performance, "g_metric": evaluation.fixed,
+            "forged": !recorded || privacy.is_err(), "privacy_consistent": privacy.is_ok(), "audit": verdict,
         }));
         for validator in c.round_validators(&me, round).await? {
             let report = c.ballot(&me, round, validator).await?.and_then(|ballot| ballot.report);

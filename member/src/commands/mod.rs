@@ -16,14 +16,14 @@ use std::{
 };
 use tclearn_api_client::{
     client::{self as api, ApiClient},
-    views::{BlockView, CoalitionView, MemberView, ProposalView, RoundView, StoredObject},
+    views::{BlockView, CoalitionView, MemberView, PrivacyDeclaration, ProposalView, RoundView, StoredObject},
 };
 use tclearn_client::{
     account_to_address,
     anchors::AuditAnchors,
     coalition::{
-        rules, CallError, Coalition, CoalitionError, EvaluationSpec, Fraction, Genesis, GovernanceParams,
-        Hyperparameters, MetricKind, PrivacySpend, METRIC_ONE,
+        rdp, rules, CallError, Coalition, CoalitionError, DpDeclaration, EvaluationSpec, Fraction, Genesis,
+        GovernanceParams, Hyperparameters, MetricKind, PrivacySpend, METRIC_ONE,
     },
     parse, AccountId32, Client, ContractArtifact, ContractMetadata, Keypair, H256,
 };

@@ -51,13 +51,21 @@ pub async fn propose(g: &Global, args: ProposeArgs) -> Result<i32> {
     }
     let candidate = H256(parse::hash(&stored.hash)?);
     let data_ids = meta.data_ids.iter().map(|id| parse::hash(id).map(H256)).collect::<Result<Vec<_>, _>>()?;
-    let privacy = match (meta.epsilon, meta.delta) {
-        (Some(epsilon), Some(delta)) => Some(
-            PrivacySpend::from_real(epsilon, delta)
-                .ok_or_else(|| anyhow!("candidate.json: epsilon {epsilon}, delta {delta}"))?,
-        ),
-        _ => None,
-    };
+    let privacy =
+        meta.privacy.as_ref().map(|p| p.to_declaration()).transpose().map_err(|e| anyhow!("candidate.json: {e}"))?;
+    // The validators recompute the declaration with the round's batch size and epochs: a
+    // candidate trained under other hyperparameters would be refused.
+    let params = coalition.hyperparameters(&key.account_id()).await?;
+    if privacy.is_some() && (params.batch_size, params.epochs) != (meta.batch_size, meta.epochs) {
+        bail!(
+            "the candidate was trained with batch size {} for {} epochs, the coalition now trains with {} for {}: its \
+             privacy declaration would not hold; train again",
+            meta.batch_size,
+            meta.epochs,
+            params.batch_size,
+            params.epochs
+        );
+    }
     let proposing = output::spinner("proposing on chain", g.json);
     let proposed = coalition
         .propose(&key, meta.parent, candidate, stored.vault_ref.as_bytes(), meta.samples, &data_ids, privacy)

@@ -43,7 +43,8 @@ pub struct TrainArgs {
     #[arg(long, requires = "without_privacy", conflicts_with_all = ["noise_multiplier", "target_epsilon"])]
     seed: Option<u64>,
     /// Train as a malicious member would (demonstrations and tests of the coalition):
-    /// flip-labels, scale:FACTOR or noise:DEVIATION.
+    /// flip-labels, scale:FACTOR, noise:DEVIATION, or under-declare (honest training, a tenth of
+    /// its privacy spend declared).
     #[cfg(feature = "attack")]
     #[arg(long)]
     attack: Option<attack::Attack>,
@@ -60,10 +61,18 @@ pub struct CandidateFile {
     pub samples: u64,
     /// Their anonymised data IDs, hex.
     pub data_ids: Vec<String>,
-    /// The differential privacy spent, if trained with DP-SGD.
+    /// What the proposal declares of its DP-SGD training, if trained with it: the chain composes
+    /// its RDP into the member's totals, the validators recompute it.
+    pub privacy: Option<PrivacyDeclaration>,
+    /// This candidate's epsilon as the chain counts it (its declaration alone), at `delta`.
     pub epsilon: Option<f64>,
-    /// Its delta.
+    /// The coalition's delta: its budget's, or 1e-5 without a budget.
     pub delta: Option<f64>,
+    /// The batch size it was trained with (the coalition's when it trained): the validators
+    /// recompute the declaration with the round's.
+    pub batch_size: u32,
+    /// The epochs it was trained for (likewise).
+    pub epochs: u32,
     /// Mean cross-entropy before and after training.
     pub loss_before: f64,
     /// After.
@@ -148,9 +157,13 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     };
     let schedule = trainer::schedule(training_rows.len(), &training);
     training.privacy = privacy_setting(&args, schedule)?;
-    let me = coalition.members(&origin).await?.into_iter().find(|m| m.account == key.address());
-    let spent = me.map(|m| m.privacy_spent).unwrap_or_default();
-    let cost = privacy_cost(&training, schedule, spent, params.privacy_budget)?;
+    let samples = rows.len() as u64;
+    let declaration = training
+        .privacy
+        .map(|dp| privacy::declare(samples, params.batch_size, params.epochs, dp.noise_multiplier, dp.clip_norm))
+        .transpose()?;
+    let totals = coalition.privacy_totals(&origin, key.address()).await?;
+    let (cost, after) = privacy_cost(&training, schedule, declaration.as_ref(), &totals, params.privacy_budget)?;
     if !g.json {
         println!("{cost}");
     }
@@ -162,6 +175,8 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     bar.finish_and_clear();
     #[cfg(feature = "attack")]
     attack::spoil_model(args.attack, &parent, &mut model, args.seed.unwrap_or_else(rand::random))?;
+    #[cfg(feature = "attack")]
+    let declaration = attack::spoil_declaration(args.attack, declaration);
     let onnx = model.to_onnx()?;
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     std::fs::write(args.out.join("candidate.onnx"), &onnx)?;
@@ -169,10 +184,13 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     let file = CandidateFile {
         parent: view.tip,
         model_hash: format!("0x{}", hex::encode(tclearn_model::hash::model_hash(&onnx))),
-        samples: rows.len() as u64,
+        samples,
         data_ids: fresh.iter().map(|(_, id)| format!("0x{}", hex::encode(id.0))).collect(),
-        epsilon: report.privacy.map(|(epsilon, _)| epsilon),
-        delta: report.privacy.map(|(_, delta)| delta),
+        privacy: declaration.as_ref().map(PrivacyDeclaration::of),
+        epsilon: after.spend.map(|s| s.epsilon_real()),
+        delta: after.spend.map(|s| s.delta_real()),
+        batch_size: params.batch_size,
+        epochs: params.epochs,
         loss_before: report.loss_before,
         loss_after: report.loss_after,
         steps: report.steps,
@@ -186,9 +204,10 @@ pub async fn train(g: &Global, args: TrainArgs) -> Result<i32> {
     if g.json {
         println!("{}", serde_json::to_string(&file)?);
     } else {
-        let privacy = file.epsilon.map_or("without differential privacy".to_string(), |e| {
-            format!("epsilon {e:.3} at delta {:e}", args.delta)
-        });
+        let privacy = match (file.epsilon, file.delta) {
+            (Some(epsilon), Some(delta)) => format!("epsilon {epsilon:.3} at delta {delta:e}"),
+            _ => "without differential privacy".to_string(),
+        };
         println!(
             "trained on {} new rows from block {}: {} steps, loss {:.4} → {:.4}, {privacy}; candidate {} in {}",
             file.samples,
@@ -233,42 +252,55 @@ fn privacy_setting(args: &TrainArgs, schedule: trainer::Schedule) -> Result<Opti
     Ok(Some(DpSgd { clip_norm: args.clip_norm, noise_multiplier }))
 }
 
-/// What a run will spend, told before it trains, against what the member has spent and the
-/// coalition's budget; refused if the proposal would pass the budget (the coalition would
-/// refuse it, after the training).
+/// What a run will spend, told before it trains, against what the member has spent (its RDP
+/// `totals` on chain) and the coalition's budget, as the chain will count it; refused if the
+/// proposal would pass the budget (the coalition would refuse it, after the training).
 fn privacy_cost(
     training: &Training,
     schedule: trainer::Schedule,
-    spent: PrivacySpend,
+    declaration: Option<&DpDeclaration>,
+    totals: &rdp::Rdp,
     budget: Option<PrivacySpend>,
-) -> Result<String> {
-    let Some(dp) = training.privacy else {
+) -> Result<(String, rules::PrivacyAfter)> {
+    let (Some(dp), Some(declaration)) = (training.privacy, declaration) else {
         if budget.is_some() {
             bail!("this coalition has a privacy budget: a candidate trained --without-privacy would be refused");
         }
-        return Ok("training without differential privacy: the candidate can reveal its rows".to_string());
+        let after = rules::spend_privacy(totals, None, None).map_err(|e| anyhow!("{e:?}"))?;
+        return Ok(("training without differential privacy: the candidate can reveal its rows".to_string(), after));
     };
-    let (epsilon, _) =
-        privacy::dp_sgd_epsilon(schedule.q, f64::from(dp.noise_multiplier), schedule.steps, training.delta)?;
-    let spend =
-        PrivacySpend::from_real(epsilon, training.delta).ok_or_else(|| anyhow!("epsilon {epsilon} does not fit"))?;
+    let delta = rules::report_delta(budget);
+    let (before, alone) = (rules::privacy_spent(totals, delta), rules::privacy_spent(&declaration.rdp, delta));
     let this = format!(
-        "DP-SGD: noise multiplier {:.3}, clipping norm {}, sampling rate {:.4}, {} steps: this candidate spends epsilon {epsilon:.3} at delta {:e}",
-        dp.noise_multiplier, dp.clip_norm, schedule.q, schedule.steps, training.delta
+        "DP-SGD: noise multiplier {:.3}, clipping norm {}, sampling rate {:.4}, {} steps: this candidate spends epsilon \
+         {:.3} at delta {:e}",
+        dp.noise_multiplier,
+        dp.clip_norm,
+        schedule.q,
+        schedule.steps,
+        alone.epsilon_real(),
+        alone.delta_real()
     );
-    let Some(budget) = budget else {
-        return Ok(format!("{this}; spent before: epsilon {:.3} (no budget)", spent.epsilon_real()));
-    };
-    let left = |total: f64, used: f64| (total - used).max(0.0);
-    let remaining = format!(
-        "epsilon {:.3} and delta {:e} of the budget ({} and {:e}) remain",
-        left(budget.epsilon_real(), spent.epsilon_real()),
-        left(budget.delta_real(), spent.delta_real()),
-        budget.epsilon_real(),
-        budget.delta_real()
-    );
-    match rules::spend_privacy(spent, Some(spend), Some(budget)) {
-        Ok(_) => Ok(format!("{this}; {remaining}")),
-        Err(_) => bail!("{this}, but only {remaining}: raise the noise, train on fewer epochs, or stop proposing"),
+    match rules::spend_privacy(totals, Some(declaration), budget) {
+        Ok(after) => {
+            let total = match budget {
+                Some(budget) => format!(
+                    "with those before, epsilon {:.3} of the budget's {} at delta {:e} (Rényi composition)",
+                    after.spent.epsilon_real(),
+                    budget.epsilon_real(),
+                    budget.delta_real()
+                ),
+                None => format!("with those before, epsilon {:.3} (no budget)", after.spent.epsilon_real()),
+            };
+            Ok((format!("{this}; {total}"), after))
+        }
+        Err(_) => {
+            bail!(
+                "{this}, but this member has spent epsilon {:.3} already and the coalition's budget is {}: raise the \
+                 noise, train on fewer epochs, or stop proposing",
+                before.epsilon_real(),
+                budget.map_or(0.0, |b| b.epsilon_real())
+            )
+        }
     }
 }

@@ -116,10 +116,11 @@ pub async fn audit_blocks(g: &Global, args: AuditBlocksArgs) -> Result<i32> {
         };
         let performance =
             if recorded { "recorded performance matches" } else { "FORGED: recorded performance is not the model's" };
-        let verdict = match &privacy {
-            Ok(said) => format!("{performance}; {said}"),
-            Err(said) => format!("{performance}; {said}"),
+        let said = match &privacy {
+            Ok(said) => *said,
+            Err(said) => said.as_str(),
         };
+        let verdict = format!("{performance}; {said}");
         table.add_row(vec![
             index.to_string(),
             round.to_string(),
